@@ -1,0 +1,426 @@
+//! The [`TokenStore`] trait: persistence of accounts, pending authorizations, refresh
+//! leases and audit events. Stores hold no policy and only ever see sealed secrets.
+
+use crate::provider::ProviderId;
+use crate::secret::SealedSecret;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// The host application's user id (a 64-bit integer, like `users.id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct UserId(pub i64);
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// The stored lifecycle state of an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    /// Tokens are usable or refreshable.
+    Active,
+    /// The grant is dead (revoked, expired refresh token); the user must reconnect.
+    NeedsReconnect,
+}
+
+impl AccountStatus {
+    /// The text stored in the `status` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::NeedsReconnect => "needs_reconnect",
+        }
+    }
+
+    /// Parses the stored text.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(Self::Active),
+            "needs_reconnect" => Some(Self::NeedsReconnect),
+            _ => None,
+        }
+    }
+}
+
+/// One connected account: the `oauth_accounts` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountRecord {
+    /// Store-assigned id.
+    pub id: i64,
+    /// The owning user.
+    pub user_id: UserId,
+    /// The platform.
+    pub provider: ProviderId,
+    /// The platform's account id.
+    pub provider_account_id: String,
+    /// Sealed access token (`None` once cleared).
+    pub access_token: Option<SealedSecret>,
+    /// Sealed refresh token.
+    pub refresh_token: Option<SealedSecret>,
+    /// When the access token expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When the refresh token expires, if the platform said.
+    pub refresh_expires_at: Option<DateTime<Utc>>,
+    /// When the current access token was issued.
+    pub token_issued_at: Option<DateTime<Utc>>,
+    /// `token_type` as the platform sent it.
+    pub token_type: Option<String>,
+    /// Granted scopes, space-separated.
+    pub scope: Option<String>,
+    /// Platform metadata from `fetch_profile`.
+    pub metadata: serde_json::Value,
+    /// Lifecycle state.
+    pub status: AccountStatus,
+    /// The last refresh failure, as a user-safe message (never a secret).
+    pub last_error: Option<String>,
+    /// Refresh failures since the last success.
+    pub refresh_failures: i32,
+    /// Last refresh attempt.
+    pub last_refresh_attempt_at: Option<DateTime<Utc>>,
+    /// Last successful refresh.
+    pub last_refresh_success_at: Option<DateTime<Utc>>,
+    /// Optimistic concurrency version; every update increments it.
+    pub version: i64,
+    /// Current refresh lease holder.
+    pub lease_owner: Option<String>,
+    /// Current refresh lease end.
+    pub lease_until: Option<DateTime<Utc>>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last update time.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An account to insert or, when `(provider, provider_account_id)` exists for the same
+/// user, to update (see [`TokenStore::upsert_account`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAccount {
+    /// The owning user.
+    pub user_id: UserId,
+    /// The platform.
+    pub provider: ProviderId,
+    /// The platform's account id.
+    pub provider_account_id: String,
+    /// Sealed access token.
+    pub access_token: Option<SealedSecret>,
+    /// Sealed refresh token.
+    pub refresh_token: Option<SealedSecret>,
+    /// Access token expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Refresh token expiry.
+    pub refresh_expires_at: Option<DateTime<Utc>>,
+    /// `token_type`.
+    pub token_type: Option<String>,
+    /// Granted scopes, space-separated.
+    pub scope: Option<String>,
+    /// Platform metadata.
+    pub metadata: serde_json::Value,
+    /// Now (creation or update time, and `token_issued_at`).
+    pub now: DateTime<Utc>,
+}
+
+/// What [`TokenStore::upsert_account`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Upserted {
+    /// A new row.
+    Inserted(AccountRecord),
+    /// The user's existing row for that platform account, with new tokens, scope and
+    /// metadata, status `Active`, failures cleared, version incremented.
+    Updated(AccountRecord),
+}
+
+impl Upserted {
+    /// The stored record.
+    pub fn record(&self) -> &AccountRecord {
+        match self {
+            Self::Inserted(r) | Self::Updated(r) => r,
+        }
+    }
+
+    /// The stored record, by value.
+    pub fn into_record(self) -> AccountRecord {
+        match self {
+            Self::Inserted(r) | Self::Updated(r) => r,
+        }
+    }
+}
+
+/// The SHA-256 of an OAuth state: pending authorizations are looked up by it, so a leaked
+/// table gives no usable state.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StateHash(pub [u8; 32]);
+
+impl StateHash {
+    /// Hashes a state.
+    pub fn of(state: &str) -> Self {
+        Self(Sha256::digest(state.as_bytes()).into())
+    }
+
+    /// Lowercase hex.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Parses lowercase or uppercase hex.
+    pub fn from_hex(s: &str) -> Option<Self> {
+        let bytes = hex::decode(s).ok()?;
+        Some(Self(bytes.try_into().ok()?))
+    }
+}
+
+impl fmt::Debug for StateHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StateHash({})", &self.to_hex()[..12])
+    }
+}
+
+/// A started connection waiting for its callback: the `oauth_pending_authorizations` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingAuthorization {
+    /// SHA-256 of the state.
+    pub state_hash: StateHash,
+    /// The user who started it.
+    pub user_id: UserId,
+    /// The platform.
+    pub provider: ProviderId,
+    /// Sealed PKCE verifier.
+    pub pkce_verifier: Option<SealedSecret>,
+    /// Where the host sends the user after the callback.
+    pub redirect_url: Option<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// After this, the callback is refused.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What an audit event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    /// `connect` started a flow.
+    ConnectStarted,
+    /// A callback connected a new account.
+    Connected,
+    /// A callback reconnected an existing account.
+    Reauthorized,
+    /// A callback was refused or failed.
+    CallbackFailed,
+    /// A token refresh.
+    Refreshed,
+    /// A failed token refresh.
+    RefreshFailed,
+    /// An account was disconnected.
+    Disconnected,
+    /// All of a user's data was deleted.
+    UserDataDeleted,
+}
+
+impl AuditAction {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ConnectStarted => "connect_started",
+            Self::Connected => "connected",
+            Self::Reauthorized => "reauthorized",
+            Self::CallbackFailed => "callback_failed",
+            Self::Refreshed => "refreshed",
+            Self::RefreshFailed => "refresh_failed",
+            Self::Disconnected => "disconnected",
+            Self::UserDataDeleted => "user_data_deleted",
+        }
+    }
+
+    /// Parses the stored text.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::ConnectStarted,
+            Self::Connected,
+            Self::Reauthorized,
+            Self::CallbackFailed,
+            Self::Refreshed,
+            Self::RefreshFailed,
+            Self::Disconnected,
+            Self::UserDataDeleted,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
+    }
+}
+
+/// An audit event to append. Never carries a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAuditEvent {
+    /// The user.
+    pub user_id: UserId,
+    /// The platform.
+    pub provider: ProviderId,
+    /// The platform account, when known.
+    pub provider_account_id: Option<String>,
+    /// What happened.
+    pub action: AuditAction,
+    /// `"success"` or a short failure reason (an error code, never a secret).
+    pub outcome: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A stored audit event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// Store-assigned id, increasing.
+    pub id: i64,
+    /// The event.
+    pub event: NewAuditEvent,
+}
+
+/// What [`TokenStore::delete_user_data`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeletedUserData {
+    /// Accounts removed.
+    pub accounts: u64,
+    /// Pending authorizations removed.
+    pub pending: u64,
+    /// Audit events removed.
+    pub audit_events: u64,
+}
+
+/// A refresh lease request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// Who holds it (unique per worker and operation).
+    pub owner: String,
+    /// Now, by the caller's clock.
+    pub now: DateTime<Utc>,
+    /// When it lapses if not released.
+    pub until: DateTime<Utc>,
+}
+
+/// Store errors, typed so the state machine can branch on them.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A unique constraint was violated.
+    #[error("unique constraint violated: {0}")]
+    UniqueViolation(String),
+    /// The row changed since it was read (optimistic `version` check failed).
+    #[error("the account was changed by someone else (version conflict)")]
+    VersionConflict,
+    /// The row does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The platform account is connected to another user.
+    #[error("the platform account is connected to another user")]
+    OwnedByAnotherUser,
+    /// The database could not be reached or the connection was lost.
+    #[error("the store is unavailable: {message}")]
+    Unavailable {
+        /// What happened (no credentials).
+        message: String,
+        /// The cause.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// A stored row cannot be read back.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// Anything else the backend reported.
+    #[error("store error: {message}")]
+    Other {
+        /// What happened.
+        message: String,
+        /// The cause.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+}
+
+/// Persistence for the integrations service.
+///
+/// # Contract
+/// Every sentence here has a case in [`store_conformance`](crate::testing) (feature
+/// `testing`); an implementation is correct when that suite passes against it.
+///
+/// - `(provider, provider_account_id)` is unique across all users.
+/// - [`upsert_account`](Self::upsert_account) inserts a new row, or updates the same
+///   user's row for that platform account (tokens, expiry, token type, scope, metadata,
+///   `status = Active`, failures and last error cleared, `token_issued_at = now`,
+///   `version + 1`); a row owned by another user is left untouched and the call fails
+///   with [`StoreError::OwnedByAnotherUser`].
+/// - [`update_account`](Self::update_account) writes every mutable field of the record
+///   when the stored `version` equals `record.version`, and returns the row with
+///   `version + 1`; otherwise [`StoreError::VersionConflict`] (or `NotFound`). It never
+///   changes the lease.
+/// - [`take_pending`](Self::take_pending) returns a pending authorization once and never
+///   again, atomically, even to concurrent callers; expired rows are returned too (the
+///   caller checks `expires_at`) and are removed like the others.
+/// - [`claim_for_refresh`](Self::claim_for_refresh) succeeds when the account has no lease,
+///   its lease ended (`lease_until <= now`), or the same owner holds it; at most one owner
+///   holds a live lease at any time, even under concurrent claims.
+/// - [`claim_due`](Self::claim_due) leases up to `limit` `Active` accounts with
+///   `expires_at <= before` and no live lease, soonest expiry first; two concurrent
+///   callers never receive the same account.
+/// - [`delete_user_data`](Self::delete_user_data) removes every account, pending
+///   authorization and audit event of the user, and nothing of other users.
+#[async_trait]
+pub trait TokenStore: Send + Sync + fmt::Debug {
+    /// Inserts or updates an account (see the contract).
+    async fn upsert_account(&self, account: NewAccount) -> Result<Upserted, StoreError>;
+    /// One account by id.
+    async fn get_account(&self, id: i64) -> Result<Option<AccountRecord>, StoreError>;
+    /// One account by platform key.
+    async fn find_account(
+        &self,
+        provider: &ProviderId,
+        provider_account_id: &str,
+    ) -> Result<Option<AccountRecord>, StoreError>;
+    /// Every account of a user, ordered by provider then id.
+    async fn list_accounts(&self, user_id: UserId) -> Result<Vec<AccountRecord>, StoreError>;
+    /// Writes the mutable fields of `record` when its version still matches.
+    async fn update_account(&self, record: &AccountRecord) -> Result<AccountRecord, StoreError>;
+    /// Deletes an account; `false` when it did not exist.
+    async fn delete_account(&self, id: i64) -> Result<bool, StoreError>;
+    /// Deletes all of a user's data.
+    async fn delete_user_data(&self, user_id: UserId) -> Result<DeletedUserData, StoreError>;
+
+    /// Stores a pending authorization.
+    async fn put_pending(&self, pending: PendingAuthorization) -> Result<(), StoreError>;
+    /// Removes and returns the pending authorization for a state hash.
+    async fn take_pending(
+        &self,
+        state_hash: &StateHash,
+    ) -> Result<Option<PendingAuthorization>, StoreError>;
+    /// Deletes pending authorizations that expired before `now`; returns how many.
+    async fn purge_expired_pending(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Takes the refresh lease of one account; `None` when another owner holds a live one
+    /// (or the account does not exist).
+    async fn claim_for_refresh(
+        &self,
+        id: i64,
+        lease: &Lease,
+    ) -> Result<Option<AccountRecord>, StoreError>;
+    /// Releases a lease held by `owner`; `false` when `owner` did not hold it.
+    async fn release_lease(&self, id: i64, owner: &str) -> Result<bool, StoreError>;
+    /// Leases up to `limit` accounts due for refresh before `before`.
+    async fn claim_due(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+        lease: &Lease,
+    ) -> Result<Vec<AccountRecord>, StoreError>;
+
+    /// Appends an audit event.
+    async fn append_audit(&self, event: NewAuditEvent) -> Result<(), StoreError>;
+    /// A user's audit events, newest first, at most `limit`.
+    async fn list_audit(
+        &self,
+        user_id: UserId,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError>;
+}
