@@ -2,6 +2,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 pub mod clock;
 pub mod crypto;
+pub mod http;
 pub mod oauth;
 pub mod provider;
 pub mod secret;

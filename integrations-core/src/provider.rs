@@ -369,7 +369,10 @@ pub trait Provider: Send + Sync + fmt::Debug {
 
     /// The URL to send the user to, carrying the redirect URI, scopes, state and (when
     /// supported) the PKCE challenge.
-    fn authorization_url(&self, request: &AuthorizationRequest) -> Result<Url, ProviderError>;
+    ///
+    /// Async because some providers (connection gateways) must open a session first.
+    async fn authorization_url(&self, request: &AuthorizationRequest)
+    -> Result<Url, ProviderError>;
 
     /// Completes the authorization from the callback parameters: the OAuth code exchange
     /// (plus any follow-up, such as Instagram's long-lived token exchange).

@@ -1,0 +1,277 @@
+//! HTTP plumbing shared by provider crates: a hardened client, size-capped body reads,
+//! `Retry-After` parsing, and mapping of RFC 6749 error bodies to [`ProviderError`].
+
+use crate::provider::ProviderError;
+use chrono::{DateTime, Utc};
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::{Response, StatusCode};
+use std::time::Duration;
+
+/// Default cap on a response body (1 MiB). Token and profile replies are a few KiB.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+/// Default request timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Default connect timeout.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How much of an unexpected body is kept in a [`ProviderError::Protocol`].
+const BODY_EXCERPT: usize = 512;
+
+/// A `reqwest::Client` with redirects off (token endpoints must never be followed
+/// elsewhere), connect and total timeouts, and the given `User-Agent`.
+pub fn client(user_agent: &str, timeout: Duration) -> Result<reqwest::Client, ProviderError> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(DEFAULT_CONNECT_TIMEOUT.min(timeout))
+        .timeout(timeout)
+        .user_agent(user_agent)
+        .build()
+        .map_err(|e| ProviderError::Config(format!("cannot build the HTTP client: {e}")))
+}
+
+/// Maps a transport error to [`ProviderError::Network`] (never includes the URL, which
+/// may carry a token in its query).
+pub fn network_error(err: reqwest::Error) -> ProviderError {
+    let timeout = err.is_timeout();
+    let what = if timeout {
+        "the request timed out"
+    } else if err.is_connect() {
+        "could not connect"
+    } else if err.is_body() || err.is_decode() {
+        "the response body could not be read"
+    } else {
+        "the request failed"
+    };
+    ProviderError::Network {
+        message: what.to_owned(),
+        timeout,
+    }
+}
+
+/// A response read whole, up to a size cap.
+#[derive(Debug)]
+pub struct CappedResponse {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// The body (at most the cap).
+    pub body: Vec<u8>,
+}
+
+impl CappedResponse {
+    /// Parses the body as JSON, or a [`ProviderError::Protocol`] with an excerpt.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ProviderError> {
+        serde_json::from_slice(&self.body).map_err(|e| ProviderError::Protocol {
+            message: format!("malformed JSON (HTTP {}): {e}", self.status.as_u16()),
+            body: Some(self.excerpt()),
+        })
+    }
+
+    /// The start of the body, lossily decoded, for error messages.
+    pub fn excerpt(&self) -> String {
+        body_excerpt(&self.body)
+    }
+}
+
+/// The start of a body, lossily decoded.
+pub fn body_excerpt(body: &[u8]) -> String {
+    let end = body.len().min(BODY_EXCERPT);
+    String::from_utf8_lossy(&body[..end]).into_owned()
+}
+
+/// Sends a request and reads the body, refusing bodies over `limit` bytes without
+/// buffering them (the `Content-Length` is checked first, then the stream is cut).
+pub async fn send_capped(
+    request: reqwest::RequestBuilder,
+    limit: usize,
+) -> Result<CappedResponse, ProviderError> {
+    let response = request.send().await.map_err(network_error)?;
+    read_capped(response, limit).await
+}
+
+/// Reads a response body up to `limit` bytes.
+pub async fn read_capped(
+    mut response: Response,
+    limit: usize,
+) -> Result<CappedResponse, ProviderError> {
+    let status = response.status();
+    let too_big = |n: u64| ProviderError::Protocol {
+        message: format!(
+            "the response body exceeds the {limit}-byte limit (at least {n} bytes, HTTP {})",
+            status.as_u16()
+        ),
+        body: None,
+    };
+    if let Some(len) = response.content_length() {
+        if len > limit as u64 {
+            return Err(too_big(len));
+        }
+    }
+    let headers = response.headers().clone();
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(network_error)? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_big((body.len() + chunk.len()) as u64));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(CappedResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Parses `Retry-After` as delta-seconds or an HTTP date (RFC 9110 §10.2.3). A date in the
+/// past gives zero.
+pub fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = DateTime::parse_from_rfc2822(value)
+        .ok()?
+        .with_timezone(&Utc);
+    Some((at - now).to_std().unwrap_or(Duration::ZERO))
+}
+
+/// Parses a header holding (possibly fractional) seconds, such as Reddit's
+/// `X-Ratelimit-Reset`.
+pub fn seconds_header(headers: &HeaderMap, name: &str) -> Option<Duration> {
+    let v: f64 = headers.get(name)?.to_str().ok()?.trim().parse().ok()?;
+    (v.is_finite() && v >= 0.0).then(|| Duration::from_secs_f64(v.min(86_400.0)))
+}
+
+/// The RFC 6749 §5.2 error body.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct OAuthErrorBody {
+    /// The error code.
+    pub error: String,
+    /// A human-readable description.
+    #[serde(default)]
+    pub error_description: Option<String>,
+}
+
+/// Maps an RFC 6749 error code to a [`ProviderError`].
+pub fn oauth_error(code: &str, description: Option<String>) -> ProviderError {
+    match code {
+        "access_denied" => ProviderError::AccessDenied { description },
+        "invalid_grant" => ProviderError::InvalidGrant { description },
+        "invalid_client" | "unauthorized_client" => ProviderError::InvalidClient { description },
+        "temporarily_unavailable" | "server_error" => ProviderError::Unavailable { status: 503 },
+        "rate_limit_exceeded" | "slow_down" => ProviderError::RateLimited { retry_after: None },
+        other => ProviderError::Protocol {
+            message: format!(
+                "OAuth error `{other}`{}",
+                description.map(|d| format!(": {d}")).unwrap_or_default()
+            ),
+            body: None,
+        },
+    }
+}
+
+/// The common status-based classification: 429 → `RateLimited` (with `Retry-After`),
+/// 5xx → `Unavailable`; `None` for other statuses.
+pub fn classify_status(response: &CappedResponse, now: DateTime<Utc>) -> Option<ProviderError> {
+    let status = response.status;
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return Some(ProviderError::RateLimited {
+            retry_after: retry_after(&response.headers, now),
+        });
+    }
+    if status.is_server_error() {
+        return Some(ProviderError::Unavailable {
+            status: status.as_u16(),
+        });
+    }
+    None
+}
+
+/// Classifies a token-endpoint reply: 429/5xx by status, then an RFC 6749 `error` body
+/// (even on HTTP 200, as some platforms send), then 401 → `InvalidClient`, other non-2xx
+/// → `Protocol`. `Ok(())` means the caller may parse the success body.
+pub fn check_token_response(
+    response: &CappedResponse,
+    now: DateTime<Utc>,
+) -> Result<(), ProviderError> {
+    if let Some(e) = classify_status(response, now) {
+        return Err(e);
+    }
+    if let Ok(body) = serde_json::from_slice::<OAuthErrorBody>(&response.body) {
+        return Err(oauth_error(&body.error, body.error_description));
+    }
+    if response.status == StatusCode::UNAUTHORIZED {
+        return Err(ProviderError::InvalidClient {
+            description: Some("HTTP 401 from the token endpoint".into()),
+        });
+    }
+    if !response.status.is_success() {
+        return Err(ProviderError::Protocol {
+            message: format!("unexpected HTTP {}", response.status.as_u16()),
+            body: Some(response.excerpt()),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use reqwest::header::HeaderValue;
+
+    fn resp(status: u16, body: &str) -> CappedResponse {
+        CappedResponse {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: HeaderMap::new(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn retry_after_seconds_and_date() {
+        let now = Utc.with_ymd_and_hms(2015, 10, 21, 7, 27, 0).unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("120"));
+        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(120)));
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(60)));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h, now), None);
+        let mut r = HeaderMap::new();
+        r.insert("x-ratelimit-reset", HeaderValue::from_static("42.5"));
+        assert_eq!(
+            seconds_header(&r, "x-ratelimit-reset"),
+            Some(Duration::from_secs_f64(42.5))
+        );
+    }
+
+    #[test]
+    fn token_response_classification() {
+        let now = Utc::now();
+        assert!(matches!(
+            check_token_response(&resp(200, r#"{"error":"invalid_grant"}"#), now),
+            Err(ProviderError::InvalidGrant { .. })
+        ));
+        assert!(matches!(
+            check_token_response(&resp(401, ""), now),
+            Err(ProviderError::InvalidClient { .. })
+        ));
+        assert!(matches!(
+            check_token_response(&resp(502, "bad gateway"), now),
+            Err(ProviderError::Unavailable { status: 502 })
+        ));
+        assert!(matches!(
+            check_token_response(&resp(429, ""), now),
+            Err(ProviderError::RateLimited { retry_after: None })
+        ));
+        assert!(check_token_response(&resp(200, r#"{"access_token":"x"}"#), now).is_ok());
+        let e = resp(200, "not json")
+            .json::<serde_json::Value>()
+            .unwrap_err();
+        assert!(matches!(e, ProviderError::Protocol { .. }));
+    }
+}
