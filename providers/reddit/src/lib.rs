@@ -1,0 +1,279 @@
+//! Reddit OAuth 2.0 for `integrations-core`.
+//!
+//! [`RedditProvider`] implements [`Provider`] for Reddit's "web app" code flow:
+//!
+//! - **Authorize**: `GET {www}/api/v1/authorize` with `client_id`, `response_type=code`,
+//!   `state` (required by Reddit), `redirect_uri`, `duration=permanent` (so a refresh
+//!   token is issued) and `scope` (space-separated; `identity` is always included,
+//!   because the profile comes from `/api/v1/me`).
+//! - **Code exchange / refresh**: `POST {www}/api/v1/access_token` with HTTP Basic
+//!   `client_id:client_secret`. Access tokens live one hour (`expires_in` is used, never
+//!   a constant). Refresh replies carry no new refresh token: the old one is returned in
+//!   the [`TokenSet`] so it is never lost. Reddit reports code-exchange errors as HTTP
+//!   200 with `{"error": "invalid_grant"}`; these become [`ProviderError::InvalidGrant`].
+//! - **Revoke**: `POST {www}/api/v1/revoke_token`, revoking the refresh token when there
+//!   is one (which also revokes its access tokens).
+//! - **Profile**: `GET {oauth}/api/v1/me` with `Authorization: bearer <token>`, giving
+//!   [`RedditMetadata`].
+//! - Every request carries the configured descriptive **User-Agent**
+//!   (`<platform>:<app ID>:<version> (by /u/<username>)`); a missing or empty one is a
+//!   configuration error. 429 replies become [`ProviderError::RateLimited`] with
+//!   `Retry-After`, or else `X-Ratelimit-Reset`.
+//!
+//! PKCE is not supported by Reddit. See `PLATFORM.md` in this crate for lifetimes, rate
+//! limits and sources.
+//!
+//! # Example
+//!
+//! ```
+//! use integrations_core::{AuthorizationRequest, ClientSecret, Provider};
+//! use integrations_reddit::{RedditConfig, RedditProvider};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), integrations_core::ProviderError> {
+//! let config = RedditConfig::builder()
+//!     .client_id("my-client-id")
+//!     .client_secret(ClientSecret::new("my-client-secret"))
+//!     .redirect_uri("https://app.example.com/integrations/reddit/callback")
+//!     .user_agent("web:com.example.app:v1.2.3 (by /u/example)")
+//!     .scopes(["identity", "read"])
+//!     .build()?;
+//! // Or: RedditConfig::from_env()?, reading REDDIT_CLIENT_ID, REDDIT_CLIENT_SECRET,
+//! // REDDIT_REDIRECT_URI and REDDIT_USER_AGENT.
+//! let reddit = RedditProvider::new(config)?;
+//!
+//! let url = reddit
+//!     .authorization_url(&AuthorizationRequest {
+//!         state: "a-fresh-random-state".into(),
+//!         pkce_challenge: None,
+//!         scopes: Vec::new(), // the configured defaults
+//!     })
+//!     .await?;
+//! assert!(url.as_str().starts_with("https://www.reddit.com/api/v1/authorize?"));
+//! assert!(url.query_pairs().any(|(k, v)| k == "duration" && v == "permanent"));
+//! assert!(url.query_pairs().any(|(k, v)| k == "scope" && v == "identity read"));
+//! # Ok(())
+//! # }
+//! ```
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+mod api;
+mod config;
+mod error;
+
+pub use api::RedditMetadata;
+pub use config::{
+    DEFAULT_OAUTH_BASE_URL, DEFAULT_SCOPES, DEFAULT_WWW_BASE_URL, IDENTITY_SCOPE, RedditConfig,
+    RedditConfigBuilder,
+};
+
+use api::Grant;
+use async_trait::async_trait;
+use integrations_core::http::{self, oauth_error};
+use integrations_core::secret::{AccessToken, RefreshToken};
+use integrations_core::{
+    AuthorizationRequest, Capabilities, CodeExchange, PkceSupport, Profile, Provider,
+    ProviderError, ProviderId, RefreshRequest, TokenSet,
+};
+use url::Url;
+
+/// The provider id: `"reddit"`.
+pub const PROVIDER_ID: &str = "reddit";
+
+/// Reddit as a [`Provider`]. Cheap to share behind an `Arc`; holds one HTTP client.
+#[derive(Debug)]
+pub struct RedditProvider {
+    id: ProviderId,
+    config: RedditConfig,
+    client: reqwest::Client,
+}
+
+impl RedditProvider {
+    /// Builds the provider and its HTTP client (redirects off, the configured timeout
+    /// and User-Agent).
+    pub fn new(config: RedditConfig) -> Result<Self, ProviderError> {
+        let client = http::client(&config.user_agent, config.timeout)?;
+        let id = ProviderId::new(PROVIDER_ID)
+            .map_err(|e| ProviderError::Config(format!("reddit: {e}")))?;
+        Ok(Self { id, config, client })
+    }
+
+    /// Reads [`RedditConfig::from_env`] and builds the provider.
+    pub fn from_env() -> Result<Self, ProviderError> {
+        Self::new(RedditConfig::from_env()?)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RedditConfig {
+        &self.config
+    }
+
+    fn scopes_for(&self, requested: &[String]) -> Vec<String> {
+        if requested.is_empty() {
+            return self.config.scopes.clone();
+        }
+        let mut scopes = requested.to_vec();
+        if !scopes.iter().any(|s| s == config::IDENTITY_SCOPE) {
+            scopes.insert(0, config::IDENTITY_SCOPE.to_owned());
+        }
+        scopes
+    }
+}
+
+#[async_trait]
+impl Provider for RedditProvider {
+    fn id(&self) -> &ProviderId {
+        &self.id
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            pkce: PkceSupport::Unsupported,
+            refresh: true,
+            revoke: true,
+            min_token_age_for_refresh: None,
+        }
+    }
+
+    async fn authorization_url(
+        &self,
+        request: &AuthorizationRequest,
+    ) -> Result<Url, ProviderError> {
+        if request.state.is_empty() {
+            return Err(ProviderError::Config(
+                "reddit: the authorization request needs a state; Reddit requires one".into(),
+            ));
+        }
+        let mut url = Url::parse(&format!(
+            "{}{}",
+            self.config.www_base_url,
+            api::AUTHORIZE_PATH
+        ))
+        .map_err(|e| ProviderError::Config(format!("reddit: bad www_base_url: {e}")))?;
+        url.query_pairs_mut()
+            .append_pair("client_id", &self.config.client_id)
+            .append_pair("response_type", "code")
+            .append_pair("state", &request.state)
+            .append_pair("redirect_uri", self.config.redirect_uri.as_str())
+            .append_pair("duration", "permanent")
+            .append_pair("scope", &self.scopes_for(&request.scopes).join(" "));
+        Ok(url)
+    }
+
+    async fn exchange_code(&self, exchange: CodeExchange<'_>) -> Result<TokenSet, ProviderError> {
+        if let Some(code) = exchange.params.error() {
+            return Err(oauth_error(
+                code,
+                exchange.params.get("error_description").map(str::to_owned),
+            ));
+        }
+        let code = exchange.params.require("code")?;
+        api::token_request(
+            &self.client,
+            &self.config,
+            Grant::AuthorizationCode,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", self.config.redirect_uri.as_str()),
+            ],
+        )
+        .await
+    }
+
+    async fn refresh(&self, request: RefreshRequest<'_>) -> Result<TokenSet, ProviderError> {
+        let old = request
+            .refresh_token
+            .ok_or_else(|| ProviderError::InvalidGrant {
+                description: Some("no Reddit refresh token is stored for this account".into()),
+            })?;
+        let mut tokens = api::token_request(
+            &self.client,
+            &self.config,
+            Grant::RefreshToken,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", old.expose_secret()),
+            ],
+        )
+        .await?;
+        // Reddit keeps the refresh token; its reply omits it. Hand the old one back.
+        if tokens.refresh_token.is_none() {
+            tokens.refresh_token = Some(old.clone());
+        }
+        if tokens.scopes.is_empty() {
+            tokens.scopes = request.scopes.to_vec();
+        }
+        Ok(tokens)
+    }
+
+    async fn fetch_profile(&self, access_token: &AccessToken) -> Result<Profile, ProviderError> {
+        let me = api::me(&self.client, &self.config, access_token).await?;
+        let account_id = me.account_id();
+        if account_id.is_empty() || me.name.is_empty() {
+            return Err(ProviderError::Protocol {
+                message: "/api/v1/me returned an empty id or name".into(),
+                body: None,
+            });
+        }
+        let metadata = me.metadata();
+        Ok(Profile {
+            account_id: account_id.to_owned(),
+            username: Some(metadata.username.clone()),
+            metadata: serde_json::to_value(&metadata).map_err(|e| ProviderError::Protocol {
+                message: format!("cannot encode the Reddit metadata: {e}"),
+                body: None,
+            })?,
+        })
+    }
+
+    async fn revoke(
+        &self,
+        access_token: Option<&AccessToken>,
+        refresh_token: Option<&RefreshToken>,
+    ) -> Result<(), ProviderError> {
+        match (refresh_token, access_token) {
+            (Some(rt), _) => {
+                api::revoke(
+                    &self.client,
+                    &self.config,
+                    rt.expose_secret(),
+                    "refresh_token",
+                )
+                .await
+            }
+            (None, Some(at)) => {
+                api::revoke(
+                    &self.client,
+                    &self.config,
+                    at.expose_secret(),
+                    "access_token",
+                )
+                .await
+            }
+            (None, None) => Ok(()),
+        }
+    }
+
+    fn authorize_request(
+        &self,
+        request: reqwest::RequestBuilder,
+        access_token: &AccessToken,
+    ) -> reqwest::RequestBuilder {
+        api::authorize(request, access_token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_types_are_send_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<RedditProvider>();
+        check::<RedditConfig>();
+        check::<RedditConfigBuilder>();
+        check::<RedditMetadata>();
+    }
+}
