@@ -1,0 +1,391 @@
+//! Raw calls to Instagram's endpoints and their wire types.
+
+use crate::config::InstagramConfig;
+use crate::error::{Endpoint, check_response, parse_body, parse_secret_body};
+use integrations_core::ProviderError;
+use integrations_core::http::{CappedResponse, send_capped};
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Fields asked of `GET {graph}/me`.
+pub const PROFILE_FIELDS: &str = "user_id,username,name,account_type,profile_picture_url,followers_count,follows_count,media_count";
+
+/// An Instagram id sent as a JSON number (possibly above 2^53, so never read as `f64`) or
+/// as a string; kept as its decimal text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgId(pub String);
+
+impl<'de> Deserialize<'de> for IgId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct IdVisitor;
+        impl Visitor<'_> for IdVisitor {
+            type Value = IgId;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer id as a JSON number or string")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<IgId, E> {
+                Ok(IgId(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<IgId, E> {
+                u64::try_from(v)
+                    .map(|v| IgId(v.to_string()))
+                    .map_err(|_| E::custom("a negative id"))
+            }
+            fn visit_u128<E: de::Error>(self, v: u128) -> Result<IgId, E> {
+                Ok(IgId(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<IgId, E> {
+                Err(E::custom(
+                    "an id that is not an integer or does not fit 64 bits",
+                ))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<IgId, E> {
+                let v = v.trim();
+                if v.is_empty()
+                    || v.len() > 64
+                    || !v
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                {
+                    return Err(E::custom("an id string that is empty or not alphanumeric"));
+                }
+                Ok(IgId(v.to_owned()))
+            }
+        }
+        deserializer.deserialize_any(IdVisitor)
+    }
+}
+
+/// A count or lifetime sent as a JSON number or a numeric string.
+fn lenient_u64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    struct V;
+    impl Visitor<'_> for V {
+        type Value = Option<u64>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a non-negative integer")
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            u64::try_from(v)
+                .map(Some)
+                .map_err(|_| E::custom("a negative number"))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v < 1e15 {
+                Ok(Some(v as u64))
+            } else {
+                Err(E::custom("not a non-negative integer"))
+            }
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            v.trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| E::custom("not a non-negative integer"))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    deserializer.deserialize_any(V)
+}
+
+/// `permissions` as a comma-separated string or a list.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Permissions {
+    Csv(String),
+    List(Vec<String>),
+}
+
+impl Permissions {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Self::Csv(s) => crate::config::split_scopes(&s),
+            Self::List(v) => v,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ShortLivedItem {
+    access_token: String,
+    user_id: IgId,
+    #[serde(default)]
+    permissions: Option<Permissions>,
+}
+
+/// The code-exchange reply in either documented shape: flat `{access_token, user_id}` or
+/// `{data: [{access_token, user_id, permissions}]}`.
+#[derive(Deserialize)]
+struct ShortLivedReply {
+    #[serde(default)]
+    data: Option<Vec<ShortLivedItem>>,
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    user_id: Option<IgId>,
+    #[serde(default)]
+    permissions: Option<Permissions>,
+}
+
+/// The short-lived (1 hour) token from `POST {api}/oauth/access_token`.
+#[derive(Debug)]
+pub(crate) struct ShortLived {
+    pub(crate) access_token: integrations_core::AccessToken,
+    pub(crate) user_id: String,
+    pub(crate) permissions: Vec<String>,
+}
+
+/// The reply of `/access_token` (ig_exchange_token) and `/refresh_access_token`.
+#[derive(Deserialize)]
+pub(crate) struct LongLivedReply {
+    pub(crate) access_token: String,
+    #[serde(default)]
+    pub(crate) token_type: Option<String>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub(crate) expires_in: Option<u64>,
+}
+
+/// The reply of `GET {graph}/me`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct MeReply {
+    #[serde(default)]
+    pub(crate) user_id: Option<IgId>,
+    #[serde(default)]
+    pub(crate) username: Option<String>,
+    #[serde(default)]
+    pub(crate) name: Option<String>,
+    #[serde(default)]
+    pub(crate) account_type: Option<String>,
+    #[serde(default)]
+    pub(crate) profile_picture_url: Option<String>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub(crate) followers_count: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub(crate) follows_count: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub(crate) media_count: Option<u64>,
+}
+
+/// The metadata stored for an Instagram account (`Profile.metadata`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstagramMetadata {
+    /// The Instagram professional account id (`user_id` of `/me`).
+    pub ig_business_id: String,
+    /// The handle.
+    pub username: String,
+    /// The profile picture URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_picture_url: Option<String>,
+    /// Followers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub followers_count: Option<u64>,
+    /// The display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `BUSINESS` or `MEDIA_CREATOR`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_type: Option<String>,
+    /// Accounts followed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follows_count: Option<u64>,
+    /// Media published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_count: Option<u64>,
+}
+
+/// The raw calls, sharing one client.
+#[derive(Debug)]
+pub(crate) struct Api {
+    pub(crate) client: reqwest::Client,
+    pub(crate) config: InstagramConfig,
+}
+
+impl Api {
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        endpoint: Endpoint,
+        secrets: &[&str],
+    ) -> Result<CappedResponse, ProviderError> {
+        let response = send_capped(request, self.config.body_limit).await?;
+        match check_response(&response, endpoint, secrets) {
+            Some(e) => Err(e),
+            None => Ok(response),
+        }
+    }
+
+    /// `POST {api}/oauth/access_token`: code → short-lived token.
+    pub(crate) async fn exchange_code(&self, code: &str) -> Result<ShortLived, ProviderError> {
+        let c = &self.config;
+        let secret = c.client_secret.expose_secret();
+        let request = self
+            .client
+            .post(format!("{}/oauth/access_token", c.api_base_url))
+            .form(&[
+                ("client_id", c.client_id.as_str()),
+                ("client_secret", secret),
+                ("grant_type", "authorization_code"),
+                ("redirect_uri", c.redirect_uri.as_str()),
+                ("code", code),
+            ]);
+        let response = self
+            .send(request, Endpoint::CodeExchange, &[secret, code])
+            .await?;
+        let reply: ShortLivedReply = parse_secret_body(&response, "code-exchange reply")?;
+        let item = match reply {
+            ShortLivedReply {
+                data: Some(items), ..
+            } => items
+                .into_iter()
+                .next()
+                .ok_or_else(|| ProviderError::Protocol {
+                    message: "the code-exchange reply has an empty `data` array".into(),
+                    body: None,
+                })?,
+            ShortLivedReply {
+                access_token: Some(access_token),
+                user_id: Some(user_id),
+                permissions,
+                ..
+            } => ShortLivedItem {
+                access_token,
+                user_id,
+                permissions,
+            },
+            _ => {
+                return Err(ProviderError::Protocol {
+                    message: "the code-exchange reply has neither `data` nor `access_token` and `user_id`".into(),
+                    body: None,
+                });
+            }
+        };
+        if item.access_token.is_empty() {
+            return Err(ProviderError::Protocol {
+                message: "the code-exchange reply has an empty access token".into(),
+                body: None,
+            });
+        }
+        Ok(ShortLived {
+            access_token: integrations_core::AccessToken::new(item.access_token),
+            user_id: item.user_id.0,
+            permissions: item
+                .permissions
+                .map(Permissions::into_vec)
+                .unwrap_or_default(),
+        })
+    }
+
+    /// `GET {graph}/access_token?grant_type=ig_exchange_token`: short → long-lived token.
+    pub(crate) async fn exchange_long_lived(
+        &self,
+        short_lived: &str,
+    ) -> Result<LongLivedReply, ProviderError> {
+        let c = &self.config;
+        let secret = c.client_secret.expose_secret();
+        let request = self
+            .client
+            .get(format!("{}/access_token", c.graph_base_url))
+            .query(&[
+                ("grant_type", "ig_exchange_token"),
+                ("client_secret", secret),
+                ("access_token", short_lived),
+            ]);
+        let response = self
+            .send(request, Endpoint::TokenExchange, &[secret, short_lived])
+            .await?;
+        long_lived(&response, "long-lived token reply")
+    }
+
+    /// `GET {graph}/refresh_access_token?grant_type=ig_refresh_token`.
+    pub(crate) async fn refresh(
+        &self,
+        access_token: &str,
+    ) -> Result<LongLivedReply, ProviderError> {
+        let request = self
+            .client
+            .get(format!(
+                "{}/refresh_access_token",
+                self.config.graph_base_url
+            ))
+            .query(&[
+                ("grant_type", "ig_refresh_token"),
+                ("access_token", access_token),
+            ]);
+        let response = self
+            .send(request, Endpoint::TokenExchange, &[access_token])
+            .await?;
+        long_lived(&response, "refresh reply")
+    }
+
+    /// `GET {graph}/me?fields=...`.
+    pub(crate) async fn me(&self, access_token: &str) -> Result<MeReply, ProviderError> {
+        let request = self
+            .client
+            .get(format!("{}/me", self.config.graph_base_url))
+            .query(&[("fields", PROFILE_FIELDS), ("access_token", access_token)]);
+        let response = self
+            .send(request, Endpoint::Profile, &[access_token])
+            .await?;
+        parse_body(&response, "profile reply", &[access_token])
+    }
+}
+
+fn long_lived(response: &CappedResponse, what: &str) -> Result<LongLivedReply, ProviderError> {
+    let reply: LongLivedReply = parse_secret_body(response, what)?;
+    if reply.access_token.is_empty() {
+        return Err(ProviderError::Protocol {
+            message: format!("the {what} has an empty access token"),
+            body: None,
+        });
+    }
+    Ok(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_keep_every_digit() {
+        let r: ShortLivedReply =
+            serde_json::from_str(r#"{"access_token":"a","user_id":17841405793187218}"#).unwrap();
+        assert_eq!(r.user_id.unwrap().0, "17841405793187218");
+        let r: ShortLivedReply =
+            serde_json::from_str(r#"{"access_token":"a","user_id":18446744073709551615}"#).unwrap();
+        assert_eq!(r.user_id.unwrap().0, "18446744073709551615");
+        let r: ShortLivedReply = serde_json::from_str(
+            r#"{"data":[{"access_token":"a","user_id":"17841400000000000","permissions":"a,b"}]}"#,
+        )
+        .unwrap();
+        let item = r.data.unwrap().into_iter().next().unwrap();
+        assert_eq!(item.user_id.0, "17841400000000000");
+        assert_eq!(item.permissions.unwrap().into_vec(), ["a", "b"]);
+        assert!(serde_json::from_str::<IgId>("1.5").is_err());
+        assert!(serde_json::from_str::<IgId>("1e30").is_err());
+        assert!(serde_json::from_str::<IgId>("-3").is_err());
+        assert!(serde_json::from_str::<IgId>("\"\"").is_err());
+    }
+
+    #[test]
+    fn metadata_omits_absent_fields() {
+        let m = InstagramMetadata {
+            ig_business_id: "1".into(),
+            username: "acme".into(),
+            profile_picture_url: None,
+            followers_count: Some(3),
+            name: None,
+            account_type: None,
+            follows_count: None,
+            media_count: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&m).unwrap(),
+            serde_json::json!({"ig_business_id": "1", "username": "acme", "followers_count": 3})
+        );
+    }
+}

@@ -1,0 +1,344 @@
+//! Instagram's error bodies and their mapping to [`ProviderError`].
+//!
+//! Two shapes exist:
+//! - the legacy flat shape of `api.instagram.com/oauth/access_token`:
+//!   `{"error_type": "OAuthException", "code": 400, "error_message": "..."}`;
+//! - Meta's Graph shape: `{"error": {"message", "type", "code", "error_subcode",
+//!   "fbtrace_id"}}`.
+//!
+//! Mapping (first match wins):
+//! 1. HTTP 429 → `RateLimited` (with `Retry-After`); HTTP 5xx → `Unavailable`.
+//! 2. Graph code 190 (token expired, invalidated, password changed, ...) → `InvalidGrant`.
+//! 3. Graph codes 4, 17, 32, 613 (throttling; usually HTTP 400, not 429) → `RateLimited`,
+//!    with `Retry-After` when Meta sends one.
+//! 4. Graph codes 10 and 200–299 (permission missing) → `InvalidClient`: the app lacks the
+//!    permission (app review, app mode, or a scope the app did not ask for), which an
+//!    operator fixes in the app's configuration; retrying or clearing the user's tokens
+//!    would not help.
+//! 5. Graph codes 1 and 2 (unknown / temporary API error) → `Unavailable`.
+//! 6. Any other `OAuthException`: messages naming the client secret, client id, app or
+//!    platform app → `InvalidClient`; otherwise, at the code exchange and the token
+//!    endpoints → `InvalidGrant` (bad, used or expired code, `redirect_uri` mismatch,
+//!    unusable short-lived token), elsewhere `Protocol`.
+//! 7. Everything else → `Protocol` with the message.
+//!
+//! Every message and body kept in an error is scrubbed of the secrets we sent (access
+//! token, client secret, code), in case the platform echoes them.
+
+use chrono::Utc;
+use integrations_core::ProviderError;
+use integrations_core::http::{CappedResponse, body_excerpt, classify_status, retry_after};
+use serde::Deserialize;
+
+/// Which call a reply answers; decides how a generic `OAuthException` is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    /// `POST {api}/oauth/access_token`.
+    CodeExchange,
+    /// `GET {graph}/access_token` and `GET {graph}/refresh_access_token`.
+    TokenExchange,
+    /// `GET {graph}/me`.
+    Profile,
+}
+
+/// Meta's Graph error object.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct GraphError {
+    #[serde(default)]
+    pub(crate) message: Option<String>,
+    #[serde(default, rename = "type")]
+    pub(crate) kind: Option<String>,
+    #[serde(default)]
+    pub(crate) code: Option<i64>,
+    #[serde(default)]
+    pub(crate) error_subcode: Option<i64>,
+    #[serde(default)]
+    pub(crate) fbtrace_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct GraphEnvelope {
+    error: GraphError,
+}
+
+/// The legacy flat error of `api.instagram.com`.
+#[derive(Debug, Deserialize)]
+struct LegacyError {
+    #[serde(default)]
+    error_type: Option<String>,
+    #[serde(default)]
+    code: Option<i64>,
+    error_message: String,
+}
+
+/// Replaces every occurrence of the given secrets in `text` with `[redacted]`.
+pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_owned();
+    for s in secrets.iter().filter(|s| s.len() >= 8) {
+        out = out.replace(s, "[redacted]");
+    }
+    out
+}
+
+/// Turns an error reply into a [`ProviderError`], or `None` when the reply is a success
+/// the caller may parse.
+pub(crate) fn check_response(
+    response: &CappedResponse,
+    endpoint: Endpoint,
+    secrets: &[&str],
+) -> Option<ProviderError> {
+    if let Some(e) = classify_status(response, Utc::now()) {
+        return Some(e);
+    }
+    if let Ok(GraphEnvelope { error }) = serde_json::from_slice::<GraphEnvelope>(&response.body) {
+        return Some(map_graph_error(&error, response, endpoint, secrets));
+    }
+    if let Ok(legacy) = serde_json::from_slice::<LegacyError>(&response.body) {
+        let graph = GraphError {
+            message: Some(legacy.error_message),
+            kind: legacy.error_type,
+            code: legacy.code,
+            error_subcode: None,
+            fbtrace_id: None,
+        };
+        return Some(map_graph_error(&graph, response, endpoint, secrets));
+    }
+    if !response.status.is_success() {
+        return Some(ProviderError::Protocol {
+            message: format!("unexpected HTTP {}", response.status.as_u16()),
+            body: Some(scrub(&response.excerpt(), secrets)),
+        });
+    }
+    None
+}
+
+fn describe(e: &GraphError, secrets: &[&str]) -> String {
+    let mut d = e.message.clone().unwrap_or_else(|| "no message".into());
+    if let Some(code) = e.code {
+        d.push_str(&format!(" (code {code}"));
+        if let Some(sub) = e.error_subcode {
+            d.push_str(&format!(", subcode {sub}"));
+        }
+        if let Some(trace) = &e.fbtrace_id {
+            d.push_str(&format!(", fbtrace_id {trace}"));
+        }
+        d.push(')');
+    }
+    scrub(&d, secrets)
+}
+
+fn map_graph_error(
+    e: &GraphError,
+    response: &CappedResponse,
+    endpoint: Endpoint,
+    secrets: &[&str],
+) -> ProviderError {
+    let description = Some(describe(e, secrets));
+    match e.code {
+        Some(190) => return ProviderError::InvalidGrant { description },
+        Some(4 | 17 | 32 | 613) => {
+            return ProviderError::RateLimited {
+                retry_after: retry_after(&response.headers, Utc::now()),
+            };
+        }
+        Some(10 | 200..=299) => return ProviderError::InvalidClient { description },
+        Some(1 | 2) => {
+            return ProviderError::Unavailable {
+                status: if response.status.is_server_error() {
+                    response.status.as_u16()
+                } else {
+                    503
+                },
+            };
+        }
+        _ => {}
+    }
+    let message = e
+        .message
+        .as_deref()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let oauth = e.kind.as_deref() == Some("OAuthException");
+    let about_client = [
+        "client secret",
+        "client_secret",
+        "client_id",
+        "client id",
+        "platform app",
+        "app id",
+        "app secret",
+        "application",
+    ]
+    .iter()
+    .any(|w| message.contains(w));
+    if oauth && about_client && !message.contains("access token") {
+        return ProviderError::InvalidClient { description };
+    }
+    if oauth && matches!(endpoint, Endpoint::CodeExchange | Endpoint::TokenExchange) {
+        return ProviderError::InvalidGrant { description };
+    }
+    ProviderError::Protocol {
+        message: format!(
+            "Instagram error{}: {}",
+            e.kind
+                .as_deref()
+                .map(|k| format!(" {k}"))
+                .unwrap_or_default(),
+            description.unwrap_or_default()
+        ),
+        body: None,
+    }
+}
+
+/// Parses a success body that carries credentials: on failure the error keeps neither the
+/// body nor serde's message (which may quote a value), only the position.
+pub(crate) fn parse_secret_body<T: serde::de::DeserializeOwned>(
+    response: &CappedResponse,
+    what: &str,
+) -> Result<T, ProviderError> {
+    serde_json::from_slice(&response.body).map_err(|e| ProviderError::Protocol {
+        message: format!(
+            "malformed {what} (HTTP {}): {:?} error at line {} column {}",
+            response.status.as_u16(),
+            e.classify(),
+            e.line(),
+            e.column()
+        ),
+        body: None,
+    })
+}
+
+/// Parses a success body without credentials, keeping a scrubbed excerpt on failure.
+pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(
+    response: &CappedResponse,
+    what: &str,
+    secrets: &[&str],
+) -> Result<T, ProviderError> {
+    serde_json::from_slice(&response.body).map_err(|e| ProviderError::Protocol {
+        message: scrub(
+            &format!("malformed {what} (HTTP {}): {e}", response.status.as_u16()),
+            secrets,
+        ),
+        body: Some(scrub(&body_excerpt(&response.body), secrets)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::StatusCode;
+    use reqwest::header::HeaderMap;
+
+    fn resp(status: u16, body: &str) -> CappedResponse {
+        CappedResponse {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: HeaderMap::new(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn graph(code: i64, kind: &str, message: &str) -> String {
+        serde_json::json!({"error": {"message": message, "type": kind, "code": code,
+            "error_subcode": 463, "fbtrace_id": "AbC"}})
+        .to_string()
+    }
+
+    #[test]
+    fn graph_codes() {
+        let e = |code, ep| check_response(&resp(400, &graph(code, "OAuthException", "x")), ep, &[]);
+        assert!(matches!(
+            e(190, Endpoint::Profile),
+            Some(ProviderError::InvalidGrant { .. })
+        ));
+        for code in [4, 17, 32, 613] {
+            assert!(matches!(
+                e(code, Endpoint::Profile),
+                Some(ProviderError::RateLimited { retry_after: None })
+            ));
+        }
+        for code in [10, 200, 250, 299] {
+            assert!(matches!(
+                e(code, Endpoint::Profile),
+                Some(ProviderError::InvalidClient { .. })
+            ));
+        }
+        assert!(matches!(
+            e(2, Endpoint::Profile),
+            Some(ProviderError::Unavailable { status: 503 })
+        ));
+        assert!(matches!(
+            e(100, Endpoint::Profile),
+            Some(ProviderError::Protocol { .. })
+        ));
+        assert!(matches!(
+            e(100, Endpoint::TokenExchange),
+            Some(ProviderError::InvalidGrant { .. })
+        ));
+    }
+
+    #[test]
+    fn legacy_shape() {
+        let body = r#"{"error_type":"OAuthException","code":400,"error_message":"Invalid authorization code"}"#;
+        assert!(matches!(
+            check_response(&resp(400, body), Endpoint::CodeExchange, &[]),
+            Some(ProviderError::InvalidGrant { .. })
+        ));
+        let body =
+            r#"{"error_type":"OAuthException","code":400,"error_message":"Invalid platform app"}"#;
+        assert!(matches!(
+            check_response(&resp(400, body), Endpoint::CodeExchange, &[]),
+            Some(ProviderError::InvalidClient { .. })
+        ));
+        let body = r#"{"error_type":"OAuthException","code":400,"error_message":"Error validating client secret."}"#;
+        assert!(matches!(
+            check_response(&resp(400, body), Endpoint::CodeExchange, &[]),
+            Some(ProviderError::InvalidClient { .. })
+        ));
+    }
+
+    #[test]
+    fn echoed_secrets_are_scrubbed() {
+        let body = graph(
+            190,
+            "OAuthException",
+            "Malformed access token IGAAsecret-token-value",
+        );
+        let err = check_response(
+            &resp(400, &body),
+            Endpoint::Profile,
+            &["IGAAsecret-token-value"],
+        )
+        .unwrap();
+        let text = format!("{err} {err:?}");
+        assert!(!text.contains("IGAAsecret"), "{text}");
+        let err = check_response(
+            &resp(418, "teapot IGAAsecret-token-value"),
+            Endpoint::Profile,
+            &["IGAAsecret-token-value"],
+        )
+        .unwrap();
+        assert!(!format!("{err:?}").contains("IGAAsecret"));
+    }
+
+    #[test]
+    fn success_passes_and_status_wins() {
+        assert!(
+            check_response(
+                &resp(200, r#"{"access_token":"x"}"#),
+                Endpoint::Profile,
+                &[]
+            )
+            .is_none()
+        );
+        assert!(matches!(
+            check_response(&resp(502, "<html>"), Endpoint::Profile, &[]),
+            Some(ProviderError::Unavailable { status: 502 })
+        ));
+        let e = parse_secret_body::<serde_json::Value>(
+            &resp(200, r#"{"access_token":"IGAAx"#),
+            "token",
+        )
+        .unwrap_err();
+        assert!(!format!("{e:?}").contains("IGAAx"));
+    }
+}

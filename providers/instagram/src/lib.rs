@@ -1,0 +1,288 @@
+//! Instagram provider for `integrations-core`: the **Instagram API with Instagram Login**
+//! (Business Login for Instagram).
+//!
+//! - Authorization at `{www}/oauth/authorize` (`client_id`, `redirect_uri`,
+//!   `response_type=code`, comma-separated `scope`, `state`). No PKCE.
+//! - [`Provider::exchange_code`] trades the code (with Meta's trailing `#_` removed) for a
+//!   short-lived token at `POST {api}/oauth/access_token`, then, in the same call, for a
+//!   long-lived (about 60 days) token at `GET {graph}/access_token?grant_type=ig_exchange_token`.
+//!   The returned [`TokenSet`] holds the long-lived token, its `expires_in`, and
+//!   `account_id` = the `user_id` of the code exchange.
+//! - [`Provider::refresh`] refreshes the access token itself (there is no refresh token) at
+//!   `GET {graph}/refresh_access_token?grant_type=ig_refresh_token`, and refuses, without a
+//!   request, tokens younger than 24 hours
+//!   ([`ProviderError::RefreshNotYetAllowed`]).
+//! - [`Provider::fetch_profile`] reads `GET {graph}/me` into [`InstagramMetadata`].
+//! - Instagram has no revocation endpoint: [`Provider::revoke`] returns
+//!   [`ProviderError::Unsupported`] and [`Capabilities::revoke`] is `false`.
+//!
+//! Error mapping is described in the [`error`] module.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use integrations_core::{AuthorizationRequest, ClientSecret, Provider};
+//! use integrations_instagram::{Instagram, InstagramConfig};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // Or `InstagramConfig::from_env()?` (INSTAGRAM_CLIENT_ID, INSTAGRAM_CLIENT_SECRET,
+//! // INSTAGRAM_REDIRECT_URI, optional INSTAGRAM_SCOPES).
+//! let config = InstagramConfig::new(
+//!     "990602627938098",
+//!     ClientSecret::new("app-secret"),
+//!     "https://app.example/integrations/instagram/callback".parse()?,
+//! )
+//! .with_scopes(["instagram_business_basic", "instagram_business_content_publish"]);
+//! let instagram = Instagram::new(config)?;
+//!
+//! let url = instagram
+//!     .authorization_url(&AuthorizationRequest {
+//!         state: integrations_core::oauth::generate_state(),
+//!         pkce_challenge: None,
+//!         scopes: Vec::new(), // the configured defaults
+//!     })
+//!     .await?;
+//! assert!(url.as_str().starts_with("https://www.instagram.com/oauth/authorize?"));
+//! # Ok(())
+//! # }
+//! ```
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+mod api;
+pub mod config;
+pub mod error;
+
+pub use api::{IgId, InstagramMetadata, PROFILE_FIELDS};
+pub use config::InstagramConfig;
+
+use async_trait::async_trait;
+use chrono::TimeDelta;
+use integrations_core::http::{client, oauth_error};
+use integrations_core::{
+    AccessToken, AuthorizationRequest, CallbackParams, Capabilities, CodeExchange, PkceSupport,
+    Profile, Provider, ProviderError, ProviderId, RefreshRequest, RefreshToken, TokenSet,
+};
+use std::time::Duration;
+use url::Url;
+
+/// Instagram refreshes only long-lived tokens at least this old (24 hours).
+pub const MIN_TOKEN_AGE_FOR_REFRESH: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The Instagram [`Provider`] (id `"instagram"`).
+#[derive(Debug)]
+pub struct Instagram {
+    id: ProviderId,
+    api: api::Api,
+}
+
+impl Instagram {
+    /// Checks the configuration and builds the shared HTTP client (redirects off,
+    /// timeouts from the configuration).
+    pub fn new(config: InstagramConfig) -> Result<Self, ProviderError> {
+        let config = config.validated()?;
+        let client = client(&config.user_agent, config.timeout)?;
+        Ok(Self {
+            id: ProviderId::new("instagram").map_err(|e| ProviderError::Config(e.to_string()))?,
+            api: api::Api { client, config },
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &InstagramConfig {
+        &self.api.config
+    }
+}
+
+/// Reads an error redirect (`?error=access_denied&error_reason=user_denied&...`) into a
+/// [`ProviderError`]; `None` when the callback carries no `error`.
+///
+/// `access_denied` (or `error_reason=user_denied`) → [`ProviderError::AccessDenied`]; other
+/// codes follow RFC 6749 via [`oauth_error`].
+pub fn callback_error(params: &CallbackParams) -> Option<ProviderError> {
+    let error = params.error()?;
+    let description = params
+        .get("error_description")
+        .map(|d| d.replace('+', " "))
+        .filter(|d| !d.is_empty());
+    if params.get("error_reason") == Some("user_denied") {
+        return Some(ProviderError::AccessDenied { description });
+    }
+    Some(oauth_error(error, description))
+}
+
+/// The code from the callback without the `#_` fragment Meta appends to the redirect.
+fn callback_code(params: &CallbackParams) -> Result<&str, ProviderError> {
+    let code = params.require("code")?;
+    let code = code.split('#').next().unwrap_or_default().trim();
+    if code.is_empty() {
+        return Err(ProviderError::Protocol {
+            message: "the callback's `code` parameter is empty".into(),
+            body: None,
+        });
+    }
+    Ok(code)
+}
+
+#[async_trait]
+impl Provider for Instagram {
+    fn id(&self) -> &ProviderId {
+        &self.id
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            pkce: PkceSupport::Unsupported,
+            refresh: true,
+            revoke: false,
+            min_token_age_for_refresh: Some(MIN_TOKEN_AGE_FOR_REFRESH),
+        }
+    }
+
+    async fn authorization_url(
+        &self,
+        request: &AuthorizationRequest,
+    ) -> Result<Url, ProviderError> {
+        let c = &self.api.config;
+        let scopes = if request.scopes.is_empty() {
+            &c.scopes
+        } else {
+            &request.scopes
+        };
+        let mut url = Url::parse(&format!("{}/oauth/authorize", c.www_base_url))
+            .map_err(|e| ProviderError::Config(format!("bad Instagram www_base_url: {e}")))?;
+        url.query_pairs_mut()
+            .append_pair("client_id", &c.client_id)
+            .append_pair("redirect_uri", c.redirect_uri.as_str())
+            .append_pair("response_type", "code")
+            .append_pair("scope", &scopes.join(","))
+            .append_pair("state", &request.state);
+        Ok(url)
+    }
+
+    async fn exchange_code(&self, exchange: CodeExchange<'_>) -> Result<TokenSet, ProviderError> {
+        if let Some(e) = callback_error(exchange.params) {
+            return Err(e);
+        }
+        let code = callback_code(exchange.params)?;
+        let short = self.api.exchange_code(code).await?;
+        let long = self
+            .api
+            .exchange_long_lived(short.access_token.expose_secret())
+            .await?;
+        Ok(TokenSet {
+            access_token: AccessToken::new(long.access_token),
+            refresh_token: None,
+            expires_in: long.expires_in.map(Duration::from_secs),
+            refresh_expires_in: None,
+            token_type: long.token_type,
+            scopes: short.permissions,
+            account_id: Some(short.user_id),
+        })
+    }
+
+    async fn refresh(&self, request: RefreshRequest<'_>) -> Result<TokenSet, ProviderError> {
+        let min_age = TimeDelta::from_std(MIN_TOKEN_AGE_FOR_REFRESH)
+            .map_err(|e| ProviderError::Config(e.to_string()))?;
+        if request.now - request.issued_at < min_age {
+            return Err(ProviderError::RefreshNotYetAllowed {
+                not_before: request.issued_at + min_age,
+            });
+        }
+        let Some(current) = request.access_token else {
+            return Err(ProviderError::InvalidGrant {
+                description: Some("there is no access token to refresh".into()),
+            });
+        };
+        let reply = self.api.refresh(current.expose_secret()).await?;
+        Ok(TokenSet {
+            access_token: AccessToken::new(reply.access_token),
+            refresh_token: None,
+            expires_in: reply.expires_in.map(Duration::from_secs),
+            refresh_expires_in: None,
+            token_type: reply.token_type,
+            scopes: request.scopes.to_vec(),
+            account_id: None,
+        })
+    }
+
+    async fn fetch_profile(&self, access_token: &AccessToken) -> Result<Profile, ProviderError> {
+        let me = self.api.me(access_token.expose_secret()).await?;
+        let missing = |field: &str| ProviderError::Protocol {
+            message: format!("the profile reply has no `{field}`"),
+            body: None,
+        };
+        let ig_business_id = me.user_id.ok_or_else(|| missing("user_id"))?.0;
+        let username = me
+            .username
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| missing("username"))?;
+        let metadata = InstagramMetadata {
+            ig_business_id: ig_business_id.clone(),
+            username: username.clone(),
+            profile_picture_url: me.profile_picture_url,
+            followers_count: me.followers_count,
+            name: me.name,
+            account_type: me.account_type,
+            follows_count: me.follows_count,
+            media_count: me.media_count,
+        };
+        Ok(Profile {
+            account_id: ig_business_id,
+            username: Some(username),
+            metadata: serde_json::to_value(&metadata).map_err(|e| ProviderError::Protocol {
+                message: format!("cannot encode the metadata: {e}"),
+                body: None,
+            })?,
+        })
+    }
+
+    async fn revoke(
+        &self,
+        _access_token: Option<&AccessToken>,
+        _refresh_token: Option<&RefreshToken>,
+    ) -> Result<(), ProviderError> {
+        Err(ProviderError::Unsupported {
+            operation: "revoke",
+        })
+    }
+
+    /// Instagram's Graph API takes the token as the `access_token` query parameter.
+    fn authorize_request(
+        &self,
+        request: reqwest::RequestBuilder,
+        access_token: &AccessToken,
+    ) -> reqwest::RequestBuilder {
+        request.query(&[("access_token", access_token.expose_secret())])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_loses_the_fragment() {
+        let p = CallbackParams::from_pairs([("code", "AQBx#_"), ("state", "s")]);
+        assert_eq!(callback_code(&p).unwrap(), "AQBx");
+        let p = CallbackParams::from_pairs([("code", "#_")]);
+        assert!(callback_code(&p).is_err());
+        assert!(callback_code(&CallbackParams::default()).is_err());
+    }
+
+    #[test]
+    fn callback_errors() {
+        let p = CallbackParams::from_query(
+            "error=access_denied&error_reason=user_denied&error_description=The+user+denied+your+request.&state=s",
+        );
+        assert!(matches!(
+            callback_error(&p),
+            Some(ProviderError::AccessDenied { .. })
+        ));
+        let p = CallbackParams::from_query("error=access_denied&state=s");
+        assert!(matches!(
+            callback_error(&p),
+            Some(ProviderError::AccessDenied { .. })
+        ));
+        assert!(callback_error(&CallbackParams::from_query("code=x&state=s")).is_none());
+    }
+}
