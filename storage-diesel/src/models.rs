@@ -1,0 +1,290 @@
+//! Rows as stored, and their conversion to and from the core records.
+//!
+//! Rows are not `Debug`: even sealed, token columns stay out of logs.
+
+use crate::schema::{integration_audit_events, oauth_accounts, oauth_pending_authorizations};
+use crate::types::{Doc, Ts};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use integrations_core::{
+    AccountRecord, AccountStatus, AuditAction, AuditEvent, NewAccount, NewAuditEvent,
+    PendingAuthorization, ProviderId, SealedSecret, StateHash, StoreError, UserId,
+};
+
+fn ts(t: Option<Ts>) -> Option<DateTime<Utc>> {
+    t.map(|t| t.0)
+}
+
+fn opt_ts(t: Option<DateTime<Utc>>) -> Option<Ts> {
+    t.map(Ts::new)
+}
+
+fn provider(raw: String, what: &str) -> Result<ProviderId, StoreError> {
+    ProviderId::new(raw).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+/// An `oauth_accounts` row.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = oauth_accounts)]
+#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub(crate) struct AccountRow {
+    pub(crate) id: i64,
+    pub(crate) user_id: i64,
+    pub(crate) provider: String,
+    pub(crate) provider_account_id: String,
+    pub(crate) access_token: Option<String>,
+    pub(crate) refresh_token: Option<String>,
+    pub(crate) expires_at: Option<Ts>,
+    pub(crate) refresh_expires_at: Option<Ts>,
+    pub(crate) token_issued_at: Option<Ts>,
+    pub(crate) token_type: Option<String>,
+    pub(crate) scope: Option<String>,
+    pub(crate) metadata: Doc,
+    pub(crate) status: String,
+    pub(crate) last_error: Option<String>,
+    pub(crate) refresh_failures: i32,
+    pub(crate) last_refresh_attempt_at: Option<Ts>,
+    pub(crate) last_refresh_success_at: Option<Ts>,
+    pub(crate) version: i64,
+    pub(crate) lease_owner: Option<String>,
+    pub(crate) lease_until: Option<Ts>,
+    pub(crate) created_at: Ts,
+    pub(crate) updated_at: Ts,
+}
+
+impl AccountRow {
+    /// The core record; an unknown status or a bad provider id is `Corrupt`.
+    pub(crate) fn into_record(self) -> Result<AccountRecord, StoreError> {
+        let status = AccountStatus::parse(&self.status).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "oauth_accounts row {}: unknown status {:?}",
+                self.id,
+                self.status.chars().take(40).collect::<String>()
+            ))
+        })?;
+        Ok(AccountRecord {
+            id: self.id,
+            user_id: UserId(self.user_id),
+            provider: provider(self.provider, &format!("oauth_accounts row {}", self.id))?,
+            provider_account_id: self.provider_account_id,
+            access_token: self.access_token.map(SealedSecret::from_stored),
+            refresh_token: self.refresh_token.map(SealedSecret::from_stored),
+            expires_at: ts(self.expires_at),
+            refresh_expires_at: ts(self.refresh_expires_at),
+            token_issued_at: ts(self.token_issued_at),
+            token_type: self.token_type,
+            scope: self.scope,
+            metadata: self.metadata.0,
+            status,
+            last_error: self.last_error,
+            refresh_failures: self.refresh_failures,
+            last_refresh_attempt_at: ts(self.last_refresh_attempt_at),
+            last_refresh_success_at: ts(self.last_refresh_success_at),
+            version: self.version,
+            lease_owner: self.lease_owner,
+            lease_until: ts(self.lease_until),
+            created_at: self.created_at.0,
+            updated_at: self.updated_at.0,
+        })
+    }
+}
+
+/// Converts rows, failing on the first corrupt one.
+pub(crate) fn records(rows: Vec<AccountRow>) -> Result<Vec<AccountRecord>, StoreError> {
+    rows.into_iter().map(AccountRow::into_record).collect()
+}
+
+/// A new `oauth_accounts` row (version 1, status active).
+#[derive(Insertable)]
+#[diesel(table_name = oauth_accounts)]
+pub(crate) struct NewAccountRow<'a> {
+    pub(crate) user_id: i64,
+    pub(crate) provider: &'a str,
+    pub(crate) provider_account_id: &'a str,
+    pub(crate) access_token: Option<&'a str>,
+    pub(crate) refresh_token: Option<&'a str>,
+    pub(crate) expires_at: Option<Ts>,
+    pub(crate) refresh_expires_at: Option<Ts>,
+    pub(crate) token_issued_at: Option<Ts>,
+    pub(crate) token_type: Option<&'a str>,
+    pub(crate) scope: Option<&'a str>,
+    pub(crate) metadata: Doc,
+    pub(crate) status: &'a str,
+    pub(crate) refresh_failures: i32,
+    pub(crate) version: i64,
+    pub(crate) created_at: Ts,
+    pub(crate) updated_at: Ts,
+}
+
+impl<'a> NewAccountRow<'a> {
+    pub(crate) fn new(a: &'a NewAccount) -> Self {
+        let now = Ts::new(a.now);
+        Self {
+            user_id: a.user_id.0,
+            provider: a.provider.as_str(),
+            provider_account_id: &a.provider_account_id,
+            access_token: a.access_token.as_ref().map(SealedSecret::as_str),
+            refresh_token: a.refresh_token.as_ref().map(SealedSecret::as_str),
+            expires_at: opt_ts(a.expires_at),
+            refresh_expires_at: opt_ts(a.refresh_expires_at),
+            token_issued_at: Some(now),
+            token_type: a.token_type.as_deref(),
+            scope: a.scope.as_deref(),
+            metadata: Doc(a.metadata.clone()),
+            status: AccountStatus::Active.as_str(),
+            refresh_failures: 0,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+/// Every mutable field of an account, as [`TokenStore::update_account`] writes them
+/// (`None` writes NULL). Not the identity, the version, the lease or `created_at`.
+///
+/// [`TokenStore::update_account`]: integrations_core::TokenStore::update_account
+#[derive(AsChangeset)]
+#[diesel(table_name = oauth_accounts, treat_none_as_null = true)]
+pub(crate) struct AccountChanges<'a> {
+    pub(crate) access_token: Option<&'a str>,
+    pub(crate) refresh_token: Option<&'a str>,
+    pub(crate) expires_at: Option<Ts>,
+    pub(crate) refresh_expires_at: Option<Ts>,
+    pub(crate) token_issued_at: Option<Ts>,
+    pub(crate) token_type: Option<&'a str>,
+    pub(crate) scope: Option<&'a str>,
+    pub(crate) metadata: Doc,
+    pub(crate) status: &'a str,
+    pub(crate) last_error: Option<&'a str>,
+    pub(crate) refresh_failures: i32,
+    pub(crate) last_refresh_attempt_at: Option<Ts>,
+    pub(crate) last_refresh_success_at: Option<Ts>,
+    pub(crate) updated_at: Ts,
+}
+
+impl<'a> AccountChanges<'a> {
+    pub(crate) fn new(r: &'a AccountRecord) -> Self {
+        Self {
+            access_token: r.access_token.as_ref().map(SealedSecret::as_str),
+            refresh_token: r.refresh_token.as_ref().map(SealedSecret::as_str),
+            expires_at: opt_ts(r.expires_at),
+            refresh_expires_at: opt_ts(r.refresh_expires_at),
+            token_issued_at: opt_ts(r.token_issued_at),
+            token_type: r.token_type.as_deref(),
+            scope: r.scope.as_deref(),
+            metadata: Doc(r.metadata.clone()),
+            status: r.status.as_str(),
+            last_error: r.last_error.as_deref(),
+            refresh_failures: r.refresh_failures,
+            last_refresh_attempt_at: opt_ts(r.last_refresh_attempt_at),
+            last_refresh_success_at: opt_ts(r.last_refresh_success_at),
+            updated_at: Ts::new(r.updated_at),
+        }
+    }
+}
+
+/// An `oauth_pending_authorizations` row.
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = oauth_pending_authorizations)]
+#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub(crate) struct PendingRow {
+    pub(crate) state_hash: String,
+    pub(crate) user_id: i64,
+    pub(crate) provider: String,
+    pub(crate) pkce_verifier: Option<String>,
+    pub(crate) redirect_url: Option<String>,
+    pub(crate) created_at: Ts,
+    pub(crate) expires_at: Ts,
+}
+
+impl PendingRow {
+    pub(crate) fn new(p: PendingAuthorization) -> Self {
+        Self {
+            state_hash: p.state_hash.to_hex(),
+            user_id: p.user_id.0,
+            provider: p.provider.into(),
+            pkce_verifier: p.pkce_verifier.map(|s| s.as_str().to_owned()),
+            redirect_url: p.redirect_url,
+            created_at: Ts::new(p.created_at),
+            expires_at: Ts::new(p.expires_at),
+        }
+    }
+
+    pub(crate) fn into_pending(self) -> Result<PendingAuthorization, StoreError> {
+        let state_hash = StateHash::from_hex(&self.state_hash).ok_or_else(|| {
+            StoreError::Corrupt("oauth_pending_authorizations: malformed state_hash".into())
+        })?;
+        Ok(PendingAuthorization {
+            state_hash,
+            user_id: UserId(self.user_id),
+            provider: provider(self.provider, "oauth_pending_authorizations row")?,
+            pkce_verifier: self.pkce_verifier.map(SealedSecret::from_stored),
+            redirect_url: self.redirect_url,
+            created_at: self.created_at.0,
+            expires_at: self.expires_at.0,
+        })
+    }
+}
+
+/// An `integration_audit_events` row.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = integration_audit_events)]
+#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub(crate) struct AuditRow {
+    pub(crate) id: i64,
+    pub(crate) user_id: i64,
+    pub(crate) provider: String,
+    pub(crate) provider_account_id: Option<String>,
+    pub(crate) action: String,
+    pub(crate) outcome: String,
+    pub(crate) at: Ts,
+}
+
+impl AuditRow {
+    pub(crate) fn into_event(self) -> Result<AuditEvent, StoreError> {
+        let what = format!("integration_audit_events row {}", self.id);
+        let action = AuditAction::parse(&self.action).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "{what}: unknown action {:?}",
+                self.action.chars().take(40).collect::<String>()
+            ))
+        })?;
+        Ok(AuditEvent {
+            id: self.id,
+            event: NewAuditEvent {
+                user_id: UserId(self.user_id),
+                provider: provider(self.provider, &what)?,
+                provider_account_id: self.provider_account_id,
+                action,
+                outcome: self.outcome,
+                at: self.at.0,
+            },
+        })
+    }
+}
+
+/// A new `integration_audit_events` row.
+#[derive(Insertable)]
+#[diesel(table_name = integration_audit_events)]
+pub(crate) struct NewAuditRow<'a> {
+    pub(crate) user_id: i64,
+    pub(crate) provider: &'a str,
+    pub(crate) provider_account_id: Option<&'a str>,
+    pub(crate) action: &'a str,
+    pub(crate) outcome: &'a str,
+    pub(crate) at: Ts,
+}
+
+impl<'a> NewAuditRow<'a> {
+    pub(crate) fn new(e: &'a NewAuditEvent) -> Self {
+        Self {
+            user_id: e.user_id.0,
+            provider: e.provider.as_str(),
+            provider_account_id: e.provider_account_id.as_deref(),
+            action: e.action.as_str(),
+            outcome: &e.outcome,
+            at: Ts::new(e.at),
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Key rotation: re-sealing stored tokens under the cipher's current key.
+
+use crate::DieselStore;
+use integrations_core::{AccountRecord, SealedSecret, SecretContext, StoreError, TokenCipher, TokenStore};
+
+/// What [`DieselStore::reseal_all`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ResealReport {
+    /// Accounts looked at.
+    pub scanned: u64,
+    /// Accounts written back with re-sealed tokens.
+    pub resealed: u64,
+    /// Ids of accounts whose tokens could not be opened with any loaded key (unknown key
+    /// id, tampered, or moved). They are left as they are.
+    pub failed: Vec<i64>,
+    /// Ids of accounts that kept changing under the pass (version conflicts on every
+    /// attempt). Run the pass again.
+    pub conflicted: Vec<i64>,
+}
+
+const PAGE: i64 = 200;
+const ATTEMPTS: usize = 3;
+
+/// The context `access_token` / `refresh_token` of an account are sealed for.
+fn context<'a>(record: &'a AccountRecord, column: &'a str) -> SecretContext<'a> {
+    SecretContext {
+        table: "oauth_accounts",
+        provider: record.provider.as_str(),
+        row: &record.provider_account_id,
+        column,
+    }
+}
+
+/// The record with its tokens re-sealed, `Ok(None)` when nothing needs it.
+fn reseal_record(
+    cipher: &TokenCipher,
+    record: &AccountRecord,
+) -> Result<Option<AccountRecord>, integrations_core::CryptoError> {
+    let reseal = |sealed: &Option<SealedSecret>, column: &str| -> Result<Option<SealedSecret>, _> {
+        match sealed {
+            Some(s) if cipher.needs_reseal(s) => cipher.reseal(context(record, column), s).map(Some),
+            _ => Ok(None),
+        }
+    };
+    let access = reseal(&record.access_token, "access_token")?;
+    let refresh = reseal(&record.refresh_token, "refresh_token")?;
+    if access.is_none() && refresh.is_none() {
+        return Ok(None);
+    }
+    let mut updated = record.clone();
+    if access.is_some() {
+        updated.access_token = access;
+    }
+    if refresh.is_some() {
+        updated.refresh_token = refresh;
+    }
+    Ok(Some(updated))
+}
+
+impl DieselStore {
+    /// Re-seals every account's `access_token` and `refresh_token` that was sealed under
+    /// an older key, so the older key can be retired.
+    ///
+    /// Walks `oauth_accounts` by id in pages. Each value whose key id is not the cipher's
+    /// current one ([`TokenCipher::needs_reseal`]) is opened with whichever loaded key
+    /// sealed it and sealed again under the current key, for the same
+    /// `SecretContext { table: "oauth_accounts", provider, row: provider_account_id,
+    /// column }`. The row is written back through the optimistic `version` check (so a
+    /// concurrent refresh is never overwritten; the pass re-reads and retries). Values that
+    /// fail to open are reported in [`ResealReport::failed`] and left untouched.
+    ///
+    /// Pending authorizations are not re-sealed: they expire within minutes, so keep the
+    /// old key loaded (`TOKEN_ENCRYPTION_KEY_PREVIOUS`) at least that long after rotating.
+    pub async fn reseal_all(&self, cipher: &TokenCipher) -> Result<ResealReport, StoreError> {
+        let mut report = ResealReport::default();
+        let mut after = 0;
+        loop {
+            let page = self.accounts_after(after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            for record in page {
+                report.scanned += 1;
+                self.reseal_one(cipher, record, &mut report).await?;
+            }
+        }
+        tracing::info!(
+            scanned = report.scanned,
+            resealed = report.resealed,
+            failed = report.failed.len(),
+            conflicted = report.conflicted.len(),
+            "re-sealed account tokens under the current key"
+        );
+        Ok(report)
+    }
+
+    async fn reseal_one(
+        &self,
+        cipher: &TokenCipher,
+        mut record: AccountRecord,
+        report: &mut ResealReport,
+    ) -> Result<(), StoreError> {
+        for _ in 0..ATTEMPTS {
+            let updated = match reseal_record(cipher, &record) {
+                Ok(Some(updated)) => updated,
+                Ok(None) => return Ok(()),
+                Err(_) => {
+                    report.failed.push(record.id);
+                    return Ok(());
+                }
+            };
+            match self.update_account(&updated).await {
+                Ok(_) => {
+                    report.resealed += 1;
+                    return Ok(());
+                }
+                Err(StoreError::VersionConflict) => match self.get_account(record.id).await? {
+                    Some(fresh) => record = fresh,
+                    None => return Ok(()),
+                },
+                Err(StoreError::NotFound) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        report.conflicted.push(record.id);
+        Ok(())
+    }
+}

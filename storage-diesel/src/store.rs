@@ -1,0 +1,585 @@
+//! [`DieselStore`] and its [`TokenStore`] implementation.
+
+use crate::connect::{self, BackendKind, SqliteConn, StoreOptions, Target};
+use crate::error::{self, Error, Result};
+use crate::models::{
+    AccountChanges, AccountRow, AuditRow, NewAccountRow, NewAuditRow, PendingRow, records,
+};
+use crate::schema::integration_audit_events::dsl as ev;
+use crate::schema::oauth_accounts::dsl as acc;
+use crate::schema::oauth_pending_authorizations::dsl as pen;
+use crate::types::Ts;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::Bool;
+use diesel::upsert::excluded;
+use diesel_async::pooled_connection::deadpool::{Pool, PoolError};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use integrations_core::{
+    AccountRecord, AccountStatus, AuditEvent, DeletedUserData, Lease, NewAccount, NewAuditEvent,
+    PendingAuthorization, ProviderId, StateHash, StoreError, TokenStore, UserId, Upserted,
+};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A [`TokenStore`] on PostgreSQL or SQLite, chosen by the URL.
+///
+/// Cloning is cheap: clones share the connection pool.
+#[derive(Clone)]
+pub struct DieselStore {
+    inner: Arc<Inner>,
+}
+
+pub(crate) enum Backend {
+    Postgres(Pool<AsyncPgConnection>),
+    Sqlite(Pool<SqliteConn>),
+}
+
+pub(crate) struct Inner {
+    pub(crate) backend: Backend,
+    schema: Option<String>,
+    acquire_timeout: Duration,
+    /// SQLite has one writer at a time; writers of this store queue here instead of
+    /// spinning in `busy_timeout` (other processes still rely on `busy_timeout`).
+    sqlite_writes: tokio::sync::Mutex<()>,
+}
+
+impl Inner {
+    /// Waits for a pooled connection at most `acquire_timeout`.
+    pub(crate) async fn acquire<T>(
+        &self,
+        get: impl std::future::Future<Output = Result<T, PoolError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.acquire_timeout, get).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(e)) => Err(error::pool(e)),
+            Err(_) => Err(error::acquire_timeout(self.acquire_timeout)),
+        }
+    }
+}
+
+impl fmt::Debug for DieselStore {
+    /// Shows the backend and pool state, never the URL.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (backend, status) = match &self.inner.backend {
+            Backend::Postgres(p) => (BackendKind::Postgres, p.status()),
+            Backend::Sqlite(p) => (BackendKind::Sqlite, p.status()),
+        };
+        f.debug_struct("DieselStore")
+            .field("backend", &backend)
+            .field("schema", &self.inner.schema)
+            .field("pool_size", &status.size)
+            .field("pool_max_size", &status.max_size)
+            .finish()
+    }
+}
+
+/// Runs `$body` with `$conn: &mut <backend connection>` from the pool.
+macro_rules! with_conn {
+    ($store:expr, |$conn:ident| $body:expr) => {{
+        let inner = &$store.inner;
+        match &inner.backend {
+            Backend::Postgres(pool) => {
+                let mut obj = inner.acquire(pool.get()).await?;
+                let $conn: &mut AsyncPgConnection = &mut obj;
+                $body
+            }
+            Backend::Sqlite(pool) => {
+                let mut obj = inner.acquire(pool.get()).await?;
+                let $conn: &mut SqliteConn = &mut obj;
+                $body
+            }
+        }
+    }};
+}
+
+/// Like `with_conn!`, for writes: on SQLite, writers of this store take turns.
+macro_rules! with_write_conn {
+    ($store:expr, |$conn:ident| $body:expr) => {{
+        let inner = &$store.inner;
+        match &inner.backend {
+            Backend::Postgres(pool) => {
+                let mut obj = inner.acquire(pool.get()).await?;
+                let $conn: &mut AsyncPgConnection = &mut obj;
+                $body
+            }
+            Backend::Sqlite(pool) => {
+                let _turn = inner.sqlite_writes.lock().await;
+                let mut obj = inner.acquire(pool.get()).await?;
+                let $conn: &mut SqliteConn = &mut obj;
+                $body
+            }
+        }
+    }};
+}
+
+/// Runs `$body` (returning `Result<_, diesel::result::Error>`) in a transaction:
+/// a plain one on PostgreSQL, `BEGIN IMMEDIATE` on SQLite (the write lock is taken up
+/// front, so a read-then-write transaction never fails to upgrade).
+macro_rules! in_transaction {
+    ($store:expr, |$conn:ident| $body:block) => {{
+        let inner = &$store.inner;
+        match &inner.backend {
+            Backend::Postgres(pool) => {
+                let mut obj = inner.acquire(pool.get()).await?;
+                let conn: &mut AsyncPgConnection = &mut obj;
+                conn.transaction::<_, diesel::result::Error, _>(async |$conn: &mut AsyncPgConnection| $body)
+                    .await
+                    .map_err(error::db)
+            }
+            Backend::Sqlite(pool) => {
+                let _turn = inner.sqlite_writes.lock().await;
+                let mut obj = inner.acquire(pool.get()).await?;
+                let conn: &mut SqliteConn = &mut obj;
+                conn.immediate_transaction::<_, diesel::result::Error, _>(async |$conn: &mut SqliteConn| $body)
+                    .await
+                    .map_err(error::db)
+            }
+        }
+    }};
+}
+
+impl DieselStore {
+    /// Connects with [`StoreOptions::default`] (migrations applied).
+    ///
+    /// `url` is `postgres://...` / `postgresql://...`, `sqlite://PATH` (created when
+    /// missing) or `sqlite::memory:`. Fails with [`Error::InvalidUrl`] for anything else
+    /// and with [`StoreError::Unavailable`] (inside [`Error::Store`]) when the database
+    /// cannot be reached.
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, StoreOptions::default()).await
+    }
+
+    /// Connects with explicit options; see [`connect`](Self::connect).
+    pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Self> {
+        if options.max_connections == 0 {
+            return Err(Error::InvalidOption("max_connections must be at least 1".into()));
+        }
+        if let Some(schema) = &options.schema {
+            if schema.is_empty() || schema.len() > 63 {
+                return Err(Error::InvalidOption(
+                    "schema must be 1 to 63 bytes long".into(),
+                ));
+            }
+        }
+        let target = Target::parse(url)?;
+        let backend = match &target {
+            Target::Postgres(url) => Backend::Postgres(connect::pg_pool(url, &options)?),
+            Target::SqliteFile(_) | Target::SqliteMemory => {
+                if options.schema.is_some() {
+                    return Err(Error::InvalidOption("schema is a PostgreSQL option".into()));
+                }
+                Backend::Sqlite(connect::sqlite_pool(&target, &options)?)
+            }
+        };
+        let store = Self {
+            inner: Arc::new(Inner {
+                backend,
+                schema: options.schema.clone(),
+                acquire_timeout: options.acquire_timeout,
+                sqlite_writes: tokio::sync::Mutex::new(()),
+            }),
+        };
+        if options.migrate {
+            store.migrate().await?;
+        } else {
+            // Fail now, not at the first request, when the database is unreachable.
+            store.ping().await?;
+        }
+        tracing::debug!(store = ?store, "connected");
+        Ok(store)
+    }
+
+    /// Applies the pending embedded migrations ([`POSTGRES_MIGRATIONS`] or
+    /// [`SQLITE_MIGRATIONS`]); returns how many were applied. Safe to call on every start
+    /// and from several processes at once (PostgreSQL: under an advisory lock; SQLite:
+    /// under the database's write lock).
+    ///
+    /// [`POSTGRES_MIGRATIONS`]: crate::POSTGRES_MIGRATIONS
+    /// [`SQLITE_MIGRATIONS`]: crate::SQLITE_MIGRATIONS
+    pub async fn migrate(&self) -> Result<usize> {
+        let inner = &self.inner;
+        let applied = match &inner.backend {
+            Backend::Postgres(pool) => {
+                let conn = inner.acquire(pool.get()).await?;
+                connect::migrate_pg(conn, inner.schema.as_deref()).await?
+            }
+            Backend::Sqlite(pool) => {
+                let _turn = inner.sqlite_writes.lock().await;
+                let mut conn = inner.acquire(pool.get()).await?;
+                connect::migrate_sqlite(&mut conn).await?
+            }
+        };
+        if applied > 0 {
+            tracing::info!(applied, "applied database migrations");
+        }
+        Ok(applied)
+    }
+
+    /// Checks that a connection can be had and answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        use diesel_async::SimpleAsyncConnection;
+        with_conn!(self, |conn| conn.batch_execute("SELECT 1").await.map_err(error::db))
+    }
+
+    /// Which database this store talks to.
+    pub fn backend(&self) -> BackendKind {
+        match self.inner.backend {
+            Backend::Postgres(_) => BackendKind::Postgres,
+            Backend::Sqlite(_) => BackendKind::Sqlite,
+        }
+    }
+
+    /// Accounts with `id > after`, by id, at most `limit` (for maintenance walks).
+    pub(crate) async fn accounts_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<AccountRecord>, StoreError> {
+        let rows: Vec<AccountRow> = with_conn!(self, |conn| acc::oauth_accounts
+            .filter(acc::id.gt(after))
+            .order(acc::id.asc())
+            .limit(limit)
+            .select(AccountRow::as_select())
+            .load(conn)
+            .await
+            .map_err(error::db))?;
+        records(rows)
+    }
+
+    async fn account_exists(&self, id: i64) -> Result<bool, StoreError> {
+        let n: i64 = with_conn!(self, |conn| acc::oauth_accounts
+            .filter(acc::id.eq(id))
+            .count()
+            .get_result(conn)
+            .await
+            .map_err(error::db))?;
+        Ok(n > 0)
+    }
+}
+
+fn limit_of(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+fn sort_by_expiry(mut rows: Vec<AccountRecord>) -> Vec<AccountRecord> {
+    rows.sort_by(|a, b| (a.expires_at, a.id).cmp(&(b.expires_at, b.id)));
+    rows
+}
+
+#[async_trait]
+impl TokenStore for DieselStore {
+    async fn upsert_account(&self, account: NewAccount) -> Result<Upserted, StoreError> {
+        let row = NewAccountRow::new(&account);
+        let stored: Option<AccountRow> = with_write_conn!(self, |conn| {
+            // `filter` on an upsert is `ON CONFLICT ... DO UPDATE ... WHERE`.
+            use diesel::query_dsl::methods::FilterDsl;
+            diesel::insert_into(acc::oauth_accounts)
+                .values(&row)
+                .on_conflict((acc::provider, acc::provider_account_id))
+                .do_update()
+                .set((
+                    acc::access_token.eq(excluded(acc::access_token)),
+                    acc::refresh_token.eq(excluded(acc::refresh_token)),
+                    acc::expires_at.eq(excluded(acc::expires_at)),
+                    acc::refresh_expires_at.eq(excluded(acc::refresh_expires_at)),
+                    acc::token_issued_at.eq(excluded(acc::token_issued_at)),
+                    acc::token_type.eq(excluded(acc::token_type)),
+                    acc::scope.eq(excluded(acc::scope)),
+                    acc::metadata.eq(excluded(acc::metadata)),
+                    acc::status.eq(AccountStatus::Active.as_str()),
+                    acc::last_error.eq(None::<String>),
+                    acc::refresh_failures.eq(0),
+                    acc::version.eq(acc::version + 1),
+                    acc::updated_at.eq(excluded(acc::updated_at)),
+                ))
+                // Another user's row is left untouched: the statement returns no row.
+                .filter(acc::user_id.eq(excluded(acc::user_id)))
+                .returning(AccountRow::as_returning())
+                .get_result(conn)
+                .await
+                .optional()
+                .map_err(error::db)
+        })?;
+        match stored {
+            None => Err(StoreError::OwnedByAnotherUser),
+            // A fresh row starts at version 1; an update makes it at least 2.
+            Some(row) if row.version == 1 => Ok(Upserted::Inserted(row.into_record()?)),
+            Some(row) => Ok(Upserted::Updated(row.into_record()?)),
+        }
+    }
+
+    async fn get_account(&self, id: i64) -> Result<Option<AccountRecord>, StoreError> {
+        let row: Option<AccountRow> = with_conn!(self, |conn| acc::oauth_accounts
+            .filter(acc::id.eq(id))
+            .select(AccountRow::as_select())
+            .first(conn)
+            .await
+            .optional()
+            .map_err(error::db))?;
+        row.map(AccountRow::into_record).transpose()
+    }
+
+    async fn find_account(
+        &self,
+        provider: &ProviderId,
+        provider_account_id: &str,
+    ) -> Result<Option<AccountRecord>, StoreError> {
+        let row: Option<AccountRow> = with_conn!(self, |conn| acc::oauth_accounts
+            .filter(acc::provider.eq(provider.as_str()))
+            .filter(acc::provider_account_id.eq(provider_account_id))
+            .select(AccountRow::as_select())
+            .first(conn)
+            .await
+            .optional()
+            .map_err(error::db))?;
+        row.map(AccountRow::into_record).transpose()
+    }
+
+    async fn list_accounts(&self, user_id: UserId) -> Result<Vec<AccountRecord>, StoreError> {
+        let rows: Vec<AccountRow> = with_conn!(self, |conn| acc::oauth_accounts
+            .filter(acc::user_id.eq(user_id.0))
+            .order((acc::provider.asc(), acc::id.asc()))
+            .select(AccountRow::as_select())
+            .load(conn)
+            .await
+            .map_err(error::db))?;
+        records(rows)
+    }
+
+    async fn update_account(&self, record: &AccountRecord) -> Result<AccountRecord, StoreError> {
+        let changes = AccountChanges::new(record);
+        let row: Option<AccountRow> = with_write_conn!(self, |conn| {
+            diesel::update(
+                acc::oauth_accounts
+                    .filter(acc::id.eq(record.id))
+                    .filter(acc::version.eq(record.version)),
+            )
+            .set((&changes, acc::version.eq(acc::version + 1)))
+            .returning(AccountRow::as_returning())
+            .get_result(conn)
+            .await
+            .optional()
+            .map_err(error::db)
+        })?;
+        match row {
+            Some(row) => row.into_record(),
+            None if self.account_exists(record.id).await? => Err(StoreError::VersionConflict),
+            None => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn delete_account(&self, id: i64) -> Result<bool, StoreError> {
+        let n = with_write_conn!(self, |conn| diesel::delete(
+            acc::oauth_accounts.filter(acc::id.eq(id))
+        )
+        .execute(conn)
+        .await
+        .map_err(error::db))?;
+        Ok(n > 0)
+    }
+
+    async fn delete_user_data(&self, user_id: UserId) -> Result<DeletedUserData, StoreError> {
+        let uid = user_id.0;
+        let (accounts, pending, audit_events) = in_transaction!(self, |c| {
+            let accounts = diesel::delete(acc::oauth_accounts.filter(acc::user_id.eq(uid)))
+                .execute(c)
+                .await?;
+            let pending =
+                diesel::delete(pen::oauth_pending_authorizations.filter(pen::user_id.eq(uid)))
+                    .execute(c)
+                    .await?;
+            let audit = diesel::delete(ev::integration_audit_events.filter(ev::user_id.eq(uid)))
+                .execute(c)
+                .await?;
+            Ok((accounts, pending, audit))
+        })?;
+        Ok(DeletedUserData {
+            accounts: accounts as u64,
+            pending: pending as u64,
+            audit_events: audit_events as u64,
+        })
+    }
+
+    async fn put_pending(&self, pending: PendingAuthorization) -> Result<(), StoreError> {
+        let row = PendingRow::new(pending);
+        with_write_conn!(self, |conn| diesel::insert_into(pen::oauth_pending_authorizations)
+            .values(&row)
+            .execute(conn)
+            .await
+            .map_err(error::db))?;
+        Ok(())
+    }
+
+    async fn take_pending(
+        &self,
+        state_hash: &StateHash,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        let key = state_hash.to_hex();
+        // One `DELETE ... RETURNING`: of concurrent callers, exactly one gets the row.
+        let row: Option<PendingRow> = with_write_conn!(self, |conn| diesel::delete(
+            pen::oauth_pending_authorizations.filter(pen::state_hash.eq(&key))
+        )
+        .returning(PendingRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+        .map_err(error::db))?;
+        row.map(PendingRow::into_pending).transpose()
+    }
+
+    async fn purge_expired_pending(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let now = Ts::new(now);
+        let n = with_write_conn!(self, |conn| diesel::delete(
+            pen::oauth_pending_authorizations.filter(pen::expires_at.lt(now))
+        )
+        .execute(conn)
+        .await
+        .map_err(error::db))?;
+        Ok(n as u64)
+    }
+
+    async fn claim_for_refresh(
+        &self,
+        id: i64,
+        lease: &Lease,
+    ) -> Result<Option<AccountRecord>, StoreError> {
+        let now = Ts::new(lease.now);
+        let until = Ts::new(lease.until);
+        let owner = lease.owner.as_str();
+        // One conditional UPDATE: the row lock (PostgreSQL) or the write lock (SQLite)
+        // makes concurrent claims see each other's lease.
+        let row: Option<AccountRow> = with_write_conn!(self, |conn| diesel::update(
+            acc::oauth_accounts.filter(acc::id.eq(id)).filter(
+                acc::lease_until
+                    .is_null()
+                    .or(acc::lease_until.le(now))
+                    .or(acc::lease_owner.eq(owner))
+            )
+        )
+        .set((acc::lease_owner.eq(owner), acc::lease_until.eq(until)))
+        .returning(AccountRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+        .map_err(error::db))?;
+        row.map(AccountRow::into_record).transpose()
+    }
+
+    async fn release_lease(&self, id: i64, owner: &str) -> Result<bool, StoreError> {
+        let n = with_write_conn!(self, |conn| diesel::update(
+            acc::oauth_accounts
+                .filter(acc::id.eq(id))
+                .filter(acc::lease_owner.eq(owner))
+        )
+        .set((acc::lease_owner.eq(None::<String>), acc::lease_until.eq(None::<Ts>)))
+        .execute(conn)
+        .await
+        .map_err(error::db))?;
+        Ok(n > 0)
+    }
+
+    async fn claim_due(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+        lease: &Lease,
+    ) -> Result<Vec<AccountRecord>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let before = Ts::new(before);
+        let now = Ts::new(lease.now);
+        let until = Ts::new(lease.until);
+        let owner = lease.owner.as_str();
+        let limit = limit_of(limit);
+        let inner = &self.inner;
+        // `status = 'active'` is literal SQL so the planner matches the partial index.
+        let rows: Vec<AccountRow> = match &inner.backend {
+            Backend::Postgres(pool) => {
+                let mut obj = inner.acquire(pool.get()).await?;
+                let conn: &mut AsyncPgConnection = &mut obj;
+                conn.transaction::<_, diesel::result::Error, _>(async |c: &mut AsyncPgConnection| {
+                    let ids: Vec<i64> = acc::oauth_accounts
+                        .select(acc::id)
+                        .filter(sql::<Bool>("status = 'active'"))
+                        .filter(acc::expires_at.le(before))
+                        .filter(acc::lease_until.is_null().or(acc::lease_until.le(now)))
+                        .order((acc::expires_at.asc(), acc::id.asc()))
+                        .limit(limit)
+                        .for_update()
+                        .skip_locked()
+                        .load(c)
+                        .await?;
+                    if ids.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    diesel::update(acc::oauth_accounts.filter(acc::id.eq_any(&ids)))
+                        .set((acc::lease_owner.eq(owner), acc::lease_until.eq(until)))
+                        .returning(AccountRow::as_returning())
+                        .load(c)
+                        .await
+                })
+                .await
+                .map_err(error::db)?
+            }
+            Backend::Sqlite(pool) => {
+                let _turn = inner.sqlite_writes.lock().await;
+                let mut obj = inner.acquire(pool.get()).await?;
+                let conn: &mut SqliteConn = &mut obj;
+                conn.immediate_transaction::<_, diesel::result::Error, _>(async |c: &mut SqliteConn| {
+                    let ids: Vec<i64> = acc::oauth_accounts
+                        .select(acc::id)
+                        .filter(sql::<Bool>("status = 'active'"))
+                        .filter(acc::expires_at.le(before))
+                        .filter(acc::lease_until.is_null().or(acc::lease_until.le(now)))
+                        .order((acc::expires_at.asc(), acc::id.asc()))
+                        .limit(limit)
+                        .load(c)
+                        .await?;
+                    if ids.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    diesel::update(acc::oauth_accounts.filter(acc::id.eq_any(&ids)))
+                        .set((acc::lease_owner.eq(owner), acc::lease_until.eq(until)))
+                        .returning(AccountRow::as_returning())
+                        .load(c)
+                        .await
+                })
+                .await
+                .map_err(error::db)?
+            }
+        };
+        Ok(sort_by_expiry(records(rows)?))
+    }
+
+    async fn append_audit(&self, event: NewAuditEvent) -> Result<(), StoreError> {
+        let row = NewAuditRow::new(&event);
+        with_write_conn!(self, |conn| diesel::insert_into(ev::integration_audit_events)
+            .values(&row)
+            .execute(conn)
+            .await
+            .map_err(error::db))?;
+        Ok(())
+    }
+
+    async fn list_audit(
+        &self,
+        user_id: UserId,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let limit = limit_of(limit);
+        let rows: Vec<AuditRow> = with_conn!(self, |conn| ev::integration_audit_events
+            .filter(ev::user_id.eq(user_id.0))
+            .order(ev::id.desc())
+            .limit(limit)
+            .select(AuditRow::as_select())
+            .load(conn)
+            .await
+            .map_err(error::db))?;
+        rows.into_iter().map(AuditRow::into_event).collect()
+    }
+}
