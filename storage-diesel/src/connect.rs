@@ -96,16 +96,30 @@ impl Target {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Ok(Self::Postgres(url.to_owned()));
         }
-        if matches!(url, "sqlite::memory:" | "sqlite://:memory:" | "sqlite:::memory:") {
+        if matches!(
+            url,
+            "sqlite::memory:" | "sqlite://:memory:" | "sqlite:::memory:"
+        ) {
             return Ok(Self::SqliteMemory);
         }
-        if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
             if path.is_empty() {
-                return Err(Error::InvalidUrl("sqlite URL without a path (use sqlite://PATH or sqlite::memory:)".into()));
+                return Err(Error::InvalidUrl(
+                    "sqlite URL without a path (use sqlite://PATH or sqlite::memory:)".into(),
+                ));
             }
             return Ok(Self::SqliteFile(path.to_owned()));
         }
-        let scheme: String = url.split(':').next().unwrap_or_default().chars().take(20).collect();
+        let scheme: String = url
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .take(20)
+            .collect();
         Err(Error::InvalidUrl(format!(
             "unsupported scheme {scheme:?}: use postgres://, postgresql://, sqlite://PATH or sqlite::memory:"
         )))
@@ -118,7 +132,10 @@ pub(crate) fn quote_ident(name: &str) -> String {
 }
 
 pub(crate) fn pg_pool(url: &str, options: &StoreOptions) -> Result<Pool<AsyncPgConnection>> {
-    let search_path = options.schema.as_deref().map(|s| format!("SET search_path TO {}", quote_ident(s)));
+    let search_path = options
+        .schema
+        .as_deref()
+        .map(|s| format!("SET search_path TO {}", quote_ident(s)));
     let mut config = ManagerConfig::<AsyncPgConnection>::default();
     config.custom_setup = Box::new(move |url| {
         let url = url.to_owned();
@@ -169,7 +186,10 @@ pub(crate) fn sqlite_pool(target: &Target, options: &StoreOptions) -> Result<Poo
 }
 
 /// Applies pending PostgreSQL migrations on one pooled connection, under an advisory lock.
-pub(crate) async fn migrate_pg(mut conn: Object<AsyncPgConnection>, schema: Option<&str>) -> Result<usize> {
+pub(crate) async fn migrate_pg(
+    mut conn: Object<AsyncPgConnection>,
+    schema: Option<&str>,
+) -> Result<usize> {
     conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
         .await
         .map_err(error::db)?;
@@ -189,11 +209,15 @@ pub(crate) async fn migrate_pg(mut conn: Object<AsyncPgConnection>, schema: Opti
                 let applied = harness
                     .run_pending_migrations(POSTGRES_MIGRATIONS)
                     .map(|v| v.len())
-                    .map_err(|e| Error::Migration { message: e.to_string() });
+                    .map_err(|e| Error::Migration {
+                        message: e.to_string(),
+                    });
                 (harness.into_inner(), applied)
             })
             .await
-            .map_err(|e| Error::Migration { message: format!("the migration task failed: {e}") })
+            .map_err(|e| Error::Migration {
+                message: format!("the migration task failed: {e}"),
+            })
         }
         Err(e) => return Err(e.into()),
     };

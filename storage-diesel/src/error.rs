@@ -32,7 +32,10 @@ pub enum Error {
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-fn unavailable(message: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+fn unavailable(
+    message: impl Into<String>,
+    source: impl std::error::Error + Send + Sync + 'static,
+) -> StoreError {
     StoreError::Unavailable {
         message: message.into(),
         source: Some(Box::new(source)),
@@ -103,7 +106,9 @@ pub(crate) fn connection(err: ConnectionError) -> StoreError {
             source: None,
         },
         ConnectionError::CouldntSetupConfiguration(e) => match db(e) {
-            StoreError::Unavailable { message, source } => StoreError::Unavailable { message, source },
+            StoreError::Unavailable { message, source } => {
+                StoreError::Unavailable { message, source }
+            }
             other => StoreError::Unavailable {
                 message: format!("could not configure a new database connection: {other}"),
                 source: Some(Box::new(other)),

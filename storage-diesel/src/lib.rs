@@ -122,13 +122,30 @@ mod tests {
     #[test]
     fn urls_pick_the_backend() {
         use connect::Target;
-        assert!(matches!(Target::parse("postgres://u:p@h/db"), Ok(Target::Postgres(_))));
-        assert!(matches!(Target::parse("postgresql://h/db"), Ok(Target::Postgres(_))));
-        assert!(matches!(Target::parse("sqlite::memory:"), Ok(Target::SqliteMemory)));
-        assert!(matches!(Target::parse("sqlite://data/x.db"), Ok(Target::SqliteFile(p)) if p == "data/x.db"));
-        assert!(matches!(Target::parse("sqlite:///abs/x.db"), Ok(Target::SqliteFile(p)) if p == "/abs/x.db"));
-        let err = Target::parse("mysql://root:hunter2@h/db").err().map(|e| e.to_string());
-        let Some(err) = err else { panic!("mysql must be refused") };
+        assert!(matches!(
+            Target::parse("postgres://u:p@h/db"),
+            Ok(Target::Postgres(_))
+        ));
+        assert!(matches!(
+            Target::parse("postgresql://h/db"),
+            Ok(Target::Postgres(_))
+        ));
+        assert!(matches!(
+            Target::parse("sqlite::memory:"),
+            Ok(Target::SqliteMemory)
+        ));
+        assert!(
+            matches!(Target::parse("sqlite://data/x.db"), Ok(Target::SqliteFile(p)) if p == "data/x.db")
+        );
+        assert!(
+            matches!(Target::parse("sqlite:///abs/x.db"), Ok(Target::SqliteFile(p)) if p == "/abs/x.db")
+        );
+        let err = Target::parse("mysql://root:hunter2@h/db")
+            .err()
+            .map(|e| e.to_string());
+        let Some(err) = err else {
+            panic!("mysql must be refused")
+        };
         assert!(!err.contains("hunter2"), "{err}");
         assert!(format!("{:?}", Target::parse("postgres://u:hunter2@h/db")).contains("Postgres"));
         assert!(!format!("{:?}", Target::parse("postgres://u:hunter2@h/db")).contains("hunter2"));

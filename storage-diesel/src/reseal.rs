@@ -1,7 +1,9 @@
 //! Key rotation: re-sealing stored tokens under the cipher's current key.
 
 use crate::DieselStore;
-use integrations_core::{AccountRecord, SealedSecret, SecretContext, StoreError, TokenCipher, TokenStore};
+use integrations_core::{
+    AccountRecord, SealedSecret, SecretContext, StoreError, TokenCipher, TokenStore,
+};
 
 /// What [`DieselStore::reseal_all`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -39,7 +41,9 @@ fn reseal_record(
 ) -> Result<Option<AccountRecord>, integrations_core::CryptoError> {
     let reseal = |sealed: &Option<SealedSecret>, column: &str| -> Result<Option<SealedSecret>, _> {
         match sealed {
-            Some(s) if cipher.needs_reseal(s) => cipher.reseal(context(record, column), s).map(Some),
+            Some(s) if cipher.needs_reseal(s) => {
+                cipher.reseal(context(record, column), s).map(Some)
+            }
             _ => Ok(None),
         }
     };

@@ -19,7 +19,7 @@ use diesel_async::pooled_connection::deadpool::{Pool, PoolError};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use integrations_core::{
     AccountRecord, AccountStatus, AuditEvent, DeletedUserData, Lease, NewAccount, NewAuditEvent,
-    PendingAuthorization, ProviderId, StateHash, StoreError, TokenStore, UserId, Upserted,
+    PendingAuthorization, ProviderId, StateHash, StoreError, TokenStore, Upserted, UserId,
 };
 use std::fmt;
 use std::sync::Arc;
@@ -126,17 +126,21 @@ macro_rules! in_transaction {
             Backend::Postgres(pool) => {
                 let mut obj = inner.acquire(pool.get()).await?;
                 let conn: &mut AsyncPgConnection = &mut obj;
-                conn.transaction::<_, diesel::result::Error, _>(async |$conn: &mut AsyncPgConnection| $body)
-                    .await
-                    .map_err(error::db)
+                conn.transaction::<_, diesel::result::Error, _>(
+                    async |$conn: &mut AsyncPgConnection| $body,
+                )
+                .await
+                .map_err(error::db)
             }
             Backend::Sqlite(pool) => {
                 let _turn = inner.sqlite_writes.lock().await;
                 let mut obj = inner.acquire(pool.get()).await?;
                 let conn: &mut SqliteConn = &mut obj;
-                conn.immediate_transaction::<_, diesel::result::Error, _>(async |$conn: &mut SqliteConn| $body)
-                    .await
-                    .map_err(error::db)
+                conn.immediate_transaction::<_, diesel::result::Error, _>(
+                    async |$conn: &mut SqliteConn| $body,
+                )
+                .await
+                .map_err(error::db)
             }
         }
     }};
@@ -156,7 +160,9 @@ impl DieselStore {
     /// Connects with explicit options; see [`connect`](Self::connect).
     pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Self> {
         if options.max_connections == 0 {
-            return Err(Error::InvalidOption("max_connections must be at least 1".into()));
+            return Err(Error::InvalidOption(
+                "max_connections must be at least 1".into(),
+            ));
         }
         if let Some(schema) = &options.schema {
             if schema.is_empty() || schema.len() > 63 {
@@ -222,7 +228,10 @@ impl DieselStore {
     /// Checks that a connection can be had and answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         use diesel_async::SimpleAsyncConnection;
-        with_conn!(self, |conn| conn.batch_execute("SELECT 1").await.map_err(error::db))
+        with_conn!(self, |conn| conn
+            .batch_execute("SELECT 1")
+            .await
+            .map_err(error::db))
     }
 
     /// Which database this store talks to.
@@ -406,11 +415,13 @@ impl TokenStore for DieselStore {
 
     async fn put_pending(&self, pending: PendingAuthorization) -> Result<(), StoreError> {
         let row = PendingRow::new(pending);
-        with_write_conn!(self, |conn| diesel::insert_into(pen::oauth_pending_authorizations)
-            .values(&row)
-            .execute(conn)
-            .await
-            .map_err(error::db))?;
+        with_write_conn!(self, |conn| diesel::insert_into(
+            pen::oauth_pending_authorizations
+        )
+        .values(&row)
+        .execute(conn)
+        .await
+        .map_err(error::db))?;
         Ok(())
     }
 
@@ -475,7 +486,10 @@ impl TokenStore for DieselStore {
                 .filter(acc::id.eq(id))
                 .filter(acc::lease_owner.eq(owner))
         )
-        .set((acc::lease_owner.eq(None::<String>), acc::lease_until.eq(None::<Ts>)))
+        .set((
+            acc::lease_owner.eq(None::<String>),
+            acc::lease_until.eq(None::<Ts>)
+        ))
         .execute(conn)
         .await
         .map_err(error::db))?;
@@ -502,27 +516,29 @@ impl TokenStore for DieselStore {
             Backend::Postgres(pool) => {
                 let mut obj = inner.acquire(pool.get()).await?;
                 let conn: &mut AsyncPgConnection = &mut obj;
-                conn.transaction::<_, diesel::result::Error, _>(async |c: &mut AsyncPgConnection| {
-                    let ids: Vec<i64> = acc::oauth_accounts
-                        .select(acc::id)
-                        .filter(sql::<Bool>("status = 'active'"))
-                        .filter(acc::expires_at.le(before))
-                        .filter(acc::lease_until.is_null().or(acc::lease_until.le(now)))
-                        .order((acc::expires_at.asc(), acc::id.asc()))
-                        .limit(limit)
-                        .for_update()
-                        .skip_locked()
-                        .load(c)
-                        .await?;
-                    if ids.is_empty() {
-                        return Ok(Vec::new());
-                    }
-                    diesel::update(acc::oauth_accounts.filter(acc::id.eq_any(&ids)))
-                        .set((acc::lease_owner.eq(owner), acc::lease_until.eq(until)))
-                        .returning(AccountRow::as_returning())
-                        .load(c)
-                        .await
-                })
+                conn.transaction::<_, diesel::result::Error, _>(
+                    async |c: &mut AsyncPgConnection| {
+                        let ids: Vec<i64> = acc::oauth_accounts
+                            .select(acc::id)
+                            .filter(sql::<Bool>("status = 'active'"))
+                            .filter(acc::expires_at.le(before))
+                            .filter(acc::lease_until.is_null().or(acc::lease_until.le(now)))
+                            .order((acc::expires_at.asc(), acc::id.asc()))
+                            .limit(limit)
+                            .for_update()
+                            .skip_locked()
+                            .load(c)
+                            .await?;
+                        if ids.is_empty() {
+                            return Ok(Vec::new());
+                        }
+                        diesel::update(acc::oauth_accounts.filter(acc::id.eq_any(&ids)))
+                            .set((acc::lease_owner.eq(owner), acc::lease_until.eq(until)))
+                            .returning(AccountRow::as_returning())
+                            .load(c)
+                            .await
+                    },
+                )
                 .await
                 .map_err(error::db)?
             }
@@ -530,25 +546,27 @@ impl TokenStore for DieselStore {
                 let _turn = inner.sqlite_writes.lock().await;
                 let mut obj = inner.acquire(pool.get()).await?;
                 let conn: &mut SqliteConn = &mut obj;
-                conn.immediate_transaction::<_, diesel::result::Error, _>(async |c: &mut SqliteConn| {
-                    let ids: Vec<i64> = acc::oauth_accounts
-                        .select(acc::id)
-                        .filter(sql::<Bool>("status = 'active'"))
-                        .filter(acc::expires_at.le(before))
-                        .filter(acc::lease_until.is_null().or(acc::lease_until.le(now)))
-                        .order((acc::expires_at.asc(), acc::id.asc()))
-                        .limit(limit)
-                        .load(c)
-                        .await?;
-                    if ids.is_empty() {
-                        return Ok(Vec::new());
-                    }
-                    diesel::update(acc::oauth_accounts.filter(acc::id.eq_any(&ids)))
-                        .set((acc::lease_owner.eq(owner), acc::lease_until.eq(until)))
-                        .returning(AccountRow::as_returning())
-                        .load(c)
-                        .await
-                })
+                conn.immediate_transaction::<_, diesel::result::Error, _>(
+                    async |c: &mut SqliteConn| {
+                        let ids: Vec<i64> = acc::oauth_accounts
+                            .select(acc::id)
+                            .filter(sql::<Bool>("status = 'active'"))
+                            .filter(acc::expires_at.le(before))
+                            .filter(acc::lease_until.is_null().or(acc::lease_until.le(now)))
+                            .order((acc::expires_at.asc(), acc::id.asc()))
+                            .limit(limit)
+                            .load(c)
+                            .await?;
+                        if ids.is_empty() {
+                            return Ok(Vec::new());
+                        }
+                        diesel::update(acc::oauth_accounts.filter(acc::id.eq_any(&ids)))
+                            .set((acc::lease_owner.eq(owner), acc::lease_until.eq(until)))
+                            .returning(AccountRow::as_returning())
+                            .load(c)
+                            .await
+                    },
+                )
                 .await
                 .map_err(error::db)?
             }
@@ -558,11 +576,13 @@ impl TokenStore for DieselStore {
 
     async fn append_audit(&self, event: NewAuditEvent) -> Result<(), StoreError> {
         let row = NewAuditRow::new(&event);
-        with_write_conn!(self, |conn| diesel::insert_into(ev::integration_audit_events)
-            .values(&row)
-            .execute(conn)
-            .await
-            .map_err(error::db))?;
+        with_write_conn!(self, |conn| diesel::insert_into(
+            ev::integration_audit_events
+        )
+        .values(&row)
+        .execute(conn)
+        .await
+        .map_err(error::db))?;
         Ok(())
     }
 

@@ -14,13 +14,17 @@ use diesel::sql_types::{Jsonb, Text, Timestamptz};
 use diesel::sqlite::{Sqlite, SqliteValue};
 
 /// A UTC point in time (`TIMESTAMPTZ` / UTC text).
-#[derive(Debug, Clone, Copy, Default, diesel::query_builder::QueryId, diesel::sql_types::SqlType)]
+#[derive(
+    Debug, Clone, Copy, Default, diesel::query_builder::QueryId, diesel::sql_types::SqlType,
+)]
 #[diesel(postgres_type(oid = 1184, array_oid = 1185))]
 #[diesel(sqlite_type(name = "Text"))]
 pub struct UtcTimestamp;
 
 /// A JSON document (`JSONB` / JSON text).
-#[derive(Debug, Clone, Copy, Default, diesel::query_builder::QueryId, diesel::sql_types::SqlType)]
+#[derive(
+    Debug, Clone, Copy, Default, diesel::query_builder::QueryId, diesel::sql_types::SqlType,
+)]
 #[diesel(postgres_type(oid = 3802, array_oid = 3807))]
 #[diesel(sqlite_type(name = "Text"))]
 pub struct JsonDocument;
@@ -74,9 +78,13 @@ impl ToSql<UtcTimestamp, Sqlite> for Ts {
 impl FromSql<UtcTimestamp, Sqlite> for Ts {
     fn from_sql(value: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
         let text = <String as FromSql<Text, Sqlite>>::from_sql(value)?;
-        parse_sqlite_timestamp(&text)
-            .map(Ts)
-            .ok_or_else(|| format!("invalid timestamp {:?}", text.chars().take(40).collect::<String>()).into())
+        parse_sqlite_timestamp(&text).map(Ts).ok_or_else(|| {
+            format!(
+                "invalid timestamp {:?}",
+                text.chars().take(40).collect::<String>()
+            )
+            .into()
+        })
     }
 }
 
@@ -134,7 +142,10 @@ mod tests {
 
     #[test]
     fn sqlite_text_is_fixed_width_and_round_trips() {
-        let a = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).single().map(Ts::new);
+        let a = Utc
+            .with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
+            .single()
+            .map(Ts::new);
         let Some(a) = a else { panic!("valid date") };
         let text = a.0.format(SQLITE_FORMAT).to_string();
         assert_eq!(text, "2026-01-02 03:04:05.000000Z");
@@ -143,6 +154,9 @@ mod tests {
         let tb = b.0.format(SQLITE_FORMAT).to_string();
         assert_eq!(tb, "2026-01-02 03:04:05.000001Z");
         assert!(text < tb);
-        assert_eq!(parse_sqlite_timestamp("2026-01-02T03:04:05+01:00").map(|t| t.timestamp()), Some(a.0.timestamp() - 3600));
+        assert_eq!(
+            parse_sqlite_timestamp("2026-01-02T03:04:05+01:00").map(|t| t.timestamp()),
+            Some(a.0.timestamp() - 3600)
+        );
     }
 }

@@ -1,0 +1,300 @@
+//! Shared test setup: real PostgreSQL schemas, SQLite temp files, sealed test accounts.
+//!
+//! PostgreSQL: the URL comes from `INTEGRATIONS_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`). Every test gets its own schema with a
+//! random name, dropped at the end. An unreachable server fails the test, unless
+//! `INTEGRATIONS_SKIP_POSTGRES=1`, in which case the test says it skips.
+#![allow(dead_code, unreachable_pub)]
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use integrations_core::{
+    AccountRecord, AuditEvent, DeletedUserData, EncryptionKey, Lease, NewAccount, NewAuditEvent,
+    PendingAuthorization, ProviderId, SecretContext, StateHash, StoreError, TokenCipher,
+    TokenStore, Upserted, UserId,
+};
+use integrations_storage_diesel::{DieselStore, StoreOptions};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub const POSTGRES_URL_ENV: &str = "INTEGRATIONS_TEST_POSTGRES_URL";
+pub const SKIP_POSTGRES_ENV: &str = "INTEGRATIONS_SKIP_POSTGRES";
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+pub fn postgres_url() -> String {
+    std::env::var(POSTGRES_URL_ENV).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned())
+}
+
+fn skip_postgres() -> bool {
+    std::env::var(SKIP_POSTGRES_ENV).is_ok_and(|v| v == "1")
+}
+
+fn random_suffix() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// A schema of its own on the test server, dropped (CASCADE) when this value drops.
+pub struct PgSchema {
+    pub name: String,
+    url: String,
+}
+
+impl PgSchema {
+    /// Creates a fresh schema; `None` (after saying so) when PostgreSQL tests are skipped.
+    /// Panics with a clear message when the server cannot be reached.
+    pub async fn create(test: &str) -> Option<Self> {
+        let url = postgres_url();
+        let mut conn = match AsyncPgConnection::establish(&url).await {
+            Ok(c) => c,
+            Err(e) if skip_postgres() => {
+                eprintln!("SKIPPED {test}: PostgreSQL unreachable ({e}) and {SKIP_POSTGRES_ENV}=1");
+                return None;
+            }
+            Err(e) => panic!(
+                "{test}: cannot connect to PostgreSQL at {POSTGRES_URL_ENV} (default \
+                 {DEFAULT_POSTGRES_URL}): {e}. Start a server, point {POSTGRES_URL_ENV} at one, \
+                 or set {SKIP_POSTGRES_ENV}=1 to skip the PostgreSQL tests."
+            ),
+        };
+        let name = format!("itest_{}", random_suffix());
+        conn.batch_execute(&format!("CREATE SCHEMA \"{name}\""))
+            .await
+            .unwrap_or_else(|e| panic!("{test}: CREATE SCHEMA failed: {e}"));
+        Some(Self { name, url })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn options(&self) -> StoreOptions {
+        StoreOptions {
+            schema: Some(self.name.clone()),
+            max_connections: 8,
+            ..StoreOptions::default()
+        }
+    }
+
+    pub async fn store(&self) -> DieselStore {
+        self.store_with(self.options()).await
+    }
+
+    pub async fn store_with(&self, options: StoreOptions) -> DieselStore {
+        DieselStore::connect_with(&self.url, options)
+            .await
+            .unwrap_or_else(|e| panic!("connect to PostgreSQL schema {}: {e}", self.name))
+    }
+
+    /// A direct connection with `search_path` set to the schema, for raw SQL.
+    pub async fn raw(&self) -> AsyncPgConnection {
+        let mut conn = AsyncPgConnection::establish(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("raw connection: {e}"));
+        conn.batch_execute(&format!("SET search_path TO \"{}\"", self.name))
+            .await
+            .unwrap_or_else(|e| panic!("set search_path: {e}"));
+        conn
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let url = self.url.clone();
+        let sql = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name);
+        // Runs on its own thread and runtime: Drop cannot await, and it may run inside
+        // (or after) the test's runtime.
+        let done = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let Ok(rt) = rt else { return };
+            rt.block_on(async move {
+                if let Ok(mut conn) = AsyncPgConnection::establish(&url).await {
+                    if let Err(e) = conn.batch_execute(&sql).await {
+                        eprintln!("cleanup: {sql}: {e}");
+                    }
+                }
+            });
+        })
+        .join();
+        if done.is_err() {
+            eprintln!("cleanup of schema {} panicked", self.name);
+        }
+    }
+}
+
+/// A temporary directory, removed when this value drops.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> Self {
+        let path = std::env::temp_dir().join(format!("integrations-storage-test-{}", random_suffix()));
+        std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("create {path:?}: {e}"));
+        Self(path)
+    }
+
+    pub fn sqlite_url(&self, file: &str) -> String {
+        format!("sqlite://{}", self.0.join(file).display())
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A store that owns what it runs on (schema or directory), so the conformance cases,
+/// which only see `Arc<dyn TokenStore>`, clean up after themselves.
+#[derive(Debug)]
+pub struct Owned<G: Send + Sync + 'static> {
+    pub store: DieselStore,
+    pub guard: G,
+}
+
+impl std::fmt::Debug for PgSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("PgSchema").field(&self.name).finish()
+    }
+}
+
+impl std::fmt::Debug for TempDir {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("TempDir").field(&self.0).finish()
+    }
+}
+
+#[async_trait]
+impl<G: Send + Sync + std::fmt::Debug + 'static> TokenStore for Owned<G> {
+    async fn upsert_account(&self, a: NewAccount) -> Result<Upserted, StoreError> {
+        self.store.upsert_account(a).await
+    }
+    async fn get_account(&self, id: i64) -> Result<Option<AccountRecord>, StoreError> {
+        self.store.get_account(id).await
+    }
+    async fn find_account(&self, p: &ProviderId, a: &str) -> Result<Option<AccountRecord>, StoreError> {
+        self.store.find_account(p, a).await
+    }
+    async fn list_accounts(&self, u: UserId) -> Result<Vec<AccountRecord>, StoreError> {
+        self.store.list_accounts(u).await
+    }
+    async fn update_account(&self, r: &AccountRecord) -> Result<AccountRecord, StoreError> {
+        self.store.update_account(r).await
+    }
+    async fn delete_account(&self, id: i64) -> Result<bool, StoreError> {
+        self.store.delete_account(id).await
+    }
+    async fn delete_user_data(&self, u: UserId) -> Result<DeletedUserData, StoreError> {
+        self.store.delete_user_data(u).await
+    }
+    async fn put_pending(&self, p: PendingAuthorization) -> Result<(), StoreError> {
+        self.store.put_pending(p).await
+    }
+    async fn take_pending(&self, h: &StateHash) -> Result<Option<PendingAuthorization>, StoreError> {
+        self.store.take_pending(h).await
+    }
+    async fn purge_expired_pending(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.store.purge_expired_pending(now).await
+    }
+    async fn claim_for_refresh(&self, id: i64, l: &Lease) -> Result<Option<AccountRecord>, StoreError> {
+        self.store.claim_for_refresh(id, l).await
+    }
+    async fn release_lease(&self, id: i64, owner: &str) -> Result<bool, StoreError> {
+        self.store.release_lease(id, owner).await
+    }
+    async fn claim_due(&self, before: DateTime<Utc>, limit: usize, l: &Lease) -> Result<Vec<AccountRecord>, StoreError> {
+        self.store.claim_due(before, limit, l).await
+    }
+    async fn append_audit(&self, e: NewAuditEvent) -> Result<(), StoreError> {
+        self.store.append_audit(e).await
+    }
+    async fn list_audit(&self, u: UserId, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
+        self.store.list_audit(u, limit).await
+    }
+}
+
+/// A fresh PostgreSQL store in its own schema, for the conformance macro. With
+/// `INTEGRATIONS_SKIP_POSTGRES=1` and no server, the case runs on `MemoryStore` instead
+/// and says so.
+pub async fn postgres_store() -> Arc<dyn TokenStore> {
+    match PgSchema::create("conformance_postgres").await {
+        Some(schema) => Arc::new(Owned { store: schema.store().await, guard: schema }),
+        None => {
+            eprintln!("SKIPPED PostgreSQL: this case runs on MemoryStore instead");
+            Arc::new(integrations_core::MemoryStore::new())
+        }
+    }
+}
+
+/// A fresh SQLite file store in a temp directory.
+pub async fn sqlite_file_store() -> Arc<dyn TokenStore> {
+    let dir = TempDir::new();
+    let store = DieselStore::connect_with(
+        &dir.sqlite_url("store.db"),
+        StoreOptions { max_connections: 4, ..StoreOptions::default() },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("connect sqlite file: {e}"));
+    Arc::new(Owned { store, guard: dir })
+}
+
+/// A fresh SQLite memory store.
+pub async fn sqlite_memory_store() -> Arc<dyn TokenStore> {
+    Arc::new(
+        DieselStore::connect("sqlite::memory:")
+            .await
+            .unwrap_or_else(|e| panic!("connect sqlite memory: {e}")),
+    )
+}
+
+// --- test data ---
+
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0)
+        .single()
+        .unwrap_or_else(|| panic!("valid date"))
+}
+
+pub fn pid(s: &str) -> ProviderId {
+    ProviderId::new(s).unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub fn cipher() -> TokenCipher {
+    TokenCipher::new(EncryptionKey::generate())
+}
+
+pub fn ctx<'a>(provider: &'a str, account: &'a str, column: &'a str) -> SecretContext<'a> {
+    SecretContext { table: "oauth_accounts", provider, row: account, column }
+}
+
+/// A new account with tokens sealed by `cipher` for their row and column.
+pub fn account(cipher: &TokenCipher, user: i64, provider: &str, acct: &str, expires_at: DateTime<Utc>) -> NewAccount {
+    let seal = |column: &str, text: &str| {
+        cipher
+            .seal(ctx(provider, acct, column), text)
+            .unwrap_or_else(|e| panic!("seal: {e}"))
+    };
+    NewAccount {
+        user_id: UserId(user),
+        provider: pid(provider),
+        provider_account_id: acct.to_owned(),
+        access_token: Some(seal("access_token", &format!("at-{acct}"))),
+        refresh_token: Some(seal("refresh_token", &format!("rt-{acct}"))),
+        expires_at: Some(expires_at),
+        refresh_expires_at: None,
+        token_type: Some("bearer".into()),
+        scope: Some("read".into()),
+        metadata: serde_json::json!({ "username": format!("u_{acct}") }),
+        now: t0(),
+    }
+}
+
+pub fn lease(owner: &str, now: DateTime<Utc>) -> Lease {
+    Lease { owner: owner.to_owned(), now, until: now + Duration::seconds(60) }
+}
+
+pub async fn insert(store: &dyn TokenStore, n: NewAccount) -> AccountRecord {
+    match store.upsert_account(n).await {
+        Ok(Upserted::Inserted(r)) => r,
+        other => panic!("expected Inserted, got {other:?}"),
+    }
+}
