@@ -432,6 +432,6 @@ mod tests {
         let k = EncryptionKey::generate();
         let b64 = k.to_base64();
         let c = TokenCipher::new(k.clone());
-        assert!(!format!("{k:?}{c:?}").contains(&*b64.as_str()));
+        assert!(!format!("{k:?}{c:?}").contains(b64.as_str()));
     }
 }

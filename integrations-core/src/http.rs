@@ -102,10 +102,10 @@ pub async fn read_capped(
         ),
         body: None,
     };
-    if let Some(len) = response.content_length() {
-        if len > limit as u64 {
-            return Err(too_big(len));
-        }
+    if let Some(len) = response.content_length()
+        && len > limit as u64
+    {
+        return Err(too_big(len));
     }
     let headers = response.headers().clone();
     let mut body = Vec::new();

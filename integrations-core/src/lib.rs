@@ -1,14 +1,100 @@
-//! temp
+//! Connect your users' accounts on OAuth platforms, keep their tokens encrypted and fresh,
+//! and disconnect them cleanly.
+//!
+//! This crate holds what every platform and every database shares:
+//!
+//! - [`Provider`]: what a platform crate implements (`integrations-instagram`, ...).
+//! - [`TokenStore`]: what a persistence backend implements ([`MemoryStore`] here;
+//!   `integrations-storage-diesel` for PostgreSQL and SQLite). A store only ever receives
+//!   [`SealedSecret`]s.
+//! - [`TokenCipher`]: XChaCha20-Poly1305 sealing with a key ring and per-row, per-column
+//!   associated data.
+//! - [`Integrations`]: the connect → callback → refresh → disconnect state machine, with
+//!   single-flight refresh through store leases, audit events and [`ConnectionEvent`]s.
+//! - [`status`]: [`IntegrationStatus`] and the expiry rules as pure functions.
+//!
+//! # Example
+//!
+//! The whole life of a connection. A scripted provider (feature `testing`) stands in for
+//! a platform crate here; with a real one only the registration line changes.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use integrations_core::testing::ScriptedProvider;
+//! use integrations_core::{
+//!     CallbackParams, EncryptionKey, Integrations, IntegrationStatus, MemoryStore,
+//!     TokenCipher, UserId,
+//! };
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), integrations_core::Error> {
+//! let integrations = Integrations::builder(
+//!     Arc::new(MemoryStore::new()),
+//!     // In production: TokenCipher::from_env()? reads TOKEN_ENCRYPTION_KEY.
+//!     TokenCipher::new(EncryptionKey::generate()),
+//! )
+//! .provider(Arc::new(ScriptedProvider::new("reddit")))
+//! .build();
+//! let user = UserId(42);
+//!
+//! // 1. Send the user to the platform.
+//! let start = integrations
+//!     .connect(user, "reddit", Some("/integrations".into()))
+//!     .await?;
+//! assert!(start.auth_url.as_str().contains(&start.state));
+//!
+//! // 2. The platform redirects back with a code and the state.
+//! let params = CallbackParams::from_pairs([("code", "spez"), ("state", start.state.as_str())]);
+//! let connection = integrations.callback(user, "reddit", &params).await?;
+//! assert_eq!(connection.account.username.as_deref(), Some("user_spez"));
+//! assert_eq!(connection.redirect_url.as_deref(), Some("/integrations"));
+//!
+//! // 3. Status never shows a token.
+//! let status = integrations.status(user).await?;
+//! assert_eq!(status[0].status, IntegrationStatus::Connected);
+//!
+//! // 4. Refresh (single-flight across workers).
+//! integrations.refresh(user, "reddit", "spez").await?;
+//!
+//! // 5. Disconnect: revoke at the platform, delete the row.
+//! integrations.disconnect(user, "reddit", "spez").await?;
+//! assert!(integrations.status(user).await?.is_empty());
+//! # Ok(())
+//! # }
+//! ```
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
 pub mod clock;
 pub mod crypto;
+pub mod error;
+pub mod generic;
 pub mod http;
+pub mod memory;
 pub mod oauth;
 pub mod provider;
 pub mod secret;
+pub mod service;
 pub mod status;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use crypto::{CryptoError, EncryptionKey, SecretContext, TokenCipher};
-pub use provider::*;
-pub use secret::*;
-pub use store::*;
+pub use error::{Error, Result};
+pub use memory::MemoryStore;
+pub use provider::{
+    AuthorizationRequest, CallbackParams, Capabilities, CodeExchange, InvalidProviderId,
+    PkceChallenge, PkceSupport, Profile, Provider, ProviderError, ProviderId, RefreshRequest,
+    TokenSet,
+};
+pub use secret::{AccessToken, ClientSecret, PkceVerifier, RefreshToken, SealedSecret};
+pub use service::{
+    ConnectStart, Connection, ConnectionEvent, ConnectionEventKind, IntegrationView, Integrations,
+    IntegrationsBuilder, ServiceConfig,
+};
+pub use status::{IntegrationStatus, compute_status, is_token_expired};
+pub use store::{
+    AccountRecord, AccountStatus, AuditAction, AuditEvent, DeletedUserData, Lease, NewAccount,
+    NewAuditEvent, PendingAuthorization, StateHash, StoreError, TokenStore, Upserted, UserId,
+};

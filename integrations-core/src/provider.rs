@@ -267,7 +267,7 @@ pub struct Profile {
 }
 
 /// Errors a provider returns. The state machine branches on the variant.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProviderError {
     /// The user declined at the consent screen.

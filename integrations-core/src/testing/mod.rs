@@ -1,0 +1,58 @@
+//! Conformance suites and test doubles (feature `testing`).
+//!
+//! - [`store`]: one `pub async fn` per [`TokenStore`](crate::TokenStore) contract
+//!   sentence, and the [`store_conformance_tests!`](crate::store_conformance_tests) macro
+//!   that expands one named `#[tokio::test]` per case for a store factory.
+//! - [`provider_conformance`]: the checks every provider crate runs against its local
+//!   server.
+//! - [`ScriptedProvider`]: a scriptable in-process [`Provider`](crate::Provider) whose
+//!   calls are counted.
+
+mod provider;
+pub mod store;
+
+pub use provider::{ProviderConformance, ScriptedProvider, provider_conformance};
+
+/// Expands one `#[tokio::test(flavor = "multi_thread")]` per store contract case.
+///
+/// `$factory` is a path to an `async fn() -> Arc<dyn TokenStore>` returning a fresh,
+/// empty store for each case.
+///
+/// ```ignore
+/// async fn fresh() -> std::sync::Arc<dyn integrations_core::TokenStore> {
+///     std::sync::Arc::new(integrations_core::MemoryStore::new())
+/// }
+/// integrations_core::store_conformance_tests!(fresh);
+/// ```
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($factory:path) => {
+        $crate::store_conformance_tests!(@cases $factory;
+            upsert_inserts_then_updates_same_user,
+            upsert_refuses_another_users_account,
+            get_find_and_list,
+            update_account_checks_version,
+            update_account_keeps_lease,
+            delete_account_removes_row,
+            delete_user_data_removes_only_that_user,
+            take_pending_returns_once,
+            take_pending_is_atomic_under_concurrency,
+            pending_expiry_and_purge,
+            claim_for_refresh_is_exclusive,
+            claim_for_refresh_under_concurrency,
+            claim_due_selects_due_active_unleased,
+            claim_due_concurrent_callers_are_disjoint,
+            audit_append_and_list,
+            sealed_values_round_trip
+        );
+    };
+    (@cases $factory:path; $($case:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let store = $factory().await;
+                $crate::testing::store::$case(store).await;
+            }
+        )*
+    };
+}

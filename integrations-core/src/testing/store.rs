@@ -1,0 +1,683 @@
+//! The [`TokenStore`] conformance suite: one function per contract sentence.
+//!
+//! Every function takes a fresh, empty store and panics (with a message naming the
+//! broken sentence) when the store does not meet the contract.
+
+use crate::crypto::{EncryptionKey, SecretContext, TokenCipher};
+use crate::provider::ProviderId;
+use crate::secret::SealedSecret;
+use crate::store::{
+    AccountRecord, AccountStatus, AuditAction, Lease, NewAccount, NewAuditEvent,
+    PendingAuthorization, StateHash, StoreError, TokenStore, Upserted, UserId,
+};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// A fixed, whole-second time every backend stores exactly.
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0)
+        .single()
+        .expect("valid time")
+}
+
+fn pid(s: &str) -> ProviderId {
+    ProviderId::new(s).expect("valid provider id")
+}
+
+/// A sealed value for tests (really sealed, so stores see realistic text).
+pub fn sealed(text: &str) -> SealedSecret {
+    thread_local! {
+        static CIPHER: TokenCipher = TokenCipher::new(EncryptionKey::from_bytes([7u8; 32]));
+    }
+    CIPHER.with(|c| {
+        c.seal(
+            SecretContext {
+                table: "conformance",
+                provider: "p",
+                row: "r",
+                column: "c",
+            },
+            text,
+        )
+        .expect("seal")
+    })
+}
+
+/// A new account for `user` on `provider` with account id `account`.
+pub fn new_account(user: i64, provider: &str, account: &str) -> NewAccount {
+    NewAccount {
+        user_id: UserId(user),
+        provider: pid(provider),
+        provider_account_id: account.to_owned(),
+        access_token: Some(sealed(&format!("at-{account}"))),
+        refresh_token: Some(sealed(&format!("rt-{account}"))),
+        expires_at: Some(t0() + Duration::hours(1)),
+        refresh_expires_at: None,
+        token_type: Some("bearer".into()),
+        scope: Some("read write".into()),
+        metadata: serde_json::json!({ "username": format!("u_{account}"), "followers_count": 12 }),
+        now: t0(),
+    }
+}
+
+fn lease(owner: &str, now: DateTime<Utc>) -> Lease {
+    Lease {
+        owner: owner.to_owned(),
+        now,
+        until: now + Duration::seconds(60),
+    }
+}
+
+async fn insert(store: &dyn TokenStore, user: i64, provider: &str, account: &str) -> AccountRecord {
+    match store
+        .upsert_account(new_account(user, provider, account))
+        .await
+        .expect("upsert")
+    {
+        Upserted::Inserted(r) => r,
+        Upserted::Updated(_) => panic!("a new (provider, account) must be Inserted"),
+    }
+}
+
+/// `upsert_account` inserts a new row, then updates the same user's row: tokens, expiry,
+/// scope, metadata, status `Active`, failures cleared, version + 1.
+pub async fn upsert_inserts_then_updates_same_user(store: Arc<dyn TokenStore>) {
+    let first = insert(&*store, 1, "instagram", "1784").await;
+    assert_eq!(first.version, 1, "a new row starts at version 1");
+    assert_eq!(first.status, AccountStatus::Active);
+    assert_eq!(first.created_at, t0());
+    assert_eq!(first.token_issued_at, Some(t0()));
+    // Mark it dead, as a failed refresh would.
+    let mut dead = first.clone();
+    dead.status = AccountStatus::NeedsReconnect;
+    dead.access_token = None;
+    dead.refresh_token = None;
+    dead.refresh_failures = 3;
+    dead.last_error = Some("reconnect".into());
+    let dead = store.update_account(&dead).await.expect("update");
+    let mut again = new_account(1, "instagram", "1784");
+    again.access_token = Some(sealed("new-at"));
+    again.scope = Some("read".into());
+    again.metadata = serde_json::json!({ "username": "renamed" });
+    again.now = t0() + Duration::minutes(5);
+    let updated = match store.upsert_account(again.clone()).await.expect("upsert") {
+        Upserted::Updated(r) => r,
+        Upserted::Inserted(_) => panic!("the same user's account must be Updated, not duplicated"),
+    };
+    assert_eq!(updated.id, first.id);
+    assert_eq!(updated.version, dead.version + 1);
+    assert_eq!(updated.status, AccountStatus::Active);
+    assert_eq!(updated.refresh_failures, 0);
+    assert_eq!(updated.last_error, None);
+    assert_eq!(updated.access_token, again.access_token);
+    assert_eq!(updated.refresh_token, again.refresh_token);
+    assert_eq!(updated.scope.as_deref(), Some("read"));
+    assert_eq!(updated.metadata, again.metadata);
+    assert_eq!(updated.token_issued_at, Some(again.now));
+    assert_eq!(updated.created_at, t0(), "created_at never changes");
+    assert_eq!(store.list_accounts(UserId(1)).await.expect("list").len(), 1);
+}
+
+/// `(provider, provider_account_id)` is unique across users; another user's upsert fails
+/// with `OwnedByAnotherUser` and leaves the row untouched.
+pub async fn upsert_refuses_another_users_account(store: Arc<dyn TokenStore>) {
+    let owned = insert(&*store, 1, "tiktok", "-000abc").await;
+    let mut theirs = new_account(2, "tiktok", "-000abc");
+    theirs.access_token = Some(sealed("attacker"));
+    let err = store.upsert_account(theirs).await.expect_err("must refuse");
+    assert!(
+        matches!(err, StoreError::OwnedByAnotherUser),
+        "expected OwnedByAnotherUser, got {err:?}"
+    );
+    let row = store
+        .find_account(&pid("tiktok"), "-000abc")
+        .await
+        .expect("find")
+        .expect("row still there");
+    assert_eq!(row, owned, "the owner's row must be untouched");
+    assert!(
+        store
+            .list_accounts(UserId(2))
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    // The same account id on another platform is a different account.
+    insert(&*store, 2, "reddit", "-000abc").await;
+}
+
+/// `get_account`, `find_account` and `list_accounts` (ordered by provider, then id, and
+/// only the user's).
+pub async fn get_find_and_list(store: Arc<dyn TokenStore>) {
+    let a = insert(&*store, 1, "tiktok", "a").await;
+    let b = insert(&*store, 1, "instagram", "b").await;
+    let c = insert(&*store, 1, "instagram", "c").await;
+    insert(&*store, 2, "instagram", "d").await;
+    assert_eq!(store.get_account(a.id).await.expect("get"), Some(a.clone()));
+    assert_eq!(store.get_account(a.id + 1000).await.expect("get"), None);
+    assert_eq!(
+        store
+            .find_account(&pid("instagram"), "b")
+            .await
+            .expect("find"),
+        Some(b.clone())
+    );
+    assert_eq!(
+        store.find_account(&pid("tiktok"), "b").await.expect("find"),
+        None
+    );
+    let listed = store.list_accounts(UserId(1)).await.expect("list");
+    let ids: Vec<i64> = listed.iter().map(|r| r.id).collect();
+    assert_eq!(ids, vec![b.id, c.id, a.id], "ordered by provider then id");
+    assert_eq!(listed[2], a);
+    assert!(
+        store
+            .list_accounts(UserId(3))
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
+
+/// `update_account` writes when the version matches (version + 1) and fails with
+/// `VersionConflict` on a stale version and `NotFound` for a missing row.
+pub async fn update_account_checks_version(store: Arc<dyn TokenStore>) {
+    let rec = insert(&*store, 1, "reddit", "1w72").await;
+    let mut next = rec.clone();
+    next.access_token = Some(sealed("rotated"));
+    next.expires_at = Some(t0() + Duration::hours(2));
+    next.refresh_failures = 2;
+    next.last_error = Some("Connection failed.".into());
+    next.last_refresh_attempt_at = Some(t0() + Duration::minutes(1));
+    next.last_refresh_success_at = Some(t0() + Duration::minutes(1));
+    next.token_issued_at = Some(t0() + Duration::minutes(1));
+    next.metadata = serde_json::json!({"username": "spez", "karma": 5});
+    next.updated_at = t0() + Duration::minutes(1);
+    let stored = store.update_account(&next).await.expect("update");
+    assert_eq!(stored.version, rec.version + 1);
+    let expect = AccountRecord {
+        version: rec.version + 1,
+        ..next.clone()
+    };
+    assert_eq!(stored, expect);
+    assert_eq!(store.get_account(rec.id).await.expect("get"), Some(expect));
+    // Stale version.
+    let err = store.update_account(&next).await.expect_err("stale");
+    assert!(matches!(err, StoreError::VersionConflict), "got {err:?}");
+    // Missing row.
+    let mut missing = stored.clone();
+    missing.id += 1000;
+    let err = store.update_account(&missing).await.expect_err("missing");
+    assert!(matches!(err, StoreError::NotFound), "got {err:?}");
+}
+
+/// `update_account` never changes the lease.
+pub async fn update_account_keeps_lease(store: Arc<dyn TokenStore>) {
+    let rec = insert(&*store, 1, "reddit", "x").await;
+    let held = store
+        .claim_for_refresh(rec.id, &lease("w1", t0()))
+        .await
+        .expect("claim")
+        .expect("free");
+    let mut next = held.clone();
+    next.lease_owner = None;
+    next.lease_until = None;
+    let stored = store.update_account(&next).await.expect("update");
+    assert_eq!(stored.lease_owner.as_deref(), Some("w1"));
+    assert!(
+        store
+            .claim_for_refresh(rec.id, &lease("w2", t0()))
+            .await
+            .expect("claim")
+            .is_none(),
+        "the lease must still be held after an update"
+    );
+}
+
+/// `delete_account` removes the row and its credentials; `false` when absent.
+pub async fn delete_account_removes_row(store: Arc<dyn TokenStore>) {
+    let rec = insert(&*store, 1, "tiktok", "gone").await;
+    assert!(store.delete_account(rec.id).await.expect("delete"));
+    assert!(!store.delete_account(rec.id).await.expect("delete"));
+    assert_eq!(store.get_account(rec.id).await.expect("get"), None);
+    assert_eq!(
+        store
+            .find_account(&pid("tiktok"), "gone")
+            .await
+            .expect("find"),
+        None
+    );
+    // The key is free again.
+    insert(&*store, 2, "tiktok", "gone").await;
+}
+
+/// `delete_user_data` removes every account, pending authorization and audit event of the
+/// user, and nothing of other users.
+pub async fn delete_user_data_removes_only_that_user(store: Arc<dyn TokenStore>) {
+    for (user, account) in [(1, "a"), (1, "b"), (2, "c")] {
+        insert(&*store, user, "reddit", account).await;
+        store
+            .append_audit(audit(user, AuditAction::Connected, t0()))
+            .await
+            .expect("audit");
+    }
+    for (user, state) in [(1, "s1"), (2, "s2")] {
+        store
+            .put_pending(pending(user, state, t0()))
+            .await
+            .expect("pending");
+    }
+    let deleted = store.delete_user_data(UserId(1)).await.expect("delete");
+    assert_eq!(deleted.accounts, 2);
+    assert_eq!(deleted.pending, 1);
+    assert_eq!(deleted.audit_events, 2);
+    assert!(
+        store
+            .list_accounts(UserId(1))
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_audit(UserId(1), 10)
+            .await
+            .expect("audit")
+            .is_empty()
+    );
+    assert!(
+        store
+            .take_pending(&StateHash::of("s1"))
+            .await
+            .expect("take")
+            .is_none()
+    );
+    assert_eq!(store.list_accounts(UserId(2)).await.expect("list").len(), 1);
+    assert_eq!(
+        store.list_audit(UserId(2), 10).await.expect("audit").len(),
+        1
+    );
+    assert!(
+        store
+            .take_pending(&StateHash::of("s2"))
+            .await
+            .expect("take")
+            .is_some()
+    );
+}
+
+fn audit(user: i64, action: AuditAction, at: DateTime<Utc>) -> NewAuditEvent {
+    NewAuditEvent {
+        user_id: UserId(user),
+        provider: pid("reddit"),
+        provider_account_id: Some("acct".into()),
+        action,
+        outcome: "success".into(),
+        at,
+    }
+}
+
+fn pending(user: i64, state: &str, now: DateTime<Utc>) -> PendingAuthorization {
+    PendingAuthorization {
+        state_hash: StateHash::of(state),
+        user_id: UserId(user),
+        provider: pid("tiktok"),
+        pkce_verifier: Some(sealed("verifier")),
+        redirect_url: Some("https://app.example/integrations".into()),
+        created_at: now,
+        expires_at: now + Duration::minutes(10),
+    }
+}
+
+/// `take_pending` returns a pending authorization once and never again.
+pub async fn take_pending_returns_once(store: Arc<dyn TokenStore>) {
+    let p = pending(1, "state-1", t0());
+    store.put_pending(p.clone()).await.expect("put");
+    assert_eq!(
+        store
+            .take_pending(&StateHash::of("state-1"))
+            .await
+            .expect("take"),
+        Some(p)
+    );
+    assert_eq!(
+        store
+            .take_pending(&StateHash::of("state-1"))
+            .await
+            .expect("take"),
+        None,
+        "a state is consumed once"
+    );
+    assert_eq!(
+        store
+            .take_pending(&StateHash::of("never"))
+            .await
+            .expect("take"),
+        None
+    );
+    let mut no_verifier = pending(1, "state-2", t0());
+    no_verifier.pkce_verifier = None;
+    no_verifier.redirect_url = None;
+    store.put_pending(no_verifier.clone()).await.expect("put");
+    assert_eq!(
+        store
+            .take_pending(&StateHash::of("state-2"))
+            .await
+            .expect("take"),
+        Some(no_verifier)
+    );
+}
+
+/// `take_pending` is atomic: of 16 concurrent takes, exactly one gets the row.
+pub async fn take_pending_is_atomic_under_concurrency(store: Arc<dyn TokenStore>) {
+    for round in 0..5 {
+        let state = format!("race-{round}");
+        store
+            .put_pending(pending(1, &state, t0()))
+            .await
+            .expect("put");
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let store = store.clone();
+            let hash = StateHash::of(&state);
+            tasks.push(tokio::spawn(async move { store.take_pending(&hash).await }));
+        }
+        let mut winners = 0;
+        for t in tasks {
+            if t.await.expect("join").expect("take").is_some() {
+                winners += 1;
+            }
+        }
+        assert_eq!(winners, 1, "exactly one concurrent take may win");
+    }
+}
+
+/// Expired pending authorizations are still returned by `take_pending` (the caller checks
+/// `expires_at`); `purge_expired_pending` removes only expired ones.
+pub async fn pending_expiry_and_purge(store: Arc<dyn TokenStore>) {
+    let old = pending(1, "old", t0() - Duration::hours(1));
+    let fresh = pending(1, "fresh", t0());
+    store.put_pending(old.clone()).await.expect("put");
+    store.put_pending(fresh.clone()).await.expect("put");
+    store
+        .put_pending(pending(1, "old2", t0() - Duration::hours(2)))
+        .await
+        .expect("put");
+    let taken = store
+        .take_pending(&StateHash::of("old2"))
+        .await
+        .expect("take")
+        .expect("expired rows are returned");
+    assert!(taken.expires_at < t0());
+    assert_eq!(store.purge_expired_pending(t0()).await.expect("purge"), 1);
+    assert_eq!(
+        store
+            .take_pending(&StateHash::of("old"))
+            .await
+            .expect("take"),
+        None
+    );
+    assert_eq!(
+        store
+            .take_pending(&StateHash::of("fresh"))
+            .await
+            .expect("take"),
+        Some(fresh)
+    );
+}
+
+/// `claim_for_refresh`: free → granted; held by another live lease → `None`; same owner →
+/// granted; ended lease → taken over; `release_lease` only by the holder.
+pub async fn claim_for_refresh_is_exclusive(store: Arc<dyn TokenStore>) {
+    let rec = insert(&*store, 1, "tiktok", "lease").await;
+    let got = store
+        .claim_for_refresh(rec.id, &lease("w1", t0()))
+        .await
+        .expect("claim")
+        .expect("a free account is granted");
+    assert_eq!(got.lease_owner.as_deref(), Some("w1"));
+    assert_eq!(got.lease_until, Some(t0() + Duration::seconds(60)));
+    assert!(
+        store
+            .claim_for_refresh(rec.id, &lease("w2", t0() + Duration::seconds(10)))
+            .await
+            .expect("claim")
+            .is_none(),
+        "a live lease excludes other owners"
+    );
+    assert!(
+        store
+            .claim_for_refresh(rec.id, &lease("w1", t0() + Duration::seconds(10)))
+            .await
+            .expect("claim")
+            .is_some(),
+        "the holder may claim again"
+    );
+    assert!(!store.release_lease(rec.id, "w2").await.expect("release"));
+    // w1's renewed lease ends at t0+70s: at t0+70s it can be taken over.
+    let taken = store
+        .claim_for_refresh(rec.id, &lease("w3", t0() + Duration::seconds(70)))
+        .await
+        .expect("claim")
+        .expect("an ended lease can be taken over");
+    assert_eq!(taken.lease_owner.as_deref(), Some("w3"));
+    assert!(!store.release_lease(rec.id, "w1").await.expect("release"));
+    assert!(store.release_lease(rec.id, "w3").await.expect("release"));
+    assert!(
+        store
+            .claim_for_refresh(rec.id, &lease("w4", t0() + Duration::seconds(71)))
+            .await
+            .expect("claim")
+            .is_some(),
+        "a released lease is free"
+    );
+    assert!(
+        store
+            .claim_for_refresh(rec.id + 1000, &lease("w1", t0()))
+            .await
+            .expect("claim")
+            .is_none(),
+        "a missing account gives None"
+    );
+}
+
+/// Of 16 concurrent `claim_for_refresh` calls by different owners, exactly one wins.
+pub async fn claim_for_refresh_under_concurrency(store: Arc<dyn TokenStore>) {
+    let rec = insert(&*store, 1, "tiktok", "hot").await;
+    for round in 0..5i64 {
+        let now = t0() + Duration::minutes(10 * round);
+        let mut tasks = Vec::new();
+        for w in 0..16 {
+            let store = store.clone();
+            let l = lease(&format!("r{round}w{w}"), now);
+            tasks.push(tokio::spawn(async move {
+                store.claim_for_refresh(rec.id, &l).await
+            }));
+        }
+        let mut winners = 0;
+        for t in tasks {
+            if t.await.expect("join").expect("claim").is_some() {
+                winners += 1;
+            }
+        }
+        assert_eq!(
+            winners, 1,
+            "round {round}: exactly one concurrent claim may win"
+        );
+    }
+}
+
+/// `claim_due` leases up to `limit` `Active` accounts with `expires_at <= before` and no
+/// live lease, soonest expiry first.
+pub async fn claim_due_selects_due_active_unleased(store: Arc<dyn TokenStore>) {
+    let mut ids = Vec::new();
+    for (i, minutes) in [30i64, 5, 50, 20, 90].into_iter().enumerate() {
+        let mut a = new_account(1, "tiktok", &format!("due{i}"));
+        a.expires_at = Some(t0() + Duration::minutes(minutes));
+        ids.push(
+            store
+                .upsert_account(a)
+                .await
+                .expect("upsert")
+                .into_record()
+                .id,
+        );
+    }
+    // No expiry: never due.
+    let mut forever = new_account(1, "tiktok", "forever");
+    forever.expires_at = None;
+    store.upsert_account(forever).await.expect("upsert");
+    // Dead: not due.
+    let dead = store
+        .find_account(&pid("tiktok"), "due1")
+        .await
+        .expect("find")
+        .expect("row");
+    let mut dead_next = dead.clone();
+    dead_next.status = AccountStatus::NeedsReconnect;
+    store.update_account(&dead_next).await.expect("update");
+    // Leased by someone else: not due.
+    store
+        .claim_for_refresh(ids[3], &lease("other", t0()))
+        .await
+        .expect("claim")
+        .expect("free");
+
+    let before = t0() + Duration::minutes(60);
+    let first = store
+        .claim_due(before, 1, &lease("worker", t0()))
+        .await
+        .expect("claim_due");
+    assert_eq!(first.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ids[0]]);
+    assert_eq!(first[0].lease_owner.as_deref(), Some("worker"));
+    let rest = store
+        .claim_due(before, 10, &lease("worker2", t0()))
+        .await
+        .expect("claim_due");
+    assert_eq!(
+        rest.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![ids[2]],
+        "only due, active, unleased accounts, soonest first"
+    );
+    assert!(
+        store
+            .claim_due(before, 10, &lease("worker3", t0()))
+            .await
+            .expect("claim_due")
+            .is_empty()
+    );
+    // Once the leases end, they are due again.
+    let later = t0() + Duration::minutes(2);
+    let again = store
+        .claim_due(before, 10, &lease("worker4", later))
+        .await
+        .expect("claim_due");
+    assert_eq!(
+        again.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![ids[3], ids[0], ids[2]]
+    );
+}
+
+/// Two concurrent callers of `claim_due` never receive the same account.
+pub async fn claim_due_concurrent_callers_are_disjoint(store: Arc<dyn TokenStore>) {
+    let n = 200;
+    for i in 0..n {
+        let mut a = new_account(1 + i % 7, "reddit", &format!("c{i}"));
+        a.expires_at = Some(t0() + Duration::seconds(i));
+        store.upsert_account(a).await.expect("upsert");
+    }
+    let before = t0() + Duration::hours(1);
+    let mut workers = Vec::new();
+    for w in 0..2 {
+        let store = store.clone();
+        workers.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                let batch = store
+                    .claim_due(before, 7, &lease(&format!("w{w}"), t0()))
+                    .await
+                    .expect("claim_due");
+                if batch.is_empty() {
+                    break got;
+                }
+                got.extend(batch.into_iter().map(|r| r.id));
+            }
+        }));
+    }
+    let mut seen = HashSet::new();
+    let mut total = 0;
+    for w in workers {
+        for id in w.await.expect("join") {
+            total += 1;
+            assert!(seen.insert(id), "account {id} was claimed twice");
+        }
+    }
+    assert_eq!(
+        total, n as usize,
+        "every due account is claimed exactly once"
+    );
+}
+
+/// `append_audit` and `list_audit` (newest first, at most `limit`, only the user's).
+pub async fn audit_append_and_list(store: Arc<dyn TokenStore>) {
+    let actions = [
+        AuditAction::ConnectStarted,
+        AuditAction::Connected,
+        AuditAction::Refreshed,
+        AuditAction::Disconnected,
+    ];
+    for (i, a) in actions.iter().enumerate() {
+        store
+            .append_audit(audit(1, *a, t0() + Duration::seconds(i as i64)))
+            .await
+            .expect("append");
+    }
+    store
+        .append_audit(audit(2, AuditAction::RefreshFailed, t0()))
+        .await
+        .expect("append");
+    let listed = store.list_audit(UserId(1), 3).await.expect("list");
+    assert_eq!(
+        listed.iter().map(|e| e.event.action).collect::<Vec<_>>(),
+        vec![
+            AuditAction::Disconnected,
+            AuditAction::Refreshed,
+            AuditAction::Connected
+        ]
+    );
+    assert!(listed[0].id > listed[1].id);
+    assert_eq!(
+        listed[0].event,
+        audit(1, AuditAction::Disconnected, t0() + Duration::seconds(3))
+    );
+    assert_eq!(
+        store.list_audit(UserId(2), 10).await.expect("list").len(),
+        1
+    );
+}
+
+/// Sealed values come back byte for byte; a row may hold no tokens at all.
+pub async fn sealed_values_round_trip(store: Arc<dyn TokenStore>) {
+    let mut a = new_account(1, "onlyfans", "conn_1");
+    a.refresh_token = None;
+    a.expires_at = None;
+    a.metadata = serde_json::json!({
+        "account_id": "123", "username": "jane", "display_name": "Jane \u{e9}\u{1f600}",
+        "nested": { "n": 17841400000000001u64 }
+    });
+    let rec = store
+        .upsert_account(a.clone())
+        .await
+        .expect("upsert")
+        .into_record();
+    assert_eq!(rec.access_token, a.access_token);
+    assert_eq!(rec.refresh_token, None);
+    assert_eq!(rec.metadata, a.metadata);
+    let back = store.get_account(rec.id).await.expect("get").expect("row");
+    assert_eq!(back, rec);
+    let mut cleared = back.clone();
+    cleared.access_token = None;
+    let stored = store.update_account(&cleared).await.expect("update");
+    assert_eq!(stored.access_token, None);
+}
