@@ -18,6 +18,8 @@ use integrations_storage_diesel::{DieselStore, StoreOptions};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub mod scenarios;
+
 pub const POSTGRES_URL_ENV: &str = "INTEGRATIONS_TEST_POSTGRES_URL";
 pub const SKIP_POSTGRES_ENV: &str = "INTEGRATIONS_SKIP_POSTGRES";
 pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -105,7 +107,9 @@ impl Drop for PgSchema {
         // Runs on its own thread and runtime: Drop cannot await, and it may run inside
         // (or after) the test's runtime.
         let done = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
             let Ok(rt) = rt else { return };
             rt.block_on(async move {
                 if let Ok(mut conn) = AsyncPgConnection::establish(&url).await {
@@ -127,7 +131,8 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new() -> Self {
-        let path = std::env::temp_dir().join(format!("integrations-storage-test-{}", random_suffix()));
+        let path =
+            std::env::temp_dir().join(format!("integrations-storage-test-{}", random_suffix()));
         std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("create {path:?}: {e}"));
         Self(path)
     }
@@ -171,7 +176,11 @@ impl<G: Send + Sync + std::fmt::Debug + 'static> TokenStore for Owned<G> {
     async fn get_account(&self, id: i64) -> Result<Option<AccountRecord>, StoreError> {
         self.store.get_account(id).await
     }
-    async fn find_account(&self, p: &ProviderId, a: &str) -> Result<Option<AccountRecord>, StoreError> {
+    async fn find_account(
+        &self,
+        p: &ProviderId,
+        a: &str,
+    ) -> Result<Option<AccountRecord>, StoreError> {
         self.store.find_account(p, a).await
     }
     async fn list_accounts(&self, u: UserId) -> Result<Vec<AccountRecord>, StoreError> {
@@ -189,19 +198,31 @@ impl<G: Send + Sync + std::fmt::Debug + 'static> TokenStore for Owned<G> {
     async fn put_pending(&self, p: PendingAuthorization) -> Result<(), StoreError> {
         self.store.put_pending(p).await
     }
-    async fn take_pending(&self, h: &StateHash) -> Result<Option<PendingAuthorization>, StoreError> {
+    async fn take_pending(
+        &self,
+        h: &StateHash,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
         self.store.take_pending(h).await
     }
     async fn purge_expired_pending(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         self.store.purge_expired_pending(now).await
     }
-    async fn claim_for_refresh(&self, id: i64, l: &Lease) -> Result<Option<AccountRecord>, StoreError> {
+    async fn claim_for_refresh(
+        &self,
+        id: i64,
+        l: &Lease,
+    ) -> Result<Option<AccountRecord>, StoreError> {
         self.store.claim_for_refresh(id, l).await
     }
     async fn release_lease(&self, id: i64, owner: &str) -> Result<bool, StoreError> {
         self.store.release_lease(id, owner).await
     }
-    async fn claim_due(&self, before: DateTime<Utc>, limit: usize, l: &Lease) -> Result<Vec<AccountRecord>, StoreError> {
+    async fn claim_due(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+        l: &Lease,
+    ) -> Result<Vec<AccountRecord>, StoreError> {
         self.store.claim_due(before, limit, l).await
     }
     async fn append_audit(&self, e: NewAuditEvent) -> Result<(), StoreError> {
@@ -217,7 +238,10 @@ impl<G: Send + Sync + std::fmt::Debug + 'static> TokenStore for Owned<G> {
 /// and says so.
 pub async fn postgres_store() -> Arc<dyn TokenStore> {
     match PgSchema::create("conformance_postgres").await {
-        Some(schema) => Arc::new(Owned { store: schema.store().await, guard: schema }),
+        Some(schema) => Arc::new(Owned {
+            store: schema.store().await,
+            guard: schema,
+        }),
         None => {
             eprintln!("SKIPPED PostgreSQL: this case runs on MemoryStore instead");
             Arc::new(integrations_core::MemoryStore::new())
@@ -230,7 +254,10 @@ pub async fn sqlite_file_store() -> Arc<dyn TokenStore> {
     let dir = TempDir::new();
     let store = DieselStore::connect_with(
         &dir.sqlite_url("store.db"),
-        StoreOptions { max_connections: 4, ..StoreOptions::default() },
+        StoreOptions {
+            max_connections: 4,
+            ..StoreOptions::default()
+        },
     )
     .await
     .unwrap_or_else(|e| panic!("connect sqlite file: {e}"));
@@ -263,11 +290,22 @@ pub fn cipher() -> TokenCipher {
 }
 
 pub fn ctx<'a>(provider: &'a str, account: &'a str, column: &'a str) -> SecretContext<'a> {
-    SecretContext { table: "oauth_accounts", provider, row: account, column }
+    SecretContext {
+        table: "oauth_accounts",
+        provider,
+        row: account,
+        column,
+    }
 }
 
 /// A new account with tokens sealed by `cipher` for their row and column.
-pub fn account(cipher: &TokenCipher, user: i64, provider: &str, acct: &str, expires_at: DateTime<Utc>) -> NewAccount {
+pub fn account(
+    cipher: &TokenCipher,
+    user: i64,
+    provider: &str,
+    acct: &str,
+    expires_at: DateTime<Utc>,
+) -> NewAccount {
     let seal = |column: &str, text: &str| {
         cipher
             .seal(ctx(provider, acct, column), text)
@@ -289,7 +327,11 @@ pub fn account(cipher: &TokenCipher, user: i64, provider: &str, acct: &str, expi
 }
 
 pub fn lease(owner: &str, now: DateTime<Utc>) -> Lease {
-    Lease { owner: owner.to_owned(), now, until: now + Duration::seconds(60) }
+    Lease {
+        owner: owner.to_owned(),
+        now,
+        until: now + Duration::seconds(60),
+    }
 }
 
 pub async fn insert(store: &dyn TokenStore, n: NewAccount) -> AccountRecord {

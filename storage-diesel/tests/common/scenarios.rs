@@ -1,0 +1,232 @@
+//! Scenarios run on both backends against a real database, with raw SQL access.
+
+use super::*;
+use diesel_async::SimpleAsyncConnection;
+use integrations_core::{EncryptionKey, StoreError, TokenCipher, TokenStore};
+use integrations_storage_diesel::DieselStore;
+
+/// A tampered ciphertext is the core's problem when opening: the store still lists the
+/// row, and every other row opens.
+pub async fn tampered_ciphertext_still_lists<C: SimpleAsyncConnection + Send>(
+    store: &DieselStore,
+    raw: &mut C,
+) {
+    let c = cipher();
+    let a = insert(store, account(&c, 7, "reddit", "a1", t0())).await;
+    let b = insert(store, account(&c, 7, "tiktok", "b1", t0())).await;
+    raw.batch_execute(&format!(
+        "UPDATE oauth_accounts SET access_token = 'v1.garbage.AAAA' WHERE id = {}",
+        a.id
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("tamper: {e}"));
+    let list = store
+        .list_accounts(UserId(7))
+        .await
+        .unwrap_or_else(|e| panic!("list: {e}"));
+    assert_eq!(list.len(), 2);
+    let tampered = list
+        .iter()
+        .find(|r| r.id == a.id)
+        .unwrap_or_else(|| panic!("row a listed"));
+    let sealed = tampered
+        .access_token
+        .clone()
+        .unwrap_or_else(|| panic!("token kept"));
+    assert!(
+        c.open(ctx("reddit", "a1", "access_token"), &sealed)
+            .is_err()
+    );
+    let good = list
+        .iter()
+        .find(|r| r.id == b.id)
+        .unwrap_or_else(|| panic!("row b listed"));
+    let opened = c
+        .open(
+            ctx("tiktok", "b1", "access_token"),
+            good.access_token
+                .as_ref()
+                .unwrap_or_else(|| panic!("token")),
+        )
+        .unwrap_or_else(|e| panic!("open: {e}"));
+    assert_eq!(&*opened, "at-b1");
+}
+
+/// Unknown status text and a bad provider id read back as `Corrupt`.
+pub async fn corrupt_rows_are_typed<C: SimpleAsyncConnection + Send>(
+    store: &DieselStore,
+    raw: &mut C,
+) {
+    let c = cipher();
+    let a = insert(store, account(&c, 8, "reddit", "c1", t0())).await;
+    raw.batch_execute(&format!(
+        "UPDATE oauth_accounts SET status = 'paused' WHERE id = {}",
+        a.id
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("corrupt: {e}"));
+    match store.get_account(a.id).await {
+        Err(StoreError::Corrupt(m)) => assert!(m.contains("status"), "{m}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert!(matches!(
+        store.list_accounts(UserId(8)).await,
+        Err(StoreError::Corrupt(_))
+    ));
+    raw.batch_execute(&format!(
+        "UPDATE oauth_accounts SET status = 'active', provider = 'Not A Provider!' WHERE id = {}",
+        a.id
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("corrupt: {e}"));
+    assert!(matches!(
+        store.get_account(a.id).await,
+        Err(StoreError::Corrupt(_))
+    ));
+}
+
+/// `reseal_all` moves every token to the new key; afterwards a cipher holding only the
+/// new key opens them all, and a second pass has nothing to do.
+pub async fn key_rotation_reseals_rows(store: &DieselStore) {
+    let old_key = EncryptionKey::generate();
+    let new_key = EncryptionKey::generate();
+    let old = TokenCipher::new(old_key.clone());
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let acct = format!("k{i}");
+        let mut n = account(&old, 9, "instagram", &acct, t0());
+        if i == 4 {
+            n.refresh_token = None; // a platform without refresh tokens
+        }
+        ids.push(insert(store, n).await.id);
+    }
+    let rotating = TokenCipher::new(new_key.clone()).with_previous(old_key);
+    let report = store
+        .reseal_all(&rotating)
+        .await
+        .unwrap_or_else(|e| panic!("reseal: {e}"));
+    assert_eq!(report.scanned, 5);
+    assert_eq!(report.resealed, 5);
+    assert!(
+        report.failed.is_empty() && report.conflicted.is_empty(),
+        "{report:?}"
+    );
+
+    let only_new = TokenCipher::new(new_key);
+    for (i, id) in ids.iter().enumerate() {
+        let r = store
+            .get_account(*id)
+            .await
+            .unwrap_or_else(|e| panic!("get: {e}"))
+            .unwrap_or_else(|| panic!("row"));
+        assert_eq!(r.version, 2, "re-sealing goes through the version check");
+        let acct = format!("k{i}");
+        let at = r
+            .access_token
+            .as_ref()
+            .unwrap_or_else(|| panic!("access token"));
+        assert!(!only_new.needs_reseal(at));
+        assert_eq!(
+            &*only_new
+                .open(ctx("instagram", &acct, "access_token"), at)
+                .unwrap_or_else(|e| panic!("open at: {e}")),
+            &format!("at-{acct}")
+        );
+        match &r.refresh_token {
+            Some(rt) => assert_eq!(
+                &*only_new
+                    .open(ctx("instagram", &acct, "refresh_token"), rt)
+                    .unwrap_or_else(|e| panic!("open rt: {e}")),
+                &format!("rt-{acct}")
+            ),
+            None => assert_eq!(i, 4),
+        }
+    }
+    let again = store
+        .reseal_all(&only_new)
+        .await
+        .unwrap_or_else(|e| panic!("reseal: {e}"));
+    assert_eq!((again.scanned, again.resealed), (5, 0));
+
+    // A value no loaded key opens is reported, not lost.
+    let stranger = TokenCipher::new(EncryptionKey::generate());
+    let orphan = insert(store, account(&stranger, 9, "instagram", "orphan", t0())).await;
+    let report = store
+        .reseal_all(&only_new)
+        .await
+        .unwrap_or_else(|e| panic!("reseal: {e}"));
+    assert_eq!(report.failed, vec![orphan.id]);
+}
+
+/// 16 tasks claim one account at once: exactly one wins, round after round.
+pub async fn sixteen_claimers_one_winner(store: &DieselStore) {
+    let c = cipher();
+    let a = insert(store, account(&c, 10, "reddit", "hot", t0())).await;
+    for round in 0..10 {
+        let now = t0() + chrono::Duration::minutes(2 * round);
+        let tasks: Vec<_> = (0..16)
+            .map(|w| {
+                let store = store.clone();
+                let l = lease(&format!("r{round}-w{w}"), now);
+                tokio::spawn(async move { store.claim_for_refresh(a.id, &l).await })
+            })
+            .collect();
+        let mut winners = 0;
+        for t in tasks {
+            match t.await {
+                Ok(Ok(Some(_))) => winners += 1,
+                Ok(Ok(None)) => {}
+                other => panic!("claim failed: {other:?}"),
+            }
+        }
+        assert_eq!(winners, 1, "round {round}");
+    }
+}
+
+/// Two stores (two pools, as two processes) drain `n` due accounts with `claim_due`:
+/// every account is claimed exactly once.
+pub async fn two_pools_claim_each_due_account_once(a: DieselStore, b: DieselStore, n: usize) {
+    let c = cipher();
+    for i in 0..n {
+        let expires = t0() - chrono::Duration::seconds(i as i64 + 1);
+        insert(&a, account(&c, 11, "tiktok", &format!("due{i}"), expires)).await;
+    }
+    let drain = |store: DieselStore, name: &'static str| {
+        tokio::spawn(async move {
+            let mut got = Vec::new();
+            let mut round = 0;
+            loop {
+                let l = lease(&format!("{name}-{round}"), t0());
+                let batch = store
+                    .claim_due(t0(), 25, &l)
+                    .await
+                    .unwrap_or_else(|e| panic!("claim_due: {e}"));
+                if batch.is_empty() {
+                    break got;
+                }
+                for r in &batch {
+                    assert_eq!(r.lease_owner.as_deref(), Some(l.owner.as_str()));
+                }
+                got.extend(batch.into_iter().map(|r| r.id));
+                round += 1;
+            }
+        })
+    };
+    let (x, y) = tokio::join!(drain(a.clone(), "a"), drain(b, "b"));
+    let (x, y) = (
+        x.unwrap_or_else(|e| panic!("{e}")),
+        y.unwrap_or_else(|e| panic!("{e}")),
+    );
+    let mut all: Vec<i64> = x.iter().chain(&y).copied().collect();
+    let total = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), total, "an account was claimed twice");
+    assert_eq!(
+        total,
+        n,
+        "every due account is claimed (a: {}, b: {})",
+        x.len(),
+        y.len()
+    );
+}
