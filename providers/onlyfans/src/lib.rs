@@ -1,0 +1,232 @@
+//! OnlyFans accounts through a **third-party connection gateway**. This is **not an
+//! official OnlyFans API**: OnlyFans publishes no OAuth or developer API. This crate
+//! depends on a gateway vendor (by default OFAuth, `https://api.ofauth.com`) that holds
+//! the user's OnlyFans session on your behalf; its availability, terms and wire format
+//! are that vendor's, and may change. Check the vendor's and OnlyFans' terms before use.
+//!
+//! [`OnlyFansProvider`] fits the gateway's hosted "link" flow into the
+//! [`Provider`] trait. It is not OAuth, and it does not pretend to be:
+//!
+//! - [`authorization_url`](Provider::authorization_url) `POST`s `{api}/v2/link/init`
+//!   with `{"redirectUrl": <redirect_uri>, "clientReferenceId": <state>}` and returns the
+//!   hosted link page `url` from the reply (the reason it is async). Scopes and PKCE do
+//!   not exist here and are ignored.
+//! - The user comes back to `<redirect_uri>?state=<state>&connection_id=conn_…` (or
+//!   `error=access_denied`). [`exchange_code`](Provider::exchange_code) verifies the
+//!   connection with `GET {api}/v2/access/self` and returns a [`TokenSet`] whose
+//!   `access_token` **is the connection id**: no refresh token, no expiry, `account_id`
+//!   = the OnlyFans user id.
+//! - Every request carries the API key in the `apikey` header; account calls add
+//!   `x-connection-id`. [`authorize_request`](Provider::authorize_request) attaches
+//!   both, instead of a Bearer token.
+//! - [`refresh`](Provider::refresh) is [`ProviderError::Unsupported`] (there is nothing
+//!   to refresh); an expired gateway session (`SESSION_EXPIRED`, `CONNECTION_EXPIRED`,
+//!   `CONNECTION_NOT_FOUND`) on any call is [`ProviderError::InvalidGrant`]: the user
+//!   must link again.
+//! - [`revoke`](Provider::revoke) deletes the connection
+//!   (`DELETE {api}/v2/access/connections/{id}`).
+//!
+//! Every name of that contract (base URL, header names, callback parameter, paths) is
+//! configurable on [`OnlyFansConfigBuilder`]. See `PLATFORM.md` in this crate.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use integrations_core::{AuthorizationRequest, ClientSecret, Provider};
+//! use integrations_onlyfans::{OnlyFansConfig, OnlyFansProvider};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), integrations_core::ProviderError> {
+//! let config = OnlyFansConfig::builder()
+//!     .api_key(ClientSecret::new("gateway-api-key"))
+//!     .redirect_uri("https://app.example.com/integrations/onlyfans/callback")
+//!     .build()?;
+//! // Or: OnlyFansConfig::from_env()?, reading ONLYFANS_API_KEY, ONLYFANS_REDIRECT_URI
+//! // and optionally ONLYFANS_GATEWAY_URL.
+//! let onlyfans = OnlyFansProvider::new(config)?;
+//!
+//! // Opens a link session at the gateway and returns its hosted page.
+//! let url = onlyfans
+//!     .authorization_url(&AuthorizationRequest {
+//!         state: "a-fresh-random-state".into(),
+//!         pkce_challenge: None,
+//!         scopes: Vec::new(),
+//!     })
+//!     .await?;
+//! println!("send the user to {url}");
+//! # Ok(())
+//! # }
+//! ```
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+mod api;
+mod config;
+mod error;
+
+pub use api::OnlyFansMetadata;
+pub use config::{
+    CONNECTION_ID_PLACEHOLDER, DEFAULT_API_BASE_URL, DEFAULT_API_KEY_HEADER,
+    DEFAULT_CALLBACK_PARAM, DEFAULT_CONNECTION_ID_HEADER, DEFAULT_CONNECTION_PATH,
+    DEFAULT_LINK_INIT_PATH, DEFAULT_SELF_PATH, OnlyFansConfig, OnlyFansConfigBuilder,
+};
+
+use async_trait::async_trait;
+use integrations_core::http::{self, oauth_error};
+use integrations_core::secret::{AccessToken, RefreshToken};
+use integrations_core::{
+    AuthorizationRequest, Capabilities, CodeExchange, PkceSupport, Profile, Provider,
+    ProviderError, ProviderId, RefreshRequest, TokenSet,
+};
+use url::Url;
+
+/// The provider id: `"onlyfans"`.
+pub const PROVIDER_ID: &str = "onlyfans";
+
+/// The User-Agent sent to the gateway.
+const USER_AGENT: &str = concat!("integrations-onlyfans/", env!("CARGO_PKG_VERSION"));
+
+/// OnlyFans through a third-party connection gateway, as a [`Provider`]. Not an
+/// official OnlyFans API; see the crate docs.
+#[derive(Debug)]
+pub struct OnlyFansProvider {
+    id: ProviderId,
+    config: OnlyFansConfig,
+    client: reqwest::Client,
+}
+
+impl OnlyFansProvider {
+    /// Builds the provider and its HTTP client (redirects off, the configured timeout).
+    pub fn new(config: OnlyFansConfig) -> Result<Self, ProviderError> {
+        let client = http::client(USER_AGENT, config.timeout)?;
+        let id = ProviderId::new(PROVIDER_ID)
+            .map_err(|e| ProviderError::Config(format!("onlyfans: {e}")))?;
+        Ok(Self { id, config, client })
+    }
+
+    /// Reads [`OnlyFansConfig::from_env`] and builds the provider.
+    pub fn from_env() -> Result<Self, ProviderError> {
+        Self::new(OnlyFansConfig::from_env()?)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &OnlyFansConfig {
+        &self.config
+    }
+}
+
+#[async_trait]
+impl Provider for OnlyFansProvider {
+    fn id(&self) -> &ProviderId {
+        &self.id
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            pkce: PkceSupport::Unsupported,
+            refresh: false,
+            revoke: true,
+            min_token_age_for_refresh: None,
+        }
+    }
+
+    /// Opens a hosted link session (`POST {api}/v2/link/init`) and returns its URL.
+    /// `request.scopes` and PKCE do not apply to the gateway and are ignored.
+    async fn authorization_url(
+        &self,
+        request: &AuthorizationRequest,
+    ) -> Result<Url, ProviderError> {
+        if request.state.is_empty() {
+            return Err(ProviderError::Config(
+                "onlyfans: the link session needs a state (sent as clientReferenceId)".into(),
+            ));
+        }
+        api::link_init(&self.client, &self.config, &request.state).await
+    }
+
+    /// Reads the connection id from the callback, checks it with the gateway
+    /// (`GET {api}/v2/access/self`) and returns it as the access token.
+    async fn exchange_code(&self, exchange: CodeExchange<'_>) -> Result<TokenSet, ProviderError> {
+        if let Some(code) = exchange.params.error() {
+            return Err(oauth_error(
+                code,
+                exchange
+                    .params
+                    .get("error_description")
+                    .or_else(|| exchange.params.get("message"))
+                    .map(str::to_owned),
+            ));
+        }
+        let connection_id = exchange.params.require(&self.config.callback_param)?;
+        let profile = api::access_self(&self.client, &self.config, connection_id).await?;
+        Ok(TokenSet {
+            access_token: AccessToken::new(connection_id),
+            refresh_token: None,
+            expires_in: None,
+            refresh_expires_in: None,
+            token_type: None,
+            scopes: Vec::new(),
+            account_id: Some(profile.account_id),
+        })
+    }
+
+    /// Always [`ProviderError::Unsupported`]: a gateway connection has no refresh token
+    /// and no expiry; when the gateway's session dies, calls answer `InvalidGrant` and
+    /// the user links again.
+    async fn refresh(&self, _request: RefreshRequest<'_>) -> Result<TokenSet, ProviderError> {
+        Err(ProviderError::Unsupported {
+            operation: "refresh",
+        })
+    }
+
+    async fn fetch_profile(&self, access_token: &AccessToken) -> Result<Profile, ProviderError> {
+        let metadata =
+            api::access_self(&self.client, &self.config, access_token.expose_secret()).await?;
+        Ok(Profile {
+            account_id: metadata.account_id.clone(),
+            username: Some(metadata.username.clone()),
+            metadata: serde_json::to_value(&metadata).map_err(|e| ProviderError::Protocol {
+                message: format!("cannot encode the OnlyFans metadata: {e}"),
+                body: None,
+            })?,
+        })
+    }
+
+    /// Deletes the gateway connection. Without a connection id there is nothing to
+    /// delete and this returns `Ok(())`.
+    async fn revoke(
+        &self,
+        access_token: Option<&AccessToken>,
+        _refresh_token: Option<&RefreshToken>,
+    ) -> Result<(), ProviderError> {
+        match access_token {
+            Some(connection) => {
+                api::delete_connection(&self.client, &self.config, connection.expose_secret()).await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Adds the API key header and the connection id header (the access token is the
+    /// connection id). No `Authorization` header is sent.
+    fn authorize_request(
+        &self,
+        request: reqwest::RequestBuilder,
+        access_token: &AccessToken,
+    ) -> reqwest::RequestBuilder {
+        api::authorize(&self.config, request, Some(access_token.expose_secret()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_types_are_send_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<OnlyFansProvider>();
+        check::<OnlyFansConfig>();
+        check::<OnlyFansConfigBuilder>();
+        check::<OnlyFansMetadata>();
+    }
+}

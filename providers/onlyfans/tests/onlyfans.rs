@@ -1,0 +1,525 @@
+//! The gateway adapter against a local wiremock server: every request's method, path,
+//! API-key and connection headers and JSON body are asserted.
+
+use chrono::Utc;
+use integrations_core::secret::{AccessToken, RefreshToken};
+use integrations_core::{
+    AuthorizationRequest, CallbackParams, ClientSecret, CodeExchange, Provider, ProviderError,
+    RefreshRequest,
+};
+use integrations_onlyfans::{
+    OnlyFansConfig, OnlyFansConfigBuilder, OnlyFansMetadata, OnlyFansProvider,
+};
+use std::time::Duration;
+use wiremock::matchers::{body_json, header, method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const API_KEY: &str = "ofauth-test-key";
+const REDIRECT: &str = "https://app.example.com/integrations/onlyfans/callback";
+const PREFIX: &str = "/onlyfans/gateway";
+const SELF_JSON: &str = include_str!("fixtures/self.json");
+const SESSION_EXPIRED_JSON: &str = include_str!("fixtures/session_expired.json");
+
+/// Matches requests that do NOT carry a header.
+struct NoHeader(&'static str);
+
+impl wiremock::Match for NoHeader {
+    fn matches(&self, request: &Request) -> bool {
+        !request.headers.contains_key(self.0)
+    }
+}
+
+fn config(server: &MockServer) -> OnlyFansConfigBuilder {
+    OnlyFansConfig::builder()
+        .api_key(ClientSecret::new(API_KEY))
+        .redirect_uri(REDIRECT)
+        .api_base_url(format!("{}{PREFIX}", server.uri()))
+}
+
+fn provider(server: &MockServer) -> OnlyFansProvider {
+    OnlyFansProvider::new(config(server).build().unwrap()).unwrap()
+}
+
+fn p(path_: &str) -> String {
+    format!("{PREFIX}{path_}")
+}
+
+/// `GET /v2/access/self` for a connection, with both headers asserted.
+fn self_mock(connection: &str) -> wiremock::MockBuilder {
+    Mock::given(method("GET"))
+        .and(path(p("/v2/access/self")))
+        .and(header("apikey", API_KEY))
+        .and(header("x-connection-id", connection))
+        .and(NoHeader("authorization"))
+}
+
+fn callback(connection: &str) -> CallbackParams {
+    CallbackParams::from_pairs([("state", "st"), ("connection_id", connection)])
+}
+
+async fn exchange(
+    provider: &OnlyFansProvider,
+    params: &CallbackParams,
+) -> Result<integrations_core::TokenSet, ProviderError> {
+    provider
+        .exchange_code(CodeExchange {
+            params,
+            pkce_verifier: None,
+        })
+        .await
+}
+
+fn request(state: &str) -> AuthorizationRequest {
+    AuthorizationRequest {
+        state: state.into(),
+        pkce_challenge: None,
+        scopes: vec![],
+    }
+}
+
+#[tokio::test]
+async fn authorization_url_opens_a_link_session() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(p("/v2/link/init")))
+        .and(header("apikey", API_KEY))
+        .and(header("content-type", "application/json"))
+        .and(NoHeader("x-connection-id"))
+        .and(NoHeader("authorization"))
+        .and(body_json(serde_json::json!({
+            "redirectUrl": REDIRECT,
+            "clientReferenceId": "state-abc"
+        })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "url": "https://link.ofauth.example/l/lnk_123?token=xyz",
+            "expiresAt": "2026-11-30T12:00:00Z"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let url = provider(&server)
+        .authorization_url(&request("state-abc"))
+        .await
+        .unwrap();
+    assert_eq!(
+        url.as_str(),
+        "https://link.ofauth.example/l/lnk_123?token=xyz"
+    );
+}
+
+#[tokio::test]
+async fn authorization_url_errors() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(p("/v2/link/init")))
+        .and(header("apikey", "wrong-key"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(serde_json::json!({
+            "error": {"code": "INVALID_API_KEY", "message": "API key wrong-key is not valid"}
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(p("/v2/link/init")))
+        .and(header("apikey", API_KEY))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"url": "javascript:alert(1)"})),
+        )
+        .mount(&server)
+        .await;
+    let bad_key = OnlyFansProvider::new(
+        config(&server)
+            .api_key(ClientSecret::new("wrong-key"))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    match bad_key.authorization_url(&request("s")).await.unwrap_err() {
+        ProviderError::InvalidClient { description } => {
+            let d = description.unwrap();
+            assert!(d.contains("INVALID_API_KEY"), "{d}");
+            assert!(!d.contains("wrong-key"), "the key leaked: {d}");
+        }
+        other => panic!("expected InvalidClient, got {other:?}"),
+    }
+    let err = provider(&server)
+        .authorization_url(&request("s"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Protocol { .. }), "{err}");
+    let err = provider(&server)
+        .authorization_url(&request(""))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Config(_)), "{err}");
+}
+
+#[tokio::test]
+async fn exchange_verifies_the_connection_and_returns_it_as_the_token() {
+    let server = MockServer::start().await;
+    self_mock("conn_abc123")
+        .respond_with(ResponseTemplate::new(200).set_body_raw(SELF_JSON, "application/json"))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let provider = provider(&server);
+    let tokens = exchange(&provider, &callback("conn_abc123")).await.unwrap();
+    assert_eq!(tokens.access_token.expose_secret(), "conn_abc123");
+    assert!(tokens.refresh_token.is_none());
+    assert!(tokens.expires_in.is_none());
+    assert!(tokens.refresh_expires_in.is_none());
+    assert_eq!(tokens.account_id.as_deref(), Some("123456"));
+
+    let profile = provider.fetch_profile(&tokens.access_token).await.unwrap();
+    assert_eq!(profile.account_id, "123456");
+    assert_eq!(profile.username.as_deref(), Some("jane"));
+    assert_eq!(
+        profile.metadata,
+        serde_json::json!({
+            "account_id": "123456",
+            "username": "jane",
+            "display_name": "Jane Doe",
+            "avatar_url": "https://public.onlyfans.example/files/avatar.jpg"
+        })
+    );
+    let meta: OnlyFansMetadata = serde_json::from_value(profile.metadata).unwrap();
+    assert_eq!(meta.display_name.as_deref(), Some("Jane Doe"));
+}
+
+#[tokio::test]
+async fn expired_or_missing_connections_are_invalid_grant() {
+    let server = MockServer::start().await;
+    self_mock("conn_expired")
+        .respond_with(
+            ResponseTemplate::new(401).set_body_raw(SESSION_EXPIRED_JSON, "application/json"),
+        )
+        .mount(&server)
+        .await;
+    self_mock("conn_gone")
+        .respond_with(ResponseTemplate::new(404).set_body_json(serde_json::json!({
+            "error": {"code": "CONNECTION_NOT_FOUND", "message": "no connection conn_gone"}
+        })))
+        .mount(&server)
+        .await;
+    self_mock("conn_old")
+        .respond_with(ResponseTemplate::new(401).set_body_json(serde_json::json!({
+            "error": {"code": "CONNECTION_EXPIRED", "message": "expired"}
+        })))
+        .mount(&server)
+        .await;
+    let provider = provider(&server);
+    match exchange(&provider, &callback("conn_expired"))
+        .await
+        .unwrap_err()
+    {
+        ProviderError::InvalidGrant { description } => {
+            assert!(description.unwrap().contains("SESSION_EXPIRED"))
+        }
+        other => panic!("expected InvalidGrant, got {other:?}"),
+    }
+    let err = provider
+        .fetch_profile(&AccessToken::new("conn_expired"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::InvalidGrant { .. }), "{err}");
+    match provider
+        .fetch_profile(&AccessToken::new("conn_gone"))
+        .await
+        .unwrap_err()
+    {
+        ProviderError::InvalidGrant { description } => {
+            let d = description.unwrap();
+            assert!(d.contains("CONNECTION_NOT_FOUND"));
+            assert!(!d.contains("conn_gone"), "the connection id leaked: {d}");
+        }
+        other => panic!("expected InvalidGrant, got {other:?}"),
+    }
+    let err = exchange(&provider, &callback("conn_old"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::InvalidGrant { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn rate_limits_with_and_without_retry_after() {
+    let server = MockServer::start().await;
+    self_mock("conn_slow_down")
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "42")
+                .set_body_json(serde_json::json!({
+                    "error": {"code": "RATE_LIMIT_EXCEEDED", "message": "30 requests per minute"}
+                })),
+        )
+        .mount(&server)
+        .await;
+    self_mock("conn_bare_429")
+        .respond_with(ResponseTemplate::new(429))
+        .mount(&server)
+        .await;
+    let provider = provider(&server);
+    let err = provider
+        .fetch_profile(&AccessToken::new("conn_slow_down"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(42)), "{err:?}");
+    let err = exchange(&provider, &callback("conn_bare_429"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ProviderError::RateLimited { retry_after: None }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn server_errors_malformed_and_oversized_bodies() {
+    let server = MockServer::start().await;
+    self_mock("conn_5xx")
+        .respond_with(ResponseTemplate::new(503).set_body_string("maintenance"))
+        .mount(&server)
+        .await;
+    self_mock("conn_garbled")
+        .respond_with(ResponseTemplate::new(200).set_body_string("{\"id\": \"1\", \"username\": "))
+        .mount(&server)
+        .await;
+    self_mock("conn_big")
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(vec![b' '; 10 * 1024 * 1024], "application/json"),
+        )
+        .mount(&server)
+        .await;
+    self_mock("conn_noname")
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"id": "9"})))
+        .mount(&server)
+        .await;
+    let provider = provider(&server);
+    let err = exchange(&provider, &callback("conn_5xx"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ProviderError::Unavailable { status: 503 }),
+        "{err}"
+    );
+    let err = exchange(&provider, &callback("conn_garbled"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Protocol { .. }), "{err}");
+    match exchange(&provider, &callback("conn_big"))
+        .await
+        .unwrap_err()
+    {
+        ProviderError::Protocol { message, .. } => assert!(message.contains("limit"), "{message}"),
+        other => panic!("expected Protocol, got {other:?}"),
+    }
+    let err = exchange(&provider, &callback("conn_noname"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Protocol { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn slow_gateway_times_out() {
+    let server = MockServer::start().await;
+    self_mock("conn_slow")
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(SELF_JSON, "application/json")
+                .set_delay(Duration::from_secs(3)),
+        )
+        .mount(&server)
+        .await;
+    let provider = OnlyFansProvider::new(
+        config(&server)
+            .timeout(Duration::from_millis(200))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let err = exchange(&provider, &callback("conn_slow"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ProviderError::Network { timeout: true, .. }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn cancelled_and_malformed_callbacks_make_no_request() {
+    let server = MockServer::start().await;
+    let provider = provider(&server);
+    let err = exchange(
+        &provider,
+        &CallbackParams::from_query("state=st&error=access_denied"),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, ProviderError::AccessDenied { .. }), "{err}");
+    let err = exchange(&provider, &CallbackParams::from_query("state=st"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Protocol { .. }), "{err}");
+    for bad in ["conn/../../admin", "conn id", "conn%0d%0aX-Evil:1"] {
+        let params = CallbackParams::from_query(&format!("state=st&connection_id={bad}"));
+        let err = exchange(&provider, &params).await.unwrap_err();
+        assert!(
+            matches!(err, ProviderError::Protocol { .. }),
+            "{bad}: {err}"
+        );
+    }
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn refresh_is_unsupported() {
+    let server = MockServer::start().await;
+    let provider = provider(&server);
+    assert!(!provider.capabilities().refresh);
+    let at = AccessToken::new("conn_abc");
+    let now = Utc::now();
+    let err = provider
+        .refresh(RefreshRequest {
+            access_token: Some(&at),
+            refresh_token: None,
+            issued_at: now,
+            now,
+            scopes: &[],
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ProviderError::Unsupported {
+                operation: "refresh"
+            }
+        ),
+        "{err}"
+    );
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn revoke_deletes_the_connection() {
+    let server = MockServer::start().await;
+    Mock::given(method("DELETE"))
+        .and(path(p("/v2/access/connections/conn_abc123")))
+        .and(header("apikey", API_KEY))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path(p("/v2/access/connections/conn_gone")))
+        .and(header("apikey", API_KEY))
+        .respond_with(ResponseTemplate::new(404).set_body_json(serde_json::json!({
+            "error": {"code": "CONNECTION_NOT_FOUND", "message": "not found"}
+        })))
+        .mount(&server)
+        .await;
+    let provider = provider(&server);
+    provider
+        .revoke(Some(&AccessToken::new("conn_abc123")), None)
+        .await
+        .unwrap();
+    let err = provider
+        .revoke(
+            Some(&AccessToken::new("conn_gone")),
+            Some(&RefreshToken::new("ignored")),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::InvalidGrant { .. }), "{err}");
+    provider.revoke(None, None).await.unwrap();
+}
+
+#[tokio::test]
+async fn authorize_request_sends_api_key_and_connection_id_not_bearer() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(p("/v2/access/posts")))
+        .and(header("apikey", API_KEY))
+        .and(header("x-connection-id", "conn_abc123"))
+        .and(NoHeader("authorization"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let provider = provider(&server);
+    let client = reqwest::Client::new();
+    let req = provider.authorize_request(
+        client.get(format!("{}{}", server.uri(), p("/v2/access/posts"))),
+        &AccessToken::new("conn_abc123"),
+    );
+    assert!(!format!("{req:?}").contains(API_KEY));
+    assert_eq!(req.send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn every_wire_name_is_configurable() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/gw/api/link/start"))
+        .and(header("x-api-key", API_KEY))
+        .and(body_json(serde_json::json!({
+            "redirectUrl": REDIRECT,
+            "clientReferenceId": "s1"
+        })))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"url": "https://gw.example/link/1"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/gw/api/me"))
+        .and(header("x-api-key", API_KEY))
+        .and(header("x-account", "acct_7"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(SELF_JSON, "application/json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/gw/api/accounts/acct_7/link"))
+        .and(header("x-api-key", API_KEY))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let provider = OnlyFansProvider::new(
+        config(&server)
+            .api_base_url(format!("{}/gw/", server.uri()))
+            .api_key_header("x-api-key")
+            .connection_id_header("x-account")
+            .callback_param("account_id")
+            .link_init_path("/api/link/start")
+            .self_path("/api/me")
+            .connection_path("/api/accounts/{connection_id}/link")
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let url = provider.authorization_url(&request("s1")).await.unwrap();
+    assert_eq!(url.as_str(), "https://gw.example/link/1");
+    let params = CallbackParams::from_pairs([("state", "s1"), ("account_id", "acct_7")]);
+    let tokens = exchange(&provider, &params).await.unwrap();
+    assert_eq!(tokens.access_token.expose_secret(), "acct_7");
+    provider
+        .revoke(Some(&tokens.access_token), None)
+        .await
+        .unwrap();
+}
+
+#[test]
+fn debug_never_shows_the_api_key() {
+    let c = OnlyFansConfig::builder()
+        .api_key(ClientSecret::new("very-secret-api-key"))
+        .redirect_uri(REDIRECT)
+        .build()
+        .unwrap();
+    let provider = OnlyFansProvider::new(c).unwrap();
+    assert!(!format!("{provider:?}").contains("very-secret-api-key"));
+}
