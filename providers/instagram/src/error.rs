@@ -133,7 +133,8 @@ fn map_graph_error(
     endpoint: Endpoint,
     secrets: &[&str],
 ) -> ProviderError {
-    let description = Some(describe(e, secrets));
+    let described = describe(e, secrets);
+    let description = Some(described.clone());
     match e.code {
         Some(190) => return ProviderError::InvalidGrant { description },
         Some(4 | 17 | 32 | 613) => {
@@ -184,7 +185,7 @@ fn map_graph_error(
                 .as_deref()
                 .map(|k| format!(" {k}"))
                 .unwrap_or_default(),
-            description.unwrap_or_default()
+            described
         ),
         body: None,
     }

@@ -1,0 +1,249 @@
+//! Raw calls to TikTok's Open API v2 and their wire types.
+
+use crate::config::TikTokConfig;
+use crate::error::{check_api_reply, check_token_reply, parse_body, parse_secret_body};
+use integrations_core::ProviderError;
+use integrations_core::http::{CappedResponse, send_capped};
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A lifetime sent as a JSON number or a numeric string.
+fn lenient_u64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    struct V;
+    impl Visitor<'_> for V {
+        type Value = Option<u64>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a non-negative integer")
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            u64::try_from(v)
+                .map(Some)
+                .map_err(|_| E::custom("a negative number"))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v < 1e15 {
+                Ok(Some(v as u64))
+            } else {
+                Err(E::custom("not a non-negative integer"))
+            }
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            v.trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| E::custom("not a non-negative integer"))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    deserializer.deserialize_any(V)
+}
+
+/// The reply of `/v2/oauth/token/` (code exchange and refresh).
+#[derive(Deserialize)]
+pub(crate) struct TokenReply {
+    pub(crate) access_token: String,
+    #[serde(default)]
+    pub(crate) open_id: Option<String>,
+    #[serde(default)]
+    pub(crate) scope: Option<String>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub(crate) expires_in: Option<u64>,
+    #[serde(default)]
+    pub(crate) refresh_token: Option<String>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub(crate) refresh_expires_in: Option<u64>,
+    #[serde(default)]
+    pub(crate) token_type: Option<String>,
+}
+
+/// `data.user` of `/v2/user/info/`.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct User {
+    #[serde(default)]
+    pub(crate) open_id: Option<String>,
+    #[serde(default)]
+    pub(crate) avatar_url: Option<String>,
+    #[serde(default)]
+    pub(crate) display_name: Option<String>,
+    #[serde(default)]
+    pub(crate) username: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct UserData {
+    #[serde(default)]
+    user: Option<User>,
+}
+
+#[derive(Debug, Deserialize)]
+struct UserInfoReply {
+    #[serde(default)]
+    data: Option<UserData>,
+}
+
+/// The metadata stored for a TikTok account (`Profile.metadata`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TikTokMetadata {
+    /// The user's id for this app (`open_id`).
+    pub open_id: String,
+    /// The `username` field, or `display_name` when the reply has no `username` (the
+    /// `username` field needs the `user.info.profile` scope).
+    pub username: String,
+    /// The display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// The avatar URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
+}
+
+/// The raw calls, sharing one client.
+#[derive(Debug)]
+pub(crate) struct Api {
+    pub(crate) client: reqwest::Client,
+    pub(crate) config: TikTokConfig,
+}
+
+impl Api {
+    fn token_url(&self) -> String {
+        format!("{}/v2/oauth/token/", self.config.api_base_url)
+    }
+
+    async fn post_form(
+        &self,
+        url: String,
+        form: &[(&str, &str)],
+        secrets: &[&str],
+    ) -> Result<CappedResponse, ProviderError> {
+        let request = self.client.post(url).form(form);
+        let response = send_capped(request, self.config.body_limit).await?;
+        match check_token_reply(&response, secrets) {
+            Some(e) => Err(e),
+            None => Ok(response),
+        }
+    }
+
+    /// `POST /v2/oauth/token/` with `grant_type=authorization_code`.
+    pub(crate) async fn exchange_code(
+        &self,
+        code: &str,
+        code_verifier: Option<&str>,
+    ) -> Result<TokenReply, ProviderError> {
+        let c = &self.config;
+        let secret = c.client_secret.expose_secret();
+        let mut form = vec![
+            ("client_key", c.client_key.as_str()),
+            ("client_secret", secret),
+            ("code", code),
+            ("grant_type", "authorization_code"),
+            ("redirect_uri", c.redirect_uri.as_str()),
+        ];
+        if let Some(v) = code_verifier {
+            form.push(("code_verifier", v));
+        }
+        let secrets = [secret, code, code_verifier.unwrap_or_default()];
+        let response = self.post_form(self.token_url(), &form, &secrets).await?;
+        token_reply(&response)
+    }
+
+    /// `POST /v2/oauth/token/` with `grant_type=refresh_token`.
+    pub(crate) async fn refresh(&self, refresh_token: &str) -> Result<TokenReply, ProviderError> {
+        let c = &self.config;
+        let secret = c.client_secret.expose_secret();
+        let form = [
+            ("client_key", c.client_key.as_str()),
+            ("client_secret", secret),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ];
+        let response = self
+            .post_form(self.token_url(), &form, &[secret, refresh_token])
+            .await?;
+        token_reply(&response)
+    }
+
+    /// `POST /v2/oauth/revoke/`; success is an empty body or `{}`.
+    pub(crate) async fn revoke(&self, access_token: &str) -> Result<(), ProviderError> {
+        let c = &self.config;
+        let secret = c.client_secret.expose_secret();
+        let form = [
+            ("client_key", c.client_key.as_str()),
+            ("client_secret", secret),
+            ("token", access_token),
+        ];
+        self.post_form(
+            format!("{}/v2/oauth/revoke/", c.api_base_url),
+            &form,
+            &[secret, access_token],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `GET /v2/user/info/?fields=...` with the bearer token.
+    pub(crate) async fn user_info(&self, access_token: &str) -> Result<User, ProviderError> {
+        let request = self
+            .client
+            .get(format!("{}/v2/user/info/", self.config.api_base_url))
+            .query(&[("fields", self.config.user_info_fields.as_str())])
+            .bearer_auth(access_token);
+        let response = send_capped(request, self.config.body_limit).await?;
+        if let Some(e) = check_api_reply(&response, &[access_token]) {
+            return Err(e);
+        }
+        let reply: UserInfoReply = parse_body(&response, "user-info reply", &[access_token])?;
+        reply
+            .data
+            .and_then(|d| d.user)
+            .ok_or_else(|| ProviderError::Protocol {
+                message: "the user-info reply has no `data.user`".into(),
+                body: None,
+            })
+    }
+}
+
+fn token_reply(response: &CappedResponse) -> Result<TokenReply, ProviderError> {
+    let reply: TokenReply = parse_secret_body(response, "token reply")?;
+    if reply.access_token.is_empty() {
+        return Err(ProviderError::Protocol {
+            message: "the token reply has an empty access token".into(),
+            body: None,
+        });
+    }
+    Ok(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_omits_absent_fields() {
+        let m = TikTokMetadata {
+            open_id: "-000abc".into(),
+            username: "Jane".into(),
+            display_name: Some("Jane".into()),
+            avatar_url: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&m).unwrap(),
+            serde_json::json!({"open_id": "-000abc", "username": "Jane", "display_name": "Jane"})
+        );
+    }
+
+    #[test]
+    fn lifetimes_as_numbers_or_strings() {
+        let r: TokenReply = serde_json::from_str(
+            r#"{"access_token":"a","expires_in":"7200","refresh_expires_in":15552000}"#,
+        )
+        .unwrap();
+        assert_eq!(r.expires_in, Some(7200));
+        assert_eq!(r.refresh_expires_in, Some(15_552_000));
+    }
+}
