@@ -343,7 +343,7 @@ pub enum StoreError {
 /// Persistence for the integrations service.
 ///
 /// # Contract
-/// Every sentence here has a case in [`store_conformance`](crate::testing) (feature
+/// Every sentence here has a case in the store conformance suite (`testing` module, feature
 /// `testing`); an implementation is correct when that suite passes against it.
 ///
 /// - `(provider, provider_account_id)` is unique across all users.
