@@ -164,12 +164,12 @@ impl DieselStore {
                 "max_connections must be at least 1".into(),
             ));
         }
-        if let Some(schema) = &options.schema {
-            if schema.is_empty() || schema.len() > 63 {
-                return Err(Error::InvalidOption(
-                    "schema must be 1 to 63 bytes long".into(),
-                ));
-            }
+        if let Some(schema) = &options.schema
+            && (schema.is_empty() || schema.len() > 63)
+        {
+            return Err(Error::InvalidOption(
+                "schema must be 1 to 63 bytes long".into(),
+            ));
         }
         let target = Target::parse(url)?;
         let backend = match &target {
@@ -275,7 +275,7 @@ fn limit_of(limit: usize) -> i64 {
 }
 
 fn sort_by_expiry(mut rows: Vec<AccountRecord>) -> Vec<AccountRecord> {
-    rows.sort_by(|a, b| (a.expires_at, a.id).cmp(&(b.expires_at, b.id)));
+    rows.sort_by_key(|r| (r.expires_at, r.id));
     rows
 }
 

@@ -112,10 +112,10 @@ impl Drop for PgSchema {
                 .build();
             let Ok(rt) = rt else { return };
             rt.block_on(async move {
-                if let Ok(mut conn) = AsyncPgConnection::establish(&url).await {
-                    if let Err(e) = conn.batch_execute(&sql).await {
-                        eprintln!("cleanup: {sql}: {e}");
-                    }
+                if let Ok(mut conn) = AsyncPgConnection::establish(&url).await
+                    && let Err(e) = conn.batch_execute(&sql).await
+                {
+                    eprintln!("cleanup: {sql}: {e}");
                 }
             });
         })
