@@ -1,0 +1,335 @@
+//! HTTP control endpoints under `/_sandbox` (the same controls as [`crate::SandboxHandle`]).
+
+use crate::pages::page;
+use crate::state::Inner;
+use crate::util::html_escape;
+use crate::{Consent, Failure, Faults, Platform, SandboxHandle};
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+type St = State<Arc<Inner>>;
+
+fn handle(inner: &Arc<Inner>) -> SandboxHandle {
+    SandboxHandle {
+        inner: inner.clone(),
+    }
+}
+
+fn bad(msg: &str) -> Response {
+    (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": msg }))).into_response()
+}
+
+fn platform(s: &str) -> Result<Platform, Response> {
+    s.parse::<Platform>().map_err(|_| {
+        (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error": format!("unknown platform {s}")})),
+        )
+            .into_response()
+    })
+}
+
+fn parse_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Response> {
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    serde_json::from_slice(body).map_err(|e| bad(&format!("invalid JSON body: {e}")))
+}
+
+pub(crate) fn router() -> Router<Arc<Inner>> {
+    Router::new()
+        .route("/_sandbox", get(index))
+        .route("/_sandbox/", get(index))
+        .route("/_sandbox/clients", get(clients).post(register))
+        .route("/_sandbox/counters", get(all_counters))
+        .route("/_sandbox/counters/reset", post(reset_counters))
+        .route("/_sandbox/clock/advance", post(advance))
+        .route("/_sandbox/consent", put(consent))
+        .route(
+            "/_sandbox/faults",
+            put(set_faults_all).delete(clear_faults_all),
+        )
+        .route("/_sandbox/fail-next", post(fail_next_all))
+        .route("/_sandbox/avatar/{platform}/{file}", get(avatar))
+        .route("/_sandbox/{platform}/counters", get(counters))
+        .route("/_sandbox/{platform}/lifetime", post(lifetime))
+        .route(
+            "/_sandbox/{platform}/faults",
+            get(get_faults).put(set_faults).delete(clear_faults),
+        )
+        .route("/_sandbox/{platform}/fail-next", post(fail_next))
+        .route("/_sandbox/{platform}/users/{user}", get(user))
+        .route("/_sandbox/{platform}/users/{user}/expire", post(expire))
+        .route("/_sandbox/{platform}/users/{user}/revoke", post(revoke))
+}
+
+async fn index(State(inner): St) -> Html<String> {
+    let h = handle(&inner);
+    let mut rows = String::new();
+    for c in h.clients() {
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td><code>{}</code></td></tr>",
+            c.platform,
+            html_escape(&c.client_id),
+            html_escape(&c.client_secret),
+            html_escape(&c.redirect_uri)
+        ));
+    }
+    let urls = h.urls();
+    let body = format!(
+        r#"<h1>integrations-sandbox</h1>
+<p>Base URL <code>{base}</code>. Point each provider's base URLs at:</p>
+<ul><li>Instagram: www <code>{iw}</code>, api <code>{ia}</code>, graph <code>{ig}</code></li>
+<li>TikTok: www <code>{tw}</code>, api <code>{to}</code></li>
+<li>Reddit: www <code>{rw}</code>, oauth <code>{ro}</code></li>
+<li>OnlyFans gateway: <code>{of}</code></li></ul>
+<h2>Clients</h2><table><tr><th>platform</th><th>client id</th><th>secret / API key</th><th>redirect URI</th></tr>{rows}</table>
+<h2>Controls</h2><p>JSON endpoints: <code>GET /_sandbox/counters</code>, <code>POST /_sandbox/{{platform}}/users/{{user}}/expire</code>,
+<code>POST /_sandbox/{{platform}}/users/{{user}}/revoke</code>, <code>PUT /_sandbox/{{platform}}/faults</code>,
+<code>POST /_sandbox/{{platform}}/fail-next</code>, <code>POST /_sandbox/clock/advance</code> — see docs/sandbox.md.</p>"#,
+        base = html_escape(&urls.base),
+        iw = html_escape(&urls.instagram_www),
+        ia = html_escape(&urls.instagram_api),
+        ig = html_escape(&urls.instagram_graph),
+        tw = html_escape(&urls.tiktok_www),
+        to = html_escape(&urls.tiktok_open),
+        rw = html_escape(&urls.reddit_www),
+        ro = html_escape(&urls.reddit_oauth),
+        of = html_escape(&urls.onlyfans_gateway),
+    );
+    Html(page("Sandbox", &body))
+}
+
+async fn clients(State(inner): St) -> Response {
+    axum::Json(handle(&inner).clients()).into_response()
+}
+
+#[derive(Deserialize)]
+struct RegisterReq {
+    platform: Platform,
+    redirect_uri: String,
+}
+
+async fn register(State(inner): St, body: axum::body::Bytes) -> Response {
+    let req: RegisterReq = match parse_json(&body) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    match handle(&inner).register_client(req.platform, &req.redirect_uri) {
+        Ok(c) => (StatusCode::CREATED, axum::Json(c)).into_response(),
+        Err(e) => bad(&e.to_string()),
+    }
+}
+
+async fn all_counters(State(inner): St) -> Response {
+    let h = handle(&inner);
+    let all: serde_json::Map<String, serde_json::Value> = Platform::ALL
+        .iter()
+        .map(|p| {
+            (
+                p.as_str().to_owned(),
+                serde_json::to_value(h.counters(*p)).unwrap_or_default(),
+            )
+        })
+        .collect();
+    axum::Json(all).into_response()
+}
+
+async fn counters(State(inner): St, Path(p): Path<String>) -> Response {
+    match platform(&p) {
+        Ok(p) => axum::Json(handle(&inner).counters(p)).into_response(),
+        Err(e) => e,
+    }
+}
+
+async fn reset_counters(State(inner): St) -> Response {
+    handle(&inner).reset_counters();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Deserialize)]
+struct AdvanceReq {
+    secs: u64,
+}
+
+async fn advance(State(inner): St, body: axum::body::Bytes) -> Response {
+    let req: AdvanceReq = match parse_json(&body) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    let h = handle(&inner);
+    h.advance_clock(Duration::from_secs(req.secs));
+    axum::Json(json!({"now": h.now().to_rfc3339()})).into_response()
+}
+
+#[derive(Deserialize)]
+struct ConsentReq {
+    auto: Option<Consent>,
+}
+
+async fn consent(State(inner): St, body: axum::body::Bytes) -> Response {
+    let req: ConsentReq = match parse_json(&body) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    handle(&inner).set_auto_consent(req.auto);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn set_faults_all(State(inner): St, body: axum::body::Bytes) -> Response {
+    let f: Faults = match parse_json(&body) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    handle(&inner).set_faults(None, f);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn clear_faults_all(State(inner): St) -> Response {
+    handle(&inner).clear_faults(None);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn get_faults(State(inner): St, Path(p): Path<String>) -> Response {
+    match platform(&p) {
+        Ok(p) => axum::Json(handle(&inner).faults(p)).into_response(),
+        Err(e) => e,
+    }
+}
+
+async fn set_faults(State(inner): St, Path(p): Path<String>, body: axum::body::Bytes) -> Response {
+    let p = match platform(&p) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let f: Faults = match parse_json(&body) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    handle(&inner).set_faults(Some(p), f);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn clear_faults(State(inner): St, Path(p): Path<String>) -> Response {
+    match platform(&p) {
+        Ok(p) => {
+            handle(&inner).clear_faults(Some(p));
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => e,
+    }
+}
+
+#[derive(Deserialize)]
+struct FailNextReq {
+    #[serde(default = "one")]
+    count: usize,
+    #[serde(flatten)]
+    failure: Failure,
+}
+
+fn one() -> usize {
+    1
+}
+
+async fn fail_next_all(State(inner): St, body: axum::body::Bytes) -> Response {
+    let req: FailNextReq = match parse_json(&body) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    handle(&inner).fail_next(None, req.count, req.failure);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn fail_next(State(inner): St, Path(p): Path<String>, body: axum::body::Bytes) -> Response {
+    let p = match platform(&p) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let req: FailNextReq = match parse_json(&body) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    handle(&inner).fail_next(Some(p), req.count, req.failure);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Deserialize)]
+struct LifetimeReq {
+    access_token_secs: Option<u64>,
+    /// `0` = never expires.
+    refresh_token_secs: Option<u64>,
+}
+
+async fn lifetime(State(inner): St, Path(p): Path<String>, body: axum::body::Bytes) -> Response {
+    let p = match platform(&p) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let req: LifetimeReq = match parse_json(&body) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    let h = handle(&inner);
+    if let Some(s) = req.access_token_secs {
+        h.set_token_lifetime(p, Duration::from_secs(s));
+    }
+    if let Some(s) = req.refresh_token_secs {
+        h.set_refresh_token_lifetime(p, (s > 0).then(|| Duration::from_secs(s)));
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn user(State(inner): St, Path((p, user)): Path<(String, String)>) -> Response {
+    let p = match platform(&p) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let h = handle(&inner);
+    let mut v = serde_json::to_value(h.user_info(p, &user)).unwrap_or_default();
+    v["refreshes"] = json!(h.refresh_count(p, &user));
+    axum::Json(v).into_response()
+}
+
+async fn expire(State(inner): St, Path((p, user)): Path<(String, String)>) -> Response {
+    match platform(&p) {
+        Ok(p) => {
+            axum::Json(json!({"expired": handle(&inner).expire_tokens(p, &user)})).into_response()
+        }
+        Err(e) => e,
+    }
+}
+
+async fn revoke(State(inner): St, Path((p, user)): Path<(String, String)>) -> Response {
+    match platform(&p) {
+        Ok(p) => {
+            axum::Json(json!({"revoked": handle(&inner).revoke_grants(p, &user)})).into_response()
+        }
+        Err(e) => e,
+    }
+}
+
+async fn avatar(Path((p, file)): Path<(String, String)>) -> Response {
+    let p = match platform(&p) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let user = file.strip_suffix(".svg").unwrap_or(&file);
+    if !crate::util::valid_user_name(user) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    (
+        [(header::CONTENT_TYPE, "image/svg+xml")],
+        crate::users::avatar_svg(p, user),
+    )
+        .into_response()
+}
