@@ -806,3 +806,155 @@ async fn config_from_json_and_validation() {
         Err(ProviderError::Config(m)) if m.contains("profile_url")
     ));
 }
+
+/// The form body has `name`, whatever its value.
+struct FormHasKey(&'static str);
+impl Match for FormHasKey {
+    fn matches(&self, request: &Request) -> bool {
+        form(request).contains_key(self.0)
+    }
+}
+
+/// The form's `code_verifier` hashes to the given S256 challenge.
+struct VerifierMatches(String);
+impl Match for VerifierMatches {
+    fn matches(&self, request: &Request) -> bool {
+        form(request).get("code_verifier").is_some_and(|v| {
+            oauth::pkce_challenge(&integrations_core::PkceVerifier::new(v.clone())).s256_base64url
+                == self.0
+        })
+    }
+}
+
+fn profile_reply() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(serde_json::json!({
+        "data": {"user": {"open_id": "u-42", "handle": "jane"}}
+    }))
+}
+
+fn nested_pointer_config(server: &MockServer) -> GenericOAuth2Config {
+    let mut c = config(server);
+    c.account_id_pointer = "/data/user/open_id".into();
+    c.username_pointer = Some("/data/user/handle".into());
+    c
+}
+
+#[tokio::test]
+async fn provider_conformance_suite() {
+    use integrations_core::testing::{ProviderConformance, provider_conformance};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .and(has("grant_type", "authorization_code"))
+        .and(has("code", "good"))
+        .and(has("redirect_uri", REDIRECT))
+        .and(FormHasKey("code_verifier"))
+        .respond_with(token_reply())
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .and(has("grant_type", "authorization_code"))
+        .and(has("code", "bad"))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_json(serde_json::json!({"error": "invalid_grant"})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .and(has("grant_type", "refresh_token"))
+        .and(has("refresh_token", "rt-1"))
+        .respond_with(token_reply())
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/me"))
+        .and(bearer_token("at-1"))
+        .respond_with(profile_reply())
+        .mount(&server)
+        .await;
+    let p = provider(nested_pointer_config(&server));
+    provider_conformance(ProviderConformance {
+        provider: &p,
+        redirect_uri: REDIRECT,
+        scopes: vec!["user.read".into(), "posts.read".into()],
+        oauth_query: true,
+        good_callback: CallbackParams::from_pairs([("code", "good")]),
+        bad_callback: CallbackParams::from_pairs([("code", "bad")]),
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn connect_callback_refresh_disconnect_through_the_service() {
+    use integrations_core::{
+        EncryptionKey, IntegrationStatus, Integrations, MemoryStore, TokenCipher, UserId,
+    };
+    use std::sync::Arc;
+
+    let server = MockServer::start().await;
+    let integrations = Integrations::builder(
+        Arc::new(MemoryStore::new()),
+        TokenCipher::new(EncryptionKey::generate()),
+    )
+    .provider(Arc::new(provider(nested_pointer_config(&server))))
+    .build();
+    let user = UserId(7);
+
+    let start = integrations.connect(user, "acme", None).await.unwrap();
+    let q: HashMap<_, _> = start.auth_url.query_pairs().into_owned().collect();
+    assert_eq!(q["state"], start.state);
+    let challenge = q["code_challenge"].clone();
+
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .and(header("authorization", basic_header().as_str()))
+        .and(has("grant_type", "authorization_code"))
+        .and(has("code", "the-code"))
+        .and(has("redirect_uri", REDIRECT))
+        .and(VerifierMatches(challenge))
+        .respond_with(token_reply())
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/me"))
+        .and(bearer_token("at-1"))
+        .respond_with(profile_reply())
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .and(has("grant_type", "refresh_token"))
+        .and(has("refresh_token", "rt-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "access_token": "at-2", "token_type": "bearer", "expires_in": 3600
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // The refresh token was kept, so the revocation names it.
+    Mock::given(method("POST"))
+        .and(path("/oauth/revoke"))
+        .and(has("token", "rt-1"))
+        .and(has("token_type_hint", "refresh_token"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let params = CallbackParams::from_pairs([("code", "the-code"), ("state", &start.state)]);
+    let connection = integrations.callback(user, "acme", &params).await.unwrap();
+    assert_eq!(connection.account.provider_account_id, "u-42");
+    assert_eq!(connection.account.username.as_deref(), Some("jane"));
+    assert_eq!(connection.account.status, IntegrationStatus::Connected);
+
+    let view = integrations.refresh(user, "acme", "u-42").await.unwrap();
+    assert!(view.is_connected);
+    assert_eq!(view.metadata["profile"]["data"]["user"]["handle"], "jane");
+
+    integrations.disconnect(user, "acme", "u-42").await.unwrap();
+    assert!(integrations.status(user).await.unwrap().is_empty());
+}
