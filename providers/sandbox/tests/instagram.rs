@@ -160,7 +160,12 @@ async fn wrong_redirect_uri_is_refused() {
     let e = json(r).await;
     assert_eq!(e["error_type"], "OAuthException");
     assert_eq!(e["code"], 400);
-    assert!(e["error_message"].as_str().unwrap().contains("redirect_uri"));
+    assert!(
+        e["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("redirect_uri")
+    );
 }
 
 #[tokio::test]
@@ -170,7 +175,10 @@ async fn wrong_client_secret_is_refused() {
     let code = code(&sb, None).await;
     let r = exchange(&sb, &code, &c.redirect_uri, "not-the-secret").await;
     assert_eq!(r.status(), 400);
-    assert_eq!(json(r).await["error_message"], "Error validating client secret.");
+    assert_eq!(
+        json(r).await["error_message"],
+        "Error validating client secret."
+    );
     // the code was not consumed by the failed attempt
     let r = exchange(&sb, &code, &c.redirect_uri, &c.client_secret).await;
     assert_eq!(r.status(), 200);
@@ -181,10 +189,18 @@ async fn reused_code_is_refused() {
     let sb = auto_sandbox().await;
     let c = sb.client(Platform::Instagram);
     let code = code(&sb, None).await;
-    assert_eq!(exchange(&sb, &code, &c.redirect_uri, &c.client_secret).await.status(), 200);
+    assert_eq!(
+        exchange(&sb, &code, &c.redirect_uri, &c.client_secret)
+            .await
+            .status(),
+        200
+    );
     let r = exchange(&sb, &code, &c.redirect_uri, &c.client_secret).await;
     assert_eq!(r.status(), 400);
-    assert_eq!(json(r).await["error_message"], "This authorization code has been used");
+    assert_eq!(
+        json(r).await["error_message"],
+        "This authorization code has been used"
+    );
 }
 
 #[tokio::test]
@@ -195,7 +211,10 @@ async fn expired_code_is_refused() {
     sb.advance_clock(Duration::from_secs(11 * 60));
     let r = exchange(&sb, &code, &c.redirect_uri, &c.client_secret).await;
     assert_eq!(r.status(), 400);
-    assert_eq!(json(r).await["error_message"], "This authorization code has expired");
+    assert_eq!(
+        json(r).await["error_message"],
+        "This authorization code has expired"
+    );
 }
 
 #[tokio::test]
@@ -228,10 +247,30 @@ async fn bad_authorize_requests_get_an_error_page_without_redirect() {
     let c = sb.client(Platform::Instagram);
     let base = format!("{}/oauth/authorize", sb.instagram_www());
     for q in [
-        vec![("client_id", "nope"), ("redirect_uri", c.redirect_uri.as_str()), ("response_type", "code"), ("scope", SCOPE)],
-        vec![("client_id", c.client_id.as_str()), ("redirect_uri", "https://evil.example/cb"), ("response_type", "code"), ("scope", SCOPE)],
-        vec![("client_id", c.client_id.as_str()), ("redirect_uri", c.redirect_uri.as_str()), ("response_type", "token"), ("scope", SCOPE)],
-        vec![("client_id", c.client_id.as_str()), ("redirect_uri", c.redirect_uri.as_str()), ("response_type", "code"), ("scope", "business_basic")],
+        vec![
+            ("client_id", "nope"),
+            ("redirect_uri", c.redirect_uri.as_str()),
+            ("response_type", "code"),
+            ("scope", SCOPE),
+        ],
+        vec![
+            ("client_id", c.client_id.as_str()),
+            ("redirect_uri", "https://evil.example/cb"),
+            ("response_type", "code"),
+            ("scope", SCOPE),
+        ],
+        vec![
+            ("client_id", c.client_id.as_str()),
+            ("redirect_uri", c.redirect_uri.as_str()),
+            ("response_type", "token"),
+            ("scope", SCOPE),
+        ],
+        vec![
+            ("client_id", c.client_id.as_str()),
+            ("redirect_uri", c.redirect_uri.as_str()),
+            ("response_type", "code"),
+            ("scope", "business_basic"),
+        ],
     ] {
         let r = http().get(with_query(&base, &q)).send().await.unwrap();
         assert_eq!(r.status(), 400, "{q:?}");
@@ -277,6 +316,11 @@ async fn data_array_shape_on_request() {
     let b = json(exchange(&sb, &code, &c.redirect_uri, &c.client_secret).await).await;
     let d = &b["data"][0];
     assert!(d["access_token"].as_str().unwrap().starts_with("IGAA"));
-    assert_eq!(d["user_id"], sb.user_info(Platform::Instagram, "demo").account_id.as_str());
+    assert_eq!(
+        d["user_id"],
+        sb.user_info(Platform::Instagram, "demo")
+            .account_id
+            .as_str()
+    );
     assert_eq!(d["permissions"], SCOPE);
 }

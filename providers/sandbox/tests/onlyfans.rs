@@ -50,14 +50,20 @@ async fn happy_path_and_disconnect() {
     let r = me(&sb, &conn).await;
     assert_eq!(r.status(), 200);
     let b = json(r).await;
-    assert_eq!(b["id"], sb.user_info(Platform::OnlyFans, "jane").account_id.as_str());
+    assert_eq!(
+        b["id"],
+        sb.user_info(Platform::OnlyFans, "jane").account_id.as_str()
+    );
     assert_eq!(b["username"], "jane");
     assert_eq!(b["name"], "Jane");
     assert!(b["avatar"].is_string());
 
     let c = sb.client(Platform::OnlyFans);
     let r = http()
-        .delete(format!("{}/v2/access/connections/{conn}", sb.onlyfans_gateway()))
+        .delete(format!(
+            "{}/v2/access/connections/{conn}",
+            sb.onlyfans_gateway()
+        ))
         .header("apikey", &c.client_secret)
         .send()
         .await
@@ -121,6 +127,10 @@ async fn cancel_and_link_reuse() {
     assert_eq!(p["state"], "st2");
     assert!(!p.contains_key("connection_id"));
     // a completed link session cannot be used again
-    let r = http().get(with_query(url, &[("sandbox_auto", "allow")])).send().await.unwrap();
+    let r = http()
+        .get(with_query(url, &[("sandbox_auto", "allow")]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 410);
 }

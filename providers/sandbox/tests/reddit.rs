@@ -84,7 +84,10 @@ async fn happy_path_permanent_grant() {
     assert!(r.headers().contains_key("x-ratelimit-remaining"));
     let u = json(r).await;
     assert_eq!(u["name"], "spez");
-    assert_eq!(u["id"], sb.user_info(Platform::Reddit, "spez").account_id.as_str());
+    assert_eq!(
+        u["id"],
+        sb.user_info(Platform::Reddit, "spez").account_id.as_str()
+    );
     assert!(u["icon_img"].as_str().unwrap().contains("&amp;"));
     assert!(u["total_karma"].is_i64());
     assert_eq!(u["subreddit"]["display_name_prefixed"], "u/spez");
@@ -94,7 +97,10 @@ async fn happy_path_permanent_grant() {
     assert_eq!(r.status(), 200);
     let t2 = json(r).await;
     assert!(t2.get("refresh_token").is_none());
-    assert_eq!(me(&sb, t2["access_token"].as_str().unwrap()).await.status(), 200);
+    assert_eq!(
+        me(&sb, t2["access_token"].as_str().unwrap()).await.status(),
+        200
+    );
     assert_eq!(refresh(&sb, &rt).await.status(), 200);
     assert_eq!(sb.refresh_count(Platform::Reddit, "spez"), 2);
 
@@ -111,7 +117,10 @@ async fn happy_path_permanent_grant() {
     let r = refresh(&sb, &rt).await;
     assert_eq!(r.status(), 400);
     assert_eq!(json(r).await["error"], "invalid_grant");
-    assert_eq!(me(&sb, t2["access_token"].as_str().unwrap()).await.status(), 401);
+    assert_eq!(
+        me(&sb, t2["access_token"].as_str().unwrap()).await.status(),
+        401
+    );
     // unknown tokens still get 204
     let r = http()
         .post(format!("{}/api/v1/revoke_token", sb.reddit_www()))
@@ -151,7 +160,10 @@ async fn code_errors_are_http_200() {
     // expired
     let code2 = code(&sb, "demo", "permanent").await;
     sb.advance_clock(std::time::Duration::from_secs(3600));
-    assert_eq!(json(exchange(&sb, &code2, &c.redirect_uri).await).await["error"], "invalid_grant");
+    assert_eq!(
+        json(exchange(&sb, &code2, &c.redirect_uri).await).await["error"],
+        "invalid_grant"
+    );
     // unsupported grant type
     let r = token_req(&sb, &c.client_secret)
         .form(&[("grant_type", "magic")])
@@ -181,7 +193,10 @@ async fn wrong_client_secret_gets_401_basic_challenge() {
     let r = http()
         .post(format!("{}/api/v1/access_token", sb.reddit_www()))
         .header("user-agent", UA)
-        .form(&[("grant_type", "authorization_code"), ("code", code.as_str())])
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+        ])
         .send()
         .await
         .unwrap();
@@ -261,7 +276,13 @@ async fn controls_expire_revoke_and_faults() {
     assert_eq!(json(r).await["error"], 401);
     sb.fail_next(Some(Platform::Reddit), 1, Failure::ServerError);
     assert_eq!(refresh(&sb, rt).await.status(), 503);
-    sb.fail_next(Some(Platform::Reddit), 1, Failure::RateLimited { retry_after_secs: Some(3) });
+    sb.fail_next(
+        Some(Platform::Reddit),
+        1,
+        Failure::RateLimited {
+            retry_after_secs: Some(3),
+        },
+    );
     let r = refresh(&sb, rt).await;
     assert_eq!(r.status(), 429);
     assert_eq!(r.headers()["retry-after"], "3");

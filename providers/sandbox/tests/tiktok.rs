@@ -61,7 +61,11 @@ async fn exchange(sb: &Sandbox, code: &str, verifier: &str) -> reqwest::Response
 }
 
 async fn refresh(sb: &Sandbox, rt: &str) -> reqwest::Response {
-    token(sb, &[("grant_type", "refresh_token"), ("refresh_token", rt)]).await
+    token(
+        sb,
+        &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+    )
+    .await
 }
 
 async fn user_info(sb: &Sandbox, access: &str, fields: &str) -> reqwest::Response {
@@ -95,7 +99,12 @@ async fn happy_path_with_rotation_and_revoke() {
     assert!(access.starts_with("act."));
     let rt1 = t["refresh_token"].as_str().unwrap().to_owned();
 
-    let r = user_info(&sb, access, "open_id,union_id,avatar_url,display_name,username").await;
+    let r = user_info(
+        &sb,
+        access,
+        "open_id,union_id,avatar_url,display_name,username",
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let b = json(r).await;
     assert_eq!(b["error"]["code"], "ok");
@@ -134,7 +143,10 @@ async fn happy_path_with_rotation_and_revoke() {
     let r = user_info(&sb, access2, "open_id").await;
     assert_eq!(r.status(), 401);
     assert_eq!(json(r).await["error"]["code"], "access_token_invalid");
-    assert_eq!(json(refresh(&sb, &rt2).await).await["error"], "invalid_grant");
+    assert_eq!(
+        json(refresh(&sb, &rt2).await).await["error"],
+        "invalid_grant"
+    );
 }
 
 #[tokio::test]
@@ -247,7 +259,10 @@ async fn expired_token_and_revoked_grant() {
     // revoking the grant kills the refresh token
     sb.revoke_grants(Platform::TikTok, "erin");
     let rt2 = t2["refresh_token"].as_str().unwrap();
-    assert_eq!(json(refresh(&sb, rt2).await).await["error"], "invalid_grant");
+    assert_eq!(
+        json(refresh(&sb, rt2).await).await["error"],
+        "invalid_grant"
+    );
 }
 
 #[tokio::test]
@@ -266,7 +281,13 @@ async fn rate_limit_with_retry_after_and_server_errors() {
     assert_eq!(r.status(), 429);
     assert_eq!(r.headers()["retry-after"], "7");
     assert_eq!(json(r).await["error"]["code"], "rate_limit_exceeded");
-    sb.fail_next(Some(Platform::TikTok), 1, Failure::RateLimited { retry_after_secs: None });
+    sb.fail_next(
+        Some(Platform::TikTok),
+        1,
+        Failure::RateLimited {
+            retry_after_secs: None,
+        },
+    );
     let r = user_info(&sb, access, "open_id").await;
     assert_eq!(r.status(), 429);
     assert!(r.headers().get("retry-after").is_none());
@@ -284,7 +305,11 @@ async fn rate_limit_with_retry_after_and_server_errors() {
     for _ in 0..10 {
         statuses.push(user_info(&sb, access, "open_id").await.status().as_u16());
     }
-    assert_eq!(statuses.iter().filter(|s| **s == 500).count(), 5, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 500).count(),
+        5,
+        "{statuses:?}"
+    );
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 5);
     // other platforms are unaffected
     let r = http()
