@@ -102,7 +102,7 @@ pub fn callback_error(params: &CallbackParams) -> Option<ProviderError> {
     let error = params.error()?;
     let description = params
         .get("error_description")
-        .map(|d| d.replace('+', " "))
+        .map(str::to_owned)
         .filter(|d| !d.is_empty());
     if params.get("error_reason") == Some("user_denied") {
         return Some(ProviderError::AccessDenied { description });

@@ -1,7 +1,9 @@
 //! Raw calls to TikTok's Open API v2 and their wire types.
 
 use crate::config::TikTokConfig;
-use crate::error::{check_api_reply, check_token_reply, parse_body, parse_secret_body};
+use crate::error::{
+    api_error_code, check_api_reply, check_token_reply, parse_body, parse_secret_body,
+};
 use integrations_core::ProviderError;
 use integrations_core::http::{CappedResponse, send_capped};
 use serde::de::{self, Deserializer, Visitor};
@@ -187,13 +189,19 @@ impl Api {
     }
 
     /// `GET /v2/user/info/?fields=...` with the bearer token.
+    ///
+    /// When TikTok answers `scope_not_authorized` (a field such as `username` needs
+    /// `user.info.profile`, which the user did not grant), the request is made once more
+    /// with only the `user.info.basic` fields of the configured list.
     pub(crate) async fn user_info(&self, access_token: &str) -> Result<User, ProviderError> {
-        let request = self
-            .client
-            .get(format!("{}/v2/user/info/", self.config.api_base_url))
-            .query(&[("fields", self.config.user_info_fields.as_str())])
-            .bearer_auth(access_token);
-        let response = send_capped(request, self.config.body_limit).await?;
+        let fields = self.config.user_info_fields.as_str();
+        let mut response = self.get_user_info(access_token, fields).await?;
+        if api_error_code(&response).as_deref() == Some("scope_not_authorized") {
+            let basic = basic_fields(fields);
+            if basic != fields {
+                response = self.get_user_info(access_token, &basic).await?;
+            }
+        }
         if let Some(e) = check_api_reply(&response, &[access_token]) {
             return Err(e);
         }
@@ -206,6 +214,39 @@ impl Api {
                 body: None,
             })
     }
+
+    async fn get_user_info(
+        &self,
+        access_token: &str,
+        fields: &str,
+    ) -> Result<CappedResponse, ProviderError> {
+        let request = self
+            .client
+            .get(format!("{}/v2/user/info/", self.config.api_base_url))
+            .query(&[("fields", fields)])
+            .bearer_auth(access_token);
+        send_capped(request, self.config.body_limit).await
+    }
+}
+
+/// Fields of the `user.info.basic` scope.
+pub const BASIC_USER_FIELDS: [&str; 6] = [
+    "open_id",
+    "union_id",
+    "avatar_url",
+    "avatar_url_100",
+    "avatar_large_url",
+    "display_name",
+];
+
+/// The `user.info.basic` fields of a comma-separated field list, in order.
+pub(crate) fn basic_fields(fields: &str) -> String {
+    fields
+        .split(',')
+        .map(str::trim)
+        .filter(|f| BASIC_USER_FIELDS.contains(f))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn token_reply(response: &CappedResponse) -> Result<TokenReply, ProviderError> {
@@ -235,6 +276,15 @@ mod tests {
             serde_json::to_value(&m).unwrap(),
             serde_json::json!({"open_id": "-000abc", "username": "Jane", "display_name": "Jane"})
         );
+    }
+
+    #[test]
+    fn basic_subset() {
+        assert_eq!(
+            basic_fields("open_id,union_id,avatar_url,display_name,username"),
+            "open_id,union_id,avatar_url,display_name"
+        );
+        assert_eq!(basic_fields("open_id, bio_description"), "open_id");
     }
 
     #[test]

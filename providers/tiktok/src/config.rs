@@ -62,8 +62,10 @@ pub struct TikTokConfig {
     /// How the PKCE challenge is encoded (default base64url).
     pub pkce_encoding: PkceChallengeEncoding,
     /// The `fields` of `/v2/user/info/` (default [`DEFAULT_USER_INFO_FIELDS`]). `username`
-    /// belongs to the `user.info.profile` scope; drop it here if TikTok refuses it for
-    /// apps with `user.info.basic` only.
+    /// belongs to the `user.info.profile` scope: when TikTok answers
+    /// `scope_not_authorized`, the request is repeated with only the `user.info.basic`
+    /// fields of this list. Drop `username` here to save that request when the app never
+    /// asks for `user.info.profile`.
     pub user_info_fields: String,
     /// Host of `/v2/auth/authorize/` (default [`DEFAULT_WWW_BASE_URL`]).
     pub www_base_url: String,

@@ -13,7 +13,8 @@
 //! **Data endpoints** (`/v2/user/info/`) wrap every reply as `{"data": ..., "error":
 //! {"code", "message", "log_id"}}`; `error.code` other than `"ok"` is an error:
 //! - `access_token_invalid` → `InvalidGrant` (the user reconnects);
-//! - `scope_not_authorized`, `scope_permission_missed` → `InvalidClient`: the requested
+//! - `scope_not_authorized` (once the user-info call has been retried with only the
+//!   `user.info.basic` fields), `scope_permission_missed` → `InvalidClient`: the requested
 //!   fields need a scope the app did not ask for or is not approved for, which is fixed in
 //!   the configuration (scopes, `user_info_fields`) or the developer portal, not by
 //!   retrying or by clearing the user's tokens;
@@ -165,6 +166,13 @@ pub(crate) fn check_api_reply(
         });
     }
     None
+}
+
+/// The `error.code` of a data-endpoint envelope, if the body is one.
+pub(crate) fn api_error_code(response: &CappedResponse) -> Option<String> {
+    serde_json::from_slice::<Envelope>(&response.body)
+        .ok()
+        .map(|e| e.error.code)
 }
 
 fn map_api_error(e: &ApiError, response: &CappedResponse, secrets: &[&str]) -> ProviderError {

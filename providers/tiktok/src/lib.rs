@@ -50,7 +50,7 @@ mod api;
 pub mod config;
 pub mod error;
 
-pub use api::TikTokMetadata;
+pub use api::{BASIC_USER_FIELDS, TikTokMetadata};
 pub use config::{PkceChallengeEncoding, TikTokConfig};
 
 use async_trait::async_trait;

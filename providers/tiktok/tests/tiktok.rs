@@ -525,7 +525,12 @@ async fn profile_api_error_codes() {
         ProviderError::InvalidGrant { .. }
     ));
     assert!(matches!(
-        profile_error(json(401, fixture("user_info_scope.json"))).await,
+        profile_error(json(
+            403,
+            r#"{"data":{},"error":{"code":"scope_permission_missed","message":"m","log_id":"L8"}}"#
+                .into(),
+        ))
+        .await,
         ProviderError::InvalidClient { .. }
     ));
     assert!(matches!(
@@ -692,4 +697,53 @@ async fn tokens_never_appear_in_errors() {
         let printed = format!("{err} {err:?}");
         assert!(!printed.contains(token), "{printed}");
     }
+}
+
+#[tokio::test]
+async fn username_without_its_scope_retries_with_basic_fields() {
+    let (server, provider) = setup().await;
+    Mock::given(method("GET"))
+        .and(path("/tiktok/open/v2/user/info/"))
+        .and(query_param("fields", FIELDS))
+        .and(header("authorization", "Bearer act.first-access-token"))
+        .respond_with(json(401, fixture("user_info_scope.json")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/tiktok/open/v2/user/info/"))
+        .and(query_param(
+            "fields",
+            "open_id,union_id,avatar_url,display_name",
+        ))
+        .and(header("authorization", "Bearer act.first-access-token"))
+        .respond_with(json(200, fixture("user_info_basic.json")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let profile = provider
+        .fetch_profile(&AccessToken::new("act.first-access-token"))
+        .await
+        .unwrap();
+    assert_eq!(profile.account_id, "-000abcOpenId");
+    assert_eq!(profile.username.as_deref(), Some("Jane Doe"));
+}
+
+#[tokio::test]
+async fn basic_fields_refused_too_is_invalid_client() {
+    let (server, provider) = setup().await;
+    Mock::given(method("GET"))
+        .and(path("/tiktok/open/v2/user/info/"))
+        .respond_with(json(401, fixture("user_info_scope.json")))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let err = provider
+        .fetch_profile(&AccessToken::new("act.first-access-token"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ProviderError::InvalidClient { .. }),
+        "{err:?}"
+    );
 }
