@@ -70,9 +70,12 @@ pub mod error;
 pub mod generic;
 pub mod http;
 pub mod memory;
+pub mod metrics;
 pub mod oauth;
 pub mod provider;
+pub mod refresher;
 pub mod secret;
+mod send;
 pub mod service;
 pub mod status;
 pub mod store;
@@ -88,10 +91,11 @@ pub use provider::{
     PkceChallenge, PkceSupport, Profile, Provider, ProviderError, ProviderId, RefreshRequest,
     TokenSet,
 };
+pub use refresher::{RefreshLimits, RefreshReport, Refresher, RefresherConfig};
 pub use secret::{AccessToken, ClientSecret, PkceVerifier, RefreshToken, SealedSecret};
 pub use service::{
     ConnectStart, Connection, ConnectionEvent, ConnectionEventKind, IntegrationView, Integrations,
-    IntegrationsBuilder, ServiceConfig,
+    IntegrationsBuilder, SendPolicy, ServiceConfig,
 };
 pub use status::{IntegrationStatus, compute_status, is_token_expired};
 pub use store::{

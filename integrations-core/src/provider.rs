@@ -392,6 +392,13 @@ pub trait Provider: Send + Sync + fmt::Debug {
         refresh_token: Option<&RefreshToken>,
     ) -> Result<(), ProviderError>;
 
+    /// Whether [`refresh`](Self::refresh) needs a refresh token (default `true`). A
+    /// platform that refreshes the access token itself (Instagram) answers `false`, so
+    /// accounts without a refresh token are still refreshed there and skipped elsewhere.
+    fn refresh_needs_refresh_token(&self) -> bool {
+        true
+    }
+
     /// Attaches the credential to an API request the way the platform wants it
     /// (default: `Authorization: Bearer <token>`).
     fn authorize_request(

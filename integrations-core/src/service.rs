@@ -49,6 +49,38 @@ pub struct ServiceConfig {
     /// still valid, returns that result instead of calling the platform again
     /// (default 2 seconds).
     pub refresh_coalesce: Duration,
+    /// How long `status` results are cached per user (default 5 minutes; zero disables
+    /// the cache). Writes through this instance invalidate the user's entry at once;
+    /// writes by other instances sharing the store show after at most this long.
+    pub status_cache_ttl: Duration,
+    /// Retry policy of [`Integrations::send`].
+    pub send: SendPolicy,
+}
+
+/// How [`Integrations::send`] retries.
+#[derive(Debug, Clone)]
+pub struct SendPolicy {
+    /// Attempts in all, for network errors and 5xx on idempotent requests (default 3).
+    pub max_attempts: u32,
+    /// First backoff; doubled each retry, with up to 50% random jitter added (default
+    /// 200 ms).
+    pub backoff_base: Duration,
+    /// The longest `Retry-After` honoured on 429; longer waits return the rate-limit error
+    /// (default 60 seconds).
+    pub max_retry_wait: Duration,
+    /// Refresh before sending when the token expires within this time (default 60 s).
+    pub refresh_skew: Duration,
+}
+
+impl Default for SendPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            backoff_base: Duration::from_millis(200),
+            max_retry_wait: Duration::from_secs(60),
+            refresh_skew: Duration::from_secs(60),
+        }
+    }
 }
 
 impl Default for ServiceConfig {
@@ -61,6 +93,8 @@ impl Default for ServiceConfig {
             lease_wait: Duration::from_secs(30),
             lease_poll: Duration::from_millis(25),
             refresh_coalesce: Duration::from_secs(2),
+            status_cache_ttl: Duration::from_secs(300),
+            send: SendPolicy::default(),
         }
     }
 }
@@ -181,6 +215,7 @@ pub struct IntegrationsBuilder {
     providers: HashMap<ProviderId, Arc<dyn Provider>>,
     clock: Arc<dyn Clock>,
     config: ServiceConfig,
+    http: Option<reqwest::Client>,
 }
 
 impl fmt::Debug for IntegrationsBuilder {
@@ -211,8 +246,27 @@ impl IntegrationsBuilder {
         self
     }
 
+    /// The HTTP client [`Integrations::send`] uses (default: redirects off, 30 s timeout).
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
     /// Builds the service.
     pub fn build(self) -> Integrations {
+        let status_cache = (!self.config.status_cache_ttl.is_zero()).then(|| {
+            moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(self.config.status_cache_ttl)
+                .build()
+        });
+        let http = self.http.unwrap_or_else(|| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap_or_default()
+        });
         let (events, _) = broadcast::channel(1024);
         let mut instance = [0u8; 8];
         rand::fill(&mut instance[..]);
@@ -227,6 +281,8 @@ impl IntegrationsBuilder {
                 connect_log: Mutex::new(HashMap::new()),
                 inflight: Mutex::new(HashMap::new()),
                 instance_id: hex::encode(instance),
+                status_cache,
+                http,
             }),
         }
     }
@@ -249,6 +305,8 @@ struct Inner {
     connect_log: Mutex<HashMap<UserId, VecDeque<DateTime<Utc>>>>,
     inflight: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
     instance_id: String,
+    status_cache: Option<moka::future::Cache<UserId, Arc<Vec<AccountRecord>>>>,
+    http: reqwest::Client,
 }
 
 impl fmt::Debug for Integrations {
@@ -295,6 +353,7 @@ impl Integrations {
             providers: HashMap::new(),
             clock: Arc::new(SystemClock),
             config: ServiceConfig::default(),
+            http: None,
         }
     }
 
@@ -332,6 +391,34 @@ impl Integrations {
 
     fn now(&self) -> DateTime<Utc> {
         self.inner.clock.now()
+    }
+
+    /// Drops the cached status of a user (every write through this instance does it).
+    pub async fn invalidate_status(&self, user: UserId) {
+        if let Some(cache) = &self.inner.status_cache {
+            cache.invalidate(&user).await;
+        }
+    }
+
+    pub(crate) fn config(&self) -> &ServiceConfig {
+        &self.inner.config
+    }
+
+    pub(crate) fn now_pub(&self) -> DateTime<Utc> {
+        self.now()
+    }
+
+    pub(crate) fn inner_http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    pub(crate) fn open_access_token(&self, record: &AccountRecord) -> Result<AccessToken> {
+        self.open_tokens(record)?.0.ok_or(Error::NeedsReconnect)
+    }
+
+    async fn after_write(&self, kind: ConnectionEventKind, record: &AccountRecord) {
+        self.invalidate_status(record.user_id).await;
+        self.emit(kind, record);
     }
 
     fn emit(&self, kind: ConnectionEventKind, record: &AccountRecord) {
@@ -399,6 +486,7 @@ impl Integrations {
         let provider = self.provider(provider_id)?.clone();
         let now = self.now();
         self.check_connect_rate(user, now)?;
+        crate::metrics::connect_started(provider.id().as_str());
         let state = generate_state();
         let state_hash = StateHash::of(&state);
         let verifier =
@@ -463,6 +551,13 @@ impl Integrations {
         let provider = self.provider(provider_id)?.clone();
         let pid = provider.id().clone();
         let result = self.callback_inner(user, &provider, params).await;
+        crate::metrics::connect_finished(
+            pid.as_str(),
+            result
+                .as_ref()
+                .map(|c| c.reauthorized)
+                .map_err(|e| e.code()),
+        );
         if let Err(e) = &result {
             self.audit(user, &pid, None, AuditAction::CallbackFailed, e.code())
                 .await;
@@ -575,7 +670,7 @@ impl Integrations {
             "success",
         )
         .await;
-        self.emit(kind, &record);
+        self.after_write(kind, &record).await;
         Ok(Connection {
             account: IntegrationView::from_record(&record, now),
             redirect_url: pending.redirect_url,
@@ -663,7 +758,7 @@ impl Integrations {
             return Err(Error::NeedsReconnect);
         }
         if crate::status::is_token_expired(record.expires_at, self.now()) {
-            record = self.refresh_record(&provider, record).await?;
+            record = self.refresh_record(&provider, record, None, false).await?.0;
         }
         self.open_tokens(&record)?.0.ok_or(Error::NeedsReconnect)
     }
@@ -695,7 +790,17 @@ impl Integrations {
         if record.status == AccountStatus::NeedsReconnect {
             return Err(Error::NeedsReconnect);
         }
-        let record = self.refresh_record(&provider, record).await?;
+        let started = std::time::Instant::now();
+        let result = self.refresh_record(&provider, record, None, false).await;
+        let outcome = match &result {
+            Ok((_, true)) => "refreshed",
+            Ok((_, false)) => "reused",
+            Err(Error::NeedsReconnect) => "needs_reconnect",
+            Err(e) if e.is_transient() => "transient_failure",
+            Err(_) => "failure",
+        };
+        crate::metrics::refresh_outcome(provider.id().as_str(), outcome, started.elapsed());
+        let (record, _) = result?;
         Ok(IntegrationView::from_record(&record, self.now()))
     }
 
@@ -709,7 +814,7 @@ impl Integrations {
         map.entry(id).or_default().clone()
     }
 
-    fn lease(&self) -> Lease {
+    pub(crate) fn lease(&self) -> Lease {
         let now = self.now();
         let mut nonce = [0u8; 6];
         rand::fill(&mut nonce[..]);
@@ -720,17 +825,26 @@ impl Integrations {
         }
     }
 
-    /// Refreshes `observed` under the lease; returns the record as stored afterwards.
+    /// Refreshes `observed` under the lease; returns the record as stored afterwards and
+    /// whether this call refreshed it (`false`: another worker's result was reused).
+    ///
+    /// `owner`: a lease owner to claim with (the refresher's batch lease), else a fresh
+    /// one. `force`: skip the `refresh_coalesce` shortcut (after a 401).
     pub(crate) async fn refresh_record(
         &self,
         provider: &Arc<dyn Provider>,
         observed: AccountRecord,
-    ) -> Result<AccountRecord> {
+        owner: Option<&str>,
+        force: bool,
+    ) -> Result<(AccountRecord, bool)> {
         let lock = self.inflight_lock(observed.id);
         let _guard = lock.lock().await;
         let started = tokio::time::Instant::now();
         let (current, lease) = loop {
-            let lease = self.lease();
+            let mut lease = self.lease();
+            if let Some(owner) = owner {
+                lease.owner = owner.to_owned();
+            }
             match self
                 .inner
                 .store
@@ -751,16 +865,17 @@ impl Integrations {
             }
         };
         let now = self.now();
-        let just_refreshed = current
-            .last_refresh_success_at
-            .is_some_and(|t| now - t < to_chrono(self.inner.config.refresh_coalesce))
+        let just_refreshed = !force
+            && current
+                .last_refresh_success_at
+                .is_some_and(|t| now - t < to_chrono(self.inner.config.refresh_coalesce))
             && !crate::status::is_token_expired(current.expires_at, now);
         let result = if current.version != observed.version || just_refreshed {
             // Someone else wrote (refreshed, reconnected) while we waited: use their result.
             if current.status == AccountStatus::NeedsReconnect {
                 Err(Error::NeedsReconnect)
             } else {
-                Ok(current)
+                Ok((current, false))
             }
         } else {
             self.refresh_leased(provider, current).await
@@ -780,7 +895,7 @@ impl Integrations {
         &self,
         provider: &Arc<dyn Provider>,
         current: AccountRecord,
-    ) -> Result<AccountRecord> {
+    ) -> Result<(AccountRecord, bool)> {
         let (access, refresh) = self.open_tokens(&current)?;
         let now = self.now();
         let scopes: Vec<String> = current
@@ -835,8 +950,9 @@ impl Integrations {
                     "success",
                 )
                 .await;
-                self.emit(ConnectionEventKind::Refreshed, &stored);
-                Ok(stored)
+                self.after_write(ConnectionEventKind::Refreshed, &stored)
+                    .await;
+                Ok((stored, true))
             }
             Err(ProviderError::InvalidGrant { .. }) => {
                 // A row that changed meanwhile means someone else rotated the token: our
@@ -844,7 +960,7 @@ impl Integrations {
                 if let Some(latest) = self.inner.store.get_account(current.id).await?
                     && latest.version != current.version
                 {
-                    return Ok(latest);
+                    return Ok((latest, false));
                 }
                 let mut next = current.clone();
                 next.access_token = None;
@@ -855,6 +971,7 @@ impl Integrations {
                 next.last_refresh_attempt_at = Some(now);
                 next.updated_at = now;
                 let stored = self.inner.store.update_account(&next).await?;
+                self.invalidate_status(stored.user_id).await;
                 self.audit(
                     user,
                     &pid,
@@ -864,6 +981,7 @@ impl Integrations {
                 )
                 .await;
                 if current.status != AccountStatus::NeedsReconnect {
+                    crate::metrics::connection_changed(pid.as_str(), "needs_reconnect");
                     self.emit(ConnectionEventKind::NeedsReconnect, &stored);
                 }
                 Err(Error::NeedsReconnect)
@@ -878,6 +996,7 @@ impl Integrations {
                 next.status = transition(current.status, LifecycleEvent::RefreshFailedTransient);
                 next.updated_at = now;
                 let stored = self.inner.store.update_account(&next).await?;
+                self.invalidate_status(stored.user_id).await;
                 self.audit(
                     user,
                     &pid,
@@ -911,7 +1030,9 @@ impl Integrations {
         if access.is_none() && refresh.is_none() {
             return "success";
         }
-        match provider.revoke(access.as_ref(), refresh.as_ref()).await {
+        let revoked = provider.revoke(access.as_ref(), refresh.as_ref()).await;
+        crate::metrics::revoke(record.provider.as_str(), revoked.is_ok());
+        match revoked {
             Ok(()) => "success",
             Err(e) => {
                 tracing::warn!(error = %e, provider = %record.provider, "revoke failed; deleting the connection anyway");
@@ -935,6 +1056,7 @@ impl Integrations {
             .await?;
         let outcome = self.try_revoke(&provider, &record).await;
         self.inner.store.delete_account(record.id).await?;
+        crate::metrics::disconnected(provider.id().as_str());
         self.audit(
             user,
             provider.id(),
@@ -943,18 +1065,36 @@ impl Integrations {
             outcome,
         )
         .await;
-        self.emit(ConnectionEventKind::Disconnected, &record);
+        self.after_write(ConnectionEventKind::Disconnected, &record)
+            .await;
         Ok(())
     }
 
     /// Every connection of `user`, with its status, metadata and dates; never a token.
+    ///
+    /// Cached per user for [`ServiceConfig::status_cache_ttl`]; the status itself is
+    /// computed at every call, so an expiry shows at once even from the cache.
     pub async fn status(&self, user: UserId) -> Result<Vec<IntegrationView>> {
+        let records = match &self.inner.status_cache {
+            Some(cache) => {
+                let store = self.inner.store.clone();
+                cache
+                    .try_get_with(user, async move {
+                        store.list_accounts(user).await.map(Arc::new)
+                    })
+                    .await
+                    .map_err(|e| match Arc::try_unwrap(e) {
+                        Ok(e) => Error::Store(e),
+                        Err(shared) => Error::Store(StoreError::Other {
+                            message: shared.to_string(),
+                            source: None,
+                        }),
+                    })?
+            }
+            None => Arc::new(self.inner.store.list_accounts(user).await?),
+        };
         let now = self.now();
-        Ok(self
-            .inner
-            .store
-            .list_accounts(user)
-            .await?
+        Ok(records
             .iter()
             .map(|r| IntegrationView::from_record(r, now))
             .collect())
@@ -970,9 +1110,11 @@ impl Integrations {
                 let provider = provider.clone();
                 self.try_revoke(&provider, record).await;
             }
-            self.emit(ConnectionEventKind::Disconnected, record);
+            self.after_write(ConnectionEventKind::Disconnected, record)
+                .await;
         }
         let deleted = self.inner.store.delete_user_data(user).await?;
+        self.invalidate_status(user).await;
         if let Some(first) = accounts.first() {
             self.audit(
                 user,

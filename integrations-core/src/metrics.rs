@@ -1,0 +1,73 @@
+//! Metric names and the helpers that record them through the `metrics` facade.
+//!
+//! Install any `metrics` recorder (Prometheus, StatsD, ...) in the host to collect them.
+//!
+//! | name | kind | labels |
+//! | --- | --- | --- |
+//! | `integrations_connect_started_total` | counter | `provider` |
+//! | `integrations_connect_succeeded_total` | counter | `provider`, `kind` (`new`, `reauthorized`) |
+//! | `integrations_connect_failed_total` | counter | `provider`, `reason` (an error code) |
+//! | `integrations_refresh_total` | counter | `provider`, `outcome` (`refreshed`, `reused`, `needs_reconnect`, `transient_failure`, `failure`, `not_refreshable`) |
+//! | `integrations_refresh_duration_seconds` | histogram | `provider` |
+//! | `integrations_revoke_total` | counter | `provider`, `outcome` (`success`, `failure`) |
+//! | `integrations_disconnect_total` | counter | `provider` |
+//! | `integrations_connections_changed_total` | counter | `provider`, `status` (`connected`, `needs_reconnect`, `disconnected`): transitions, from which a dashboard derives connections by status |
+//! | `integrations_send_total` | counter | `provider`, `outcome` (`ok`, `refreshed_and_retried`, `rate_limited`, `retried`, `failed`) |
+
+use std::time::Duration;
+
+/// Records a connect start.
+pub(crate) fn connect_started(provider: &str) {
+    metrics::counter!("integrations_connect_started_total", "provider" => provider.to_owned())
+        .increment(1);
+}
+
+/// Records a connect result.
+pub(crate) fn connect_finished(provider: &str, result: Result<bool, &'static str>) {
+    match result {
+        Ok(reauthorized) => {
+            let kind = if reauthorized { "reauthorized" } else { "new" };
+            metrics::counter!("integrations_connect_succeeded_total", "provider" => provider.to_owned(), "kind" => kind)
+                .increment(1);
+            connection_changed(provider, "connected");
+        }
+        Err(reason) => {
+            metrics::counter!("integrations_connect_failed_total", "provider" => provider.to_owned(), "reason" => reason)
+                .increment(1);
+        }
+    }
+}
+
+/// Records a refresh outcome and its duration.
+pub(crate) fn refresh_outcome(provider: &str, outcome: &'static str, took: Duration) {
+    metrics::counter!("integrations_refresh_total", "provider" => provider.to_owned(), "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("integrations_refresh_duration_seconds", "provider" => provider.to_owned())
+        .record(took.as_secs_f64());
+}
+
+/// Records a revoke attempt.
+pub(crate) fn revoke(provider: &str, ok: bool) {
+    let outcome = if ok { "success" } else { "failure" };
+    metrics::counter!("integrations_revoke_total", "provider" => provider.to_owned(), "outcome" => outcome)
+        .increment(1);
+}
+
+/// Records a disconnect.
+pub(crate) fn disconnected(provider: &str) {
+    metrics::counter!("integrations_disconnect_total", "provider" => provider.to_owned())
+        .increment(1);
+    connection_changed(provider, "disconnected");
+}
+
+/// Records a connection status transition.
+pub(crate) fn connection_changed(provider: &str, status: &'static str) {
+    metrics::counter!("integrations_connections_changed_total", "provider" => provider.to_owned(), "status" => status)
+        .increment(1);
+}
+
+/// Records an authorized request's outcome.
+pub(crate) fn send(provider: &str, outcome: &'static str) {
+    metrics::counter!("integrations_send_total", "provider" => provider.to_owned(), "outcome" => outcome)
+        .increment(1);
+}

@@ -1,0 +1,318 @@
+//! Refreshing tokens before they expire: [`Integrations::refresh_due`] and the
+//! [`Refresher`] background task.
+
+use crate::error::{Error, Result};
+use crate::provider::ProviderError;
+use crate::service::Integrations;
+use crate::store::AccountRecord;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+/// Bounds of one [`Integrations::refresh_due`] pass.
+#[derive(Debug, Clone)]
+pub struct RefreshLimits {
+    /// Accounts claimed per store round trip (default 256).
+    pub batch: usize,
+    /// Refreshes in flight at once, over all platforms (default 16).
+    pub concurrency: usize,
+    /// Refreshes in flight at once per platform (default 8).
+    pub per_provider: usize,
+    /// The most accounts one pass handles (default unlimited).
+    pub max_accounts: usize,
+}
+
+impl Default for RefreshLimits {
+    fn default() -> Self {
+        Self {
+            batch: 256,
+            concurrency: 16,
+            per_provider: 8,
+            max_accounts: usize::MAX,
+        }
+    }
+}
+
+/// What one [`Integrations::refresh_due`] pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RefreshReport {
+    /// Accounts claimed.
+    pub claimed: usize,
+    /// Refreshed by this pass.
+    pub refreshed: usize,
+    /// The platform refused the grant: the user must reconnect.
+    pub needs_reconnect: usize,
+    /// Failed with a transient error (rate limit, 5xx, network); old tokens kept, retried
+    /// on a later pass.
+    pub failed_transient: usize,
+    /// Failed otherwise (unreadable tokens, protocol errors, store errors).
+    pub failed_other: usize,
+    /// Another worker had refreshed or was refreshing them.
+    pub skipped_leased: usize,
+    /// Nothing to do without a pointless call: no refresh capability, no refresh token
+    /// where one is needed, too young to refresh (Instagram's 24 hours), or the platform
+    /// is not registered here.
+    pub skipped_not_refreshable: usize,
+}
+
+impl RefreshReport {
+    fn add(&mut self, other: &RefreshReport) {
+        self.claimed += other.claimed;
+        self.refreshed += other.refreshed;
+        self.needs_reconnect += other.needs_reconnect;
+        self.failed_transient += other.failed_transient;
+        self.failed_other += other.failed_other;
+        self.skipped_leased += other.skipped_leased;
+        self.skipped_not_refreshable += other.skipped_not_refreshable;
+    }
+}
+
+enum Outcome {
+    Refreshed,
+    Reused,
+    NeedsReconnect,
+    Transient,
+    Other,
+    NotRefreshable,
+}
+
+impl Integrations {
+    /// Refreshes every account whose access token expires within `window`, claiming them
+    /// through the store (`claim_due`) so that several workers share the work and no
+    /// account is refreshed twice. Runs until no due account is left that this pass has
+    /// not handled.
+    pub async fn refresh_due(
+        &self,
+        window: Duration,
+        limits: RefreshLimits,
+    ) -> Result<RefreshReport> {
+        let mut report = RefreshReport::default();
+        let mut seen: HashSet<i64> = HashSet::new();
+        let global = Arc::new(Semaphore::new(limits.concurrency.max(1)));
+        let mut per_provider: HashMap<String, Arc<Semaphore>> = HashMap::new();
+        loop {
+            if seen.len() >= limits.max_accounts {
+                break;
+            }
+            let lease = self.lease();
+            let before =
+                lease.now + chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
+            let want = limits.batch.max(1).min(limits.max_accounts - seen.len());
+            let batch = self.store().claim_due(before, want, &lease).await?;
+            if batch.is_empty() {
+                break;
+            }
+            let mut tasks = JoinSet::new();
+            let mut fresh = 0;
+            for record in batch {
+                if !seen.insert(record.id) {
+                    // Handled earlier in this pass (a transient failure): next pass.
+                    self.release_quietly(record.id, &lease.owner).await;
+                    continue;
+                }
+                fresh += 1;
+                let sem = per_provider
+                    .entry(record.provider.as_str().to_owned())
+                    .or_insert_with(|| Arc::new(Semaphore::new(limits.per_provider.max(1))))
+                    .clone();
+                let global = global.clone();
+                let this = self.clone();
+                let owner = lease.owner.clone();
+                tasks.spawn(async move {
+                    let _g = global.acquire_owned().await;
+                    let _p = sem.acquire_owned().await;
+                    this.refresh_claimed(record, &owner).await
+                });
+            }
+            let mut pass = RefreshReport {
+                claimed: fresh,
+                ..RefreshReport::default()
+            };
+            while let Some(joined) = tasks.join_next().await {
+                match joined {
+                    Ok(Outcome::Refreshed) => pass.refreshed += 1,
+                    Ok(Outcome::Reused) => pass.skipped_leased += 1,
+                    Ok(Outcome::NeedsReconnect) => pass.needs_reconnect += 1,
+                    Ok(Outcome::Transient) => pass.failed_transient += 1,
+                    Ok(Outcome::NotRefreshable) => pass.skipped_not_refreshable += 1,
+                    Ok(Outcome::Other) | Err(_) => pass.failed_other += 1,
+                }
+            }
+            report.add(&pass);
+            if fresh == 0 {
+                break;
+            }
+        }
+        tracing::debug!(?report, "refresh pass finished");
+        Ok(report)
+    }
+
+    async fn release_quietly(&self, id: i64, owner: &str) {
+        if let Err(e) = self.store().release_lease(id, owner).await {
+            tracing::warn!(error = %e, account = id, "could not release a refresh lease");
+        }
+    }
+
+    async fn refresh_claimed(&self, record: AccountRecord, owner: &str) -> Outcome {
+        let Ok(provider) = self.provider(record.provider.as_str()).cloned() else {
+            self.release_quietly(record.id, owner).await;
+            return Outcome::NotRefreshable;
+        };
+        let caps = provider.capabilities();
+        let too_young = caps.min_token_age_for_refresh.is_some_and(|min| {
+            let issued = record.token_issued_at.unwrap_or(record.created_at);
+            self.now_pub() - issued
+                < chrono::Duration::from_std(min).unwrap_or(chrono::Duration::MAX)
+        });
+        let needs_refresh_token = provider.refresh_needs_refresh_token();
+        if !caps.refresh
+            || too_young
+            || record.access_token.is_none() && record.refresh_token.is_none()
+            || needs_refresh_token && record.refresh_token.is_none()
+        {
+            self.release_quietly(record.id, owner).await;
+            return Outcome::NotRefreshable;
+        }
+        let id = record.id;
+        let pid = record.provider.clone();
+        let started = std::time::Instant::now();
+        let result = self
+            .refresh_record(&provider, record, Some(owner), false)
+            .await;
+        let outcome = match result {
+            Ok((_, true)) => Outcome::Refreshed,
+            Ok((_, false)) => Outcome::Reused,
+            Err(Error::NeedsReconnect) => Outcome::NeedsReconnect,
+            Err(Error::Provider(ProviderError::RefreshNotYetAllowed { .. })) => {
+                Outcome::NotRefreshable
+            }
+            Err(e) if e.is_transient() => Outcome::Transient,
+            Err(e) => {
+                tracing::warn!(error = %e, account = id, provider = %pid, "refresh failed");
+                Outcome::Other
+            }
+        };
+        crate::metrics::refresh_outcome(pid.as_str(), outcome_label(&outcome), started.elapsed());
+        outcome
+    }
+}
+
+fn outcome_label(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Refreshed => "refreshed",
+        Outcome::Reused => "reused",
+        Outcome::NeedsReconnect => "needs_reconnect",
+        Outcome::Transient => "transient_failure",
+        Outcome::Other => "failure",
+        Outcome::NotRefreshable => "not_refreshable",
+    }
+}
+
+/// Settings of a [`Refresher`].
+#[derive(Debug, Clone)]
+pub struct RefresherConfig {
+    /// Time between passes (default 60 seconds).
+    pub interval: Duration,
+    /// Up to this much random time is added to each interval, so that instances started
+    /// together spread out (default 10 seconds).
+    pub jitter: Duration,
+    /// Refresh tokens expiring within this window (default 10 minutes).
+    pub window: Duration,
+    /// Bounds of each pass.
+    pub limits: RefreshLimits,
+}
+
+impl Default for RefresherConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(60),
+            jitter: Duration::from_secs(10),
+            window: Duration::from_secs(600),
+            limits: RefreshLimits::default(),
+        }
+    }
+}
+
+/// A background task running [`Integrations::refresh_due`] on an interval with jitter.
+///
+/// [`shutdown`](Self::shutdown) lets a running pass finish (each refresh in it completes
+/// and releases its lease) and then stops. Dropping the handle stops it the same way
+/// without waiting.
+#[derive(Debug)]
+pub struct Refresher {
+    stop: watch::Sender<bool>,
+    reports: watch::Receiver<RefreshReport>,
+    task: Option<tokio::task::JoinHandle<RefreshReport>>,
+}
+
+impl Refresher {
+    /// Starts the task on the current tokio runtime. The first pass runs at once.
+    pub fn spawn(integrations: Integrations, config: RefresherConfig) -> Self {
+        let (stop, mut stopped) = watch::channel(false);
+        let (report_tx, reports) = watch::channel(RefreshReport::default());
+        let task = tokio::spawn(async move {
+            let mut total = RefreshReport::default();
+            loop {
+                match integrations
+                    .refresh_due(config.window, config.limits.clone())
+                    .await
+                {
+                    Ok(report) => {
+                        total.add(&report);
+                        let _ = report_tx.send(report);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "refresh pass failed"),
+                }
+                let mut jitter_ms = [0u8; 4];
+                rand::fill(&mut jitter_ms[..]);
+                let jitter = config.jitter.as_millis() as u64;
+                let extra = if jitter == 0 {
+                    0
+                } else {
+                    u64::from(u32::from_le_bytes(jitter_ms)) % jitter
+                };
+                let wait = config.interval + Duration::from_millis(extra);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stopped.wait_for(|s| *s) => break,
+                }
+                if *stopped.borrow() {
+                    break;
+                }
+            }
+            total
+        });
+        Self {
+            stop,
+            reports,
+            task: Some(task),
+        }
+    }
+
+    /// The report of the latest pass.
+    pub fn last_report(&self) -> RefreshReport {
+        *self.reports.borrow()
+    }
+
+    /// A receiver that sees each pass's report.
+    pub fn reports(&self) -> watch::Receiver<RefreshReport> {
+        self.reports.clone()
+    }
+
+    /// Stops after the running pass (if any) finishes; returns the totals of all passes.
+    pub async fn shutdown(mut self) -> RefreshReport {
+        let _ = self.stop.send(true);
+        match self.task.take() {
+            Some(task) => task.await.unwrap_or_default(),
+            None => RefreshReport::default(),
+        }
+    }
+}
+
+impl Drop for Refresher {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}

@@ -1,0 +1,168 @@
+//! Authorized requests with refresh-and-retry: [`Integrations::send`].
+
+use crate::error::{Error, Result};
+use crate::provider::ProviderError;
+use crate::service::Integrations;
+use crate::status::is_token_expired;
+use crate::store::{AccountStatus, UserId};
+use reqwest::{Method, Request, Response, StatusCode};
+use std::time::Duration;
+
+fn idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
+    )
+}
+
+fn jittered(base: Duration, attempt: u32) -> Duration {
+    let exp = base.saturating_mul(1u32 << attempt.min(16));
+    let mut b = [0u8; 2];
+    rand::fill(&mut b[..]);
+    let frac = f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX) * 0.5;
+    exp + exp.mul_f64(frac)
+}
+
+impl Integrations {
+    /// Sends an API request on behalf of an account of `user`, with the credential attached
+    /// the way the platform wants it ([`Provider::authorize_request`](crate::Provider::authorize_request)).
+    ///
+    /// - The token is refreshed first when it expires within
+    ///   [`SendPolicy::refresh_skew`](crate::service::SendPolicy::refresh_skew).
+    /// - On 401 the token is refreshed once (single-flight) and the request retried once;
+    ///   a refresh answering `invalid_grant` marks the account `NeedsReconnect` and gives
+    ///   [`Error::NeedsReconnect`].
+    /// - On 429 it waits for `Retry-After` (or `X-Ratelimit-Reset`), up to
+    ///   [`SendPolicy::max_retry_wait`](crate::service::SendPolicy::max_retry_wait), then
+    ///   retries; a longer wait returns [`ProviderError::RateLimited`].
+    /// - Network errors and 5xx are retried for idempotent methods, up to
+    ///   [`SendPolicy::max_attempts`](crate::service::SendPolicy::max_attempts) in all,
+    ///   with exponential backoff and jitter; then the typed error is returned.
+    ///
+    /// Other responses (including 4xx) are returned as they are. A request whose body
+    /// cannot be cloned (a stream) is sent once.
+    #[tracing::instrument(level = "debug", skip(self, request), fields(user = user.0, method = %request.method()))]
+    pub async fn send(
+        &self,
+        user: UserId,
+        provider_id: &str,
+        provider_account_id: &str,
+        request: Request,
+    ) -> Result<Response> {
+        let provider = self.provider(provider_id)?.clone();
+        let pid = provider.id().clone();
+        let policy = self.config().send.clone();
+        let mut record = self
+            .store()
+            .find_account(&pid, provider_account_id)
+            .await?
+            .filter(|r| r.user_id == user)
+            .ok_or(Error::NotFound)?;
+        if record.status == AccountStatus::NeedsReconnect {
+            return Err(Error::NeedsReconnect);
+        }
+        let skew = chrono::Duration::from_std(policy.refresh_skew).unwrap_or_default();
+        let expiring = record
+            .expires_at
+            .is_some_and(|at| is_token_expired(Some(at - skew), self.now_pub()));
+        if expiring && provider.capabilities().refresh {
+            record = self.refresh_record(&provider, record, None, false).await?.0;
+        }
+        let retryable = idempotent(request.method());
+        let mut pending = Some(request);
+        let mut refreshed_after_401 = false;
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let Some(current) = pending.take() else {
+                return Err(Error::Provider(ProviderError::Protocol {
+                    message: "the request body cannot be replayed for a retry".into(),
+                    body: None,
+                }));
+            };
+            pending = current.try_clone();
+            let token = self.open_access_token(&record)?;
+            let builder = reqwest::RequestBuilder::from_parts(self.inner_http().clone(), current);
+            let sent = provider.authorize_request(builder, &token).send().await;
+            let last_attempt = attempt >= policy.max_attempts.max(1);
+            match sent {
+                Ok(resp) if resp.status() == StatusCode::UNAUTHORIZED && !refreshed_after_401 => {
+                    if !provider.capabilities().refresh {
+                        crate::metrics::send(pid.as_str(), "failed");
+                        return Ok(resp);
+                    }
+                    refreshed_after_401 = true;
+                    record = self.refresh_record(&provider, record, None, true).await?.0;
+                    // The retry after a refresh does not count as an attempt.
+                    attempt -= 1;
+                    crate::metrics::send(pid.as_str(), "refreshed_and_retried");
+                }
+                Ok(resp) if resp.status() == StatusCode::TOO_MANY_REQUESTS => {
+                    let now = self.now_pub();
+                    let wait = crate::http::retry_after(resp.headers(), now).or_else(|| {
+                        crate::http::seconds_header(resp.headers(), "x-ratelimit-reset")
+                    });
+                    crate::metrics::send(pid.as_str(), "rate_limited");
+                    match wait {
+                        Some(w) if w > policy.max_retry_wait => {
+                            return Err(ProviderError::RateLimited {
+                                retry_after: Some(w),
+                            }
+                            .into());
+                        }
+                        _ if last_attempt => {
+                            return Err(ProviderError::RateLimited { retry_after: wait }.into());
+                        }
+                        Some(w) => tokio::time::sleep(w).await,
+                        None => {
+                            tokio::time::sleep(jittered(policy.backoff_base, attempt - 1)).await
+                        }
+                    }
+                }
+                Ok(resp) if resp.status().is_server_error() && retryable => {
+                    if last_attempt {
+                        crate::metrics::send(pid.as_str(), "failed");
+                        return Err(ProviderError::Unavailable {
+                            status: resp.status().as_u16(),
+                        }
+                        .into());
+                    }
+                    crate::metrics::send(pid.as_str(), "retried");
+                    tokio::time::sleep(jittered(policy.backoff_base, attempt - 1)).await;
+                }
+                Ok(resp) => {
+                    crate::metrics::send(pid.as_str(), "ok");
+                    return Ok(resp);
+                }
+                Err(e) => {
+                    let err = crate::http::network_error(e);
+                    if !retryable || last_attempt {
+                        crate::metrics::send(pid.as_str(), "failed");
+                        return Err(err.into());
+                    }
+                    crate::metrics::send(pid.as_str(), "retried");
+                    tokio::time::sleep(jittered(policy.backoff_base, attempt - 1)).await;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_bounded_jitter() {
+        let base = Duration::from_millis(100);
+        for attempt in 0..4 {
+            let d = jittered(base, attempt);
+            let exp = base * (1 << attempt);
+            assert!(
+                d >= exp && d <= exp + exp / 2,
+                "{d:?} for attempt {attempt}"
+            );
+        }
+        assert!(idempotent(&Method::GET) && !idempotent(&Method::POST));
+    }
+}
