@@ -324,3 +324,82 @@ async fn shutdown_stops_the_server() {
     sb.shutdown().await;
     assert!(http().get(format!("{base}/_sandbox")).send().await.is_err());
 }
+
+#[test]
+fn public_types_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Sandbox>();
+    check::<integrations_sandbox::SandboxHandle>();
+    check::<integrations_sandbox::SandboxClient>();
+    check::<integrations_sandbox::PlatformCounters>();
+    check::<integrations_sandbox::Error>();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_refreshes_are_all_counted() {
+    let sb = auto_sandbox().await;
+    let c = sb.client(Platform::Reddit);
+    // one permanent grant, refreshed many times concurrently (Reddit keeps the token)
+    let url = with_query(
+        &format!("{}/api/v1/authorize", sb.reddit_www()),
+        &[
+            ("client_id", c.client_id.as_str()),
+            ("response_type", "code"),
+            ("state", "s"),
+            ("redirect_uri", c.redirect_uri.as_str()),
+            ("duration", "permanent"),
+            ("scope", "identity"),
+        ],
+    );
+    let code = params(&follow(&http(), &url).await)["code"].clone();
+    let token_url = format!("{}/api/v1/access_token", sb.reddit_www());
+    let t = json(
+        http()
+            .post(&token_url)
+            .basic_auth(&c.client_id, Some(&c.client_secret))
+            .header("user-agent", UA)
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", c.redirect_uri.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let rt = t["refresh_token"].as_str().unwrap().to_owned();
+    let client = http();
+    let started = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (client, url, rt, id, secret) = (
+            client.clone(),
+            token_url.clone(),
+            rt.clone(),
+            c.client_id.clone(),
+            c.client_secret.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..50 {
+                let r = client
+                    .post(&url)
+                    .basic_auth(&id, Some(&secret))
+                    .header("user-agent", UA)
+                    .form(&[("grant_type", "refresh_token"), ("refresh_token", rt.as_str())])
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    let counters = sb.counters(Platform::Reddit);
+    assert_eq!(counters.refresh_ok, 800);
+    assert_eq!(counters.grants[0].refreshes, 800);
+    eprintln!("800 refreshes in {elapsed:?}");
+}
