@@ -386,7 +386,10 @@ async fn concurrent_refreshes_are_all_counted() {
                     .post(&url)
                     .basic_auth(&id, Some(&secret))
                     .header("user-agent", UA)
-                    .form(&[("grant_type", "refresh_token"), ("refresh_token", rt.as_str())])
+                    .form(&[
+                        ("grant_type", "refresh_token"),
+                        ("refresh_token", rt.as_str()),
+                    ])
                     .send()
                     .await
                     .unwrap();
