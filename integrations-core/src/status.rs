@@ -30,7 +30,7 @@ impl IntegrationStatus {
 
 impl fmt::Display for IntegrationStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 

@@ -1,0 +1,195 @@
+//! Shared set-up of the example binaries: the four platform providers pointed at the
+//! local sandbox, the encryption key file of the embedded default, and following an
+//! authorization URL the way a browser would.
+//!
+//! The binaries are `quickstart` (the whole flow in one command), and `refresher` (the
+//! background refresher over `DATABASE_URL`).
+
+use integrations_core::{CallbackParams, ClientSecret, EncryptionKey, Provider, TokenCipher};
+use integrations_instagram::{Instagram, InstagramConfig};
+use integrations_onlyfans::{OnlyFansConfig, OnlyFansProvider};
+use integrations_reddit::{RedditConfig, RedditProvider};
+use integrations_sandbox::{Platform, SandboxHandle};
+use integrations_tiktok::{TikTok, TikTokConfig};
+use std::path::Path;
+use std::sync::Arc;
+use url::Url;
+
+/// Errors of the examples' set-up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// A provider could not be configured.
+    #[error("provider set-up failed: {0}")]
+    Provider(#[from] integrations_core::ProviderError),
+    /// The key file could not be read or written.
+    #[error("key file {path}: {message}")]
+    KeyFile {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The authorization URL did not redirect back as expected.
+    #[error("authorization did not redirect back: {0}")]
+    Authorization(String),
+}
+
+/// The User-Agent the examples send (Reddit requires a descriptive one).
+pub const USER_AGENT: &str = "rust:integrations-examples:0.1.0 (by /u/integrations-demo)";
+
+/// The four providers, configured against a running sandbox with its demo clients and
+/// the redirect URI `redirect(platform)` (which must be registered with the sandbox).
+pub fn sandbox_providers(
+    sandbox: &SandboxHandle,
+    redirect: impl Fn(Platform) -> String,
+) -> Result<Vec<Arc<dyn Provider>>, SetupError> {
+    let urls = sandbox.urls();
+    let parse = |p: Platform| {
+        Url::parse(&redirect(p)).map_err(|e| {
+            integrations_core::ProviderError::Config(format!("redirect URI for {p:?}: {e}"))
+        })
+    };
+    let ig = sandbox.client(Platform::Instagram);
+    let instagram = Instagram::new(
+        InstagramConfig::new(
+            ig.client_id.clone(),
+            ClientSecret::new(ig.client_secret.clone()),
+            parse(Platform::Instagram)?,
+        )
+        .with_base_urls(
+            &urls.instagram_www,
+            &urls.instagram_api,
+            &urls.instagram_graph,
+        )
+        .with_user_agent(USER_AGENT),
+    )?;
+    let tt = sandbox.client(Platform::TikTok);
+    let tiktok = TikTok::new(
+        TikTokConfig::new(
+            tt.client_id.clone(),
+            ClientSecret::new(tt.client_secret.clone()),
+            parse(Platform::TikTok)?,
+        )
+        .with_base_urls(&urls.tiktok_www, &urls.tiktok_open)
+        .with_user_agent(USER_AGENT),
+    )?;
+    let rd = sandbox.client(Platform::Reddit);
+    let reddit = RedditProvider::new(
+        RedditConfig::builder()
+            .client_id(rd.client_id.clone())
+            .client_secret(ClientSecret::new(rd.client_secret.clone()))
+            .redirect_uri(redirect(Platform::Reddit))
+            .user_agent(USER_AGENT)
+            .www_base_url(&urls.reddit_www)
+            .oauth_base_url(&urls.reddit_oauth)
+            .build()?,
+    )?;
+    let of = sandbox.client(Platform::OnlyFans);
+    let onlyfans = OnlyFansProvider::new(
+        OnlyFansConfig::builder()
+            .api_key(ClientSecret::new(of.client_secret.clone()))
+            .redirect_uri(redirect(Platform::OnlyFans))
+            .api_base_url(&urls.onlyfans_gateway)
+            .build()?,
+    )?;
+    Ok(vec![
+        Arc::new(instagram),
+        Arc::new(tiktok),
+        Arc::new(reddit),
+        Arc::new(onlyfans),
+    ])
+}
+
+/// Loads the cipher: from `TOKEN_ENCRYPTION_KEY` when set, otherwise from `key_file`,
+/// creating the file with a fresh random key (mode 0600) on first use. Returns whether a
+/// key was generated.
+pub fn load_or_create_key(key_file: &Path) -> Result<(TokenCipher, bool), SetupError> {
+    if std::env::var_os(integrations_core::crypto::KEY_ENV).is_some() {
+        return TokenCipher::from_env()
+            .map(|c| (c, false))
+            .map_err(|e| SetupError::KeyFile {
+                path: integrations_core::crypto::KEY_ENV.to_owned(),
+                message: e.to_string(),
+            });
+    }
+    let fail = |message: String| SetupError::KeyFile {
+        path: key_file.display().to_string(),
+        message,
+    };
+    match std::fs::read_to_string(key_file) {
+        Ok(text) => {
+            let key = EncryptionKey::from_base64(&text).map_err(|e| fail(e.to_string()))?;
+            Ok((TokenCipher::new(key), false))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = EncryptionKey::generate();
+            if let Some(dir) = key_file.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+            }
+            write_private(key_file, key.to_base64().as_bytes()).map_err(|e| fail(e.to_string()))?;
+            Ok((TokenCipher::new(key), true))
+        }
+        Err(e) => Err(fail(e.to_string())),
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, bytes)
+}
+
+/// Follows an authorization URL the way a browser would, without running anything at the
+/// redirect URI: requests it (and any redirect inside the sandbox) until a redirect
+/// leaves for the redirect URI, and returns that redirect's query parameters.
+pub async fn follow_authorization(
+    auth_url: &Url,
+    redirect_prefix: &str,
+) -> Result<CallbackParams, SetupError> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(USER_AGENT)
+        .build()
+        .map_err(|e| SetupError::Authorization(e.to_string()))?;
+    let mut url = auth_url.clone();
+    for _ in 0..5 {
+        let resp = client
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| SetupError::Authorization(format!("request failed: {e}")))?;
+        let location = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                SetupError::Authorization(format!("HTTP {} without a redirect", resp.status()))
+            })?;
+        let next = url
+            .join(location)
+            .map_err(|e| SetupError::Authorization(format!("bad Location: {e}")))?;
+        if next.as_str().starts_with(redirect_prefix) {
+            return Ok(CallbackParams::from_query(next.query().unwrap_or_default()));
+        }
+        url = next;
+    }
+    Err(SetupError::Authorization("too many redirects".into()))
+}
+
+/// A short, non-reversible fingerprint of a secret (the first 8 hex digits of its
+/// SHA-256), to show that a token changed without printing it.
+pub fn fingerprint(secret: &str) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(secret.as_bytes())[..4])
+}
