@@ -58,8 +58,8 @@ fn data_dir() -> Result<PathBuf, BoxError> {
 fn print_table(title: &str, views: &[IntegrationView]) {
     println!("\n{title}");
     println!(
-        "  {:<10} {:<22} {:<14} {:<16} {}",
-        "PLATFORM", "ACCOUNT", "USERNAME", "STATUS", "EXPIRES"
+        "  {:<10} {:<22} {:<14} {:<16} EXPIRES",
+        "PLATFORM", "ACCOUNT", "USERNAME", "STATUS"
     );
     if views.is_empty() {
         println!("  (no connections)");
