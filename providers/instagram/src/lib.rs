@@ -138,6 +138,11 @@ impl Provider for Instagram {
         }
     }
 
+    /// Instagram refreshes the long-lived access token itself; there is no refresh token.
+    fn refresh_needs_refresh_token(&self) -> bool {
+        false
+    }
+
     async fn authorization_url(
         &self,
         request: &AuthorizationRequest,

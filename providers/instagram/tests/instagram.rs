@@ -176,6 +176,10 @@ async fn capabilities_are_declared() {
         caps.min_token_age_for_refresh,
         Some(Duration::from_secs(86_400))
     );
+    assert!(
+        !provider.refresh_needs_refresh_token(),
+        "Instagram refreshes the access token itself"
+    );
     assert!(!format!("{provider:?}").contains(CLIENT_SECRET));
 }
 
