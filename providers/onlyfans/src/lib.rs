@@ -27,7 +27,7 @@
 //!   (`DELETE {api}/v2/access/connections/{id}`).
 //!
 //! Every name of that contract (base URL, header names, callback parameter, paths) is
-//! configurable on [`OnlyFansConfigBuilder`]. See `PLATFORM.md` in this crate.
+//! configurable on [`OnlyFansConfigBuilder`]. See `docs/providers.md` in the repository.
 //!
 //! # Example
 //!

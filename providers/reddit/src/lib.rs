@@ -20,7 +20,7 @@
 //!   configuration error. 429 replies become [`ProviderError::RateLimited`] with
 //!   `Retry-After`, or else `X-Ratelimit-Reset`.
 //!
-//! PKCE is not supported by Reddit. See `PLATFORM.md` in this crate for lifetimes, rate
+//! PKCE is not supported by Reddit. See `docs/providers.md` in the repository for lifetimes, rate
 //! limits and sources.
 //!
 //! # Example
