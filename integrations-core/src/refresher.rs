@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::provider::ProviderError;
 use crate::service::Integrations;
 use crate::store::AccountRecord;
+use futures::StreamExt;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,10 +84,33 @@ impl Integrations {
     /// through the store (`claim_due`) so that several workers share the work and no
     /// account is refreshed twice. Runs until no due account is left that this pass has
     /// not handled.
+    ///
+    /// Accounts that were not refreshed (transient failures, nothing to refresh yet) keep
+    /// their lease until the pass ends, so that neither this pass nor another worker's
+    /// concurrent pass tries them again at once, and they do not fill the following
+    /// batches; they are released at the end and come up again on a later pass.
     pub async fn refresh_due(
         &self,
         window: Duration,
         limits: RefreshLimits,
+    ) -> Result<RefreshReport> {
+        let mut held: Vec<(i64, String)> = Vec::new();
+        let result = self.refresh_due_inner(window, limits, &mut held).await;
+        futures::stream::iter(held)
+            .for_each_concurrent(8, |(id, owner)| async move {
+                self.release_quietly(id, &owner).await;
+            })
+            .await;
+        let report = result?;
+        tracing::debug!(?report, "refresh pass finished");
+        Ok(report)
+    }
+
+    async fn refresh_due_inner(
+        &self,
+        window: Duration,
+        limits: RefreshLimits,
+        held: &mut Vec<(i64, String)>,
     ) -> Result<RefreshReport> {
         let mut report = RefreshReport::default();
         let mut seen: HashSet<i64> = HashSet::new();
@@ -108,8 +132,9 @@ impl Integrations {
             let mut fresh = 0;
             for record in batch {
                 if !seen.insert(record.id) {
-                    // Handled earlier in this pass (a transient failure): next pass.
-                    self.release_quietly(record.id, &lease.owner).await;
+                    // Handled earlier in this pass, its lease since expired: hold it again
+                    // until the pass ends.
+                    held.push((record.id, lease.owner.clone()));
                     continue;
                 }
                 fresh += 1;
@@ -123,7 +148,9 @@ impl Integrations {
                 tasks.spawn(async move {
                     let _g = global.acquire_owned().await;
                     let _p = sem.acquire_owned().await;
-                    this.refresh_claimed(record, &owner).await
+                    let id = record.id;
+                    let outcome = this.refresh_claimed(record, &owner).await;
+                    (id, owner, outcome)
                 });
             }
             let mut pass = RefreshReport {
@@ -131,13 +158,21 @@ impl Integrations {
                 ..RefreshReport::default()
             };
             while let Some(joined) = tasks.join_next().await {
-                match joined {
-                    Ok(Outcome::Refreshed) => pass.refreshed += 1,
-                    Ok(Outcome::Reused) => pass.skipped_leased += 1,
-                    Ok(Outcome::NeedsReconnect) => pass.needs_reconnect += 1,
-                    Ok(Outcome::Transient) => pass.failed_transient += 1,
-                    Ok(Outcome::NotRefreshable) => pass.skipped_not_refreshable += 1,
-                    Ok(Outcome::Other) | Err(_) => pass.failed_other += 1,
+                let Ok((id, owner, outcome)) = joined else {
+                    // A panicked task: its lease runs out by itself.
+                    pass.failed_other += 1;
+                    continue;
+                };
+                match outcome {
+                    Outcome::Refreshed => pass.refreshed += 1,
+                    Outcome::Reused => pass.skipped_leased += 1,
+                    Outcome::NeedsReconnect => pass.needs_reconnect += 1,
+                    Outcome::Transient => pass.failed_transient += 1,
+                    Outcome::NotRefreshable => pass.skipped_not_refreshable += 1,
+                    Outcome::Other => pass.failed_other += 1,
+                }
+                if !matches!(outcome, Outcome::Refreshed | Outcome::Reused) {
+                    held.push((id, owner));
                 }
             }
             report.add(&pass);
@@ -145,7 +180,6 @@ impl Integrations {
                 break;
             }
         }
-        tracing::debug!(?report, "refresh pass finished");
         Ok(report)
     }
 
@@ -157,7 +191,6 @@ impl Integrations {
 
     async fn refresh_claimed(&self, record: AccountRecord, owner: &str) -> Outcome {
         let Ok(provider) = self.provider(record.provider.as_str()).cloned() else {
-            self.release_quietly(record.id, owner).await;
             return Outcome::NotRefreshable;
         };
         let caps = provider.capabilities();
@@ -172,7 +205,6 @@ impl Integrations {
             || record.access_token.is_none() && record.refresh_token.is_none()
             || needs_refresh_token && record.refresh_token.is_none()
         {
-            self.release_quietly(record.id, owner).await;
             return Outcome::NotRefreshable;
         }
         let id = record.id;

@@ -829,7 +829,8 @@ impl Integrations {
     /// whether this call refreshed it (`false`: another worker's result was reused).
     ///
     /// `owner`: a lease owner to claim with (the refresher's batch lease), else a fresh
-    /// one. `force`: skip the `refresh_coalesce` shortcut (after a 401).
+    /// one; with an owner, a failed refresh leaves the lease for the caller to release.
+    /// `force`: skip the `refresh_coalesce` shortcut (after a 401).
     pub(crate) async fn refresh_record(
         &self,
         provider: &Arc<dyn Provider>,
@@ -880,11 +881,16 @@ impl Integrations {
         } else {
             self.refresh_leased(provider, current).await
         };
-        if let Err(e) = self
-            .inner
-            .store
-            .release_lease(observed.id, &lease.owner)
-            .await
+        // A failed refresh under a refresher's batch lease keeps the lease: the pass
+        // releases it when it ends, so neither it nor another worker retries the account
+        // within the same pass.
+        let keep = owner.is_some() && result.is_err();
+        if !keep
+            && let Err(e) = self
+                .inner
+                .store
+                .release_lease(observed.id, &lease.owner)
+                .await
         {
             tracing::warn!(error = %e, account = observed.id, "could not release a refresh lease");
         }

@@ -485,3 +485,51 @@ async fn send_refreshes_first_when_the_token_is_about_to_expire() {
     assert_eq!(provider.refresh_calls(), 1);
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn failures_filling_a_whole_batch_do_not_starve_the_rest_of_the_pass() {
+    let store = Arc::new(MemoryStore::new());
+    let provider = Arc::new(ScriptedProvider::new("tiktok"));
+    let clock = clock();
+    let i = instance(
+        &store,
+        &provider,
+        &clock,
+        &EncryptionKey::generate(),
+        no_limit(),
+    );
+    for n in 0..12 {
+        connect(&i, 1, "tiktok", &format!("a{n}")).await;
+    }
+    clock.advance(Duration::minutes(55));
+    // The whole first batch fails: those accounts keep the soonest expiry, so a store
+    // that hands them out again first must not end the pass before the others.
+    for _ in 0..4 {
+        provider.fail_next_refresh(ProviderError::Unavailable { status: 503 });
+    }
+    let limits = RefreshLimits {
+        batch: 4,
+        concurrency: 1,
+        ..RefreshLimits::default()
+    };
+    let first = i
+        .refresh_due(StdDuration::from_secs(600), limits.clone())
+        .await
+        .unwrap();
+    assert_eq!(first.failed_transient, 4, "{first:?}");
+    assert_eq!(first.refreshed, 8, "{first:?}");
+    assert_eq!(
+        provider.refresh_calls(),
+        12,
+        "one call per account per pass"
+    );
+    for r in store.list_accounts(UserId(1)).await.unwrap() {
+        assert_eq!(r.lease_owner, None, "no lease left behind after the pass");
+    }
+    let second = i
+        .refresh_due(StdDuration::from_secs(600), limits)
+        .await
+        .unwrap();
+    assert_eq!(second.refreshed, 4, "the failed ones, on the next pass");
+    assert_eq!(provider.refresh_calls(), 16);
+}
