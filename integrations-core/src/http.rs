@@ -71,6 +71,130 @@ impl CappedResponse {
     pub fn excerpt(&self) -> String {
         body_excerpt(&self.body)
     }
+    /// Parses a success body that carries credentials: on failure the error keeps neither
+    /// the body nor serde's message (which may quote a value), only the position.
+    pub fn json_secret<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+    ) -> Result<T, ProviderError> {
+        serde_json::from_slice(&self.body).map_err(|e| ProviderError::Protocol {
+            message: format!(
+                "malformed {what} (HTTP {}): {:?} error at line {} column {}",
+                self.status.as_u16(),
+                e.classify(),
+                e.line(),
+                e.column()
+            ),
+            body: None,
+        })
+    }
+
+    /// Parses a body without credentials, keeping an excerpt on failure with `secrets`
+    /// (what the request sent) scrubbed out.
+    pub fn json_scrubbed<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+        secrets: &[&str],
+    ) -> Result<T, ProviderError> {
+        serde_json::from_slice(&self.body).map_err(|e| ProviderError::Protocol {
+            message: scrub(
+                &format!("malformed {what} (HTTP {}): {e}", self.status.as_u16()),
+                secrets,
+            ),
+            body: Some(scrub(&self.excerpt(), secrets)),
+        })
+    }
+}
+
+/// Replaces every occurrence of the given secrets (8 characters or more) in `text` with
+/// `[redacted]`.
+pub fn scrub(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_owned();
+    for s in secrets.iter().filter(|s| s.len() >= 8) {
+        out = out.replace(s, "[redacted]");
+    }
+    out
+}
+
+/// Parses `value` as an absolute `http(s)` URL with a host, for provider configuration;
+/// errors read `"<provider>: <what> ..."`.
+pub fn config_url(provider: &str, value: &str, what: &str) -> Result<url::Url, ProviderError> {
+    let url = url::Url::parse(value.trim()).map_err(|e| {
+        ProviderError::Config(format!("{provider}: {what} is not an absolute URL: {e}"))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(ProviderError::Config(format!(
+            "{provider}: {what} must be an http(s) URL"
+        )));
+    }
+    Ok(url)
+}
+
+/// A base URL for provider configuration: absolute `http(s)`, no query or fragment,
+/// without a trailing `/` (a path prefix is kept).
+pub fn config_base_url(provider: &str, value: &str, what: &str) -> Result<String, ProviderError> {
+    let url = config_url(provider, value, what)?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ProviderError::Config(format!(
+            "{provider}: {what} must not have a query or fragment"
+        )));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// Splits a scope list written with spaces and/or commas.
+pub fn split_scopes(value: &str) -> Vec<String> {
+    value
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Serde helpers for platform replies.
+pub mod wire {
+    use serde::de::{self, Deserializer, Visitor};
+    use std::fmt;
+
+    /// Deserializes an optional non-negative integer sent as a JSON number (an integer, or
+    /// a float without fraction) or a numeric string; `null` is `None`. Use with
+    /// `#[serde(default, deserialize_with = "...")]`.
+    pub fn lenient_u64<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<u64>, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Option<u64>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a non-negative integer")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Some(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                u64::try_from(v)
+                    .map(Some)
+                    .map_err(|_| E::custom("a negative number"))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v < 1e15 {
+                    Ok(Some(v as u64))
+                } else {
+                    Err(E::custom("not a non-negative integer"))
+                }
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                v.trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| E::custom("not a non-negative integer"))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
 }
 
 /// The start of a body, lossily decoded.

@@ -459,6 +459,10 @@ impl Integrations {
             .connect_log
             .lock()
             .unwrap_or_else(|e| e.into_inner());
+        if log.len() > 10_000 {
+            // Forget users whose window has passed, so the map stays bounded.
+            log.retain(|_, e| e.back().is_some_and(|t| *t + window > now));
+        }
         let entries = log.entry(user).or_default();
         while entries.front().is_some_and(|t| *t + window <= now) {
             entries.pop_front();

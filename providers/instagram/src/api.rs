@@ -1,8 +1,9 @@
 //! Raw calls to Instagram's endpoints and their wire types.
 
 use crate::config::InstagramConfig;
-use crate::error::{Endpoint, check_response, parse_body, parse_secret_body};
+use crate::error::{Endpoint, check_response};
 use integrations_core::ProviderError;
+use integrations_core::http::wire::lenient_u64;
 use integrations_core::http::{CappedResponse, send_capped};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
@@ -57,42 +58,6 @@ impl<'de> Deserialize<'de> for IgId {
     }
 }
 
-/// A count or lifetime sent as a JSON number or a numeric string.
-fn lenient_u64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
-    struct V;
-    impl Visitor<'_> for V {
-        type Value = Option<u64>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a non-negative integer")
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-            Ok(Some(v))
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-            u64::try_from(v)
-                .map(Some)
-                .map_err(|_| E::custom("a negative number"))
-        }
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-            if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v < 1e15 {
-                Ok(Some(v as u64))
-            } else {
-                Err(E::custom("not a non-negative integer"))
-            }
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            v.trim()
-                .parse()
-                .map(Some)
-                .map_err(|_| E::custom("not a non-negative integer"))
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-    }
-    deserializer.deserialize_any(V)
-}
-
 /// `permissions` as a comma-separated string or a list.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
@@ -104,7 +69,7 @@ enum Permissions {
 impl Permissions {
     fn into_vec(self) -> Vec<String> {
         match self {
-            Self::Csv(s) => crate::config::split_scopes(&s),
+            Self::Csv(s) => integrations_core::http::split_scopes(&s),
             Self::List(v) => v,
         }
     }
@@ -236,7 +201,7 @@ impl Api {
         let response = self
             .send(request, Endpoint::CodeExchange, &[secret, code])
             .await?;
-        let reply: ShortLivedReply = parse_secret_body(&response, "code-exchange reply")?;
+        let reply: ShortLivedReply = response.json_secret("code-exchange reply")?;
         let item = match reply {
             ShortLivedReply {
                 data: Some(items), ..
@@ -331,12 +296,12 @@ impl Api {
         let response = self
             .send(request, Endpoint::Profile, &[access_token])
             .await?;
-        parse_body(&response, "profile reply", &[access_token])
+        response.json_scrubbed("profile reply", &[access_token])
     }
 }
 
 fn long_lived(response: &CappedResponse, what: &str) -> Result<LongLivedReply, ProviderError> {
-    let reply: LongLivedReply = parse_secret_body(response, what)?;
+    let reply: LongLivedReply = response.json_secret(what)?;
     if reply.access_token.is_empty() {
         return Err(ProviderError::Protocol {
             message: format!("the {what} has an empty access token"),

@@ -27,7 +27,8 @@
 
 use chrono::Utc;
 use integrations_core::ProviderError;
-use integrations_core::http::{CappedResponse, body_excerpt, classify_status, retry_after};
+pub(crate) use integrations_core::http::scrub;
+use integrations_core::http::{CappedResponse, classify_status, retry_after};
 use serde::Deserialize;
 
 /// Which call a reply answers; decides how a generic `OAuthException` is read.
@@ -69,15 +70,6 @@ struct LegacyError {
     #[serde(default)]
     code: Option<i64>,
     error_message: String,
-}
-
-/// Replaces every occurrence of the given secrets in `text` with `[redacted]`.
-pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
-    let mut out = text.to_owned();
-    for s in secrets.iter().filter(|s| s.len() >= 8) {
-        out = out.replace(s, "[redacted]");
-    }
-    out
 }
 
 /// Turns an error reply into a [`ProviderError`], or `None` when the reply is a success
@@ -191,39 +183,6 @@ fn map_graph_error(
     }
 }
 
-/// Parses a success body that carries credentials: on failure the error keeps neither the
-/// body nor serde's message (which may quote a value), only the position.
-pub(crate) fn parse_secret_body<T: serde::de::DeserializeOwned>(
-    response: &CappedResponse,
-    what: &str,
-) -> Result<T, ProviderError> {
-    serde_json::from_slice(&response.body).map_err(|e| ProviderError::Protocol {
-        message: format!(
-            "malformed {what} (HTTP {}): {:?} error at line {} column {}",
-            response.status.as_u16(),
-            e.classify(),
-            e.line(),
-            e.column()
-        ),
-        body: None,
-    })
-}
-
-/// Parses a success body without credentials, keeping a scrubbed excerpt on failure.
-pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(
-    response: &CappedResponse,
-    what: &str,
-    secrets: &[&str],
-) -> Result<T, ProviderError> {
-    serde_json::from_slice(&response.body).map_err(|e| ProviderError::Protocol {
-        message: scrub(
-            &format!("malformed {what} (HTTP {}): {e}", response.status.as_u16()),
-            secrets,
-        ),
-        body: Some(scrub(&body_excerpt(&response.body), secrets)),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,11 +294,9 @@ mod tests {
             check_response(&resp(502, "<html>"), Endpoint::Profile, &[]),
             Some(ProviderError::Unavailable { status: 502 })
         ));
-        let e = parse_secret_body::<serde_json::Value>(
-            &resp(200, r#"{"access_token":"IGAAx"#),
-            "token",
-        )
-        .unwrap_err();
+        let e = resp(200, r#"{"access_token":"IGAAx"#)
+            .json_secret::<serde_json::Value>("token")
+            .unwrap_err();
         assert!(!format!("{e:?}").contains("IGAAx"));
     }
 }

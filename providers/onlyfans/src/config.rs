@@ -218,8 +218,13 @@ impl OnlyFansConfigBuilder {
         let redirect_uri = self
             .redirect_uri
             .ok_or_else(|| config_err("redirect_uri (ONLYFANS_REDIRECT_URI) is missing"))?;
-        let redirect_uri = parse_http_url(&redirect_uri, "redirect_uri (ONLYFANS_REDIRECT_URI)")?;
-        let api_base_url = base_url(
+        let redirect_uri = integrations_core::http::config_url(
+            "onlyfans",
+            &redirect_uri,
+            "redirect_uri (ONLYFANS_REDIRECT_URI)",
+        )?;
+        let api_base_url = integrations_core::http::config_base_url(
+            "onlyfans",
             self.api_base_url.as_deref().unwrap_or(DEFAULT_API_BASE_URL),
             "api_base_url (ONLYFANS_GATEWAY_URL)",
         )?;
@@ -285,25 +290,6 @@ impl OnlyFansConfigBuilder {
 
 fn config_err(message: &str) -> ProviderError {
     ProviderError::Config(format!("onlyfans: {message}"))
-}
-
-fn parse_http_url(value: &str, what: &str) -> Result<Url, ProviderError> {
-    let url = Url::parse(value.trim())
-        .map_err(|e| config_err(&format!("{what} is not an absolute URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(config_err(&format!("{what} must be an http(s) URL")));
-    }
-    Ok(url)
-}
-
-fn base_url(value: &str, what: &str) -> Result<String, ProviderError> {
-    let url = parse_http_url(value, what)?;
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(config_err(&format!(
-            "{what} must not have a query or fragment"
-        )));
-    }
-    Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
 fn header_name(value: &str, what: &str) -> Result<HeaderName, ProviderError> {

@@ -182,7 +182,7 @@ fn parse_token_set(response: &CappedResponse) -> Result<TokenSet, ProviderError>
         scopes: body
             .scope
             .as_deref()
-            .map(crate::config::split_scopes)
+            .map(integrations_core::http::split_scopes)
             .unwrap_or_default(),
         account_id: None,
     })

@@ -1,6 +1,7 @@
 //! Reddit configuration: a builder and [`RedditConfig::from_env`].
 
 use integrations_core::ProviderError;
+use integrations_core::http::split_scopes;
 use integrations_core::http::{DEFAULT_BODY_LIMIT, DEFAULT_TIMEOUT};
 use integrations_core::secret::ClientSecret;
 use reqwest::header::HeaderValue;
@@ -207,7 +208,11 @@ impl RedditConfigBuilder {
         let redirect_uri = self
             .redirect_uri
             .ok_or_else(|| config_err("redirect_uri (REDDIT_REDIRECT_URI) is missing"))?;
-        let redirect_uri = parse_http_url(&redirect_uri, "redirect_uri (REDDIT_REDIRECT_URI)")?;
+        let redirect_uri = integrations_core::http::config_url(
+            "reddit",
+            &redirect_uri,
+            "redirect_uri (REDDIT_REDIRECT_URI)",
+        )?;
         let user_agent = self
             .user_agent
             .map(|s| s.trim().to_owned())
@@ -232,11 +237,13 @@ impl RedditConfigBuilder {
         if !scopes.iter().any(|s| s == IDENTITY_SCOPE) {
             scopes.insert(0, IDENTITY_SCOPE.to_owned());
         }
-        let www_base_url = base_url(
+        let www_base_url = integrations_core::http::config_base_url(
+            "reddit",
             self.www_base_url.as_deref().unwrap_or(DEFAULT_WWW_BASE_URL),
             "www_base_url (REDDIT_WWW_BASE_URL)",
         )?;
-        let oauth_base_url = base_url(
+        let oauth_base_url = integrations_core::http::config_base_url(
+            "reddit",
             self.oauth_base_url
                 .as_deref()
                 .unwrap_or(DEFAULT_OAUTH_BASE_URL),
@@ -266,35 +273,6 @@ impl RedditConfigBuilder {
 
 fn config_err(message: &str) -> ProviderError {
     ProviderError::Config(format!("reddit: {message}"))
-}
-
-fn parse_http_url(value: &str, what: &str) -> Result<Url, ProviderError> {
-    let url = Url::parse(value.trim())
-        .map_err(|e| config_err(&format!("{what} is not an absolute URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(config_err(&format!("{what} must be an http(s) URL")));
-    }
-    Ok(url)
-}
-
-/// A base URL without a trailing `/`, keeping any path prefix.
-fn base_url(value: &str, what: &str) -> Result<String, ProviderError> {
-    let url = parse_http_url(value, what)?;
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(config_err(&format!(
-            "{what} must not have a query or fragment"
-        )));
-    }
-    Ok(url.as_str().trim_end_matches('/').to_owned())
-}
-
-/// Splits a scope list written with spaces and/or commas.
-pub(crate) fn split_scopes(value: &str) -> Vec<String> {
-    value
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
 }
 
 #[cfg(test)]

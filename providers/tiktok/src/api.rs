@@ -1,50 +1,11 @@
 //! Raw calls to TikTok's Open API v2 and their wire types.
 
 use crate::config::TikTokConfig;
-use crate::error::{
-    api_error_code, check_api_reply, check_token_reply, parse_body, parse_secret_body,
-};
+use crate::error::{api_error_code, check_api_reply, check_token_reply};
 use integrations_core::ProviderError;
+use integrations_core::http::wire::lenient_u64;
 use integrations_core::http::{CappedResponse, send_capped};
-use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
-use std::fmt;
-
-/// A lifetime sent as a JSON number or a numeric string.
-fn lenient_u64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
-    struct V;
-    impl Visitor<'_> for V {
-        type Value = Option<u64>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a non-negative integer")
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-            Ok(Some(v))
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-            u64::try_from(v)
-                .map(Some)
-                .map_err(|_| E::custom("a negative number"))
-        }
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-            if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v < 1e15 {
-                Ok(Some(v as u64))
-            } else {
-                Err(E::custom("not a non-negative integer"))
-            }
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            v.trim()
-                .parse()
-                .map(Some)
-                .map_err(|_| E::custom("not a non-negative integer"))
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-    }
-    deserializer.deserialize_any(V)
-}
 
 /// The reply of `/v2/oauth/token/` (code exchange and refresh).
 #[derive(Deserialize)]
@@ -205,7 +166,7 @@ impl Api {
         if let Some(e) = check_api_reply(&response, &[access_token]) {
             return Err(e);
         }
-        let reply: UserInfoReply = parse_body(&response, "user-info reply", &[access_token])?;
+        let reply: UserInfoReply = response.json_scrubbed("user-info reply", &[access_token])?;
         reply
             .data
             .and_then(|d| d.user)
@@ -250,7 +211,7 @@ pub(crate) fn basic_fields(fields: &str) -> String {
 }
 
 fn token_reply(response: &CappedResponse) -> Result<TokenReply, ProviderError> {
-    let reply: TokenReply = parse_secret_body(response, "token reply")?;
+    let reply: TokenReply = response.json_secret("token reply")?;
     if reply.access_token.is_empty() {
         return Err(ProviderError::Protocol {
             message: "the token reply has an empty access token".into(),

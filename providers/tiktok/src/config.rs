@@ -1,6 +1,7 @@
 //! Configuration of the TikTok provider: credentials, redirect URI, scopes, PKCE
 //! encoding, hosts and HTTP limits.
 
+use integrations_core::http::split_scopes;
 use integrations_core::http::{DEFAULT_BODY_LIMIT, DEFAULT_TIMEOUT};
 use integrations_core::{ClientSecret, ProviderError};
 use std::time::Duration;
@@ -233,30 +234,10 @@ impl TikTokConfig {
             ("www_base_url", &mut self.www_base_url),
             ("api_base_url", &mut self.api_base_url),
         ] {
-            *base = normalise_base(name, base)?;
+            *base = integrations_core::http::config_base_url("tiktok", base, name)?;
         }
         Ok(self)
     }
-}
-
-/// Splits a scope list on commas and whitespace.
-pub(crate) fn split_scopes(s: &str) -> Vec<String> {
-    s.split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-fn normalise_base(name: &str, base: &str) -> Result<String, ProviderError> {
-    let trimmed = base.trim().trim_end_matches('/');
-    let url = Url::parse(trimmed)
-        .map_err(|e| ProviderError::Config(format!("TikTok {name} is not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") || url.query().is_some() {
-        return Err(ProviderError::Config(format!(
-            "TikTok {name} must be an http(s) URL without a query"
-        )));
-    }
-    Ok(trimmed.to_owned())
 }
 
 #[cfg(test)]

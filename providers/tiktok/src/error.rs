@@ -31,21 +31,12 @@
 
 use chrono::Utc;
 use integrations_core::ProviderError;
+pub(crate) use integrations_core::http::scrub;
 use integrations_core::http::{
     CappedResponse, body_excerpt, classify_status, oauth_error, retry_after,
 };
 use reqwest::StatusCode;
 use serde::Deserialize;
-
-/// Replaces every occurrence of the given secrets (8 characters or more) in `text` with
-/// `[redacted]`.
-pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
-    let mut out = text.to_owned();
-    for s in secrets.iter().filter(|s| s.len() >= 8) {
-        out = out.replace(s, "[redacted]");
-    }
-    out
-}
 
 /// The token-endpoint error body.
 #[derive(Debug, Deserialize)]
@@ -210,39 +201,6 @@ fn map_api_error(e: &ApiError, response: &CappedResponse, secrets: &[&str]) -> P
             body: None,
         },
     }
-}
-
-/// Parses a success body that carries credentials: on failure the error keeps neither the
-/// body nor serde's message (which may quote a value), only the position.
-pub(crate) fn parse_secret_body<T: serde::de::DeserializeOwned>(
-    response: &CappedResponse,
-    what: &str,
-) -> Result<T, ProviderError> {
-    serde_json::from_slice(&response.body).map_err(|e| ProviderError::Protocol {
-        message: format!(
-            "malformed {what} (HTTP {}): {:?} error at line {} column {}",
-            response.status.as_u16(),
-            e.classify(),
-            e.line(),
-            e.column()
-        ),
-        body: None,
-    })
-}
-
-/// Parses a success body without credentials, keeping a scrubbed excerpt on failure.
-pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(
-    response: &CappedResponse,
-    what: &str,
-    secrets: &[&str],
-) -> Result<T, ProviderError> {
-    serde_json::from_slice(&response.body).map_err(|e| ProviderError::Protocol {
-        message: scrub(
-            &format!("malformed {what} (HTTP {}): {e}", response.status.as_u16()),
-            secrets,
-        ),
-        body: Some(scrub(&body_excerpt(&response.body), secrets)),
-    })
 }
 
 #[cfg(test)]

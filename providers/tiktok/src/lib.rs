@@ -95,7 +95,7 @@ impl TikTok {
         let scopes = reply
             .scope
             .as_deref()
-            .map(config::split_scopes)
+            .map(integrations_core::http::split_scopes)
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| fallback_scopes.to_vec());
         TokenSet {
