@@ -42,7 +42,7 @@ pub struct StoreOptions {
     /// by `migrate` when missing). `None` keeps the server's default search path.
     pub schema: Option<String>,
     /// How long a call waits for a pooled connection, including establishing a new one,
-    /// before failing with [`StoreError::Unavailable`] (default 10 s).
+    /// before failing with [`StoreError::Unavailable`](integrations_core::StoreError::Unavailable) (default 10 s).
     pub acquire_timeout: Duration,
     /// SQLite only: how long a statement waits for another connection's write lock
     /// (`PRAGMA busy_timeout`, default 5 s).
