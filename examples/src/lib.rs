@@ -5,6 +5,8 @@
 //! The binaries are `quickstart` (the whole flow in one command), and `refresher` (the
 //! background refresher over `DATABASE_URL`).
 
+pub mod server;
+
 use integrations_core::{CallbackParams, ClientSecret, EncryptionKey, Provider, TokenCipher};
 use integrations_instagram::{Instagram, InstagramConfig};
 use integrations_onlyfans::{OnlyFansConfig, OnlyFansProvider};

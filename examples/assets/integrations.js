@@ -1,0 +1,423 @@
+// The Integrations page: cards from GET /api/integrations/providers and /status; actions
+// through the design's API. No build step, no framework.
+(function () {
+  'use strict';
+
+  const MESSAGES = JSON.parse(document.getElementById('messages').textContent);
+  const GENERIC = MESSAGES.internal;
+
+  const ICONS = {
+    instagram: '<svg viewBox="0 0 48 48"><defs><linearGradient id="ig-grad" x1="0" y1="1" x2="1" y2="0"><stop offset="0" stop-color="#fdc468"/><stop offset=".35" stop-color="#f56040"/><stop offset=".65" stop-color="#c13584"/><stop offset="1" stop-color="#5851db"/></linearGradient></defs><rect width="48" height="48" rx="12" fill="url(#ig-grad)"/><rect x="12" y="12" width="24" height="24" rx="7.5" fill="none" stroke="#fff" stroke-width="3"/><circle cx="24" cy="24" r="5.6" fill="none" stroke="#fff" stroke-width="3"/><circle cx="31.2" cy="16.8" r="1.9" fill="#fff"/></svg>',
+    tiktok: '<svg viewBox="0 0 48 48"><rect width="48" height="48" rx="12" fill="#121212"/><g fill="none" stroke-width="3.4" stroke-linecap="round" stroke-linejoin="round"><path d="M25.8 12.5v16.2a5.3 5.3 0 1 1-5.3-5.3M25.8 12.5c.7 3.7 3.2 6.1 7 6.4" stroke="#25f4ee" transform="translate(-1.3 -1.1)"/><path d="M25.8 12.5v16.2a5.3 5.3 0 1 1-5.3-5.3M25.8 12.5c.7 3.7 3.2 6.1 7 6.4" stroke="#fe2c55" transform="translate(1.3 1.1)"/><path d="M25.8 12.5v16.2a5.3 5.3 0 1 1-5.3-5.3M25.8 12.5c.7 3.7 3.2 6.1 7 6.4" stroke="#fff"/></g></svg>',
+    reddit: '<svg viewBox="0 0 48 48"><circle cx="24" cy="24" r="24" fill="#ff4500"/><path d="M24.4 18.6l2.1-7.2 5.6 1.3" fill="none" stroke="#fff" stroke-width="1.9" stroke-linecap="round" stroke-linejoin="round"/><circle cx="33" cy="13.2" r="2.6" fill="#fff"/><circle cx="34.6" cy="22.4" r="3.2" fill="#fff"/><circle cx="13.4" cy="22.4" r="3.2" fill="#fff"/><ellipse cx="24" cy="28.4" rx="12.2" ry="8.6" fill="#fff"/><circle cx="19.4" cy="27.2" r="2.1" fill="#ff4500"/><circle cx="28.6" cy="27.2" r="2.1" fill="#ff4500"/><path d="M19.6 31.6c2.6 1.9 6.2 1.9 8.8 0" fill="none" stroke="#ff4500" stroke-width="1.7" stroke-linecap="round"/></svg>',
+    onlyfans: '<svg viewBox="0 0 48 48"><rect width="48" height="48" rx="12" fill="#00aff0"/><circle cx="19.5" cy="25.5" r="8" fill="none" stroke="#fff" stroke-width="4.2"/><path d="M25.5 16.5h13c-1.4 5.2-5.4 8.4-11 8.6 1.2-3.1 1-6.3-2-8.6z" fill="#fff"/></svg>'
+  };
+  const DESCRIPTIONS = {
+    instagram: 'Publish posts and reels, read comments and insights.',
+    tiktok: 'Share videos and follow how they perform.',
+    reddit: 'Post to communities and keep an eye on karma.',
+    onlyfans: 'Sync subscribers and earnings through the connection gateway.'
+  };
+  const ACTION_LABELS = { connect: 'Connecting…', disconnect: 'Disconnecting…', refresh: 'Refreshing…' };
+
+  const view = {
+    providers: [],
+    integrations: [],
+    loaded: false,
+    loadError: null,
+    errors: {},      // provider id -> message shown on its card
+    busy: {},        // provider id -> { action, account }
+    filter: 'all',
+    query: ''
+  };
+
+  const $ = (id) => document.getElementById(id);
+
+  function el(tag, attrs, children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === 'class') node.className = v;
+      else if (k === 'text') node.textContent = v;
+      else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
+      else node.setAttribute(k, v === true ? '' : String(v));
+    }
+    for (const c of [].concat(children || [])) {
+      if (c === null || c === undefined || c === false) continue;
+      node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return node;
+  }
+
+  class ApiError extends Error {
+    constructor(message, code, status) { super(message); this.code = code; this.status = status; }
+  }
+
+  async function api(method, path, body) {
+    const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+    if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    let res;
+    try {
+      res = await fetch(path, init);
+    } catch (_) {
+      throw new ApiError(MESSAGES.network, 'network', 0);
+    }
+    let data = null;
+    try { data = await res.json(); } catch (_) { data = null; }
+    if (res.status === 401) {
+      window.location.assign('/signin?next=/integrations');
+      throw new ApiError(data && data.message || GENERIC, 'unauthenticated', 401);
+    }
+    if (!res.ok) {
+      throw new ApiError((data && data.message) || GENERIC, data && data.code, res.status);
+    }
+    return data;
+  }
+
+  // ---- data helpers ----------------------------------------------------------------
+
+  const nf = new Intl.NumberFormat(undefined, { notation: 'compact', maximumFractionDigits: 1 });
+  const df = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short', year: 'numeric' });
+
+  function accountsOf(provider) {
+    return view.integrations.filter((i) => i.provider === provider);
+  }
+
+  function needsAttention(account) {
+    return account.status === 'expired' || account.status === 'needs_reconnect';
+  }
+
+  function cardState(provider) {
+    const accounts = accountsOf(provider);
+    if (view.busy[provider]) return 'loading';
+    if (view.errors[provider]) return 'error';
+    if (accounts.some(needsAttention)) return 'expired';
+    if (accounts.some((a) => a.lastError)) return 'error';
+    return accounts.length ? 'connected' : 'disconnected';
+  }
+
+  const BADGES = {
+    connected: ['Connected', 'badge-connected'],
+    expired: ['Expired', 'badge-expired'],
+    error: ['Error', 'badge-error'],
+    disconnected: ['Not connected', 'badge-disconnected'],
+    loading: ['Working…', 'badge-loading']
+  };
+
+  function avatarUrl(meta) {
+    const url = meta.profile_picture_url || meta.avatar_url || meta.icon_img || meta.avatar;
+    return typeof url === 'string' && /^https?:\/\//.test(url) ? url : null;
+  }
+
+  function figures(provider, meta) {
+    const out = [];
+    const num = (v) => (typeof v === 'number' && isFinite(v) ? nf.format(v) : null);
+    if (num(meta.followers_count)) out.push(num(meta.followers_count) + ' followers');
+    if (num(meta.follower_count)) out.push(num(meta.follower_count) + ' followers');
+    if (num(meta.media_count)) out.push(num(meta.media_count) + ' posts');
+    if (num(meta.karma)) out.push(num(meta.karma) + ' karma');
+    if (num(meta.subscribers_count)) out.push(num(meta.subscribers_count) + ' subscribers');
+    return out;
+  }
+
+  function expiryText(account) {
+    if (account.status === 'needs_reconnect') return { text: 'Access revoked', warn: true };
+    if (!account.expiresAt) return { text: 'No expiry', warn: false };
+    const date = df.format(new Date(account.expiresAt));
+    if (account.status === 'expired') return { text: 'Expired ' + date, warn: true };
+    return { text: 'Renews by ' + date, warn: false };
+  }
+
+  // ---- rendering -------------------------------------------------------------------
+
+  function busyButton(provider, action, account, label, cls, onclick) {
+    const b = view.busy[provider];
+    const mine = b && b.action === action && (account === undefined || b.account === account);
+    return el('button', {
+      class: 'btn ' + cls,
+      type: 'button',
+      'data-action': action,
+      'aria-busy': mine ? 'true' : null,
+      disabled: b ? true : null,
+      onclick
+    }, mine ? ACTION_LABELS[action] : label);
+  }
+
+  function accountRow(p, account) {
+    const meta = account.metadata || {};
+    const name = meta.display_name || meta.name || null;
+    const handle = account.username ? '@' + account.username : account.providerAccountId;
+    const src = avatarUrl(meta);
+    const initial = (account.username || p.name || '?').slice(0, 1).toUpperCase();
+    const avatar = src
+      ? el('img', { class: 'avatar', src, alt: '', width: 40, height: 40, loading: 'lazy', referrerpolicy: 'no-referrer' })
+      : el('span', { class: 'avatar avatar-fallback', 'aria-hidden': 'true' }, initial);
+    const exp = expiryText(account);
+    const meta2 = el('div', { class: 'account-meta' },
+      figures(p.id, meta).map((f) => el('span', {}, f)).concat([
+        el('span', { class: exp.warn ? 'warn' : null }, exp.text)
+      ]));
+    const actions = [];
+    if (needsAttention(account)) {
+      actions.push(busyButton(p.id, 'connect', account.providerAccountId, 'Reconnect', 'btn-warn btn-small',
+        () => connect(p, account.providerAccountId)));
+    } else if (p.canRefresh) {
+      actions.push(busyButton(p.id, 'refresh', account.providerAccountId, 'Refresh', 'btn-ghost btn-small',
+        () => refresh(p, account)));
+    }
+    actions.push(busyButton(p.id, 'disconnect', account.providerAccountId, 'Disconnect', 'btn-danger-ghost btn-small',
+      () => askDisconnect(p, account)));
+    return el('li', {
+      class: 'account',
+      'data-account': account.providerAccountId,
+      'data-status': account.status
+    }, [
+      avatar,
+      el('div', { class: 'account-main' }, [
+        el('div', { class: 'account-name' }, name
+          ? [name + ' ', el('span', { class: 'account-handle' }, handle)]
+          : [el('span', { class: 'account-username' }, handle)]),
+        meta2,
+        account.lastError && !needsAttention(account)
+          ? el('div', { class: 'account-error' }, account.lastError) : null
+      ]),
+      el('div', { class: 'account-actions' }, actions)
+    ]);
+  }
+
+  function card(p) {
+    const accounts = accountsOf(p.id);
+    const state = cardState(p.id);
+    const [badgeText, badgeClass] = BADGES[state];
+    const icon = el('div', { class: 'app-icon', 'aria-hidden': 'true' });
+    icon.innerHTML = ICONS[p.id] || '';
+    const head = el('div', { class: 'card-head' }, [
+      icon,
+      el('div', { class: 'card-title' }, [
+        el('h2', { id: 'title-' + p.id }, p.name),
+        el('p', { class: 'card-desc' }, DESCRIPTIONS[p.id] || '')
+      ]),
+      el('span', { class: 'badge ' + badgeClass, 'data-role': 'status' }, badgeText)
+    ]);
+    const parts = [head];
+    if (accounts.length) {
+      parts.push(el('ul', { class: 'accounts', 'aria-label': p.name + ' accounts' },
+        accounts.map((a) => accountRow(p, a))));
+    }
+    if (view.errors[p.id]) {
+      parts.push(el('p', { class: 'card-error', role: 'alert' }, view.errors[p.id]));
+    }
+    const foot = accounts.length
+      ? el('div', { class: 'card-foot' }, [
+        el('span', { class: 'card-hint' }, accounts.length === 1 ? '1 account' : accounts.length + ' accounts'),
+        busyButton(p.id, 'connect', '', 'Add account', 'btn-secondary btn-small', () => connect(p, ''))
+      ])
+      : el('div', { class: 'card-foot' }, [
+        el('span', { class: 'card-hint' }, 'Not connected'),
+        busyButton(p.id, 'connect', '', view.errors[p.id] ? 'Try again' : 'Add app', 'btn-primary', () => connect(p, ''))
+      ]);
+    parts.push(foot);
+    return el('article', {
+      class: 'card',
+      'data-provider': p.id,
+      'data-state': state,
+      'aria-labelledby': 'title-' + p.id,
+      'aria-busy': state === 'loading' ? 'true' : null
+    }, parts);
+  }
+
+  function matches(p) {
+    const q = view.query.trim().toLowerCase();
+    const accounts = accountsOf(p.id);
+    if (q) {
+      const hay = [p.name, p.id].concat(accounts.map((a) => a.username || ''),
+        accounts.map((a) => (a.metadata && (a.metadata.display_name || a.metadata.name)) || ''));
+      if (!hay.some((s) => s.toLowerCase().includes(q))) return false;
+    }
+    switch (view.filter) {
+      case 'connected': return accounts.length > 0;
+      case 'attention': return accounts.some(needsAttention) || accounts.some((a) => a.lastError) || !!view.errors[p.id];
+      case 'available': return accounts.length === 0;
+      default: return true;
+    }
+  }
+
+  function render() {
+    const grid = $('grid');
+    const empty = $('empty');
+    grid.setAttribute('aria-busy', view.loaded ? 'false' : 'true');
+    if (!view.loaded) return;
+
+    const connectedApps = view.providers.filter((p) => accountsOf(p.id).length).length;
+    const accountsCount = view.integrations.filter((i) => view.providers.some((p) => p.id === i.provider)).length;
+    const summary = $('summary');
+    summary.textContent = '';
+    if (view.providers.length) {
+      summary.append(el('strong', {}, String(connectedApps)), ' of ' + view.providers.length + ' apps connected · ',
+        el('strong', {}, String(accountsCount)), accountsCount === 1 ? ' account' : ' accounts');
+    }
+
+    const shown = view.providers.filter(matches);
+    grid.replaceChildren(...shown.map(card));
+
+    const action = $('empty-action');
+    if (view.loadError) {
+      empty.hidden = false;
+      $('empty-title').textContent = 'Could not load your integrations';
+      $('empty-text').textContent = view.loadError;
+      action.hidden = false;
+      action.textContent = 'Try again';
+      action.onclick = () => load();
+    } else if (!view.providers.length) {
+      empty.hidden = false;
+      $('empty-title').textContent = 'No integrations available';
+      $('empty-text').textContent = 'No platform is enabled on this server. Ask an administrator to turn one on.';
+      action.hidden = true;
+    } else if (!shown.length) {
+      empty.hidden = false;
+      $('empty-title').textContent = view.query.trim() ? 'No apps match “' + view.query.trim() + '”' : 'Nothing to show here';
+      $('empty-text').textContent = view.filter === 'attention'
+        ? 'All your connections are healthy.'
+        : 'Try another search or filter.';
+      action.hidden = false;
+      action.textContent = 'Show all apps';
+      action.onclick = () => { view.query = ''; $('search').value = ''; setFilter('all'); };
+    } else {
+      empty.hidden = true;
+    }
+  }
+
+  function notify(text, isError) {
+    const n = $('notice');
+    $('notice-text').textContent = text;
+    n.classList.toggle('error', !!isError);
+    n.hidden = false;
+  }
+
+  // ---- actions ---------------------------------------------------------------------
+
+  async function load() {
+    try {
+      const [p, s] = await Promise.all([
+        api('GET', '/api/integrations/providers'),
+        api('GET', '/api/integrations/status')
+      ]);
+      view.providers = p.providers;
+      view.integrations = s.integrations;
+      view.loadError = null;
+    } catch (e) {
+      view.loadError = e.message;
+    }
+    view.loaded = true;
+    render();
+  }
+
+  async function connect(p, account) {
+    view.busy[p.id] = { action: 'connect', account };
+    delete view.errors[p.id];
+    render();
+    try {
+      const start = await api('POST', '/api/integrations/connect/' + encodeURIComponent(p.id),
+        { redirectUrl: '/integrations' });
+      window.location.assign(start.authUrl);
+    } catch (e) {
+      delete view.busy[p.id];
+      view.errors[p.id] = e.message;
+      render();
+    }
+  }
+
+  async function refresh(p, account) {
+    view.busy[p.id] = { action: 'refresh', account: account.providerAccountId };
+    delete view.errors[p.id];
+    render();
+    try {
+      await api('POST', '/api/integrations/refresh/' + encodeURIComponent(p.id) + '/' +
+        encodeURIComponent(account.providerAccountId));
+      notify(p.name + ' connection refreshed.');
+    } catch (e) {
+      view.errors[p.id] = e.message;
+    }
+    delete view.busy[p.id];
+    await load();
+  }
+
+  function askDisconnect(p, account) {
+    const dialog = $('confirm');
+    const who = account.username ? '@' + account.username : account.providerAccountId;
+    $('confirm-title').textContent = 'Disconnect ' + p.name + '?';
+    $('confirm-text').textContent = who + ' will be disconnected and its access revoked. You can connect it again at any time.';
+    dialog.returnValue = '';
+    dialog.onclose = () => {
+      if (dialog.returnValue === 'confirm') disconnect(p, account);
+    };
+    dialog.showModal();
+  }
+
+  async function disconnect(p, account) {
+    view.busy[p.id] = { action: 'disconnect', account: account.providerAccountId };
+    delete view.errors[p.id];
+    render();
+    try {
+      const r = await api('DELETE', '/api/integrations/disconnect/' + encodeURIComponent(p.id) + '/' +
+        encodeURIComponent(account.providerAccountId));
+      notify(r.message || p.name + ' disconnected.');
+    } catch (e) {
+      view.errors[p.id] = e.message;
+    }
+    delete view.busy[p.id];
+    await load();
+  }
+
+  function setFilter(f) {
+    view.filter = f;
+    for (const chip of document.querySelectorAll('.chip')) {
+      chip.setAttribute('aria-pressed', chip.dataset.filter === f ? 'true' : 'false');
+    }
+    render();
+  }
+
+  // ---- start -----------------------------------------------------------------------
+
+  function readRedirect() {
+    const q = new URLSearchParams(window.location.search);
+    const provider = q.get('provider');
+    const error = q.get('error');
+    const connected = q.get('connected');
+    if (error) {
+      const message = MESSAGES[error] || GENERIC;
+      if (provider) view.errors[provider] = message;
+      else notify(message, true);
+    } else if (connected) {
+      view.justConnected = connected;
+      view.justAccount = q.get('account');
+    }
+    if (q.toString()) window.history.replaceState(null, '', '/integrations');
+  }
+
+  async function whoami() {
+    try {
+      const s = await api('GET', '/api/session');
+      $('who').textContent = 'User ' + s.userId;
+    } catch (_) { /* the page redirects on 401 */ }
+  }
+
+  document.addEventListener('DOMContentLoaded', async () => {
+    $('search').addEventListener('input', (e) => { view.query = e.target.value; render(); });
+    for (const chip of document.querySelectorAll('.chip')) {
+      chip.addEventListener('click', () => setFilter(chip.dataset.filter));
+    }
+    document.querySelector('.notice-close').addEventListener('click', () => { $('notice').hidden = true; });
+    readRedirect();
+    whoami();
+    await load();
+    if (view.justConnected) {
+      const p = view.providers.find((x) => x.id === view.justConnected);
+      const a = accountsOf(view.justConnected).find((x) => x.providerAccountId === view.justAccount);
+      if (p) notify(p.name + ' connected' + (a && a.username ? ' as @' + a.username : '') + '.');
+    }
+  });
+})();

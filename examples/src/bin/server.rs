@@ -1,0 +1,77 @@
+//! The example server: the design's REST API and the Integrations page.
+//!
+//! ```text
+//! cargo run -p integrations-examples --bin server [-- --port 3000]
+//! ```
+//!
+//! Then open `http://127.0.0.1:3000/integrations` (sign in with any user number). Data
+//! lives in `./server-data/` (SQLite and a generated key) unless `DATABASE_URL` and
+//! `TOKEN_ENCRYPTION_KEY` are set; every platform without real credentials in the
+//! environment uses the local sandbox started in-process. See
+//! [`ServerConfig::from_env`](integrations_examples::server::ServerConfig::from_env) for
+//! the variables and `docs/http-api.md` for the routes.
+
+use integrations_examples::server::{ServerConfig, serve};
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,integrations_sandbox=warn".into()),
+        )
+        .init();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("server: FAILED: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let mut config = ServerConfig::from_env()?;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--port" => {
+                config.port = args
+                    .next()
+                    .ok_or("--port needs a number")?
+                    .parse()
+                    .map_err(|_| "--port needs a number")?;
+            }
+            "-h" | "--help" => {
+                println!(
+                    "usage: server [--port N]   (env: PORT, DATABASE_URL, SESSION_SECRET, TOKEN_ENCRYPTION_KEY, ENABLE_<PROVIDER>_INTEGRATION)"
+                );
+                return Ok(());
+            }
+            other => return Err(format!("unknown argument {other:?} (try --help)").into()),
+        }
+    }
+    if config.database_url.is_none() {
+        println!(
+            "server: using the embedded SQLite store in {}",
+            config.data_dir.display()
+        );
+    }
+    let running = serve(config).await?;
+    for (platform, source) in running.provider_sources() {
+        println!("server: {platform}: {source}");
+    }
+    if let Some(sandbox) = running.sandbox() {
+        println!(
+            "server: platform sandbox (development only) at {}/_sandbox",
+            sandbox.base_url()
+        );
+    }
+    println!("server: open {}/integrations", running.url());
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => println!("server: stopping"),
+        () = running.wait() => {}
+    }
+    Ok(())
+}
