@@ -172,10 +172,12 @@ pub fn context<'a>(provider: &'a str, account: &'a str, column: &'a str) -> Secr
     }
 }
 
-/// Inserts one account per grant (user `i + 1`), tokens sealed by `cipher`, expiring at
-/// `expires_at`; `concurrency` upserts at a time. Returns the account ids, in grant order.
+/// Inserts one account per grant (grant `i` for user `user_of(i)`), tokens sealed by
+/// `cipher`, expiring at `expires_at`; `concurrency` upserts at a time. Returns the
+/// account ids, in grant order.
 pub async fn fill(
     store: &Arc<dyn TokenStore>,
+    user_of: impl Fn(usize) -> UserId,
     cipher: &TokenCipher,
     grants: &[Grant],
     expires_at: DateTime<Utc>,
@@ -188,7 +190,7 @@ pub async fn fill(
         let seal =
             |column: &str, text: &str| cipher.seal(context("tiktok", &g.open_id, column), text);
         accounts.push(NewAccount {
-            user_id: UserId(i as i64 + 1),
+            user_id: user_of(i),
             provider: provider.clone(),
             provider_account_id: g.open_id.clone(),
             access_token: Some(seal("access_token", &g.access_token)?),

@@ -25,7 +25,7 @@ use integrations_benches::baseline::{self, Timed};
 use integrations_benches::sandbox_proc::{self, SandboxProcess};
 use integrations_benches::stores::{self, Place, StoreKind};
 use integrations_benches::{BoxError, Result, grants, mem, recorder, stats};
-use integrations_core::{EncryptionKey, Integrations, RefreshLimits, TokenCipher};
+use integrations_core::{EncryptionKey, Integrations, RefreshLimits, TokenCipher, UserId};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -237,6 +237,7 @@ async fn run_config(
         let now = Utc::now();
         let ids = stores::fill(
             &store,
+            |i| UserId(i as i64 + 1),
             &env.cipher,
             grants,
             now + chrono::Duration::seconds(60),
