@@ -1,0 +1,452 @@
+//! The background refresher: refreshes every connection whose access token expires soon,
+//! on an interval, against the database in `DATABASE_URL`. Run one or many instances: they
+//! share the work through the store's leases.
+//!
+//! ```text
+//! cargo run -p integrations-examples --bin refresher -- [--interval-secs N] [--window-secs N]
+//!     [--concurrency N] [--jitter-secs N] [--once]
+//! cargo run -p integrations-examples --bin refresher -- --sandbox [--interval-secs 5]
+//! ```
+//!
+//! Environment:
+//! - `DATABASE_URL` (required): `postgres://…` or `sqlite://path`;
+//! - `TOKEN_ENCRYPTION_KEY` (required), `TOKEN_ENCRYPTION_KEY_PREVIOUS` (optional);
+//! - the providers' own variables (`INSTAGRAM_CLIENT_ID`, `TIKTOK_CLIENT_KEY`,
+//!   `REDDIT_CLIENT_ID`, `ONLYFANS_API_KEY` and the rest of each set): a provider is
+//!   loaded when its first variable is present and `ENABLE_<P>_INTEGRATION` is not `false`;
+//! - `REFRESH_INTERVAL_SECS` (60), `REFRESH_WINDOW_SECS` (600), `REFRESH_CONCURRENCY` (16),
+//!   `REFRESH_JITTER_SECS` (10): the same as the flags, which win;
+//! - `REFRESHER_SANDBOX=1`: the same as `--sandbox`.
+//!
+//! `--sandbox` starts the local platform sandbox in the process, points the four providers
+//! at it, uses an in-memory SQLite store (never `DATABASE_URL`: sandbox grants would
+//! overwrite real ones), connects one demo account per platform with short-lived tokens,
+//! and refreshes them on every pass. Ctrl-C or SIGTERM finishes the running pass, releases
+//! its leases and exits 0.
+
+use integrations_core::{
+    EncryptionKey, Integrations, Provider, RefreshLimits, RefreshReport, Refresher,
+    RefresherConfig, TokenCipher, UserId,
+};
+use integrations_examples::{follow_authorization, sandbox_providers};
+use integrations_instagram::{Instagram, InstagramConfig};
+use integrations_onlyfans::{OnlyFansConfig, OnlyFansProvider};
+use integrations_reddit::{RedditConfig, RedditProvider};
+use integrations_sandbox::{Consent, Platform, Sandbox, SandboxConfig};
+use integrations_storage_diesel::{DieselStore, StoreOptions};
+use integrations_tiktok::{TikTok, TikTokConfig};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+const USAGE: &str = "usage: refresher [--sandbox] [--once] [--interval-secs N] [--window-secs N] \
+                     [--concurrency N] [--jitter-secs N]\n\
+                     environment: DATABASE_URL, TOKEN_ENCRYPTION_KEY, the providers' variables, \
+                     REFRESH_INTERVAL_SECS, REFRESH_WINDOW_SECS, REFRESH_CONCURRENCY, \
+                     REFRESH_JITTER_SECS, REFRESHER_SANDBOX=1";
+
+const SANDBOX_REDIRECT: &str = "http://127.0.0.1:3000/callback";
+
+/// What the command line and the environment ask for.
+#[derive(Debug, Clone, PartialEq)]
+struct Settings {
+    sandbox: bool,
+    once: bool,
+    interval: Duration,
+    window: Duration,
+    jitter: Duration,
+    concurrency: usize,
+}
+
+fn number(name: &str, value: &str) -> Result<u64, String> {
+    value
+        .trim()
+        .parse::<u64>()
+        .map_err(|_| format!("{name} must be a whole number, got {value:?}"))
+}
+
+/// Reads the flags, then the environment for what the flags leave unset.
+fn settings(
+    args: &[String],
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<Settings>, String> {
+    let env_num = |name: &str, default: u64| -> Result<u64, String> {
+        match lookup(name) {
+            Some(v) if !v.trim().is_empty() => number(name, &v),
+            _ => Ok(default),
+        }
+    };
+    let mut s = Settings {
+        sandbox: lookup("REFRESHER_SANDBOX").is_some_and(|v| truthy(&v)),
+        once: false,
+        interval: Duration::from_secs(env_num("REFRESH_INTERVAL_SECS", 60)?),
+        window: Duration::from_secs(env_num("REFRESH_WINDOW_SECS", 600)?),
+        jitter: Duration::from_secs(env_num("REFRESH_JITTER_SECS", 10)?),
+        concurrency: env_num("REFRESH_CONCURRENCY", 16)? as usize,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |flag: &str| -> Result<u64, String> {
+            let v = it
+                .next()
+                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+            number(flag, v)
+        };
+        match arg.as_str() {
+            "--sandbox" => s.sandbox = true,
+            "--once" => s.once = true,
+            "--interval-secs" => s.interval = Duration::from_secs(value(arg)?),
+            "--window-secs" => s.window = Duration::from_secs(value(arg)?),
+            "--jitter-secs" => s.jitter = Duration::from_secs(value(arg)?),
+            "--concurrency" => s.concurrency = value(arg)? as usize,
+            "-h" | "--help" => return Ok(None),
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    if s.concurrency == 0 {
+        return Err("REFRESH_CONCURRENCY / --concurrency must be at least 1".into());
+    }
+    if s.window.is_zero() {
+        return Err("REFRESH_WINDOW_SECS / --window-secs must be at least 1".into());
+    }
+    Ok(Some(s))
+}
+
+fn truthy(v: &str) -> bool {
+    matches!(
+        v.trim().to_ascii_lowercase().as_str(),
+        "1" | "true" | "yes" | "on"
+    )
+}
+
+fn disabled(v: &str) -> bool {
+    matches!(
+        v.trim().to_ascii_lowercase().as_str(),
+        "false" | "0" | "no" | "off"
+    )
+}
+
+/// The providers configured in the environment: those whose first variable is present
+/// and whose `ENABLE_<P>_INTEGRATION` is not `false`. A provider whose set is incomplete
+/// is an error naming the missing variable.
+fn providers_from(
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<Arc<dyn Provider>>, String> {
+    let wanted = |prefix: &str, marker: &str| {
+        lookup(marker).is_some_and(|v| !v.trim().is_empty())
+            && !lookup(&format!("ENABLE_{prefix}_INTEGRATION")).is_some_and(|v| disabled(&v))
+    };
+    fn fail(name: &'static str) -> impl Fn(integrations_core::ProviderError) -> String {
+        move |e| format!("{name}: {e}")
+    }
+    let mut out: Vec<Arc<dyn Provider>> = Vec::new();
+    if wanted("INSTAGRAM", "INSTAGRAM_CLIENT_ID") {
+        let config = InstagramConfig::from_lookup(lookup).map_err(fail("instagram"))?;
+        out.push(Arc::new(Instagram::new(config).map_err(fail("instagram"))?));
+    }
+    if wanted("TIKTOK", "TIKTOK_CLIENT_KEY") {
+        let config = TikTokConfig::from_lookup(lookup).map_err(fail("tiktok"))?;
+        out.push(Arc::new(TikTok::new(config).map_err(fail("tiktok"))?));
+    }
+    if wanted("REDDIT", "REDDIT_CLIENT_ID") {
+        let config = RedditConfig::from_lookup(lookup).map_err(fail("reddit"))?;
+        out.push(Arc::new(
+            RedditProvider::new(config).map_err(fail("reddit"))?,
+        ));
+    }
+    if wanted("ONLYFANS", "ONLYFANS_API_KEY") {
+        let config = OnlyFansConfig::from_lookup(lookup).map_err(fail("onlyfans"))?;
+        out.push(Arc::new(
+            OnlyFansProvider::new(config).map_err(fail("onlyfans"))?,
+        ));
+    }
+    if out.is_empty() {
+        return Err(
+            "no provider is configured: set the variables of at least one \
+                    (INSTAGRAM_CLIENT_ID…, TIKTOK_CLIENT_KEY…, REDDIT_CLIENT_ID…, \
+                    ONLYFANS_API_KEY…) and leave its ENABLE_<P>_INTEGRATION unset or true"
+                .into(),
+        );
+    }
+    Ok(out)
+}
+
+fn report_line(label: &str, r: &RefreshReport) -> String {
+    format!(
+        "refresher: {label}: claimed {} refreshed {} needs_reconnect {} failed_transient {} \
+         failed_other {} skipped_leased {} skipped_not_refreshable {}",
+        r.claimed,
+        r.refreshed,
+        r.needs_reconnect,
+        r.failed_transient,
+        r.failed_other,
+        r.skipped_leased,
+        r.skipped_not_refreshable
+    )
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let env = |name: &str| std::env::var(name).ok();
+    let settings = match settings(&args, &env) {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("refresher: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(settings).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("refresher: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Everything needed to run: the service, and the sandbox kept alive in sandbox mode.
+struct Setup {
+    integrations: Integrations,
+    _sandbox: Option<Sandbox>,
+}
+
+async fn production_setup(settings: &Settings) -> Result<Setup, BoxError> {
+    let env = |name: &str| std::env::var(name).ok();
+    let url = env("DATABASE_URL").filter(|v| !v.trim().is_empty()).ok_or(
+        "DATABASE_URL is not set: point it at the integrations database \
+         (postgres://user:pass@host/db or sqlite://path)",
+    )?;
+    let cipher = TokenCipher::from_env().map_err(|e| format!("{e}"))?;
+    let providers = providers_from(&env)?;
+    let store = DieselStore::connect_with(
+        &url,
+        StoreOptions {
+            max_connections: settings.concurrency + 2,
+            ..StoreOptions::default()
+        },
+    )
+    .await
+    .map_err(|e| format!("cannot open the store in DATABASE_URL: {e}"))?;
+    let mut builder = Integrations::builder(Arc::new(store), cipher);
+    let mut names = Vec::new();
+    for p in providers {
+        names.push(p.id().to_string());
+        builder = builder.provider(p);
+    }
+    println!(
+        "refresher: store opened; providers: {}; interval {}s (+ up to {}s jitter), window {}s, concurrency {}",
+        names.join(", "),
+        settings.interval.as_secs(),
+        settings.jitter.as_secs(),
+        settings.window.as_secs(),
+        settings.concurrency
+    );
+    Ok(Setup {
+        integrations: builder.build(),
+        _sandbox: None,
+    })
+}
+
+async fn sandbox_setup(settings: &Settings) -> Result<Setup, BoxError> {
+    if std::env::var_os("DATABASE_URL").is_some() {
+        println!("refresher: sandbox mode ignores DATABASE_URL and uses an in-memory store");
+    }
+    let sandbox = Sandbox::start_with(SandboxConfig {
+        auto_consent: Some(Consent::Allow),
+        ..SandboxConfig::default()
+    })
+    .await?;
+    // Tokens shorter than the window: every pass has something to refresh.
+    let lifetime = (settings.window / 2).max(Duration::from_secs(1));
+    sandbox.set_token_lifetime(Platform::TikTok, lifetime);
+    sandbox.set_token_lifetime(Platform::Reddit, lifetime);
+    println!(
+        "refresher: sandbox (development only) at {}; TikTok and Reddit access tokens live {}s",
+        sandbox.base_url(),
+        lifetime.as_secs()
+    );
+    let cipher = match TokenCipher::from_env() {
+        Ok(c) => c,
+        Err(_) => TokenCipher::new(EncryptionKey::generate()),
+    };
+    let store = DieselStore::connect("sqlite::memory:").await?;
+    let mut builder = Integrations::builder(Arc::new(store), cipher);
+    for p in sandbox_providers(&sandbox.handle(), |p| {
+        format!("{SANDBOX_REDIRECT}/{}", p.as_str())
+    })? {
+        builder = builder.provider(p);
+    }
+    let integrations = builder.build();
+    let user = UserId(1);
+    for platform in Platform::ALL {
+        let start = integrations.connect(user, platform.as_str(), None).await?;
+        let params = follow_authorization(&start.auth_url, SANDBOX_REDIRECT).await?;
+        let c = integrations
+            .callback(user, platform.as_str(), &params)
+            .await?;
+        println!(
+            "refresher: sandbox: connected {platform} account {}",
+            c.account.provider_account_id
+        );
+    }
+    Ok(Setup {
+        integrations,
+        _sandbox: Some(sandbox),
+    })
+}
+
+async fn run(settings: Settings) -> Result<(), BoxError> {
+    let setup = if settings.sandbox {
+        sandbox_setup(&settings).await?
+    } else {
+        production_setup(&settings).await?
+    };
+    let limits = RefreshLimits {
+        concurrency: settings.concurrency,
+        per_provider: settings.concurrency.clamp(1, 8),
+        ..RefreshLimits::default()
+    };
+    if settings.once {
+        let report = setup
+            .integrations
+            .refresh_due(settings.window, limits)
+            .await?;
+        println!("{}", report_line("pass 1", &report));
+        return Ok(());
+    }
+    let refresher = Refresher::spawn(
+        setup.integrations.clone(),
+        RefresherConfig {
+            interval: settings.interval,
+            jitter: settings.jitter,
+            window: settings.window,
+            limits,
+        },
+    );
+    let mut reports = refresher.reports();
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    let mut pass = 0u64;
+    loop {
+        tokio::select! {
+            changed = reports.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                pass += 1;
+                let report = *reports.borrow_and_update();
+                println!("{}", report_line(&format!("pass {pass}"), &report));
+            }
+            signal = &mut stop => {
+                println!("refresher: {signal}: finishing the running pass");
+                break;
+            }
+        }
+    }
+    let totals = refresher.shutdown().await;
+    println!("{}", report_line("stopped; totals", &totals));
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or (on Unix) SIGTERM, naming which.
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "interrupted",
+                _ = term.recv() => "SIGTERM",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "interrupted"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "interrupted"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn flags_override_the_environment() {
+        let e = env(&[
+            ("REFRESH_INTERVAL_SECS", "30"),
+            ("REFRESH_WINDOW_SECS", "120"),
+            ("REFRESH_CONCURRENCY", "4"),
+        ]);
+        let s = settings(&args(&["--interval-secs", "5"]), &e)
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.interval, Duration::from_secs(5));
+        assert_eq!(s.window, Duration::from_secs(120));
+        assert_eq!(s.concurrency, 4);
+        assert!(!s.sandbox && !s.once);
+        let s = settings(&args(&[]), &env(&[("REFRESHER_SANDBOX", "1")]))
+            .unwrap()
+            .unwrap();
+        assert!(s.sandbox);
+        assert_eq!(s.interval, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let e = env(&[("REFRESH_WINDOW_SECS", "ten")]);
+        let err = settings(&args(&[]), &e).unwrap_err();
+        assert!(err.contains("REFRESH_WINDOW_SECS"), "{err}");
+        let err = settings(&args(&["--concurrency", "0"]), &env(&[])).unwrap_err();
+        assert!(err.contains("concurrency"), "{err}");
+        let err = settings(&args(&["--interval-secs"]), &env(&[])).unwrap_err();
+        assert!(err.contains("--interval-secs needs a value"), "{err}");
+        let err = settings(&args(&["--bogus"]), &env(&[])).unwrap_err();
+        assert!(err.contains("--bogus"), "{err}");
+    }
+
+    #[test]
+    fn providers_are_chosen_by_their_variables_and_enable_flags() {
+        let tiktok = [
+            ("TIKTOK_CLIENT_KEY", "key"),
+            ("TIKTOK_CLIENT_SECRET", "secret"),
+            ("TIKTOK_REDIRECT_URI", "https://app.example/callback/tiktok"),
+        ];
+        let found = providers_from(&env(&tiktok)).unwrap();
+        let ids: Vec<_> = found.iter().map(|p| p.id().to_string()).collect();
+        assert_eq!(ids, ["tiktok"]);
+        let mut off = tiktok.to_vec();
+        off.push(("ENABLE_TIKTOK_INTEGRATION", "false"));
+        let err = providers_from(&env(&off)).err().unwrap();
+        assert!(err.contains("no provider is configured"), "{err}");
+        // An incomplete set is an error naming the missing variable.
+        let err = providers_from(&env(&tiktok[..2])).err().unwrap();
+        assert!(err.contains("TIKTOK_REDIRECT_URI"), "{err}");
+        let err = providers_from(&env(&[])).err().unwrap();
+        assert!(err.contains("no provider is configured"), "{err}");
+    }
+}
