@@ -846,6 +846,19 @@ impl Integrations {
         let _guard = lock.lock().await;
         let started = tokio::time::Instant::now();
         let (current, lease) = loop {
+            // A row `claim_due` just leased to `owner` is current as returned: claiming it
+            // again would repeat the same UPDATE. Re-claim only when the lease has used
+            // up half its time (a long wait for a concurrency permit), which extends it.
+            if let Some(owner) = owner
+                && observed.lease_owner.as_deref() == Some(owner)
+                && observed.lease_until.is_some_and(|until| {
+                    until - self.now() > to_chrono(self.inner.config.lease_ttl / 2)
+                })
+            {
+                let mut lease = self.lease();
+                lease.owner = owner.to_owned();
+                break (observed.clone(), lease);
+            }
             let mut lease = self.lease();
             if let Some(owner) = owner {
                 lease.owner = owner.to_owned();
