@@ -89,6 +89,7 @@ impl Integrations {
     /// their lease until the pass ends, so that neither this pass nor another worker's
     /// concurrent pass tries them again at once, and they do not fill the following
     /// batches; they are released at the end and come up again on a later pass.
+    #[tracing::instrument(level = "debug", skip_all, fields(window_secs = window.as_secs()))]
     pub async fn refresh_due(
         &self,
         window: Duration,
