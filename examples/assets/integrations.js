@@ -81,6 +81,7 @@
 
   const nf = new Intl.NumberFormat(undefined, { notation: 'compact', maximumFractionDigits: 1 });
   const df = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short', year: 'numeric' });
+  const tf = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
 
   function accountsOf(provider) {
     return view.integrations.filter((i) => i.provider === provider);
@@ -128,7 +129,8 @@
     if (!account.expiresAt) return { text: 'No expiry', warn: false };
     const date = df.format(new Date(account.expiresAt));
     if (account.status === 'expired') return { text: 'Expired ' + date, warn: true };
-    return { text: 'Renews by ' + date, warn: false };
+    const soon = new Date(account.expiresAt).getTime() - Date.now() < 48 * 3600 * 1000;
+    return { text: 'Token expires ' + (soon ? tf.format(new Date(account.expiresAt)) : date), warn: false };
   }
 
   // ---- rendering -------------------------------------------------------------------
@@ -156,10 +158,11 @@
       ? el('img', { class: 'avatar', src, alt: '', width: 40, height: 40, loading: 'lazy', referrerpolicy: 'no-referrer' })
       : el('span', { class: 'avatar avatar-fallback', 'aria-hidden': 'true' }, initial);
     const exp = expiryText(account);
-    const meta2 = el('div', { class: 'account-meta' },
-      figures(p.id, meta).map((f) => el('span', {}, f)).concat([
-        el('span', { class: exp.warn ? 'warn' : null }, exp.text)
-      ]));
+    const figs = figures(p.id, meta);
+    const meta2 = [
+      figs.length ? el('div', { class: 'account-meta' }, figs.map((f) => el('span', {}, f))) : null,
+      el('div', { class: 'account-meta account-expiry' }, el('span', { class: exp.warn ? 'warn' : null }, exp.text))
+    ];
     const actions = [];
     if (needsAttention(account)) {
       actions.push(busyButton(p.id, 'connect', account.providerAccountId, 'Reconnect', 'btn-warn btn-small',
@@ -180,7 +183,7 @@
         el('div', { class: 'account-name' }, name
           ? [name + ' ', el('span', { class: 'account-handle' }, handle)]
           : [el('span', { class: 'account-username' }, handle)]),
-        meta2,
+        ...meta2,
         account.lastError && !needsAttention(account)
           ? el('div', { class: 'account-error' }, account.lastError) : null
       ]),
