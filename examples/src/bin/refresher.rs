@@ -16,7 +16,8 @@
 //!   loaded when its first variable is present and `ENABLE_<P>_INTEGRATION` is not `false`;
 //! - `REFRESH_INTERVAL_SECS` (60), `REFRESH_WINDOW_SECS` (600), `REFRESH_CONCURRENCY` (16),
 //!   `REFRESH_JITTER_SECS` (10): the same as the flags, which win;
-//! - `REFRESHER_SANDBOX=1`: the same as `--sandbox`.
+//! - `REFRESHER_SANDBOX=1`: the same as `--sandbox`;
+//! - `RUST_LOG` (default `warn`): the level of the library's tracing events on stderr.
 //!
 //! `--sandbox` starts the local platform sandbox in the process, points the four providers
 //! at it, uses an in-memory SQLite store (never `DATABASE_URL`: sandbox grants would
@@ -189,6 +190,14 @@ fn report_line(label: &str, r: &RefreshReport) -> String {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // The library's warnings (a failed refresh, a failed pass) on stderr; `RUST_LOG`
+    // overrides the level.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let env = |name: &str| std::env::var(name).ok();
     let settings = match settings(&args, &env) {
