@@ -41,7 +41,7 @@ use integrations_instagram::{Instagram, InstagramConfig};
 use integrations_onlyfans::OnlyFansProvider;
 use integrations_reddit::RedditProvider;
 use integrations_sandbox::{Consent, Platform, Sandbox, SandboxConfig, SandboxHandle};
-use integrations_storage_diesel::DieselStore;
+use integrations_storage_diesel::{DieselStore, StoreOptions};
 use integrations_tiktok::{TikTok, TikTokConfig};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -95,6 +95,8 @@ pub struct ServerConfig {
     pub port: u16,
     /// `postgres://…` or `sqlite://path`; `None`: `sqlite://<data_dir>/integrations.db`.
     pub database_url: Option<String>,
+    /// Pool size, PostgreSQL schema, migrations (default: migrate, public schema).
+    pub store_options: StoreOptions,
     /// Where the default SQLite file and the generated encryption key live.
     pub data_dir: PathBuf,
     /// The token cipher; `None`: `TOKEN_ENCRYPTION_KEY`, else a key file in `data_dir`.
@@ -125,6 +127,7 @@ impl fmt::Debug for ServerConfig {
                 "database_url",
                 &self.database_url.as_ref().map(|_| "[configured]"),
             )
+            .field("store_options", &self.store_options)
             .field("data_dir", &self.data_dir)
             .field("cipher", &self.cipher)
             .field(
@@ -145,6 +148,7 @@ impl Default for ServerConfig {
         Self {
             port: 0,
             database_url: Some("sqlite::memory:".into()),
+            store_options: StoreOptions::default(),
             data_dir: PathBuf::from("server-data"),
             cipher: None,
             session_secret: None,
@@ -202,6 +206,7 @@ impl ServerConfig {
         Ok(Self {
             port,
             database_url: lookup("DATABASE_URL"),
+            store_options: StoreOptions::default(),
             data_dir: lookup("INTEGRATIONS_SERVER_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("server-data")),
@@ -401,7 +406,7 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, ServerError> {
             )
         }
     };
-    let store = Arc::new(DieselStore::connect(&url).await?);
+    let store = Arc::new(DieselStore::connect_with(&url, config.store_options).await?);
     let clock: Arc<dyn Clock> = config.clock.unwrap_or_else(|| Arc::new(SystemClock));
     let mut builder = Integrations::builder(store, cipher).clock(clock.clone());
     for p in providers {
