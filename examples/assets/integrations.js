@@ -352,7 +352,7 @@
     const dialog = $('confirm');
     const who = account.username ? '@' + account.username : account.providerAccountId;
     $('confirm-title').textContent = 'Disconnect ' + p.name + '?';
-    $('confirm-text').textContent = who + ' will be disconnected and its access revoked. You can connect it again at any time.';
+    $('confirm-text').textContent = who + ' will be disconnected and its stored tokens deleted. You can connect it again at any time.';
     dialog.returnValue = '';
     dialog.onclose = () => {
       if (dialog.returnValue === 'confirm') disconnect(p, account);

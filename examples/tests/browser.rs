@@ -366,6 +366,39 @@ async fn journey_connect_instagram() {
         assert!(reddit_meta.contains("karma"), "{reddit_meta}");
         save_screenshot(&c, "integrations-page.png").await;
 
+        // An action in flight shows the `loading` state: a slow platform keeps Reddit's
+        // refresh running long enough to see it.
+        sandbox.set_faults(
+            Some(Platform::Reddit),
+            integrations_sandbox::Faults {
+                latency: Duration::from_millis(1500),
+                ..Default::default()
+            },
+        );
+        c.find(Locator::Css(&format!(
+            "{} [data-action=refresh]",
+            card("reddit")
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+        let busy = wait_css(
+            &c,
+            &format!(
+                "{}[data-state=\"loading\"] [data-action=refresh][aria-busy=\"true\"]",
+                card("reddit")
+            ),
+        )
+        .await;
+        assert_eq!(busy.text().await.unwrap(), "Refreshing…");
+        assert_eq!(badge(&c, "reddit").await, "Working…");
+        wait_css(&c, &(card("reddit") + "[data-state=\"connected\"]")).await;
+        let notice = wait_css(&c, "#notice:not([hidden]) #notice-text").await;
+        assert_eq!(notice.text().await.unwrap(), "Reddit connection refreshed.");
+        sandbox.clear_faults(None);
+
         // The search box filters the grid; nothing matching shows the empty state.
         let search = c.find(Locator::Css("#search")).await.unwrap();
         search.send_keys("reddit").await.unwrap();
@@ -411,6 +444,7 @@ async fn journey_disconnect_with_confirmation() {
         // Confirming disconnects.
         wait_css(&c, &disconnect).await.click().await.unwrap();
         wait_css(&c, "dialog#confirm[open]").await;
+        save_screenshot(&c, "integrations-disconnect-dialog.png").await;
         c.find(Locator::Css("#confirm-ok"))
             .await
             .unwrap()
