@@ -394,7 +394,17 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, ServerError> {
 
     let cipher = match config.cipher {
         Some(c) => c,
-        None => load_or_create_key(&config.data_dir.join("server.key"))?.0,
+        None => {
+            let path = config.data_dir.join("server.key");
+            let (cipher, created) = load_or_create_key(&path)?;
+            if created {
+                tracing::warn!(
+                    path = %path.display(),
+                    "generated a new token encryption key; production keys belong in TOKEN_ENCRYPTION_KEY, never next to the database"
+                );
+            }
+            cipher
+        }
     };
     let url = match config.database_url {
         Some(u) => u,
