@@ -57,7 +57,7 @@ async fn build(url: &str, schema: &str) {
            $1 + ((g * 7919) % 5184000) * interval '1 second' - interval '1 hour', \
            $1 - interval '1 day', '{{}}'::jsonb, \
            CASE WHEN g % 20 = 0 THEN 'needs_reconnect' ELSE 'active' END, $1, $1 \
-         FROM generate_series(1, {ROWS}) g"
+         FROM generate_series(1::bigint, {ROWS}) g"
     ))
     .bind::<Timestamptz, _>(t0())
     .execute(&mut conn)
