@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::provider::ProviderError;
-use crate::service::Integrations;
+use crate::service::{AuditBuffer, Integrations};
 use crate::store::AccountRecord;
 use futures::StreamExt;
 use std::collections::{HashMap, HashSet};
@@ -131,6 +131,7 @@ impl Integrations {
             }
             let mut tasks = JoinSet::new();
             let mut fresh = 0;
+            let audit = Arc::new(AuditBuffer::default());
             for record in batch {
                 if !seen.insert(record.id) {
                     // Handled earlier in this pass, its lease since expired: hold it again
@@ -146,11 +147,12 @@ impl Integrations {
                 let global = global.clone();
                 let this = self.clone();
                 let owner = lease.owner.clone();
+                let audit = audit.clone();
                 tasks.spawn(async move {
                     let _g = global.acquire_owned().await;
                     let _p = sem.acquire_owned().await;
                     let id = record.id;
-                    let outcome = this.refresh_claimed(record, &owner).await;
+                    let outcome = this.refresh_claimed(record, &owner, &audit).await;
                     (id, owner, outcome)
                 });
             }
@@ -176,6 +178,13 @@ impl Integrations {
                     held.push((id, owner));
                 }
             }
+            // One multi-row insert for the batch's audit events instead of one per account.
+            let events = std::mem::take(&mut *audit.lock().unwrap_or_else(|e| e.into_inner()));
+            if !events.is_empty()
+                && let Err(e) = self.store().append_audit_batch(events).await
+            {
+                tracing::warn!(error = %e, "could not append a refresh pass's audit events");
+            }
             report.add(&pass);
             if fresh == 0 {
                 break;
@@ -190,7 +199,12 @@ impl Integrations {
         }
     }
 
-    async fn refresh_claimed(&self, record: AccountRecord, owner: &str) -> Outcome {
+    async fn refresh_claimed(
+        &self,
+        record: AccountRecord,
+        owner: &str,
+        audit: &AuditBuffer,
+    ) -> Outcome {
         let Ok(provider) = self.provider(record.provider.as_str()).cloned() else {
             return Outcome::NotRefreshable;
         };
@@ -212,7 +226,7 @@ impl Integrations {
         let pid = record.provider.clone();
         let started = std::time::Instant::now();
         let result = self
-            .refresh_record(&provider, record, Some(owner), false)
+            .refresh_record(&provider, record, Some(owner), false, Some(audit))
             .await;
         let outcome = match result {
             Ok((_, true)) => Outcome::Refreshed,

@@ -66,7 +66,10 @@ impl Integrations {
             .expires_at
             .is_some_and(|at| is_token_expired(Some(at - skew), self.now_pub()));
         if expiring && provider.capabilities().refresh {
-            record = self.refresh_record(&provider, record, None, false).await?.0;
+            record = self
+                .refresh_record(&provider, record, None, false, None)
+                .await?
+                .0;
         }
         let retryable = idempotent(request.method());
         let mut pending = Some(request);
@@ -92,7 +95,10 @@ impl Integrations {
                         return Ok(resp);
                     }
                     refreshed_after_401 = true;
-                    record = self.refresh_record(&provider, record, None, true).await?.0;
+                    record = self
+                        .refresh_record(&provider, record, None, true, None)
+                        .await?
+                        .0;
                     // The retry after a refresh does not count as an attempt.
                     attempt -= 1;
                     crate::metrics::send(pid.as_str(), "refreshed_and_retried");

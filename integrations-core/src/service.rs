@@ -24,6 +24,9 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use url::Url;
 
+/// Audit events a refresher pass collects and appends in one batch.
+pub(crate) type AuditBuffer = Mutex<Vec<NewAuditEvent>>;
+
 /// Table name used in the associated data of sealed account tokens.
 pub const ACCOUNTS_TABLE: &str = "oauth_accounts";
 /// Table name used in the associated data of sealed PKCE verifiers.
@@ -431,6 +434,36 @@ impl Integrations {
         });
     }
 
+    /// Records an audit event: appended at once, or, with a buffer (a refresher pass),
+    /// collected there and appended by the pass in one batch.
+    async fn audit_via(
+        &self,
+        buffer: Option<&AuditBuffer>,
+        user_id: UserId,
+        provider: &ProviderId,
+        account: Option<&str>,
+        action: AuditAction,
+        outcome: &str,
+    ) {
+        match buffer {
+            Some(buffer) => buffer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(NewAuditEvent {
+                    user_id,
+                    provider: provider.clone(),
+                    provider_account_id: account.map(str::to_owned),
+                    action,
+                    outcome: outcome.to_owned(),
+                    at: self.now(),
+                }),
+            None => {
+                self.audit(user_id, provider, account, action, outcome)
+                    .await
+            }
+        }
+    }
+
     async fn audit(
         &self,
         user_id: UserId,
@@ -762,7 +795,10 @@ impl Integrations {
             return Err(Error::NeedsReconnect);
         }
         if crate::status::is_token_expired(record.expires_at, self.now()) {
-            record = self.refresh_record(&provider, record, None, false).await?.0;
+            record = self
+                .refresh_record(&provider, record, None, false, None)
+                .await?
+                .0;
         }
         self.open_tokens(&record)?.0.ok_or(Error::NeedsReconnect)
     }
@@ -795,7 +831,9 @@ impl Integrations {
             return Err(Error::NeedsReconnect);
         }
         let started = std::time::Instant::now();
-        let result = self.refresh_record(&provider, record, None, false).await;
+        let result = self
+            .refresh_record(&provider, record, None, false, None)
+            .await;
         let outcome = match &result {
             Ok((_, true)) => "refreshed",
             Ok((_, false)) => "reused",
@@ -841,6 +879,7 @@ impl Integrations {
         observed: AccountRecord,
         owner: Option<&str>,
         force: bool,
+        audit: Option<&AuditBuffer>,
     ) -> Result<(AccountRecord, bool)> {
         let lock = self.inflight_lock(observed.id);
         let _guard = lock.lock().await;
@@ -896,13 +935,17 @@ impl Integrations {
                 Ok((current, false))
             }
         } else {
-            self.refresh_leased(provider, current).await
+            self.refresh_leased(provider, current, &lease.owner, audit)
+                .await
         };
         // A failed refresh under a refresher's batch lease keeps the lease: the pass
         // releases it when it ends, so neither it nor another worker retries the account
         // within the same pass.
         let keep = owner.is_some() && result.is_err();
+        // A successful refresh released the lease with its write.
+        let released = matches!(result, Ok((_, true)));
         if !keep
+            && !released
             && let Err(e) = self
                 .inner
                 .store
@@ -914,10 +957,14 @@ impl Integrations {
         result
     }
 
+    /// Calls the platform and stores the outcome. On success the write also releases the
+    /// lease held by `owner` (one statement on database stores).
     async fn refresh_leased(
         &self,
         provider: &Arc<dyn Provider>,
         current: AccountRecord,
+        owner: &str,
+        audit: Option<&AuditBuffer>,
     ) -> Result<(AccountRecord, bool)> {
         let (access, refresh) = self.open_tokens(&current)?;
         let now = self.now();
@@ -964,8 +1011,13 @@ impl Integrations {
                 next.last_refresh_attempt_at = Some(now);
                 next.last_refresh_success_at = Some(now);
                 next.updated_at = now;
-                let stored = self.inner.store.update_account(&next).await?;
-                self.audit(
+                let stored = self
+                    .inner
+                    .store
+                    .update_account_and_release(&next, owner)
+                    .await?;
+                self.audit_via(
+                    audit,
                     user,
                     &pid,
                     Some(&account),
@@ -995,7 +1047,8 @@ impl Integrations {
                 next.updated_at = now;
                 let stored = self.inner.store.update_account(&next).await?;
                 self.invalidate_status(stored.user_id).await;
-                self.audit(
+                self.audit_via(
+                    audit,
                     user,
                     &pid,
                     Some(&account),
@@ -1020,7 +1073,8 @@ impl Integrations {
                 next.updated_at = now;
                 let stored = self.inner.store.update_account(&next).await?;
                 self.invalidate_status(stored.user_id).await;
-                self.audit(
+                self.audit_via(
+                    audit,
                     user,
                     &pid,
                     Some(&account),

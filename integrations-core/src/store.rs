@@ -365,6 +365,10 @@ pub enum StoreError {
 /// - [`claim_due`](Self::claim_due) leases up to `limit` `Active` accounts with
 ///   `expires_at <= before` and no live lease, soonest expiry first; two concurrent
 ///   callers never receive the same account.
+/// - [`update_account_and_release`](Self::update_account_and_release) is
+///   `update_account` followed by `release_lease(owner)`, as one step.
+/// - [`append_audit_batch`](Self::append_audit_batch) appends the events in order, as
+///   `append_audit` would one by one.
 /// - [`delete_user_data`](Self::delete_user_data) removes every account, pending
 ///   authorization and audit event of the user, and nothing of other users.
 #[async_trait]
@@ -415,8 +419,36 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
         lease: &Lease,
     ) -> Result<Vec<AccountRecord>, StoreError>;
 
+    /// Writes like [`update_account`](Self::update_account) and, in the same step,
+    /// releases the refresh lease when `owner` holds it. The returned row shows the lease
+    /// as it is afterwards.
+    ///
+    /// The default makes the two calls; a database store overrides it with one statement,
+    /// which is what the background refresher's throughput rests on.
+    async fn update_account_and_release(
+        &self,
+        record: &AccountRecord,
+        owner: &str,
+    ) -> Result<AccountRecord, StoreError> {
+        let mut stored = self.update_account(record).await?;
+        if self.release_lease(record.id, owner).await? {
+            stored.lease_owner = None;
+            stored.lease_until = None;
+        }
+        Ok(stored)
+    }
+
     /// Appends an audit event.
     async fn append_audit(&self, event: NewAuditEvent) -> Result<(), StoreError>;
+
+    /// Appends several audit events, in order (the default appends them one by one; a
+    /// database store overrides it with one multi-row insert).
+    async fn append_audit_batch(&self, events: Vec<NewAuditEvent>) -> Result<(), StoreError> {
+        for event in events {
+            self.append_audit(event).await?;
+        }
+        Ok(())
+    }
     /// A user's audit events, newest first, at most `limit`.
     async fn list_audit(
         &self,

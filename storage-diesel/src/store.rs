@@ -381,6 +381,46 @@ impl TokenStore for DieselStore {
         }
     }
 
+    async fn update_account_and_release(
+        &self,
+        record: &AccountRecord,
+        owner: &str,
+    ) -> Result<AccountRecord, StoreError> {
+        // One statement when `owner` holds the lease (the refresher's case); otherwise the
+        // two-step default, which also tells a version conflict from a missing row.
+        let changes = AccountChanges::new(record);
+        let row: Option<AccountRow> = with_write_conn!(self, |conn| {
+            diesel::update(
+                acc::oauth_accounts
+                    .filter(acc::id.eq(record.id))
+                    .filter(acc::version.eq(record.version))
+                    .filter(acc::lease_owner.eq(owner)),
+            )
+            .set((
+                &changes,
+                acc::version.eq(acc::version + 1),
+                acc::lease_owner.eq(None::<String>),
+                acc::lease_until.eq(None::<Ts>),
+            ))
+            .returning(AccountRow::as_returning())
+            .get_result(conn)
+            .await
+            .optional()
+            .map_err(error::db)
+        })?;
+        match row {
+            Some(row) => row.into_record(),
+            None => {
+                let mut stored = self.update_account(record).await?;
+                if self.release_lease(record.id, owner).await? {
+                    stored.lease_owner = None;
+                    stored.lease_until = None;
+                }
+                Ok(stored)
+            }
+        }
+    }
+
     async fn delete_account(&self, id: i64) -> Result<bool, StoreError> {
         let n = with_write_conn!(self, |conn| diesel::delete(
             acc::oauth_accounts.filter(acc::id.eq(id))
@@ -584,6 +624,43 @@ impl TokenStore for DieselStore {
         .await
         .map_err(error::db))?;
         Ok(())
+    }
+
+    async fn append_audit_batch(&self, events: Vec<NewAuditEvent>) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let inner = &self.inner;
+        match &inner.backend {
+            Backend::Postgres(pool) => {
+                // Multi-row inserts, well under PostgreSQL's bind-parameter limit (six a
+                // row).
+                let mut obj = inner.acquire(pool.get()).await?;
+                let conn: &mut AsyncPgConnection = &mut obj;
+                for chunk in events.chunks(1000) {
+                    let rows: Vec<NewAuditRow<'_>> = chunk.iter().map(NewAuditRow::new).collect();
+                    diesel::insert_into(ev::integration_audit_events)
+                        .values(&rows)
+                        .execute(conn)
+                        .await
+                        .map_err(error::db)?;
+                }
+                Ok(())
+            }
+            Backend::Sqlite(_) => {
+                // SQLite's multi-row insert cannot take the optional account column, and
+                // what costs there is the commit: one transaction for the batch.
+                in_transaction!(self, |c| {
+                    for event in &events {
+                        diesel::insert_into(ev::integration_audit_events)
+                            .values(&NewAuditRow::new(event))
+                            .execute(c)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            }
+        }
     }
 
     async fn list_audit(

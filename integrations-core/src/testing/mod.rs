@@ -43,6 +43,8 @@ macro_rules! store_conformance_tests {
             claim_due_selects_due_active_unleased,
             claim_due_concurrent_callers_are_disjoint,
             audit_append_and_list,
+            append_audit_batch_keeps_order,
+            update_account_and_release_writes_and_releases,
             sealed_values_round_trip
         );
     };

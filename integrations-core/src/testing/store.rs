@@ -681,3 +681,87 @@ pub async fn sealed_values_round_trip(store: Arc<dyn TokenStore>) {
     let stored = store.update_account(&cleared).await.expect("update");
     assert_eq!(stored.access_token, None);
 }
+
+/// `update_account_and_release` writes like `update_account` (version check included) and
+/// releases the lease only when `owner` holds it.
+pub async fn update_account_and_release_writes_and_releases(store: Arc<dyn TokenStore>) {
+    let rec = insert(&*store, 1, "tiktok", "uar").await;
+    let held = store
+        .claim_for_refresh(rec.id, &lease("w1", t0()))
+        .await
+        .expect("claim")
+        .expect("free");
+    let mut next = held.clone();
+    next.access_token = Some(sealed("after-refresh"));
+    next.last_refresh_success_at = Some(t0() + Duration::seconds(5));
+    // Another owner's name releases nothing, but the write happens.
+    let stored = store
+        .update_account_and_release(&next, "w2")
+        .await
+        .expect("update");
+    assert_eq!(stored.version, held.version + 1);
+    assert_eq!(stored.access_token, next.access_token);
+    assert_eq!(
+        stored.lease_owner.as_deref(),
+        Some("w1"),
+        "w1 still holds it"
+    );
+    assert_eq!(
+        store.get_account(rec.id).await.expect("get"),
+        Some(stored.clone())
+    );
+    // The holder's name writes and releases.
+    let mut again = stored.clone();
+    again.refresh_failures = 0;
+    again.access_token = Some(sealed("second"));
+    let released = store
+        .update_account_and_release(&again, "w1")
+        .await
+        .expect("update");
+    assert_eq!(released.version, stored.version + 1);
+    assert_eq!(released.lease_owner, None);
+    assert_eq!(released.lease_until, None);
+    assert_eq!(
+        store.get_account(rec.id).await.expect("get"),
+        Some(released.clone())
+    );
+    assert!(
+        store
+            .claim_for_refresh(rec.id, &lease("w3", t0()))
+            .await
+            .expect("claim")
+            .is_some(),
+        "the lease is free"
+    );
+    // A stale version still conflicts.
+    let err = store
+        .update_account_and_release(&again, "w3")
+        .await
+        .expect_err("stale");
+    assert!(matches!(err, StoreError::VersionConflict), "got {err:?}");
+}
+
+/// `append_audit_batch` appends every event, in order.
+pub async fn append_audit_batch_keeps_order(store: Arc<dyn TokenStore>) {
+    let events: Vec<_> = (0..5)
+        .map(|i| {
+            let action = if i % 2 == 0 {
+                AuditAction::Refreshed
+            } else {
+                AuditAction::RefreshFailed
+            };
+            audit(1, action, t0() + Duration::seconds(i))
+        })
+        .collect();
+    store
+        .append_audit_batch(events.clone())
+        .await
+        .expect("batch");
+    store
+        .append_audit_batch(Vec::new())
+        .await
+        .expect("empty batch");
+    let listed = store.list_audit(UserId(1), 10).await.expect("list");
+    let got: Vec<_> = listed.into_iter().rev().map(|e| e.event).collect();
+    assert_eq!(got, events);
+}
