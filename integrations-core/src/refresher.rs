@@ -117,80 +117,100 @@ impl Integrations {
         let mut seen: HashSet<i64> = HashSet::new();
         let global = Arc::new(Semaphore::new(limits.concurrency.max(1)));
         let mut per_provider: HashMap<String, Arc<Semaphore>> = HashMap::new();
+        let audit = Arc::new(AuditBuffer::default());
+        let batch_size = limits.batch.max(1);
+        let mut tasks = JoinSet::new();
+        let mut exhausted = false;
+        let mut failure = None;
         loop {
-            if seen.len() >= limits.max_accounts {
-                break;
-            }
-            let lease = self.lease();
-            let before =
-                lease.now + chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
-            let want = limits.batch.max(1).min(limits.max_accounts - seen.len());
-            let batch = self.store().claim_due(before, want, &lease).await?;
-            if batch.is_empty() {
-                break;
-            }
-            let mut tasks = JoinSet::new();
-            let mut fresh = 0;
-            let audit = Arc::new(AuditBuffer::default());
-            for record in batch {
-                if !seen.insert(record.id) {
-                    // Handled earlier in this pass, its lease since expired: hold it again
-                    // until the pass ends.
-                    held.push((record.id, lease.owner.clone()));
+            // Claim the next batch while the current one still has half its refreshes to
+            // go, so that the store round trip overlaps the platform calls instead of
+            // stalling them.
+            if !exhausted && tasks.len() <= batch_size / 2 {
+                if seen.len() >= limits.max_accounts {
+                    exhausted = true;
                     continue;
                 }
-                fresh += 1;
-                let sem = per_provider
-                    .entry(record.provider.as_str().to_owned())
-                    .or_insert_with(|| Arc::new(Semaphore::new(limits.per_provider.max(1))))
-                    .clone();
-                let global = global.clone();
-                let this = self.clone();
-                let owner = lease.owner.clone();
-                let audit = audit.clone();
-                tasks.spawn(async move {
-                    let _g = global.acquire_owned().await;
-                    let _p = sem.acquire_owned().await;
-                    let id = record.id;
-                    let outcome = this.refresh_claimed(record, &owner, &audit).await;
-                    (id, owner, outcome)
-                });
-            }
-            let mut pass = RefreshReport {
-                claimed: fresh,
-                ..RefreshReport::default()
-            };
-            while let Some(joined) = tasks.join_next().await {
-                let Ok((id, owner, outcome)) = joined else {
-                    // A panicked task: its lease runs out by itself.
-                    pass.failed_other += 1;
-                    continue;
+                let lease = self.lease();
+                let before =
+                    lease.now + chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
+                let want = batch_size.min(limits.max_accounts - seen.len());
+                let batch = match self.store().claim_due(before, want, &lease).await {
+                    Ok(batch) => batch,
+                    Err(e) => {
+                        // Let the refreshes already running finish before reporting it.
+                        failure = Some(e);
+                        exhausted = true;
+                        continue;
+                    }
                 };
-                match outcome {
-                    Outcome::Refreshed => pass.refreshed += 1,
-                    Outcome::Reused => pass.skipped_leased += 1,
-                    Outcome::NeedsReconnect => pass.needs_reconnect += 1,
-                    Outcome::Transient => pass.failed_transient += 1,
-                    Outcome::NotRefreshable => pass.skipped_not_refreshable += 1,
-                    Outcome::Other => pass.failed_other += 1,
+                let mut fresh = 0;
+                for record in batch {
+                    if !seen.insert(record.id) {
+                        // Handled earlier in this pass, its lease since expired: hold it
+                        // again until the pass ends.
+                        held.push((record.id, lease.owner.clone()));
+                        continue;
+                    }
+                    fresh += 1;
+                    let sem = per_provider
+                        .entry(record.provider.as_str().to_owned())
+                        .or_insert_with(|| Arc::new(Semaphore::new(limits.per_provider.max(1))))
+                        .clone();
+                    let global = global.clone();
+                    let this = self.clone();
+                    let owner = lease.owner.clone();
+                    let audit = audit.clone();
+                    tasks.spawn(async move {
+                        let _g = global.acquire_owned().await;
+                        let _p = sem.acquire_owned().await;
+                        let id = record.id;
+                        let outcome = this.refresh_claimed(record, &owner, &audit).await;
+                        (id, owner, outcome)
+                    });
                 }
-                if !matches!(outcome, Outcome::Refreshed | Outcome::Reused) {
-                    held.push((id, owner));
+                report.claimed += fresh;
+                if fresh == 0 {
+                    exhausted = true;
                 }
+                self.flush_audit(&audit).await;
+                continue;
             }
-            // One multi-row insert for the batch's audit events instead of one per account.
-            let events = std::mem::take(&mut *audit.lock().unwrap_or_else(|e| e.into_inner()));
-            if !events.is_empty()
-                && let Err(e) = self.store().append_audit_batch(events).await
-            {
-                tracing::warn!(error = %e, "could not append a refresh pass's audit events");
-            }
-            report.add(&pass);
-            if fresh == 0 {
+            let Some(joined) = tasks.join_next().await else {
                 break;
+            };
+            let Ok((id, owner, outcome)) = joined else {
+                // A panicked task: its lease runs out by itself.
+                report.failed_other += 1;
+                continue;
+            };
+            match outcome {
+                Outcome::Refreshed => report.refreshed += 1,
+                Outcome::Reused => report.skipped_leased += 1,
+                Outcome::NeedsReconnect => report.needs_reconnect += 1,
+                Outcome::Transient => report.failed_transient += 1,
+                Outcome::NotRefreshable => report.skipped_not_refreshable += 1,
+                Outcome::Other => report.failed_other += 1,
+            }
+            if !matches!(outcome, Outcome::Refreshed | Outcome::Reused) {
+                held.push((id, owner));
             }
         }
-        Ok(report)
+        self.flush_audit(&audit).await;
+        match failure {
+            Some(e) => Err(e.into()),
+            None => Ok(report),
+        }
+    }
+
+    /// Appends the audit events collected so far in one batch.
+    async fn flush_audit(&self, audit: &AuditBuffer) {
+        let events = std::mem::take(&mut *audit.lock().unwrap_or_else(|e| e.into_inner()));
+        if !events.is_empty()
+            && let Err(e) = self.store().append_audit_batch(events).await
+        {
+            tracing::warn!(error = %e, "could not append a refresh pass's audit events");
+        }
     }
 
     async fn release_quietly(&self, id: i64, owner: &str) {
