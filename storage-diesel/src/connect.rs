@@ -4,7 +4,9 @@ use crate::error::{self, Error, Result};
 use diesel::ConnectionError;
 use diesel::sqlite::SqliteConnection;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -137,6 +139,9 @@ pub(crate) fn pg_pool(url: &str, options: &StoreOptions) -> Result<Pool<AsyncPgC
         .as_deref()
         .map(|s| format!("SET search_path TO {}", quote_ident(s)));
     let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    // No `SELECT 1` round trip before every statement: the fast check still discards a
+    // connection whose socket the server closed or whose transaction broke.
+    config.recycling_method = RecyclingMethod::Fast;
     config.custom_setup = Box::new(move |url| {
         let url = url.to_owned();
         let search_path = search_path.clone();
@@ -167,6 +172,8 @@ pub(crate) fn sqlite_pool(target: &Target, options: &StoreOptions) -> Result<Poo
         options.busy_timeout.as_millis()
     );
     let mut config = ManagerConfig::<SqliteConn>::default();
+    // A file connection does not go away; skip the `SELECT 1` hop per checkout.
+    config.recycling_method = RecyclingMethod::Fast;
     config.custom_setup = Box::new(move |url| {
         let url = url.to_owned();
         let setup = setup.clone();
