@@ -387,9 +387,11 @@ impl TokenStore for DieselStore {
         owner: &str,
     ) -> Result<AccountRecord, StoreError> {
         // One statement when `owner` holds the lease (the refresher's case); otherwise the
-        // two-step default, which also tells a version conflict from a missing row.
+        // two-step default, which also tells a version conflict from a missing row. The
+        // row written is `record` itself (the version check guarantees nothing else
+        // changed it), so it is returned from memory instead of read back.
         let changes = AccountChanges::new(record);
-        let row: Option<AccountRow> = with_write_conn!(self, |conn| {
+        let written = with_write_conn!(self, |conn| {
             diesel::update(
                 acc::oauth_accounts
                     .filter(acc::id.eq(record.id))
@@ -402,14 +404,13 @@ impl TokenStore for DieselStore {
                 acc::lease_owner.eq(None::<String>),
                 acc::lease_until.eq(None::<Ts>),
             ))
-            .returning(AccountRow::as_returning())
-            .get_result(conn)
+            .execute(conn)
             .await
-            .optional()
             .map_err(error::db)
         })?;
+        let row = (written == 1).then(|| stored_after_update(record));
         match row {
-            Some(row) => row.into_record(),
+            Some(stored) => Ok(stored),
             None => {
                 let mut stored = self.update_account(record).await?;
                 if self.release_lease(record.id, owner).await? {
@@ -678,5 +679,25 @@ impl TokenStore for DieselStore {
             .await
             .map_err(error::db))?;
         rows.into_iter().map(AuditRow::into_event).collect()
+    }
+}
+
+/// The row as `update_account_and_release` leaves it: `record` at the next version,
+/// without a lease, with its times at the microsecond precision both backends keep.
+fn stored_after_update(record: &AccountRecord) -> AccountRecord {
+    let micros = |t: DateTime<Utc>| Ts::new(t).0;
+    let opt = |t: Option<DateTime<Utc>>| t.map(micros);
+    AccountRecord {
+        version: record.version + 1,
+        lease_owner: None,
+        lease_until: None,
+        expires_at: opt(record.expires_at),
+        refresh_expires_at: opt(record.refresh_expires_at),
+        token_issued_at: opt(record.token_issued_at),
+        last_refresh_attempt_at: opt(record.last_refresh_attempt_at),
+        last_refresh_success_at: opt(record.last_refresh_success_at),
+        created_at: micros(record.created_at),
+        updated_at: micros(record.updated_at),
+        ..record.clone()
     }
 }

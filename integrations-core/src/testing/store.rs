@@ -693,7 +693,8 @@ pub async fn update_account_and_release_writes_and_releases(store: Arc<dyn Token
         .expect("free");
     let mut next = held.clone();
     next.access_token = Some(sealed("after-refresh"));
-    next.last_refresh_success_at = Some(t0() + Duration::seconds(5));
+    // A sub-microsecond part: the returned row must equal what a read gives back.
+    next.last_refresh_success_at = Some(t0() + Duration::nanoseconds(5_000_123_456));
     // Another owner's name releases nothing, but the write happens.
     let stored = store
         .update_account_and_release(&next, "w2")
@@ -714,6 +715,8 @@ pub async fn update_account_and_release_writes_and_releases(store: Arc<dyn Token
     let mut again = stored.clone();
     again.refresh_failures = 0;
     again.access_token = Some(sealed("second"));
+    again.updated_at = t0() + Duration::nanoseconds(7_000_000_999);
+    again.metadata = serde_json::json!({"username": "renamed", "n": 1});
     let released = store
         .update_account_and_release(&again, "w1")
         .await
