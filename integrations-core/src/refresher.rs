@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::provider::ProviderError;
-use crate::service::{AuditBuffer, Integrations};
+use crate::service::{AuditBuffer, Integrations, Slot};
 use crate::store::AccountRecord;
 use futures::StreamExt;
 use std::collections::{HashMap, HashSet};
@@ -17,9 +17,12 @@ use tokio::task::JoinSet;
 pub struct RefreshLimits {
     /// Accounts claimed per store round trip (default 256).
     pub batch: usize,
-    /// Refreshes in flight at once, over all platforms (default 16).
+    /// Platform refresh calls in flight at once, over all platforms (default 16). A
+    /// refresh holds its slot for the platform call only; the store write that follows is
+    /// bounded by the store's connection pool.
     pub concurrency: usize,
-    /// Refreshes in flight at once per platform (default 8).
+    /// Platform refresh calls in flight at once per platform (default 8), to stay inside
+    /// each platform's rate limits.
     pub per_provider: usize,
     /// The most accounts one pass handles (default unlimited).
     pub max_accounts: usize,
@@ -162,10 +165,11 @@ impl Integrations {
                     let owner = lease.owner.clone();
                     let audit = audit.clone();
                     tasks.spawn(async move {
-                        let _g = global.acquire_owned().await;
-                        let _p = sem.acquire_owned().await;
+                        let mut slot = Slot::new();
+                        slot.extend(global.acquire_owned().await.ok());
+                        slot.extend(sem.acquire_owned().await.ok());
                         let id = record.id;
-                        let outcome = this.refresh_claimed(record, &owner, &audit).await;
+                        let outcome = this.refresh_claimed(record, &owner, &audit, slot).await;
                         (id, owner, outcome)
                     });
                 }
@@ -224,6 +228,7 @@ impl Integrations {
         record: AccountRecord,
         owner: &str,
         audit: &AuditBuffer,
+        slot: Slot,
     ) -> Outcome {
         let Ok(provider) = self.provider(record.provider.as_str()).cloned() else {
             return Outcome::NotRefreshable;
@@ -246,7 +251,14 @@ impl Integrations {
         let pid = record.provider.clone();
         let started = std::time::Instant::now();
         let result = self
-            .refresh_record(&provider, record, Some(owner), false, Some(audit))
+            .refresh_record(
+                &provider,
+                record,
+                Some(owner),
+                false,
+                Some(audit),
+                Some(slot),
+            )
             .await;
         let outcome = match result {
             Ok((_, true)) => Outcome::Refreshed,

@@ -67,7 +67,7 @@ impl Integrations {
             .is_some_and(|at| is_token_expired(Some(at - skew), self.now_pub()));
         if expiring && provider.capabilities().refresh {
             record = self
-                .refresh_record(&provider, record, None, false, None)
+                .refresh_record(&provider, record, None, false, None, None)
                 .await?
                 .0;
         }
@@ -96,7 +96,7 @@ impl Integrations {
                     }
                     refreshed_after_401 = true;
                     record = self
-                        .refresh_record(&provider, record, None, true, None)
+                        .refresh_record(&provider, record, None, true, None, None)
                         .await?
                         .0;
                     // The retry after a refresh does not count as an attempt.

@@ -24,6 +24,9 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use url::Url;
 
+/// Concurrency permits a refresher task holds while it calls the platform.
+pub(crate) type Slot = Vec<tokio::sync::OwnedSemaphorePermit>;
+
 /// Audit events a refresher pass collects and appends in one batch.
 pub(crate) type AuditBuffer = Mutex<Vec<NewAuditEvent>>;
 
@@ -796,7 +799,7 @@ impl Integrations {
         }
         if crate::status::is_token_expired(record.expires_at, self.now()) {
             record = self
-                .refresh_record(&provider, record, None, false, None)
+                .refresh_record(&provider, record, None, false, None, None)
                 .await?
                 .0;
         }
@@ -832,7 +835,7 @@ impl Integrations {
         }
         let started = std::time::Instant::now();
         let result = self
-            .refresh_record(&provider, record, None, false, None)
+            .refresh_record(&provider, record, None, false, None, None)
             .await;
         let outcome = match &result {
             Ok((_, true)) => "refreshed",
@@ -880,6 +883,7 @@ impl Integrations {
         owner: Option<&str>,
         force: bool,
         audit: Option<&AuditBuffer>,
+        slot: Option<Slot>,
     ) -> Result<(AccountRecord, bool)> {
         let lock = self.inflight_lock(observed.id);
         let _guard = lock.lock().await;
@@ -935,7 +939,7 @@ impl Integrations {
                 Ok((current, false))
             }
         } else {
-            self.refresh_leased(provider, current, &lease.owner, audit)
+            self.refresh_leased(provider, current, &lease.owner, audit, slot)
                 .await
         };
         // A failed refresh under a refresher's batch lease keeps the lease: the pass
@@ -965,6 +969,7 @@ impl Integrations {
         current: AccountRecord,
         owner: &str,
         audit: Option<&AuditBuffer>,
+        slot: Option<Slot>,
     ) -> Result<(AccountRecord, bool)> {
         let (access, refresh) = self.open_tokens(&current)?;
         let now = self.now();
@@ -984,6 +989,9 @@ impl Integrations {
                 scopes: &scopes,
             })
             .await;
+        // The concurrency limits bound platform calls; the store write that follows is
+        // bounded by the store's own pool and must not hold a platform slot.
+        drop(slot);
         let now = self.now();
         let user = current.user_id;
         let pid = current.provider.clone();
