@@ -169,7 +169,16 @@ impl Integrations {
                         slot.extend(global.acquire_owned().await.ok());
                         slot.extend(sem.acquire_owned().await.ok());
                         let id = record.id;
-                        let outcome = this.refresh_claimed(record, &owner, &audit, slot).await;
+                        let span = tracing::debug_span!(
+                            "refresh_account",
+                            provider = %record.provider,
+                            account = %record.provider_account_id,
+                        );
+                        let outcome = tracing::Instrument::instrument(
+                            this.refresh_claimed(record, &owner, &audit, slot),
+                            span,
+                        )
+                        .await;
                         (id, owner, outcome)
                     });
                 }

@@ -784,6 +784,7 @@ impl Integrations {
 
     /// A usable access token for an account of `user`, refreshing it first when it is
     /// expired and refreshable.
+    #[tracing::instrument(level = "debug", skip(self), fields(user = user.0))]
     pub async fn access_token(
         &self,
         user: UserId,
@@ -1159,6 +1160,7 @@ impl Integrations {
     ///
     /// Cached per user for [`ServiceConfig::status_cache_ttl`]; the status itself is
     /// computed at every call, so an expiry shows at once even from the cache.
+    #[tracing::instrument(level = "debug", skip(self), fields(user = user.0))]
     pub async fn status(&self, user: UserId) -> Result<Vec<IntegrationView>> {
         let records = match &self.inner.status_cache {
             Some(cache) => {
@@ -1188,6 +1190,7 @@ impl Integrations {
     /// Deletes everything stored for `user` (GDPR erasure), revoking grants where the
     /// platform allows. One `user_data_deleted` audit event (user id only) remains as the
     /// record of the erasure.
+    #[tracing::instrument(level = "debug", skip(self), fields(user = user.0))]
     pub async fn delete_user_data(&self, user: UserId) -> Result<DeletedUserData> {
         let accounts = self.inner.store.list_accounts(user).await?;
         for record in &accounts {
