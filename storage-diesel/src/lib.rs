@@ -94,6 +94,7 @@
 
 mod connect;
 mod error;
+mod group_commit;
 mod models;
 mod reseal;
 mod schema;

@@ -3,9 +3,11 @@
 //! Rows are not `Debug`: even sealed, token columns stay out of logs.
 
 use crate::schema::{integration_audit_events, oauth_accounts, oauth_pending_authorizations};
-use crate::types::{Doc, Ts};
+use crate::types::{Doc, JsonDocument, Ts, UtcTimestamp};
 use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use integrations_core::{
     AccountRecord, AccountStatus, AuditAction, AuditEvent, NewAccount, NewAuditEvent,
     PendingAuthorization, ProviderId, SealedSecret, StateHash, StoreError, UserId,
@@ -182,6 +184,123 @@ impl<'a> AccountChanges<'a> {
             updated_at: Ts::new(r.updated_at),
         }
     }
+}
+
+/// The PostgreSQL refresh write of a batch: each row's new values come in as one array per
+/// column and are matched to rows by id, version and lease owner. Written ids come back.
+const RELEASED_BATCH_SQL: &str = "\
+UPDATE oauth_accounts AS a SET \
+    access_token = v.access_token, refresh_token = v.refresh_token, \
+    expires_at = v.expires_at, refresh_expires_at = v.refresh_expires_at, \
+    token_issued_at = v.token_issued_at, token_type = v.token_type, scope = v.scope, \
+    metadata = v.metadata, status = v.status, last_error = v.last_error, \
+    refresh_failures = v.refresh_failures, \
+    last_refresh_attempt_at = v.last_refresh_attempt_at, \
+    last_refresh_success_at = v.last_refresh_success_at, updated_at = v.updated_at, \
+    version = a.version + 1, lease_owner = NULL, lease_until = NULL \
+FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], \
+            $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[], \
+            $11::jsonb[], $12::text[], $13::text[], $14::int4[], $15::timestamptz[], \
+            $16::timestamptz[], $17::timestamptz[]) \
+    AS v(id, version, owner, access_token, refresh_token, expires_at, refresh_expires_at, \
+         token_issued_at, token_type, scope, metadata, status, last_error, refresh_failures, \
+         last_refresh_attempt_at, last_refresh_success_at, updated_at) \
+WHERE a.id = v.id AND a.version = v.version AND a.lease_owner = v.owner \
+RETURNING a.id";
+
+/// A batch of refresh writes as columns, for [`RELEASED_BATCH_SQL`]: what
+/// [`AccountChanges`] writes, plus the id, version and lease owner each row must still
+/// have.
+#[derive(Default)]
+pub(crate) struct ReleasedColumns<'a> {
+    id: Vec<i64>,
+    version: Vec<i64>,
+    owner: Vec<&'a str>,
+    access_token: Vec<Option<&'a str>>,
+    refresh_token: Vec<Option<&'a str>>,
+    expires_at: Vec<Option<Ts>>,
+    refresh_expires_at: Vec<Option<Ts>>,
+    token_issued_at: Vec<Option<Ts>>,
+    token_type: Vec<Option<&'a str>>,
+    scope: Vec<Option<&'a str>>,
+    metadata: Vec<Doc>,
+    status: Vec<&'a str>,
+    last_error: Vec<Option<&'a str>>,
+    refresh_failures: Vec<i32>,
+    last_refresh_attempt_at: Vec<Option<Ts>>,
+    last_refresh_success_at: Vec<Option<Ts>>,
+    updated_at: Vec<Ts>,
+}
+
+impl<'a> ReleasedColumns<'a> {
+    /// Adds the write of `record` by the lease holder `owner`.
+    pub(crate) fn push(&mut self, record: &'a AccountRecord, owner: &'a str) {
+        // Destructured in full: a field added to `AccountChanges` must be added here.
+        let AccountChanges {
+            access_token,
+            refresh_token,
+            expires_at,
+            refresh_expires_at,
+            token_issued_at,
+            token_type,
+            scope,
+            metadata,
+            status,
+            last_error,
+            refresh_failures,
+            last_refresh_attempt_at,
+            last_refresh_success_at,
+            updated_at,
+        } = AccountChanges::new(record);
+        self.id.push(record.id);
+        self.version.push(record.version);
+        self.owner.push(owner);
+        self.access_token.push(access_token);
+        self.refresh_token.push(refresh_token);
+        self.expires_at.push(expires_at);
+        self.refresh_expires_at.push(refresh_expires_at);
+        self.token_issued_at.push(token_issued_at);
+        self.token_type.push(token_type);
+        self.scope.push(scope);
+        self.metadata.push(metadata);
+        self.status.push(status);
+        self.last_error.push(last_error);
+        self.refresh_failures.push(refresh_failures);
+        self.last_refresh_attempt_at.push(last_refresh_attempt_at);
+        self.last_refresh_success_at.push(last_refresh_success_at);
+        self.updated_at.push(updated_at);
+    }
+
+    /// The statement, returning a [`WrittenId`] per written row.
+    pub(crate) fn query(self) -> BoxedSqlQuery<'a, Pg, SqlQuery> {
+        use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text};
+        diesel::sql_query(RELEASED_BATCH_SQL)
+            .into_boxed::<Pg>()
+            .bind::<Array<BigInt>, _>(self.id)
+            .bind::<Array<BigInt>, _>(self.version)
+            .bind::<Array<Text>, _>(self.owner)
+            .bind::<Array<Nullable<Text>>, _>(self.access_token)
+            .bind::<Array<Nullable<Text>>, _>(self.refresh_token)
+            .bind::<Array<Nullable<UtcTimestamp>>, _>(self.expires_at)
+            .bind::<Array<Nullable<UtcTimestamp>>, _>(self.refresh_expires_at)
+            .bind::<Array<Nullable<UtcTimestamp>>, _>(self.token_issued_at)
+            .bind::<Array<Nullable<Text>>, _>(self.token_type)
+            .bind::<Array<Nullable<Text>>, _>(self.scope)
+            .bind::<Array<JsonDocument>, _>(self.metadata)
+            .bind::<Array<Text>, _>(self.status)
+            .bind::<Array<Nullable<Text>>, _>(self.last_error)
+            .bind::<Array<Integer>, _>(self.refresh_failures)
+            .bind::<Array<Nullable<UtcTimestamp>>, _>(self.last_refresh_attempt_at)
+            .bind::<Array<Nullable<UtcTimestamp>>, _>(self.last_refresh_success_at)
+            .bind::<Array<UtcTimestamp>, _>(self.updated_at)
+    }
+}
+
+/// An id returned by [`RELEASED_BATCH_SQL`].
+#[derive(QueryableByName)]
+pub(crate) struct WrittenId {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub(crate) id: i64,
 }
 
 /// An `oauth_pending_authorizations` row.

@@ -2,8 +2,10 @@
 
 use crate::connect::{self, BackendKind, SqliteConn, StoreOptions, Target};
 use crate::error::{self, Error, Result};
+use crate::group_commit::{Next, QueuedWrite, WriteQueue};
 use crate::models::{
-    AccountChanges, AccountRow, AuditRow, NewAccountRow, NewAuditRow, PendingRow, records,
+    AccountChanges, AccountRow, AuditRow, NewAccountRow, NewAuditRow, PendingRow, ReleasedColumns,
+    WrittenId, records,
 };
 use crate::schema::integration_audit_events::dsl as ev;
 use crate::schema::oauth_accounts::dsl as acc;
@@ -21,6 +23,7 @@ use integrations_core::{
     AccountRecord, AccountStatus, AuditEvent, DeletedUserData, Lease, NewAccount, NewAuditEvent,
     PendingAuthorization, ProviderId, StateHash, StoreError, TokenStore, Upserted, UserId,
 };
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +48,8 @@ pub(crate) struct Inner {
     /// SQLite has one writer at a time; writers of this store queue here instead of
     /// spinning in `busy_timeout` (other processes still rely on `busy_timeout`).
     sqlite_writes: tokio::sync::Mutex<()>,
+    /// Refresh writes waiting to be committed together.
+    writes: WriteQueue,
 }
 
 impl Inner {
@@ -146,6 +151,25 @@ macro_rules! in_transaction {
     }};
 }
 
+/// The refresh write: `$record`'s changes at the next version, the lease released, only
+/// where the row is still at `$record.version` and leased to `$owner`.
+macro_rules! released_update {
+    ($record:expr, $owner:expr, $changes:expr) => {
+        diesel::update(
+            acc::oauth_accounts
+                .filter(acc::id.eq($record.id))
+                .filter(acc::version.eq($record.version))
+                .filter(acc::lease_owner.eq($owner)),
+        )
+        .set((
+            $changes,
+            acc::version.eq(acc::version + 1),
+            acc::lease_owner.eq(None::<String>),
+            acc::lease_until.eq(None::<Ts>),
+        ))
+    };
+}
+
 impl DieselStore {
     /// Connects with [`StoreOptions::default`] (migrations applied).
     ///
@@ -187,6 +211,7 @@ impl DieselStore {
                 schema: options.schema.clone(),
                 acquire_timeout: options.acquire_timeout,
                 sqlite_writes: tokio::sync::Mutex::new(()),
+                writes: WriteQueue::default(),
             }),
         };
         if options.migrate {
@@ -257,6 +282,151 @@ impl DieselStore {
             .await
             .map_err(error::db))?;
         records(rows)
+    }
+
+    /// Writes `record` and releases `owner`'s lease in one statement, committed together
+    /// with the refresh writes that queue up meanwhile; `false` when the row is no longer
+    /// at `record.version` or no longer leased to `owner` (nothing written).
+    async fn write_released(
+        &self,
+        record: &AccountRecord,
+        owner: &str,
+    ) -> Result<bool, StoreError> {
+        let queue = &self.inner.writes;
+        let mut ticket = queue.submit(record.clone(), owner.to_owned());
+        loop {
+            match queue.next(&mut ticket).await {
+                Next::Done(result) => return result,
+                Next::Flush(batch, turn) => {
+                    // In a task of its own: a caller that gives up waiting does not
+                    // abandon the other writes of its batch.
+                    let store = self.clone();
+                    tokio::spawn(async move {
+                        store.flush_released(batch).await;
+                        drop(turn);
+                    });
+                }
+            }
+        }
+    }
+
+    /// Writes a batch and answers every write in it.
+    async fn flush_released(&self, batch: Vec<QueuedWrite>) {
+        // Two writes of one row go one after the other, as they would unbatched (the
+        // later one then finds the version the earlier one left).
+        let mut seen = HashSet::with_capacity(batch.len());
+        let (distinct, repeats): (Vec<_>, Vec<_>) =
+            batch.into_iter().partition(|w| seen.insert(w.record.id));
+        self.flush_distinct(distinct).await;
+        for w in repeats {
+            let result = self.write_released_alone(&w.record, &w.owner).await;
+            let _ = w.done.send(result);
+        }
+    }
+
+    /// Writes a batch of writes to distinct rows and answers every write in it.
+    async fn flush_distinct(&self, batch: Vec<QueuedWrite>) {
+        if batch.is_empty() {
+            return;
+        }
+        let (items, senders): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .map(|w| ((w.record, w.owner), w.done))
+            .unzip();
+        let items = Arc::new(items);
+        let results: Vec<Result<bool, StoreError>> = if items.len() == 1 {
+            vec![self.write_released_alone(&items[0].0, &items[0].1).await]
+        } else {
+            match self.write_released_batch(items.clone()).await {
+                Ok(written) => written.into_iter().map(Ok).collect(),
+                Err(StoreError::Unavailable { message, .. }) => items
+                    .iter()
+                    .map(|_| {
+                        Err(StoreError::Unavailable {
+                            message: message.clone(),
+                            source: None,
+                        })
+                    })
+                    .collect(),
+                Err(_) => {
+                    // One row's statement failed and took the transaction with it: write
+                    // each alone so that only that row reports the error.
+                    let mut results = Vec::with_capacity(items.len());
+                    for (record, owner) in items.iter() {
+                        results.push(self.write_released_alone(record, owner).await);
+                    }
+                    results
+                }
+            }
+        };
+        for (done, result) in senders.into_iter().zip(results) {
+            // A caller that stopped waiting has nobody to tell.
+            let _ = done.send(result);
+        }
+    }
+
+    /// One refresh write, in its own (autocommit) statement.
+    async fn write_released_alone(
+        &self,
+        record: &AccountRecord,
+        owner: &str,
+    ) -> Result<bool, StoreError> {
+        let changes = AccountChanges::new(record);
+        let n = with_write_conn!(self, |conn| released_update!(record, owner, &changes)
+            .execute(conn)
+            .await
+            .map_err(error::db))?;
+        Ok(n == 1)
+    }
+
+    /// Several refresh writes (to distinct rows) in one transaction; whether each row was
+    /// written.
+    async fn write_released_batch(
+        &self,
+        items: Arc<Vec<(AccountRecord, String)>>,
+    ) -> Result<Vec<bool>, StoreError> {
+        let inner = &self.inner;
+        match &inner.backend {
+            Backend::Postgres(pool) => {
+                // One statement over arrays of the new values: one round trip, one
+                // commit, and the same prepared statement whatever the batch size.
+                let mut cols = ReleasedColumns::default();
+                for (record, owner) in items.iter() {
+                    cols.push(record, owner);
+                }
+                let mut obj = inner.acquire(pool.get()).await?;
+                let conn: &mut AsyncPgConnection = &mut obj;
+                let written: Vec<WrittenId> = cols.query().load(conn).await.map_err(error::db)?;
+                let written: HashSet<i64> = written.into_iter().map(|w| w.id).collect();
+                Ok(items
+                    .iter()
+                    .map(|(record, _)| written.contains(&record.id))
+                    .collect())
+            }
+            Backend::Sqlite(pool) => {
+                let _turn = inner.sqlite_writes.lock().await;
+                let mut obj = inner.acquire(pool.get()).await?;
+                let conn: &mut SqliteConn = &mut obj;
+                // The whole transaction in one blocking call.
+                conn.spawn_blocking(move |c| {
+                    c.immediate_transaction(|c| {
+                        items
+                            .iter()
+                            .map(|(record, owner)| {
+                                let changes = AccountChanges::new(record);
+                                diesel::RunQueryDsl::execute(
+                                    released_update!(record, owner.as_str(), &changes),
+                                    c,
+                                )
+                                .map(|n| n == 1)
+                            })
+                            .collect()
+                    })
+                })
+                .await
+                .map_err(error::db)
+            }
+        }
     }
 
     async fn account_exists(&self, id: i64) -> Result<bool, StoreError> {
@@ -386,29 +556,13 @@ impl TokenStore for DieselStore {
         record: &AccountRecord,
         owner: &str,
     ) -> Result<AccountRecord, StoreError> {
-        // One statement when `owner` holds the lease (the refresher's case); otherwise the
+        // One statement when `owner` holds the lease (the refresher's case), committed
+        // together with the writes queued meanwhile (see `group_commit`); otherwise the
         // two-step default, which also tells a version conflict from a missing row. The
         // row written is `record` itself (the version check guarantees nothing else
         // changed it), so it is returned from memory instead of read back.
-        let changes = AccountChanges::new(record);
-        let written = with_write_conn!(self, |conn| {
-            diesel::update(
-                acc::oauth_accounts
-                    .filter(acc::id.eq(record.id))
-                    .filter(acc::version.eq(record.version))
-                    .filter(acc::lease_owner.eq(owner)),
-            )
-            .set((
-                &changes,
-                acc::version.eq(acc::version + 1),
-                acc::lease_owner.eq(None::<String>),
-                acc::lease_until.eq(None::<Ts>),
-            ))
-            .execute(conn)
-            .await
-            .map_err(error::db)
-        })?;
-        let row = (written == 1).then(|| stored_after_update(record));
+        let written = self.write_released(record, owner).await?;
+        let row = written.then(|| stored_after_update(record));
         match row {
             Some(stored) => Ok(stored),
             None => {

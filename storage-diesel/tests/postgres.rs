@@ -355,3 +355,25 @@ async fn due_query_uses_the_partial_index() {
         "{text:#?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_released_writes_keep_their_own_outcome() {
+    let schema = schema_or_skip!("concurrent_released_writes_keep_their_own_outcome");
+    let store = schema.store().await;
+    schema
+        .raw()
+        .await
+        .batch_execute(
+            "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 IF NEW.scope = 'poison' THEN RAISE EXCEPTION 'poisoned row'; END IF;
+                 RETURN NEW;
+             END $$;
+             CREATE TRIGGER refuse_poison BEFORE UPDATE ON oauth_accounts
+                 FOR EACH ROW EXECUTE FUNCTION refuse_poison();",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("trigger: {e}"));
+    scenarios::concurrent_released_writes_keep_their_own_outcome(&store, false).await;
+    scenarios::concurrent_released_writes_keep_their_own_outcome(&store, true).await;
+}

@@ -168,3 +168,20 @@ async fn unsupported_urls_and_options_are_refused() {
         Err(Error::InvalidOption(_))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_released_writes_keep_their_own_outcome() {
+    let dir = TempDir::new();
+    let store = file_store(&dir, 4).await;
+    raw(&dir)
+        .await
+        .batch_execute(
+            "CREATE TRIGGER refuse_poison BEFORE UPDATE ON oauth_accounts
+                 WHEN NEW.scope = 'poison'
+                 BEGIN SELECT RAISE(ABORT, 'poisoned row'); END;",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("trigger: {e}"));
+    scenarios::concurrent_released_writes_keep_their_own_outcome(&store, false).await;
+    scenarios::concurrent_released_writes_keep_their_own_outcome(&store, true).await;
+}

@@ -230,3 +230,142 @@ pub async fn two_pools_claim_each_due_account_once(a: DieselStore, b: DieselStor
         y.len()
     );
 }
+
+/// Many `update_account_and_release` calls at once (committed together in batches): each
+/// row keeps its own outcome, and of two writes of one version exactly one wins. With
+/// `poison`, expects a trigger that fails any update setting `scope` to `'poison'`: such a
+/// row alone reports the error and keeps its old value, while the rows committed in the
+/// same batch are written.
+pub async fn concurrent_released_writes_keep_their_own_outcome(store: &DieselStore, poison: bool) {
+    let c = cipher();
+    let n = 120;
+    // Older than anything an earlier call left due, so that `claim_due` takes these.
+    let base = if poison { 3600 } else { 0 };
+    for i in 0..n {
+        let expires = t0() - chrono::Duration::seconds(base + i as i64 + 1);
+        insert(
+            store,
+            account(&c, 12, "tiktok", &format!("w{poison}{i}"), expires),
+        )
+        .await;
+    }
+    let held = store
+        .claim_due(t0(), n, &lease("holder", t0()))
+        .await
+        .unwrap_or_else(|e| panic!("claim_due: {e}"));
+    assert_eq!(held.len(), n);
+    assert!(
+        held.iter()
+            .all(|r| r.provider_account_id.starts_with(&format!("w{poison}")))
+    );
+    // What each write should do, by its position.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Kind {
+        Holder,
+        OtherOwner,
+        Stale,
+        Poisoned,
+    }
+    let kind = |i: usize| match i % 10 {
+        3 => Kind::OtherOwner,
+        5 => Kind::Stale,
+        7 if poison => Kind::Poisoned,
+        _ => Kind::Holder,
+    };
+    let writes = held.iter().enumerate().map(|(i, rec)| {
+        let mut next = rec.clone();
+        let acct = rec.provider_account_id.clone();
+        next.access_token = Some(
+            c.seal(ctx("tiktok", &acct, "access_token"), &format!("new-{acct}"))
+                .unwrap_or_else(|e| panic!("seal: {e}")),
+        );
+        let owner = match kind(i) {
+            Kind::OtherOwner => "someone-else",
+            _ => "holder",
+        };
+        match kind(i) {
+            Kind::Stale => next.version -= 1,
+            Kind::Poisoned => next.scope = Some("poison".into()),
+            _ => {}
+        }
+        let store = store.clone();
+        async move {
+            (
+                i,
+                next.clone(),
+                store.update_account_and_release(&next, owner).await,
+            )
+        }
+    });
+    // A second write of the same version of every tenth row, queued among the others:
+    // exactly one of the two may win.
+    let seconds = held
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 10 == 0)
+        .map(|(i, rec)| {
+            let mut next = rec.clone();
+            next.access_token = Some(
+                c.seal(
+                    ctx("tiktok", &rec.provider_account_id, "access_token"),
+                    "second",
+                )
+                .unwrap_or_else(|e| panic!("seal: {e}")),
+            );
+            let store = store.clone();
+            async move {
+                (
+                    i,
+                    next.clone(),
+                    store.update_account_and_release(&next, "holder").await,
+                )
+            }
+        });
+    let (results, second_results) = futures::future::join(
+        futures::future::join_all(writes),
+        futures::future::join_all(seconds),
+    )
+    .await;
+    let mut results: Vec<_> = results.into_iter().map(|r| (r, None)).collect();
+    for (i, next, result) in second_results {
+        results[i].1 = Some((next, result));
+    }
+    for ((i, next, result), second) in results {
+        let (next, result) = match second {
+            None => (next, result),
+            Some((next2, result2)) => match (result, result2) {
+                (Ok(w), Err(StoreError::VersionConflict)) => (next, Ok(w)),
+                (Err(StoreError::VersionConflict), Ok(w)) => (next2, Ok(w)),
+                other => panic!("row {i}: one of two writes of a version must win, got {other:?}"),
+            },
+        };
+        let before = &held[i];
+        let stored = store
+            .get_account(before.id)
+            .await
+            .unwrap_or_else(|e| panic!("get: {e}"))
+            .unwrap_or_else(|| panic!("row {i} is gone"));
+        match (kind(i), result) {
+            (Kind::Holder, Ok(written)) => {
+                assert_eq!(written.version, before.version + 1, "row {i}");
+                assert_eq!(written.lease_owner, None, "row {i}");
+                assert_eq!(
+                    stored, written,
+                    "row {i}: what was returned is what is stored"
+                );
+                assert_eq!(stored.access_token, next.access_token, "row {i}");
+            }
+            (Kind::OtherOwner, Ok(written)) => {
+                // Written (the version matched), the holder's lease kept.
+                assert_eq!(written.version, before.version + 1, "row {i}");
+                assert_eq!(stored.access_token, next.access_token, "row {i}");
+                assert_eq!(stored.lease_owner.as_deref(), Some("holder"), "row {i}");
+            }
+            (Kind::Stale, Err(StoreError::VersionConflict))
+            | (Kind::Poisoned, Err(StoreError::Other { .. })) => {
+                assert_eq!(&stored, before, "row {i} must be untouched");
+            }
+            (k, other) => panic!("row {i} ({k:?}): unexpected {other:?}"),
+        }
+    }
+}
