@@ -81,6 +81,11 @@
 //!   excluded.user_id RETURNING *`: another user's row is never touched, even under races.
 //! - SQLite allows one writer at a time: writes of one store queue on an async mutex and
 //!   `busy_timeout` covers other processes.
+//! - Group commit: [`update_account_and_release`](integrations_core::TokenStore::update_account_and_release)
+//!   (the refresher's write) commits together the writes that queued while another was
+//!   being committed: one `UPDATE ... FROM unnest(...)` on PostgreSQL, one transaction on
+//!   SQLite. Each row keeps its own version and lease check, and each call returns only
+//!   after its row is committed; a lone write is a single statement, with no added wait.
 //!
 //! # Errors
 //! Store operations return [`StoreError`](integrations_core::StoreError): a refused
