@@ -99,6 +99,7 @@ pub use service::{
 };
 pub use status::{IntegrationStatus, compute_status, is_token_expired};
 pub use store::{
-    AccountRecord, AccountStatus, AuditAction, AuditEvent, DeletedUserData, Lease, NewAccount,
-    NewAuditEvent, PendingAuthorization, StateHash, StoreError, TokenStore, Upserted, UserId,
+    AccountCount, AccountRecord, AccountStatus, AuditAction, AuditEvent, DeletedUserData, Lease,
+    NewAccount, NewAuditEvent, PendingAuthorization, StateHash, StoreError, TokenStore, Upserted,
+    UserId,
 };

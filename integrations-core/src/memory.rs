@@ -2,8 +2,8 @@
 
 use crate::provider::ProviderId;
 use crate::store::{
-    AccountRecord, AccountStatus, AuditEvent, DeletedUserData, Lease, NewAccount, NewAuditEvent,
-    PendingAuthorization, StateHash, StoreError, TokenStore, Upserted, UserId,
+    AccountCount, AccountRecord, AccountStatus, AuditEvent, DeletedUserData, Lease, NewAccount,
+    NewAuditEvent, PendingAuthorization, StateHash, StoreError, TokenStore, Upserted, UserId,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -287,6 +287,23 @@ impl TokenStore for MemoryStore {
             .filter(|e| e.event.user_id == user_id)
             .take(limit)
             .cloned()
+            .collect())
+    }
+
+    async fn count_accounts(&self, now: DateTime<Utc>) -> Result<Vec<AccountCount>, StoreError> {
+        let mut groups: BTreeMap<(ProviderId, AccountStatus), (u64, u64)> = BTreeMap::new();
+        for r in self.state().accounts.values() {
+            let group = groups.entry((r.provider.clone(), r.status)).or_default();
+            group.0 += 1;
+            if r.expires_at.is_some_and(|e| e <= now) {
+                group.1 += 1;
+            }
+        }
+        Ok(groups
+            .into_iter()
+            .map(|((provider, status), (accounts, past_expiry))| {
+                AccountCount::new(provider, status, accounts, past_expiry)
+            })
             .collect())
     }
 }

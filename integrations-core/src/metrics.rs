@@ -13,8 +13,40 @@
 //! | `integrations_disconnect_total` | counter | `provider` |
 //! | `integrations_connections_changed_total` | counter | `provider`, `status` (`connected`, `needs_reconnect`, `disconnected`): transitions, from which a dashboard derives connections by status |
 //! | `integrations_send_total` | counter | `provider`, `outcome` (`ok`, `refreshed_and_retried`, `rate_limited`, `retried`, `failed`) |
+//! | `integrations_connections` | gauge | `provider`, `status` (`active`, `needs_reconnect`): accounts in the store, set by [`Integrations::record_connection_gauges`](crate::Integrations::record_connection_gauges) (after every [`Refresher`](crate::Refresher) pass) |
+//! | `integrations_connections_past_expiry` | gauge | `provider`, `status`: of those, accounts whose access token is past its expiry (for `active`: waiting for a refresh or unable to refresh) |
 
+use crate::provider::ProviderId;
+use crate::store::{AccountCount, AccountStatus};
+use std::collections::HashSet;
 use std::time::Duration;
+
+/// The label sets the connection gauges were last set for.
+pub(crate) type Gauged = HashSet<(ProviderId, AccountStatus)>;
+
+/// Sets the connection gauges to `counts`, and to zero for the groups of `gauged` that are
+/// no longer there; `gauged` becomes the groups of `counts`.
+pub(crate) fn connection_gauges(counts: &[AccountCount], gauged: &mut Gauged) {
+    let set = |provider: &ProviderId, status: AccountStatus, accounts: u64, past: u64| {
+        let labels = [
+            ("provider", provider.as_str().to_owned()),
+            ("status", status.as_str().to_owned()),
+        ];
+        metrics::gauge!("integrations_connections", &labels).set(accounts as f64);
+        metrics::gauge!("integrations_connections_past_expiry", &labels).set(past as f64);
+    };
+    let now: Gauged = counts
+        .iter()
+        .map(|c| (c.provider.clone(), c.status))
+        .collect();
+    for (provider, status) in gauged.difference(&now) {
+        set(provider, *status, 0, 0);
+    }
+    for c in counts {
+        set(&c.provider, c.status, c.accounts, c.past_expiry);
+    }
+    *gauged = now;
+}
 
 /// Records a connect start.
 pub(crate) fn connect_started(provider: &str) {

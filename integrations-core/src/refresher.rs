@@ -325,6 +325,9 @@ impl Default for RefresherConfig {
 
 /// A background task running [`Integrations::refresh_due`] on an interval with jitter.
 ///
+/// After every pass it also updates the connection gauges
+/// ([`Integrations::record_connection_gauges`]).
+///
 /// [`shutdown`](Self::shutdown) lets a running pass finish (each refresh in it completes
 /// and releases its lease) and then stops. Dropping the handle stops it the same way
 /// without waiting.
@@ -352,6 +355,9 @@ impl Refresher {
                         let _ = report_tx.send(report);
                     }
                     Err(e) => tracing::warn!(error = %e, "refresh pass failed"),
+                }
+                if let Err(e) = integrations.record_connection_gauges().await {
+                    tracing::warn!(error = %e, "could not count connections for the gauges");
                 }
                 let mut jitter_ms = [0u8; 4];
                 rand::fill(&mut jitter_ms[..]);

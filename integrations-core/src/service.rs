@@ -12,8 +12,8 @@ use crate::secret::{AccessToken, PkceVerifier, RefreshToken, SealedSecret};
 use crate::status::IntegrationStatus;
 use crate::status::{LifecycleEvent, account_status, transition};
 use crate::store::{
-    AccountRecord, AccountStatus, AuditAction, DeletedUserData, Lease, NewAccount, NewAuditEvent,
-    PendingAuthorization, StateHash, StoreError, TokenStore, Upserted, UserId,
+    AccountCount, AccountRecord, AccountStatus, AuditAction, DeletedUserData, Lease, NewAccount,
+    NewAuditEvent, PendingAuthorization, StateHash, StoreError, TokenStore, Upserted, UserId,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -286,6 +286,7 @@ impl IntegrationsBuilder {
                 events,
                 connect_log: Mutex::new(HashMap::new()),
                 inflight: Mutex::new(HashMap::new()),
+                gauged: Mutex::new(Default::default()),
                 instance_id: hex::encode(instance),
                 status_cache,
                 http,
@@ -310,6 +311,9 @@ struct Inner {
     events: broadcast::Sender<ConnectionEvent>,
     connect_log: Mutex<HashMap<UserId, VecDeque<DateTime<Utc>>>>,
     inflight: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+    /// The connection gauges set by the last `record_connection_gauges` (set to zero when
+    /// their group disappears).
+    gauged: Mutex<crate::metrics::Gauged>,
     instance_id: String,
     status_cache: Option<moka::future::Cache<UserId, Arc<Vec<AccountRecord>>>>,
     http: reqwest::Client,
@@ -404,6 +408,21 @@ impl Integrations {
         if let Some(cache) = &self.inner.status_cache {
             cache.invalidate(&user).await;
         }
+    }
+
+    /// Counts the store's accounts by platform and stored status
+    /// ([`TokenStore::count_accounts`], one aggregate query) and sets the gauges
+    /// `integrations_connections` and `integrations_connections_past_expiry` (labels
+    /// `provider`, `status`); a group that has disappeared since the last call is set to
+    /// zero. Returns the counts.
+    ///
+    /// A [`Refresher`](crate::Refresher) calls it after every pass; hosts without one can
+    /// call it on their own schedule.
+    pub async fn record_connection_gauges(&self) -> Result<Vec<AccountCount>> {
+        let counts = self.inner.store.count_accounts(self.now()).await?;
+        let mut gauged = self.inner.gauged.lock().unwrap_or_else(|e| e.into_inner());
+        crate::metrics::connection_gauges(&counts, &mut gauged);
+        Ok(counts)
     }
 
     pub(crate) fn config(&self) -> &ServiceConfig {

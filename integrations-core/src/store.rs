@@ -20,7 +20,7 @@ impl fmt::Display for UserId {
 }
 
 /// The stored lifecycle state of an account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AccountStatus {
     /// Tokens are usable or refreshable.
@@ -371,6 +371,9 @@ pub enum StoreError {
 ///   `append_audit` would one by one.
 /// - [`delete_user_data`](Self::delete_user_data) removes every account, pending
 ///   authorization and audit event of the user, and nothing of other users.
+/// - [`count_accounts`](Self::count_accounts) counts every account once, by platform and
+///   stored status, sorted by platform then status (`Active` first), with no group of
+///   zero accounts.
 #[async_trait]
 pub trait TokenStore: Send + Sync + fmt::Debug {
     /// Inserts or updates an account (see the contract).
@@ -455,4 +458,42 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
         user_id: UserId,
         limit: usize,
     ) -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// How many accounts the store holds, by platform and stored status, and of those how
+    /// many have an access token past its expiry at `now` (see [`AccountCount`]). For
+    /// monitoring: one aggregate query, no row is read.
+    async fn count_accounts(&self, now: DateTime<Utc>) -> Result<Vec<AccountCount>, StoreError>;
+}
+
+/// One group of [`TokenStore::count_accounts`]: the accounts of one platform in one stored
+/// status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AccountCount {
+    /// The platform.
+    pub provider: ProviderId,
+    /// The stored status.
+    pub status: AccountStatus,
+    /// How many accounts.
+    pub accounts: u64,
+    /// Of those, how many have an access token whose `expires_at` is at or before `now`
+    /// (for `Active` accounts: waiting for a refresh, or unable to refresh).
+    pub past_expiry: u64,
+}
+
+impl AccountCount {
+    /// A group.
+    pub fn new(
+        provider: ProviderId,
+        status: AccountStatus,
+        accounts: u64,
+        past_expiry: u64,
+    ) -> Self {
+        Self {
+            provider,
+            status,
+            accounts,
+            past_expiry,
+        }
+    }
 }

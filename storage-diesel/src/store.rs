@@ -20,10 +20,11 @@ use diesel::upsert::excluded;
 use diesel_async::pooled_connection::deadpool::{Pool, PoolError};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use integrations_core::{
-    AccountRecord, AccountStatus, AuditEvent, DeletedUserData, Lease, NewAccount, NewAuditEvent,
-    PendingAuthorization, ProviderId, StateHash, StoreError, TokenStore, Upserted, UserId,
+    AccountCount, AccountRecord, AccountStatus, AuditEvent, DeletedUserData, Lease, NewAccount,
+    NewAuditEvent, PendingAuthorization, ProviderId, StateHash, StoreError, TokenStore, Upserted,
+    UserId,
 };
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -833,6 +834,52 @@ impl TokenStore for DieselStore {
             .await
             .map_err(error::db))?;
         rows.into_iter().map(AuditRow::into_event).collect()
+    }
+
+    async fn count_accounts(&self, now: DateTime<Utc>) -> Result<Vec<AccountCount>, StoreError> {
+        use diesel::dsl::count_star;
+        let now = Ts::new(now);
+        let (all, past): (Vec<(String, String, i64)>, Vec<(String, String, i64)>) =
+            with_conn!(self, |conn| {
+                let all = acc::oauth_accounts
+                    .group_by((acc::provider, acc::status))
+                    .select((acc::provider, acc::status, count_star()))
+                    .load(conn)
+                    .await
+                    .map_err(error::db)?;
+                let past = acc::oauth_accounts
+                    .filter(acc::expires_at.le(now))
+                    .group_by((acc::provider, acc::status))
+                    .select((acc::provider, acc::status, count_star()))
+                    .load(conn)
+                    .await
+                    .map_err(error::db)?;
+                Ok::<_, StoreError>((all, past))
+            })?;
+        let key = |provider: String, status: String| -> Result<_, StoreError> {
+            let status = AccountStatus::parse(&status).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "oauth_accounts: unknown status {:?}",
+                    status.chars().take(40).collect::<String>()
+                ))
+            })?;
+            let provider = ProviderId::new(provider)
+                .map_err(|e| StoreError::Corrupt(format!("oauth_accounts: {e}")))?;
+            Ok((provider, status))
+        };
+        let mut groups: BTreeMap<(ProviderId, AccountStatus), (u64, u64)> = BTreeMap::new();
+        for (provider, status, n) in all {
+            groups.entry(key(provider, status)?).or_default().0 = n.max(0) as u64;
+        }
+        for (provider, status, n) in past {
+            groups.entry(key(provider, status)?).or_default().1 = n.max(0) as u64;
+        }
+        Ok(groups
+            .into_iter()
+            .map(|((provider, status), (accounts, past_expiry))| {
+                AccountCount::new(provider, status, accounts, past_expiry)
+            })
+            .collect())
     }
 }
 

@@ -45,7 +45,8 @@ macro_rules! store_conformance_tests {
             audit_append_and_list,
             append_audit_batch_keeps_order,
             update_account_and_release_writes_and_releases,
-            sealed_values_round_trip
+            sealed_values_round_trip,
+            count_accounts_by_provider_and_status
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {

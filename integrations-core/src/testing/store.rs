@@ -768,3 +768,73 @@ pub async fn append_audit_batch_keeps_order(store: Arc<dyn TokenStore>) {
     let got: Vec<_> = listed.into_iter().rev().map(|e| e.event).collect();
     assert_eq!(got, events);
 }
+
+/// `count_accounts` counts every account once, by platform and stored status, sorted, with
+/// the accounts past expiry at `now` (a `None` expiry never is; the boundary is).
+pub async fn count_accounts_by_provider_and_status(store: Arc<dyn TokenStore>) {
+    assert_eq!(
+        store.count_accounts(t0()).await.expect("count"),
+        Vec::new(),
+        "an empty store has no group"
+    );
+    let at = |h: i64| t0() + Duration::hours(h);
+    // reddit: three active (one past expiry, one exactly at it, one without expiry), one
+    // needing reconnect (past expiry); tiktok: one active, for two users.
+    let mut expiring = Vec::new();
+    for (user, provider, account, expires) in [
+        (1, "reddit", "r1", Some(at(-2))),
+        (1, "reddit", "r2", Some(at(0))),
+        (2, "reddit", "r3", None),
+        (2, "reddit", "r4", Some(at(-1))),
+        (1, "tiktok", "t1", Some(at(3))),
+    ] {
+        let mut account = new_account(user, provider, account);
+        account.expires_at = expires;
+        let rec = match store.upsert_account(account).await.expect("upsert") {
+            Upserted::Inserted(r) => r,
+            Upserted::Updated(_) => panic!("new account expected"),
+        };
+        expiring.push(rec);
+    }
+    let mut dead = expiring[3].clone();
+    dead.status = AccountStatus::NeedsReconnect;
+    store.update_account(&dead).await.expect("update");
+    let counts = store.count_accounts(t0()).await.expect("count");
+    let got: Vec<(&str, AccountStatus, u64, u64)> = counts
+        .iter()
+        .map(|c| (c.provider.as_str(), c.status, c.accounts, c.past_expiry))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("reddit", AccountStatus::Active, 3, 2),
+            ("reddit", AccountStatus::NeedsReconnect, 1, 1),
+            ("tiktok", AccountStatus::Active, 1, 0),
+        ],
+        "groups by provider then status (Active first); past expiry includes `expires_at == now`"
+    );
+    // Later, the tiktok token is past expiry too; a deleted account is gone from the count.
+    store.delete_account(expiring[1].id).await.expect("delete");
+    let later: Vec<(String, AccountStatus, u64, u64)> = store
+        .count_accounts(at(4))
+        .await
+        .expect("count")
+        .into_iter()
+        .map(|c| {
+            (
+                c.provider.as_str().to_owned(),
+                c.status,
+                c.accounts,
+                c.past_expiry,
+            )
+        })
+        .collect();
+    assert_eq!(
+        later,
+        vec![
+            ("reddit".to_owned(), AccountStatus::Active, 2, 1),
+            ("reddit".to_owned(), AccountStatus::NeedsReconnect, 1, 1),
+            ("tiktok".to_owned(), AccountStatus::Active, 1, 1),
+        ]
+    );
+}

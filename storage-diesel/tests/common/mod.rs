@@ -10,9 +10,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use integrations_core::{
-    AccountRecord, AuditEvent, DeletedUserData, EncryptionKey, Lease, NewAccount, NewAuditEvent,
-    PendingAuthorization, ProviderId, SecretContext, StateHash, StoreError, TokenCipher,
-    TokenStore, Upserted, UserId,
+    AccountCount, AccountRecord, AuditEvent, DeletedUserData, EncryptionKey, Lease, NewAccount,
+    NewAuditEvent, PendingAuthorization, ProviderId, SecretContext, StateHash, StoreError,
+    TokenCipher, TokenStore, Upserted, UserId,
 };
 use integrations_storage_diesel::{DieselStore, StoreOptions};
 use std::path::PathBuf;
@@ -230,6 +230,20 @@ impl<G: Send + Sync + std::fmt::Debug + 'static> TokenStore for Owned<G> {
     }
     async fn list_audit(&self, u: UserId, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
         self.store.list_audit(u, limit).await
+    }
+    // The methods with a default are forwarded too: the suite must test the store's own.
+    async fn update_account_and_release(
+        &self,
+        r: &AccountRecord,
+        owner: &str,
+    ) -> Result<AccountRecord, StoreError> {
+        self.store.update_account_and_release(r, owner).await
+    }
+    async fn append_audit_batch(&self, e: Vec<NewAuditEvent>) -> Result<(), StoreError> {
+        self.store.append_audit_batch(e).await
+    }
+    async fn count_accounts(&self, now: DateTime<Utc>) -> Result<Vec<AccountCount>, StoreError> {
+        self.store.count_accounts(now).await
     }
 }
 
