@@ -377,3 +377,9 @@ async fn concurrent_released_writes_keep_their_own_outcome() {
     scenarios::concurrent_released_writes_keep_their_own_outcome(&store, false).await;
     scenarios::concurrent_released_writes_keep_their_own_outcome(&store, true).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn abandoned_released_writes_do_not_stall_others() {
+    let schema = schema_or_skip!("abandoned_released_writes_do_not_stall_others");
+    scenarios::abandoned_released_writes_do_not_stall_others(&schema.store().await).await;
+}

@@ -185,3 +185,9 @@ async fn concurrent_released_writes_keep_their_own_outcome() {
     scenarios::concurrent_released_writes_keep_their_own_outcome(&store, false).await;
     scenarios::concurrent_released_writes_keep_their_own_outcome(&store, true).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn abandoned_released_writes_do_not_stall_others() {
+    let dir = TempDir::new();
+    scenarios::abandoned_released_writes_do_not_stall_others(&file_store(&dir, 4).await).await;
+}

@@ -369,3 +369,78 @@ pub async fn concurrent_released_writes_keep_their_own_outcome(store: &DieselSto
         }
     }
 }
+
+/// Callers of `update_account_and_release` that stop waiting (aborted tasks, at several
+/// moments: before queueing, while queued, while their batch is being written) neither
+/// stall nor break the writes queued with theirs: every other write completes, and an
+/// abandoned one is either fully written or not at all.
+pub async fn abandoned_released_writes_do_not_stall_others(store: &DieselStore) {
+    let c = cipher();
+    let n = 60;
+    for (round, delay_us) in [0u64, 50, 200, 500, 1000, 2000, 5000]
+        .into_iter()
+        .enumerate()
+    {
+        // Each round's accounts are older than the previous rounds' (claimed first).
+        let base = 10_000 * (round as i64 + 1);
+        for i in 0..n {
+            let expires = t0() - chrono::Duration::seconds(base + i as i64);
+            let name = format!("ab{round}-{i}");
+            insert(store, account(&c, 13, "reddit", &name, expires)).await;
+        }
+        let held = store
+            .claim_due(t0(), n, &lease("holder", t0()))
+            .await
+            .unwrap_or_else(|e| panic!("claim_due: {e}"));
+        assert_eq!(held.len(), n);
+        assert!(
+            held.iter()
+                .all(|r| r.provider_account_id.starts_with(&format!("ab{round}-")))
+        );
+        let tasks: Vec<_> = held
+            .iter()
+            .map(|rec| {
+                let mut next = rec.clone();
+                next.refresh_failures = 7;
+                let store = store.clone();
+                tokio::spawn(async move { store.update_account_and_release(&next, "holder").await })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_micros(delay_us)).await;
+        for (i, t) in tasks.iter().enumerate() {
+            if i % 3 == 0 {
+                t.abort();
+            }
+        }
+        let outcome = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            let mut results = Vec::new();
+            for t in tasks {
+                results.push(t.await);
+            }
+            results
+        })
+        .await
+        .unwrap_or_else(|_| panic!("round {round}: writes stalled after some callers gave up"));
+        for (i, (result, before)) in outcome.into_iter().zip(&held).enumerate() {
+            let stored = store
+                .get_account(before.id)
+                .await
+                .unwrap_or_else(|e| panic!("get: {e}"))
+                .unwrap_or_else(|| panic!("row {i} is gone"));
+            match result {
+                Ok(Ok(written)) => assert_eq!(stored, written, "round {round} row {i}"),
+                Ok(Err(e)) => panic!("round {round} row {i}: {e}"),
+                Err(_) => {
+                    // Aborted: all or nothing.
+                    let written = stored.version == before.version + 1
+                        && stored.refresh_failures == 7
+                        && stored.lease_owner.is_none();
+                    assert!(
+                        written || &stored == before,
+                        "round {round} row {i} half written: {stored:?}"
+                    );
+                }
+            }
+        }
+    }
+}
