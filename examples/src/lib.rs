@@ -8,7 +8,7 @@
 pub mod server;
 
 use integrations_core::{CallbackParams, ClientSecret, EncryptionKey, Provider, TokenCipher};
-use integrations_instagram::{Instagram, InstagramConfig};
+use integrations_instagram::{InstagramConfig, InstagramProvider};
 use integrations_onlyfans::{OnlyFansConfig, OnlyFansProvider};
 use integrations_reddit::{RedditConfig, RedditProvider};
 use integrations_sandbox::{Platform, SandboxHandle};
@@ -52,18 +52,16 @@ pub fn sandbox_providers(
         })
     };
     let ig = sandbox.client(Platform::Instagram);
-    let instagram = Instagram::new(
-        InstagramConfig::new(
-            ig.client_id.clone(),
-            ClientSecret::new(ig.client_secret.clone()),
-            parse(Platform::Instagram)?,
-        )
-        .with_base_urls(
-            &urls.instagram_www,
-            &urls.instagram_api,
-            &urls.instagram_graph,
-        )
-        .with_user_agent(USER_AGENT),
+    let instagram = InstagramProvider::new(
+        InstagramConfig::builder()
+            .client_id(ig.client_id.clone())
+            .client_secret(ClientSecret::new(ig.client_secret.clone()))
+            .redirect_uri(redirect(Platform::Instagram))
+            .www_base_url(&urls.instagram_www)
+            .api_base_url(&urls.instagram_api)
+            .graph_base_url(&urls.instagram_graph)
+            .user_agent(USER_AGENT)
+            .build()?,
     )?;
     let tt = sandbox.client(Platform::TikTok);
     let tiktok = TikTok::new(

@@ -30,7 +30,7 @@ use integrations_core::{
     RefresherConfig, TokenCipher, UserId,
 };
 use integrations_examples::{follow_authorization, sandbox_providers};
-use integrations_instagram::{Instagram, InstagramConfig};
+use integrations_instagram::{InstagramConfig, InstagramProvider};
 use integrations_onlyfans::{OnlyFansConfig, OnlyFansProvider};
 use integrations_reddit::{RedditConfig, RedditProvider};
 use integrations_sandbox::{Consent, Platform, Sandbox, SandboxConfig};
@@ -145,7 +145,9 @@ fn providers_from(
     let mut out: Vec<Arc<dyn Provider>> = Vec::new();
     if wanted("INSTAGRAM", "INSTAGRAM_CLIENT_ID") {
         let config = InstagramConfig::from_lookup(lookup).map_err(fail("instagram"))?;
-        out.push(Arc::new(Instagram::new(config).map_err(fail("instagram"))?));
+        out.push(Arc::new(
+            InstagramProvider::new(config).map_err(fail("instagram"))?,
+        ));
     }
     if wanted("TIKTOK", "TIKTOK_CLIENT_KEY") {
         let config = TikTokConfig::from_lookup(lookup).map_err(fail("tiktok"))?;

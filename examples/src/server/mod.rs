@@ -37,7 +37,7 @@ use axum::extract::FromRef;
 use axum::routing::{delete, get, post};
 use axum_extra::extract::cookie::Key;
 use integrations_core::{Clock, Integrations, Provider, SystemClock, TokenCipher};
-use integrations_instagram::{Instagram, InstagramConfig};
+use integrations_instagram::InstagramProvider;
 use integrations_onlyfans::OnlyFansProvider;
 use integrations_reddit::RedditProvider;
 use integrations_sandbox::{Consent, Platform, Sandbox, SandboxConfig, SandboxHandle};
@@ -332,7 +332,7 @@ fn has_real_credentials(provider: &str) -> bool {
 
 fn provider_from_env(provider: &str) -> Result<Arc<dyn Provider>, ServerError> {
     Ok(match provider {
-        "instagram" => Arc::new(Instagram::new(InstagramConfig::from_env()?)?),
+        "instagram" => Arc::new(InstagramProvider::from_env()?),
         "tiktok" => Arc::new(TikTok::new(TikTokConfig::from_env()?)?),
         "reddit" => Arc::new(RedditProvider::from_env()?),
         "onlyfans" => Arc::new(OnlyFansProvider::from_env()?),

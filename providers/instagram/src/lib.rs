@@ -20,20 +20,21 @@
 //!
 //! # Example
 //!
-//! ```no_run
+//! ```
 //! use integrations_core::{AuthorizationRequest, ClientSecret, Provider};
-//! use integrations_instagram::{Instagram, InstagramConfig};
+//! use integrations_instagram::{InstagramConfig, InstagramProvider};
 //!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! // Or `InstagramConfig::from_env()?` (INSTAGRAM_CLIENT_ID, INSTAGRAM_CLIENT_SECRET,
-//! // INSTAGRAM_REDIRECT_URI, optional INSTAGRAM_SCOPES).
-//! let config = InstagramConfig::new(
-//!     "990602627938098",
-//!     ClientSecret::new("app-secret"),
-//!     "https://app.example/integrations/instagram/callback".parse()?,
-//! )
-//! .with_scopes(["instagram_business_basic", "instagram_business_content_publish"]);
-//! let instagram = Instagram::new(config)?;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), integrations_core::ProviderError> {
+//! let config = InstagramConfig::builder()
+//!     .client_id("990602627938098")
+//!     .client_secret(ClientSecret::new("app-secret"))
+//!     .redirect_uri("https://app.example/integrations/instagram/callback")
+//!     .scopes(["instagram_business_basic", "instagram_business_content_publish"])
+//!     .build()?;
+//! // Or: InstagramConfig::from_env()?, reading INSTAGRAM_CLIENT_ID, INSTAGRAM_CLIENT_SECRET,
+//! // INSTAGRAM_REDIRECT_URI and optionally INSTAGRAM_SCOPES.
+//! let instagram = InstagramProvider::new(config)?;
 //!
 //! let url = instagram
 //!     .authorization_url(&AuthorizationRequest {
@@ -53,7 +54,10 @@ pub mod config;
 pub mod error;
 
 pub use api::{IgId, InstagramMetadata, PROFILE_FIELDS};
-pub use config::InstagramConfig;
+pub use config::{
+    DEFAULT_API_BASE_URL, DEFAULT_GRAPH_BASE_URL, DEFAULT_SCOPE, DEFAULT_WWW_BASE_URL,
+    InstagramConfig, InstagramConfigBuilder,
+};
 
 use async_trait::async_trait;
 use chrono::TimeDelta;
@@ -68,18 +72,18 @@ use url::Url;
 /// Instagram refreshes only long-lived tokens at least this old (24 hours).
 pub const MIN_TOKEN_AGE_FOR_REFRESH: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// The Instagram [`Provider`] (id `"instagram"`).
+/// The Instagram [`Provider`] (id `"instagram"`). Cheap to share behind an `Arc`; holds
+/// one HTTP client.
 #[derive(Debug)]
-pub struct Instagram {
+pub struct InstagramProvider {
     id: ProviderId,
     api: api::Api,
 }
 
-impl Instagram {
-    /// Checks the configuration and builds the shared HTTP client (redirects off,
-    /// timeouts from the configuration).
+impl InstagramProvider {
+    /// Builds the provider and its HTTP client (redirects off, the configured timeout
+    /// and User-Agent).
     pub fn new(config: InstagramConfig) -> Result<Self, ProviderError> {
-        let config = config.validated()?;
         let client = client(&config.user_agent, config.timeout)?;
         Ok(Self {
             id: ProviderId::new("instagram").map_err(|e| ProviderError::Config(e.to_string()))?,
@@ -87,7 +91,12 @@ impl Instagram {
         })
     }
 
-    /// The configuration in use.
+    /// Reads [`InstagramConfig::from_env`] and builds the provider.
+    pub fn from_env() -> Result<Self, ProviderError> {
+        Self::new(InstagramConfig::from_env()?)
+    }
+
+    /// The configuration.
     pub fn config(&self) -> &InstagramConfig {
         &self.api.config
     }
@@ -124,7 +133,7 @@ fn callback_code(params: &CallbackParams) -> Result<&str, ProviderError> {
 }
 
 #[async_trait]
-impl Provider for Instagram {
+impl Provider for InstagramProvider {
     fn id(&self) -> &ProviderId {
         &self.id
     }

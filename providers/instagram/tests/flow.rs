@@ -7,7 +7,7 @@ use integrations_core::{
     CallbackParams, ClientSecret, EncryptionKey, Error, IntegrationStatus, Integrations,
     ManualClock, MemoryStore, ProviderError, TokenCipher, UserId,
 };
-use integrations_instagram::{Instagram, InstagramConfig, PROFILE_FIELDS};
+use integrations_instagram::{InstagramConfig, InstagramProvider, PROFILE_FIELDS};
 use std::collections::HashMap;
 use std::sync::Arc;
 use wiremock::matchers::{method, path, query_param};
@@ -29,19 +29,18 @@ fn json(status: u16, body: serde_json::Value) -> ResponseTemplate {
     ResponseTemplate::new(status).set_body_json(body)
 }
 
-fn provider(server: &MockServer) -> Instagram {
+fn provider(server: &MockServer) -> InstagramProvider {
     let base = server.uri();
-    Instagram::new(
-        InstagramConfig::new(
-            CLIENT_ID,
-            ClientSecret::new(CLIENT_SECRET),
-            REDIRECT.parse().unwrap(),
-        )
-        .with_base_urls(
-            format!("{base}/instagram/www"),
-            format!("{base}/instagram/api"),
-            format!("{base}/instagram/graph"),
-        ),
+    InstagramProvider::new(
+        InstagramConfig::builder()
+            .client_id(CLIENT_ID)
+            .client_secret(ClientSecret::new(CLIENT_SECRET))
+            .redirect_uri(REDIRECT)
+            .www_base_url(format!("{base}/instagram/www"))
+            .api_base_url(format!("{base}/instagram/api"))
+            .graph_base_url(format!("{base}/instagram/graph"))
+            .build()
+            .unwrap(),
     )
     .unwrap()
 }

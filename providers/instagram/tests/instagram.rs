@@ -6,7 +6,9 @@ use integrations_core::{
     AccessToken, AuthorizationRequest, CallbackParams, ClientSecret, CodeExchange, PkceSupport,
     Provider, ProviderError, RefreshRequest,
 };
-use integrations_instagram::{Instagram, InstagramConfig, InstagramMetadata, PROFILE_FIELDS};
+use integrations_instagram::{
+    InstagramConfig, InstagramConfigBuilder, InstagramMetadata, InstagramProvider, PROFILE_FIELDS,
+};
 use std::collections::HashMap;
 use std::time::Duration;
 use wiremock::matchers::{header, method, path, query_param};
@@ -50,23 +52,20 @@ impl Match for QueryKeys {
     }
 }
 
-fn config(server: &MockServer) -> InstagramConfig {
+fn config(server: &MockServer) -> InstagramConfigBuilder {
     let base = server.uri();
-    InstagramConfig::new(
-        CLIENT_ID,
-        ClientSecret::new(CLIENT_SECRET),
-        REDIRECT.parse().unwrap(),
-    )
-    .with_base_urls(
-        format!("{base}/instagram/www"),
-        format!("{base}/instagram/api"),
-        format!("{base}/instagram/graph/"),
-    )
+    InstagramConfig::builder()
+        .client_id(CLIENT_ID)
+        .client_secret(ClientSecret::new(CLIENT_SECRET))
+        .redirect_uri(REDIRECT)
+        .www_base_url(format!("{base}/instagram/www"))
+        .api_base_url(format!("{base}/instagram/api"))
+        .graph_base_url(format!("{base}/instagram/graph/"))
 }
 
-async fn setup() -> (MockServer, Instagram) {
+async fn setup() -> (MockServer, InstagramProvider) {
     let server = MockServer::start().await;
-    let provider = Instagram::new(config(&server)).unwrap();
+    let provider = InstagramProvider::new(config(&server).build().unwrap()).unwrap();
     (server, provider)
 }
 
@@ -109,7 +108,7 @@ fn json(status: u16, body: String) -> ResponseTemplate {
 }
 
 async fn exchange(
-    provider: &Instagram,
+    provider: &InstagramProvider,
     query: &str,
 ) -> Result<integrations_core::TokenSet, ProviderError> {
     let params = CallbackParams::from_query(query);
@@ -126,7 +125,7 @@ fn at(hours: i64) -> chrono::DateTime<Utc> {
 }
 
 async fn refresh(
-    provider: &Instagram,
+    provider: &InstagramProvider,
     token: &AccessToken,
     age_hours: i64,
 ) -> Result<integrations_core::TokenSet, ProviderError> {
@@ -159,8 +158,9 @@ async fn profile_error(reply: ResponseTemplate) -> ProviderError {
 #[test]
 fn public_types_are_send_and_sync() {
     fn check<T: Send + Sync>() {}
-    check::<Instagram>();
+    check::<InstagramProvider>();
     check::<InstagramConfig>();
+    check::<InstagramConfigBuilder>();
     check::<InstagramMetadata>();
 }
 
@@ -181,6 +181,38 @@ async fn capabilities_are_declared() {
         "Instagram refreshes the access token itself"
     );
     assert!(!format!("{provider:?}").contains(CLIENT_SECRET));
+}
+
+#[tokio::test]
+async fn config_is_built_and_exposed() {
+    let (server, provider) = setup().await;
+    let c = provider.config();
+    assert_eq!(c.client_id(), CLIENT_ID);
+    assert_eq!(c.redirect_uri().as_str(), REDIRECT);
+    // The helper's graph URL ends with `/`; it is trimmed.
+    assert_eq!(
+        c.graph_base_url(),
+        format!("{}/instagram/graph", server.uri())
+    );
+    assert!(!format!("{c:?}").contains(CLIENT_SECRET));
+    assert!(!format!("{:?}", config(&server)).contains(CLIENT_SECRET));
+    let err = config(&server)
+        .redirect_uri("no-scheme/cb")
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(&err, ProviderError::Config(m) if m.contains("INSTAGRAM_REDIRECT_URI")),
+        "{err}"
+    );
+    let err = InstagramConfig::builder()
+        .client_id(CLIENT_ID)
+        .redirect_uri(REDIRECT)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(&err, ProviderError::Config(m) if m.contains("client_secret")),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -226,11 +258,14 @@ async fn authorization_url_carries_every_parameter() {
 
 #[tokio::test]
 async fn default_hosts_are_the_real_ones() {
-    let provider = Instagram::new(InstagramConfig::new(
-        CLIENT_ID,
-        ClientSecret::new(CLIENT_SECRET),
-        REDIRECT.parse().unwrap(),
-    ))
+    let provider = InstagramProvider::new(
+        InstagramConfig::builder()
+            .client_id(CLIENT_ID)
+            .client_secret(ClientSecret::new(CLIENT_SECRET))
+            .redirect_uri(REDIRECT)
+            .build()
+            .unwrap(),
+    )
     .unwrap();
     let url = provider
         .authorization_url(&AuthorizationRequest {
@@ -526,8 +561,13 @@ async fn oversized_body_is_refused() {
 #[tokio::test]
 async fn slow_reply_times_out() {
     let server = MockServer::start().await;
-    let provider =
-        Instagram::new(config(&server).with_timeout(Duration::from_millis(200))).unwrap();
+    let provider = InstagramProvider::new(
+        config(&server)
+            .timeout(Duration::from_millis(200))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
     Mock::given(method("GET"))
         .and(path("/instagram/graph/me"))
         .respond_with(json(200, fixture("me.json")).set_delay(Duration::from_secs(3)))

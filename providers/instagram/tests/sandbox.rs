@@ -6,7 +6,7 @@ use integrations_core::{
     CallbackParams, ClientSecret, EncryptionKey, Error, Integrations, ManualClock, MemoryStore,
     ProviderError, TokenCipher, UserId,
 };
-use integrations_instagram::{Instagram, InstagramConfig};
+use integrations_instagram::{InstagramConfig, InstagramProvider};
 use integrations_sandbox::{Consent, Platform, Sandbox, SandboxConfig};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,17 +20,16 @@ async fn run(data_array: bool) {
     .await
     .unwrap();
     let client = sandbox.client(Platform::Instagram);
-    let provider = Instagram::new(
-        InstagramConfig::new(
-            client.client_id.clone(),
-            ClientSecret::new(client.client_secret.clone()),
-            client.redirect_uri.parse().unwrap(),
-        )
-        .with_base_urls(
-            sandbox.instagram_www(),
-            sandbox.instagram_api(),
-            sandbox.instagram_graph(),
-        ),
+    let provider = InstagramProvider::new(
+        InstagramConfig::builder()
+            .client_id(client.client_id.clone())
+            .client_secret(ClientSecret::new(client.client_secret.clone()))
+            .redirect_uri(client.redirect_uri.clone())
+            .www_base_url(sandbox.instagram_www())
+            .api_base_url(sandbox.instagram_api())
+            .graph_base_url(sandbox.instagram_graph())
+            .build()
+            .unwrap(),
     )
     .unwrap();
     let clock = Arc::new(ManualClock::new(Utc::now()));
