@@ -10,9 +10,8 @@ use integrations_core::oauth::{generate_pkce_verifier, generate_state, pkce_chal
 use integrations_core::{
     AuthorizationRequest, CallbackParams, ClientSecret, CodeExchange, Provider, ProviderError,
 };
-use integrations_tiktok::{TikTok, TikTokConfig};
+use integrations_tiktok::{TikTokConfig, TikTokProvider};
 use std::sync::Arc;
-use url::Url;
 
 /// One sandbox user's grant, in plaintext (the benchmark's own bookkeeping; the stores
 /// only ever get sealed copies).
@@ -40,20 +39,25 @@ impl std::fmt::Debug for Grant {
 }
 
 /// The TikTok provider pointed at the sandbox with its demo client.
-pub fn tiktok(info: &SandboxInfo) -> Result<Arc<TikTok>> {
+pub fn tiktok(info: &SandboxInfo) -> Result<Arc<TikTokProvider>> {
     let c = &info.tiktok;
-    let config = TikTokConfig::new(
-        c.client_id.clone(),
-        ClientSecret::new(c.client_secret.clone()),
-        Url::parse(&c.redirect_uri)?,
-    )
-    .with_base_urls(info.tiktok_www(), info.tiktok_open())
-    .with_user_agent(USER_AGENT);
-    Ok(Arc::new(TikTok::new(config)?))
+    let config = TikTokConfig::builder()
+        .client_key(c.client_id.clone())
+        .client_secret(ClientSecret::new(c.client_secret.clone()))
+        .redirect_uri(c.redirect_uri.clone())
+        .www_base_url(info.tiktok_www())
+        .api_base_url(info.tiktok_open())
+        .user_agent(USER_AGENT)
+        .build()?;
+    Ok(Arc::new(TikTokProvider::new(config)?))
 }
 
 /// Runs one authorize + exchange flow for sandbox user `user`.
-pub async fn mint_one(tiktok: &TikTok, http: &reqwest::Client, user: &str) -> Result<Grant> {
+pub async fn mint_one(
+    tiktok: &TikTokProvider,
+    http: &reqwest::Client,
+    user: &str,
+) -> Result<Grant> {
     let verifier = generate_pkce_verifier();
     let request = AuthorizationRequest {
         state: generate_state(),
@@ -106,7 +110,11 @@ pub async fn mint_one(tiktok: &TikTok, http: &reqwest::Client, user: &str) -> Re
 }
 
 /// Mints `n` grants for users `bench0..bench{n-1}`, `concurrency` flows at a time.
-pub async fn mint(tiktok: &Arc<TikTok>, n: usize, concurrency: usize) -> Result<Vec<Grant>> {
+pub async fn mint(
+    tiktok: &Arc<TikTokProvider>,
+    n: usize,
+    concurrency: usize,
+) -> Result<Vec<Grant>> {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(USER_AGENT)

@@ -12,7 +12,7 @@ use integrations_instagram::{InstagramConfig, InstagramProvider};
 use integrations_onlyfans::{OnlyFansConfig, OnlyFansProvider};
 use integrations_reddit::{RedditConfig, RedditProvider};
 use integrations_sandbox::{Platform, SandboxHandle};
-use integrations_tiktok::{TikTok, TikTokConfig};
+use integrations_tiktok::{TikTokConfig, TikTokProvider};
 use std::path::Path;
 use std::sync::Arc;
 use url::Url;
@@ -46,11 +46,6 @@ pub fn sandbox_providers(
     redirect: impl Fn(Platform) -> String,
 ) -> Result<Vec<Arc<dyn Provider>>, SetupError> {
     let urls = sandbox.urls();
-    let parse = |p: Platform| {
-        Url::parse(&redirect(p)).map_err(|e| {
-            integrations_core::ProviderError::Config(format!("redirect URI for {p:?}: {e}"))
-        })
-    };
     let ig = sandbox.client(Platform::Instagram);
     let instagram = InstagramProvider::new(
         InstagramConfig::builder()
@@ -64,14 +59,15 @@ pub fn sandbox_providers(
             .build()?,
     )?;
     let tt = sandbox.client(Platform::TikTok);
-    let tiktok = TikTok::new(
-        TikTokConfig::new(
-            tt.client_id.clone(),
-            ClientSecret::new(tt.client_secret.clone()),
-            parse(Platform::TikTok)?,
-        )
-        .with_base_urls(&urls.tiktok_www, &urls.tiktok_open)
-        .with_user_agent(USER_AGENT),
+    let tiktok = TikTokProvider::new(
+        TikTokConfig::builder()
+            .client_key(tt.client_id.clone())
+            .client_secret(ClientSecret::new(tt.client_secret.clone()))
+            .redirect_uri(redirect(Platform::TikTok))
+            .www_base_url(&urls.tiktok_www)
+            .api_base_url(&urls.tiktok_open)
+            .user_agent(USER_AGENT)
+            .build()?,
     )?;
     let rd = sandbox.client(Platform::Reddit);
     let reddit = RedditProvider::new(

@@ -322,7 +322,7 @@ async fn run_config(
 
 struct Env {
     sandbox: SandboxProcess,
-    tiktok: std::sync::Arc<integrations_tiktok::TikTok>,
+    tiktok: std::sync::Arc<integrations_tiktok::TikTokProvider>,
     cipher: TokenCipher,
     samples: recorder::Samples,
     postgres_url: String,

@@ -35,7 +35,7 @@ use integrations_onlyfans::{OnlyFansConfig, OnlyFansProvider};
 use integrations_reddit::{RedditConfig, RedditProvider};
 use integrations_sandbox::{Consent, Platform, Sandbox, SandboxConfig};
 use integrations_storage_diesel::{DieselStore, StoreOptions};
-use integrations_tiktok::{TikTok, TikTokConfig};
+use integrations_tiktok::{TikTokConfig, TikTokProvider};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -151,7 +151,9 @@ fn providers_from(
     }
     if wanted("TIKTOK", "TIKTOK_CLIENT_KEY") {
         let config = TikTokConfig::from_lookup(lookup).map_err(fail("tiktok"))?;
-        out.push(Arc::new(TikTok::new(config).map_err(fail("tiktok"))?));
+        out.push(Arc::new(
+            TikTokProvider::new(config).map_err(fail("tiktok"))?,
+        ));
     }
     if wanted("REDDIT", "REDDIT_CLIENT_ID") {
         let config = RedditConfig::from_lookup(lookup).map_err(fail("reddit"))?;

@@ -42,7 +42,7 @@ use integrations_onlyfans::OnlyFansProvider;
 use integrations_reddit::RedditProvider;
 use integrations_sandbox::{Consent, Platform, Sandbox, SandboxConfig, SandboxHandle};
 use integrations_storage_diesel::{DieselStore, StoreOptions};
-use integrations_tiktok::{TikTok, TikTokConfig};
+use integrations_tiktok::TikTokProvider;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::net::SocketAddr;
@@ -333,7 +333,7 @@ fn has_real_credentials(provider: &str) -> bool {
 fn provider_from_env(provider: &str) -> Result<Arc<dyn Provider>, ServerError> {
     Ok(match provider {
         "instagram" => Arc::new(InstagramProvider::from_env()?),
-        "tiktok" => Arc::new(TikTok::new(TikTokConfig::from_env()?)?),
+        "tiktok" => Arc::new(TikTokProvider::from_env()?),
         "reddit" => Arc::new(RedditProvider::from_env()?),
         "onlyfans" => Arc::new(OnlyFansProvider::from_env()?),
         other => return Err(ServerError::Config(format!("unknown platform {other}"))),

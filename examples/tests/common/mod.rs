@@ -12,7 +12,7 @@ use integrations_core::CallbackParams;
 use integrations_core::{ClientSecret, Integrations, ServiceConfig, TokenCipher, UserId};
 use integrations_sandbox::{Consent, Platform, Sandbox, SandboxConfig};
 use integrations_storage_diesel::{DieselStore, StoreOptions};
-use integrations_tiktok::{TikTok, TikTokConfig};
+use integrations_tiktok::{TikTokConfig, TikTokProvider};
 use std::sync::{Arc, OnceLock};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -113,18 +113,20 @@ pub async fn sandbox() -> Sandbox {
 
 /// The real TikTok provider pointed at the sandbox (both user-info scopes, so the profile
 /// is one request).
-pub fn tiktok(sandbox: &Sandbox) -> Arc<TikTok> {
+pub fn tiktok(sandbox: &Sandbox) -> Arc<TikTokProvider> {
     let client = sandbox.client(Platform::TikTok);
     Arc::new(
-        TikTok::new(
-            TikTokConfig::new(
-                client.client_id.clone(),
-                ClientSecret::new(client.client_secret.clone()),
-                REDIRECT.parse().expect("valid redirect"),
-            )
-            .with_scopes(["user.info.basic", "user.info.profile"])
-            .with_base_urls(sandbox.tiktok_www(), sandbox.tiktok_open())
-            .with_user_agent(integrations_examples::USER_AGENT),
+        TikTokProvider::new(
+            TikTokConfig::builder()
+                .client_key(client.client_id.clone())
+                .client_secret(ClientSecret::new(client.client_secret.clone()))
+                .redirect_uri(REDIRECT)
+                .scopes(["user.info.basic", "user.info.profile"])
+                .www_base_url(sandbox.tiktok_www())
+                .api_base_url(sandbox.tiktok_open())
+                .user_agent(integrations_examples::USER_AGENT)
+                .build()
+                .expect("valid config"),
         )
         .expect("provider"),
     )
@@ -134,7 +136,7 @@ pub fn tiktok(sandbox: &Sandbox) -> Arc<TikTok> {
 pub fn instance(
     store: Arc<dyn integrations_core::TokenStore>,
     cipher: &TokenCipher,
-    provider: Arc<TikTok>,
+    provider: Arc<TikTokProvider>,
     config: ServiceConfig,
 ) -> Integrations {
     Integrations::builder(store, cipher.clone())

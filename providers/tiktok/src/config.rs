@@ -1,9 +1,10 @@
 //! Configuration of the TikTok provider: credentials, redirect URI, scopes, PKCE
-//! encoding, hosts and HTTP limits.
+//! encoding, hosts and HTTP limits; a builder and [`TikTokConfig::from_env`].
 
 use integrations_core::http::split_scopes;
 use integrations_core::http::{DEFAULT_BODY_LIMIT, DEFAULT_TIMEOUT};
 use integrations_core::{ClientSecret, ProviderError};
+use reqwest::header::HeaderValue;
 use std::time::Duration;
 use url::Url;
 
@@ -44,78 +45,49 @@ impl std::str::FromStr for PkceChallengeEncoding {
     }
 }
 
-/// Settings of [`TikTok`](crate::TikTok).
+/// The `User-Agent` sent when none is configured.
+const DEFAULT_USER_AGENT: &str = concat!("integrations-tiktok/", env!("CARGO_PKG_VERSION"));
+
+/// Settings for [`TikTokProvider`](crate::TikTokProvider).
 ///
-/// Build one with [`TikTokConfig::new`] and the `with_*` methods, or read it from the
-/// environment with [`TikTokConfig::from_env`]. Base URLs never end with `/` (a trailing
-/// slash is removed); their path prefix is kept.
+/// Build one with [`TikTokConfig::builder`] or [`TikTokConfig::from_env`]. Base URLs never
+/// end with `/` (a trailing slash is removed); their path prefix is kept. `Debug` never
+/// prints the client secret.
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub struct TikTokConfig {
-    /// The app's client key (TikTok's name for the client id).
-    pub client_key: String,
-    /// The app's client secret.
-    pub client_secret: ClientSecret,
-    /// The registered redirect URI; sent at authorize and at the code exchange.
-    pub redirect_uri: Url,
-    /// Scopes asked for when the service passes none (default `user.info.basic`).
-    pub scopes: Vec<String>,
-    /// How the PKCE challenge is encoded (default base64url).
-    pub pkce_encoding: PkceChallengeEncoding,
-    /// The `fields` of `/v2/user/info/` (default [`DEFAULT_USER_INFO_FIELDS`]). `username`
-    /// belongs to the `user.info.profile` scope: when TikTok answers
-    /// `scope_not_authorized`, the request is repeated with only the `user.info.basic`
-    /// fields of this list. Drop `username` here to save that request when the app never
-    /// asks for `user.info.profile`.
-    pub user_info_fields: String,
-    /// Host of `/v2/auth/authorize/` (default [`DEFAULT_WWW_BASE_URL`]).
-    pub www_base_url: String,
-    /// Host of `/v2/oauth/token/`, `/v2/oauth/revoke/`, `/v2/user/info/` (default
-    /// [`DEFAULT_API_BASE_URL`]).
-    pub api_base_url: String,
-    /// Total timeout of one HTTP request (default 20 s).
-    pub timeout: Duration,
-    /// Largest response body read, in bytes (default 1 MiB); larger replies fail with
-    /// `Protocol` without being buffered.
-    pub body_limit: usize,
-    /// The `User-Agent` header.
-    pub user_agent: String,
+    pub(crate) client_key: String,
+    pub(crate) client_secret: ClientSecret,
+    pub(crate) redirect_uri: Url,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) pkce_encoding: PkceChallengeEncoding,
+    pub(crate) user_info_fields: String,
+    pub(crate) www_base_url: String,
+    pub(crate) api_base_url: String,
+    pub(crate) timeout: Duration,
+    pub(crate) body_limit: usize,
+    pub(crate) user_agent: String,
 }
 
 impl TikTokConfig {
-    /// A configuration with the default scope, base64url PKCE, the real hosts and default
-    /// limits.
-    pub fn new(
-        client_key: impl Into<String>,
-        client_secret: ClientSecret,
-        redirect_uri: Url,
-    ) -> Self {
-        Self {
-            client_key: client_key.into(),
-            client_secret,
-            redirect_uri,
-            scopes: vec![DEFAULT_SCOPE.to_owned()],
-            pkce_encoding: PkceChallengeEncoding::Base64Url,
-            user_info_fields: DEFAULT_USER_INFO_FIELDS.to_owned(),
-            www_base_url: DEFAULT_WWW_BASE_URL.to_owned(),
-            api_base_url: DEFAULT_API_BASE_URL.to_owned(),
-            timeout: DEFAULT_TIMEOUT,
-            body_limit: DEFAULT_BODY_LIMIT,
-            user_agent: concat!("integrations-tiktok/", env!("CARGO_PKG_VERSION")).to_owned(),
-        }
+    /// An empty builder.
+    pub fn builder() -> TikTokConfigBuilder {
+        TikTokConfigBuilder::default()
     }
 
     /// Reads the configuration from the process environment.
     ///
-    /// Variables:
-    /// - `TIKTOK_CLIENT_KEY` (required): the app's client key;
-    /// - `TIKTOK_CLIENT_SECRET` (required): the app's client secret;
-    /// - `TIKTOK_REDIRECT_URI` (required): an absolute URL;
-    /// - `TIKTOK_SCOPES` (optional): scopes separated by commas or spaces, replacing the
-    ///   default `user.info.basic`;
-    /// - `TIKTOK_PKCE_ENCODING` (optional): `base64url` (default) or `hex`.
+    /// Required:
+    /// - `TIKTOK_CLIENT_KEY`: the app's client key;
+    /// - `TIKTOK_CLIENT_SECRET`: the app's client secret;
+    /// - `TIKTOK_REDIRECT_URI`: the registered redirect URI, an absolute http(s) URL.
     ///
-    /// A missing or malformed variable is a [`ProviderError::Config`] naming it.
+    /// Optional:
+    /// - `TIKTOK_SCOPES`: scopes separated by commas or spaces, replacing the default
+    ///   `user.info.basic`;
+    /// - `TIKTOK_PKCE_ENCODING`: `base64url` (default) or `hex`.
+    ///
+    /// User-info fields, hosts, timeout, body limit and `User-Agent` are set with the
+    /// builder. A missing or malformed variable is a [`ProviderError::Config`] naming it.
     pub fn from_env() -> Result<Self, ProviderError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -128,13 +100,10 @@ impl TikTokConfig {
                 _ => Err(ProviderError::Config(format!("{name} is not set"))),
             }
         };
-        let client_key = required("TIKTOK_CLIENT_KEY")?;
-        let client_secret = ClientSecret::new(required("TIKTOK_CLIENT_SECRET")?);
-        let redirect = required("TIKTOK_REDIRECT_URI")?;
-        let redirect_uri = Url::parse(&redirect).map_err(|e| {
-            ProviderError::Config(format!("TIKTOK_REDIRECT_URI is not an absolute URL: {e}"))
-        })?;
-        let mut config = Self::new(client_key, client_secret, redirect_uri);
+        let mut builder = Self::builder()
+            .client_key(required("TIKTOK_CLIENT_KEY")?)
+            .client_secret(ClientSecret::new(required("TIKTOK_CLIENT_SECRET")?))
+            .redirect_uri(required("TIKTOK_REDIRECT_URI")?);
         if let Some(scopes) = lookup("TIKTOK_SCOPES") {
             let scopes = split_scopes(&scopes);
             if scopes.is_empty() {
@@ -142,102 +111,247 @@ impl TikTokConfig {
                     "TIKTOK_SCOPES is set but names no scope".into(),
                 ));
             }
-            config.scopes = scopes;
+            builder = builder.scopes(scopes);
         }
         if let Some(encoding) = lookup("TIKTOK_PKCE_ENCODING") {
-            config.pkce_encoding = encoding
-                .parse()
-                .map_err(|e| ProviderError::Config(format!("TIKTOK_PKCE_ENCODING: {e}")))?;
+            builder = builder.pkce_encoding(
+                encoding
+                    .parse()
+                    .map_err(|e| ProviderError::Config(format!("TIKTOK_PKCE_ENCODING: {e}")))?,
+            );
         }
-        Ok(config)
+        builder.build()
     }
 
-    /// Replaces the default scopes.
-    pub fn with_scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
-        self.scopes = scopes.into_iter().map(Into::into).collect();
+    /// The app's client key (TikTok's name for the client id).
+    pub fn client_key(&self) -> &str {
+        &self.client_key
+    }
+
+    /// The registered redirect URI; sent at authorize and at the code exchange.
+    pub fn redirect_uri(&self) -> &Url {
+        &self.redirect_uri
+    }
+
+    /// Scopes asked for when the service passes none (default `user.info.basic`).
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+
+    /// How the PKCE challenge is encoded (default base64url).
+    pub fn pkce_encoding(&self) -> PkceChallengeEncoding {
+        self.pkce_encoding
+    }
+
+    /// The `fields` of `/v2/user/info/` (default [`DEFAULT_USER_INFO_FIELDS`]); always
+    /// includes `open_id`.
+    pub fn user_info_fields(&self) -> &str {
+        &self.user_info_fields
+    }
+
+    /// Host of `/v2/auth/authorize/` (default [`DEFAULT_WWW_BASE_URL`]; no trailing `/`).
+    pub fn www_base_url(&self) -> &str {
+        &self.www_base_url
+    }
+
+    /// Host of `/v2/oauth/token/`, `/v2/oauth/revoke/`, `/v2/user/info/` (default
+    /// [`DEFAULT_API_BASE_URL`]; no trailing `/`).
+    pub fn api_base_url(&self) -> &str {
+        &self.api_base_url
+    }
+
+    /// Total timeout of one HTTP request.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Largest response body read, in bytes; larger replies fail with `Protocol` without
+    /// being buffered.
+    pub fn body_limit(&self) -> usize {
+        self.body_limit
+    }
+
+    /// The `User-Agent` header sent on every request.
+    pub fn user_agent(&self) -> &str {
+        &self.user_agent
+    }
+}
+
+/// Builder for [`TikTokConfig`]. `client_key`, `client_secret` and `redirect_uri` are
+/// required.
+#[derive(Debug, Clone, Default)]
+pub struct TikTokConfigBuilder {
+    client_key: Option<String>,
+    client_secret: Option<ClientSecret>,
+    redirect_uri: Option<String>,
+    scopes: Option<Vec<String>>,
+    pkce_encoding: Option<PkceChallengeEncoding>,
+    user_info_fields: Option<String>,
+    www_base_url: Option<String>,
+    api_base_url: Option<String>,
+    timeout: Option<Duration>,
+    body_limit: Option<usize>,
+    user_agent: Option<String>,
+}
+
+impl TikTokConfigBuilder {
+    /// The app's client key (required; TikTok's name for the client id).
+    pub fn client_key(mut self, client_key: impl Into<String>) -> Self {
+        self.client_key = Some(client_key.into());
         self
     }
 
-    /// Sets the PKCE challenge encoding.
-    pub fn with_pkce_encoding(mut self, encoding: PkceChallengeEncoding) -> Self {
-        self.pkce_encoding = encoding;
+    /// The app's client secret (required, non-empty).
+    pub fn client_secret(mut self, client_secret: ClientSecret) -> Self {
+        self.client_secret = Some(client_secret);
         self
     }
 
-    /// Sets the `fields` of the user-info request.
-    pub fn with_user_info_fields(mut self, fields: impl Into<String>) -> Self {
-        self.user_info_fields = fields.into();
+    /// The registered redirect URI (required, absolute http(s) URL; TikTok wants https,
+    /// registered, under 512 characters).
+    pub fn redirect_uri(mut self, redirect_uri: impl Into<String>) -> Self {
+        self.redirect_uri = Some(redirect_uri.into());
         self
     }
 
-    /// Replaces the two hosts (for a sandbox or a proxy).
-    pub fn with_base_urls(mut self, www: impl Into<String>, api: impl Into<String>) -> Self {
-        self.www_base_url = www.into();
-        self.api_base_url = api.into();
+    /// Default scopes (default `user.info.basic`); each non-empty and without a comma.
+    /// An empty list keeps the default.
+    pub fn scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
+        self.scopes = Some(scopes.into_iter().map(Into::into).collect());
         self
     }
 
-    /// Sets the per-request timeout.
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+    /// How the PKCE challenge is encoded (default [`PkceChallengeEncoding::Base64Url`]).
+    pub fn pkce_encoding(mut self, encoding: PkceChallengeEncoding) -> Self {
+        self.pkce_encoding = Some(encoding);
         self
     }
 
-    /// Sets the response body cap, in bytes.
-    pub fn with_body_limit(mut self, limit: usize) -> Self {
-        self.body_limit = limit;
+    /// The `fields` of `/v2/user/info/`, comma-separated (default
+    /// [`DEFAULT_USER_INFO_FIELDS`]); must include `open_id`. `username` belongs to the
+    /// `user.info.profile` scope: when TikTok answers `scope_not_authorized`, the request
+    /// is repeated with only the `user.info.basic` fields of this list. Drop `username`
+    /// here to save that request when the app never asks for `user.info.profile`.
+    pub fn user_info_fields(mut self, fields: impl Into<String>) -> Self {
+        self.user_info_fields = Some(fields.into());
         self
     }
 
-    /// Sets the `User-Agent` header.
-    pub fn with_user_agent(mut self, user_agent: impl Into<String>) -> Self {
-        self.user_agent = user_agent.into();
+    /// Host of the authorization page (default `https://www.tiktok.com`); a path prefix
+    /// is kept, for a sandbox or a proxy.
+    pub fn www_base_url(mut self, url: impl Into<String>) -> Self {
+        self.www_base_url = Some(url.into());
         self
     }
 
-    /// Checks the values and normalises the base URLs (no trailing `/`).
-    pub(crate) fn validated(mut self) -> Result<Self, ProviderError> {
-        if self.client_key.trim().is_empty() {
-            return Err(ProviderError::Config(
-                "the TikTok client_key is empty".into(),
-            ));
+    /// Host of the token, revoke and user-info endpoints (default
+    /// `https://open.tiktokapis.com`); a path prefix is kept.
+    pub fn api_base_url(mut self, url: impl Into<String>) -> Self {
+        self.api_base_url = Some(url.into());
+        self
+    }
+
+    /// Total timeout of one request (default 20 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Largest response body read, in bytes (default 1 MiB).
+    pub fn body_limit(mut self, limit: usize) -> Self {
+        self.body_limit = Some(limit);
+        self
+    }
+
+    /// The `User-Agent` header (default `integrations-tiktok/<version>`).
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = Some(user_agent.into());
+        self
+    }
+
+    /// Checks every value and builds the configuration. Base URLs lose any trailing `/`.
+    pub fn build(self) -> Result<TikTokConfig, ProviderError> {
+        let client_key = self
+            .client_key
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| config_err("client_key (TIKTOK_CLIENT_KEY) is missing or empty"))?;
+        let client_secret = self
+            .client_secret
+            .filter(|s| !s.expose_secret().is_empty())
+            .ok_or_else(|| {
+                config_err("client_secret (TIKTOK_CLIENT_SECRET) is missing or empty")
+            })?;
+        let redirect_uri = self
+            .redirect_uri
+            .ok_or_else(|| config_err("redirect_uri (TIKTOK_REDIRECT_URI) is missing"))?;
+        let redirect_uri = integrations_core::http::config_url(
+            "tiktok",
+            &redirect_uri,
+            "redirect_uri (TIKTOK_REDIRECT_URI)",
+        )?;
+        let scopes: Vec<String> = match self.scopes {
+            Some(s) if !s.is_empty() => s,
+            _ => vec![DEFAULT_SCOPE.to_owned()],
+        };
+        for s in &scopes {
+            if s.trim().is_empty() || s.contains(',') {
+                return Err(config_err(&format!(
+                    "scope {s:?} (TIKTOK_SCOPES) is empty or contains a comma"
+                )));
+            }
         }
-        if self.client_secret.expose_secret().is_empty() {
-            return Err(ProviderError::Config(
-                "the TikTok client_secret is empty".into(),
-            ));
-        }
-        if self
-            .scopes
-            .iter()
-            .any(|s| s.trim().is_empty() || s.contains(','))
-        {
-            return Err(ProviderError::Config(
-                "TikTok scopes must be non-empty and contain no comma".into(),
-            ));
-        }
-        if !self
+        let pkce_encoding = self.pkce_encoding.unwrap_or_default();
+        let user_info_fields = self
             .user_info_fields
-            .split(',')
-            .any(|f| f.trim() == "open_id")
-        {
-            return Err(ProviderError::Config(
-                "TikTok user_info_fields must include open_id".into(),
+            .unwrap_or_else(|| DEFAULT_USER_INFO_FIELDS.to_owned());
+        if !user_info_fields.split(',').any(|f| f.trim() == "open_id") {
+            return Err(config_err("user_info_fields must include open_id"));
+        }
+        let www_base_url = integrations_core::http::config_base_url(
+            "tiktok",
+            self.www_base_url.as_deref().unwrap_or(DEFAULT_WWW_BASE_URL),
+            "www_base_url",
+        )?;
+        let api_base_url = integrations_core::http::config_base_url(
+            "tiktok",
+            self.api_base_url.as_deref().unwrap_or(DEFAULT_API_BASE_URL),
+            "api_base_url",
+        )?;
+        let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        if timeout.is_zero() {
+            return Err(config_err("timeout must be greater than zero"));
+        }
+        let body_limit = self.body_limit.unwrap_or(DEFAULT_BODY_LIMIT);
+        if body_limit == 0 {
+            return Err(config_err("body_limit must be greater than zero"));
+        }
+        let user_agent = self
+            .user_agent
+            .unwrap_or_else(|| DEFAULT_USER_AGENT.to_owned());
+        if HeaderValue::from_str(&user_agent).is_err() {
+            return Err(config_err(
+                "user_agent contains characters not allowed in a header",
             ));
         }
-        if self.body_limit == 0 || self.timeout.is_zero() {
-            return Err(ProviderError::Config(
-                "the body limit and the timeout must be positive".into(),
-            ));
-        }
-        for (name, base) in [
-            ("www_base_url", &mut self.www_base_url),
-            ("api_base_url", &mut self.api_base_url),
-        ] {
-            *base = integrations_core::http::config_base_url("tiktok", base, name)?;
-        }
-        Ok(self)
+        Ok(TikTokConfig {
+            client_key,
+            client_secret,
+            redirect_uri,
+            scopes,
+            pkce_encoding,
+            user_info_fields,
+            www_base_url,
+            api_base_url,
+            timeout,
+            body_limit,
+            user_agent,
+        })
     }
+}
+
+fn config_err(message: &str) -> ProviderError {
+    ProviderError::Config(format!("tiktok: {message}"))
 }
 
 #[cfg(test)]
@@ -264,15 +378,15 @@ mod tests {
         vars.push(("TIKTOK_SCOPES", "user.info.basic,user.info.profile"));
         vars.push(("TIKTOK_PKCE_ENCODING", "hex"));
         let c = TikTokConfig::from_lookup(env(&vars)).unwrap();
-        assert_eq!(c.client_key, "awkey");
+        assert_eq!(c.client_key(), "awkey");
         assert_eq!(c.client_secret.expose_secret(), "shh-secret");
-        assert_eq!(c.redirect_uri.as_str(), "https://app.example/cb");
-        assert_eq!(c.scopes, ["user.info.basic", "user.info.profile"]);
-        assert_eq!(c.pkce_encoding, PkceChallengeEncoding::Hex);
+        assert_eq!(c.redirect_uri().as_str(), "https://app.example/cb");
+        assert_eq!(c.scopes(), ["user.info.basic", "user.info.profile"]);
+        assert_eq!(c.pkce_encoding(), PkceChallengeEncoding::Hex);
         assert!(!format!("{c:?}").contains("shh-secret"));
         let c = TikTokConfig::from_lookup(env(&BASE)).unwrap();
-        assert_eq!(c.scopes, ["user.info.basic"]);
-        assert_eq!(c.pkce_encoding, PkceChallengeEncoding::Base64Url);
+        assert_eq!(c.scopes(), ["user.info.basic"]);
+        assert_eq!(c.pkce_encoding(), PkceChallengeEncoding::Base64Url);
     }
 
     #[test]
@@ -292,20 +406,145 @@ mod tests {
         assert!(err.to_string().contains("TIKTOK_PKCE_ENCODING"), "{err}");
     }
 
+    fn minimal() -> TikTokConfigBuilder {
+        TikTokConfig::builder()
+            .client_key("k")
+            .client_secret(ClientSecret::new("s3cr3t-value"))
+            .redirect_uri("https://a.example/cb")
+    }
+
+    #[test]
+    fn defaults() {
+        let c = minimal().build().unwrap();
+        assert_eq!(c.client_key(), "k");
+        assert_eq!(c.redirect_uri().as_str(), "https://a.example/cb");
+        assert_eq!(c.scopes(), [DEFAULT_SCOPE]);
+        assert_eq!(c.pkce_encoding(), PkceChallengeEncoding::Base64Url);
+        assert_eq!(c.user_info_fields(), DEFAULT_USER_INFO_FIELDS);
+        assert_eq!(c.www_base_url(), DEFAULT_WWW_BASE_URL);
+        assert_eq!(c.api_base_url(), DEFAULT_API_BASE_URL);
+        assert_eq!(c.timeout(), DEFAULT_TIMEOUT);
+        assert_eq!(c.body_limit(), DEFAULT_BODY_LIMIT);
+        assert_eq!(
+            c.user_agent(),
+            concat!("integrations-tiktok/", env!("CARGO_PKG_VERSION"))
+        );
+        let c = minimal().scopes(Vec::<String>::new()).build().unwrap();
+        assert_eq!(c.scopes(), [DEFAULT_SCOPE]);
+    }
+
+    #[test]
+    fn builder_sets_every_field() {
+        let c = minimal()
+            .scopes(["user.info.basic", "user.info.profile"])
+            .pkce_encoding(PkceChallengeEncoding::Hex)
+            .user_info_fields("open_id,display_name")
+            .timeout(Duration::from_secs(3))
+            .body_limit(4096)
+            .user_agent("ua/1")
+            .build()
+            .unwrap();
+        assert_eq!(c.scopes(), ["user.info.basic", "user.info.profile"]);
+        assert_eq!(c.pkce_encoding(), PkceChallengeEncoding::Hex);
+        assert_eq!(c.user_info_fields(), "open_id,display_name");
+        assert_eq!(c.timeout(), Duration::from_secs(3));
+        assert_eq!(c.body_limit(), 4096);
+        assert_eq!(c.user_agent(), "ua/1");
+    }
+
+    #[test]
+    fn missing_required_fields_are_named() {
+        let cases = [
+            (
+                TikTokConfig::builder()
+                    .client_secret(ClientSecret::new("s"))
+                    .redirect_uri("https://a.example/cb"),
+                "client_key",
+            ),
+            (
+                TikTokConfig::builder()
+                    .client_key(" ")
+                    .client_secret(ClientSecret::new("s"))
+                    .redirect_uri("https://a.example/cb"),
+                "client_key",
+            ),
+            (
+                TikTokConfig::builder()
+                    .client_key("k")
+                    .redirect_uri("https://a.example/cb"),
+                "client_secret",
+            ),
+            (
+                TikTokConfig::builder()
+                    .client_key("k")
+                    .client_secret(ClientSecret::new(""))
+                    .redirect_uri("https://a.example/cb"),
+                "client_secret",
+            ),
+            (
+                TikTokConfig::builder()
+                    .client_key("k")
+                    .client_secret(ClientSecret::new("s")),
+                "redirect_uri",
+            ),
+        ];
+        for (builder, field) in cases {
+            let err = builder.build().unwrap_err();
+            assert!(
+                matches!(&err, ProviderError::Config(m) if m.contains(field)),
+                "{field}: {err}"
+            );
+        }
+        let err = TikTokConfig::builder().build().unwrap_err();
+        assert!(matches!(&err, ProviderError::Config(m) if m.contains("client_key")));
+    }
+
+    #[test]
+    fn bad_redirect_uri_is_a_config_error() {
+        for uri in ["not a url", "/relative/cb", "ftp://a.example/cb", ""] {
+            let err = minimal().redirect_uri(uri).build().unwrap_err();
+            assert!(
+                matches!(&err, ProviderError::Config(m) if m.contains("redirect_uri")),
+                "{uri:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_values_are_rejected() {
+        for bad in [
+            minimal().scopes(["user.info.basic,user.info.profile"]),
+            minimal().scopes([""]),
+            minimal().user_info_fields("display_name,username"),
+            minimal().timeout(Duration::ZERO),
+            minimal().body_limit(0),
+            minimal().user_agent("bad\nagent"),
+            minimal().api_base_url("https://x.example/#frag"),
+            minimal().www_base_url("not a url"),
+        ] {
+            let err = bad.build().unwrap_err();
+            assert!(matches!(err, ProviderError::Config(_)), "{err}");
+        }
+    }
+
+    #[test]
+    fn debug_never_prints_the_secret() {
+        let builder = minimal();
+        assert!(!format!("{builder:?}").contains("s3cr3t-value"));
+        let c = builder.build().unwrap();
+        assert!(!format!("{c:?}").contains("s3cr3t-value"));
+    }
+
     #[test]
     fn base_urls_are_normalised() {
-        let c = TikTokConfig::new(
-            "k",
-            ClientSecret::new("s"),
-            Url::parse("https://a.example/cb").unwrap(),
-        )
-        .with_base_urls(
-            "http://127.0.0.1:1/tiktok/www/",
-            "http://127.0.0.1:1/tiktok/open",
-        )
-        .validated()
-        .unwrap();
-        assert_eq!(c.www_base_url, "http://127.0.0.1:1/tiktok/www");
-        assert_eq!(c.api_base_url, "http://127.0.0.1:1/tiktok/open");
+        let c = minimal()
+            .www_base_url("http://127.0.0.1:1/tiktok/www/")
+            .api_base_url("http://127.0.0.1:1/tiktok/open")
+            .build()
+            .unwrap();
+        assert_eq!(c.www_base_url(), "http://127.0.0.1:1/tiktok/www");
+        assert_eq!(c.api_base_url(), "http://127.0.0.1:1/tiktok/open");
+        let bad = minimal().www_base_url("ftp://x").build();
+        assert!(matches!(bad, Err(ProviderError::Config(_))));
     }
 }

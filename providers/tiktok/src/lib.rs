@@ -16,21 +16,22 @@
 //!
 //! # Example
 //!
-//! ```no_run
+//! ```
 //! use integrations_core::{AuthorizationRequest, ClientSecret, Provider};
-//! use integrations_tiktok::{PkceChallengeEncoding, TikTok, TikTokConfig};
+//! use integrations_tiktok::{PkceChallengeEncoding, TikTokConfig, TikTokProvider};
 //!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! // Or `TikTokConfig::from_env()?` (TIKTOK_CLIENT_KEY, TIKTOK_CLIENT_SECRET,
-//! // TIKTOK_REDIRECT_URI, optional TIKTOK_SCOPES and TIKTOK_PKCE_ENCODING).
-//! let config = TikTokConfig::new(
-//!     "awclientkey",
-//!     ClientSecret::new("client-secret"),
-//!     "https://app.example/integrations/tiktok/callback".parse()?,
-//! )
-//! .with_scopes(["user.info.basic", "user.info.profile"])
-//! .with_pkce_encoding(PkceChallengeEncoding::Base64Url);
-//! let tiktok = TikTok::new(config)?;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), integrations_core::ProviderError> {
+//! let config = TikTokConfig::builder()
+//!     .client_key("awclientkey")
+//!     .client_secret(ClientSecret::new("client-secret"))
+//!     .redirect_uri("https://app.example/integrations/tiktok/callback")
+//!     .scopes(["user.info.basic", "user.info.profile"])
+//!     .pkce_encoding(PkceChallengeEncoding::Base64Url)
+//!     .build()?;
+//! // Or: TikTokConfig::from_env()?, reading TIKTOK_CLIENT_KEY, TIKTOK_CLIENT_SECRET,
+//! // TIKTOK_REDIRECT_URI and optionally TIKTOK_SCOPES and TIKTOK_PKCE_ENCODING.
+//! let tiktok = TikTokProvider::new(config)?;
 //!
 //! let verifier = integrations_core::oauth::generate_pkce_verifier();
 //! let url = tiktok
@@ -51,7 +52,10 @@ pub mod config;
 pub mod error;
 
 pub use api::{BASIC_USER_FIELDS, TikTokMetadata};
-pub use config::{PkceChallengeEncoding, TikTokConfig};
+pub use config::{
+    DEFAULT_API_BASE_URL, DEFAULT_SCOPE, DEFAULT_USER_INFO_FIELDS, DEFAULT_WWW_BASE_URL,
+    PkceChallengeEncoding, TikTokConfig, TikTokConfigBuilder,
+};
 
 use async_trait::async_trait;
 use integrations_core::http::{client, oauth_error};
@@ -62,18 +66,18 @@ use integrations_core::{
 use std::time::Duration;
 use url::Url;
 
-/// The TikTok [`Provider`] (id `"tiktok"`).
+/// The TikTok [`Provider`] (id `"tiktok"`). Cheap to share behind an `Arc`; holds one
+/// HTTP client.
 #[derive(Debug)]
-pub struct TikTok {
+pub struct TikTokProvider {
     id: ProviderId,
     api: api::Api,
 }
 
-impl TikTok {
-    /// Checks the configuration and builds the shared HTTP client (redirects off,
-    /// timeouts from the configuration).
+impl TikTokProvider {
+    /// Builds the provider and its HTTP client (redirects off, the configured timeout
+    /// and User-Agent).
     pub fn new(config: TikTokConfig) -> Result<Self, ProviderError> {
-        let config = config.validated()?;
         let client = client(&config.user_agent, config.timeout)?;
         Ok(Self {
             id: ProviderId::new("tiktok").map_err(|e| ProviderError::Config(e.to_string()))?,
@@ -81,7 +85,12 @@ impl TikTok {
         })
     }
 
-    /// The configuration in use.
+    /// Reads [`TikTokConfig::from_env`] and builds the provider.
+    pub fn from_env() -> Result<Self, ProviderError> {
+        Self::new(TikTokConfig::from_env()?)
+    }
+
+    /// The configuration.
     pub fn config(&self) -> &TikTokConfig {
         &self.api.config
     }
@@ -129,7 +138,7 @@ pub fn callback_error(params: &CallbackParams) -> Option<ProviderError> {
 }
 
 #[async_trait]
-impl Provider for TikTok {
+impl Provider for TikTokProvider {
     fn id(&self) -> &ProviderId {
         &self.id
     }

@@ -8,7 +8,7 @@ use integrations_core::{
     CallbackParams, ClientSecret, EncryptionKey, Error, IntegrationStatus, Integrations,
     ManualClock, MemoryStore, PkceVerifier, TokenCipher, UserId,
 };
-use integrations_tiktok::{TikTok, TikTokConfig};
+use integrations_tiktok::{TikTokConfig, TikTokProvider};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use wiremock::matchers::{header, method, path};
@@ -62,15 +62,17 @@ fn token(n: u32) -> serde_json::Value {
         "token_type": "Bearer"})
 }
 
-fn provider(server: &MockServer) -> TikTok {
+fn provider(server: &MockServer) -> TikTokProvider {
     let base = server.uri();
-    TikTok::new(
-        TikTokConfig::new(
-            CLIENT_KEY,
-            ClientSecret::new(CLIENT_SECRET),
-            REDIRECT.parse().unwrap(),
-        )
-        .with_base_urls(format!("{base}/tiktok/www"), format!("{base}/tiktok/open")),
+    TikTokProvider::new(
+        TikTokConfig::builder()
+            .client_key(CLIENT_KEY)
+            .client_secret(ClientSecret::new(CLIENT_SECRET))
+            .redirect_uri(REDIRECT)
+            .www_base_url(format!("{base}/tiktok/www"))
+            .api_base_url(format!("{base}/tiktok/open"))
+            .build()
+            .unwrap(),
     )
     .unwrap()
 }

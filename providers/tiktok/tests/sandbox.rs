@@ -7,7 +7,7 @@ use integrations_core::{
     MemoryStore, TokenCipher, UserId,
 };
 use integrations_sandbox::{Consent, Platform, Sandbox, SandboxConfig};
-use integrations_tiktok::{TikTok, TikTokConfig};
+use integrations_tiktok::{TikTokConfig, TikTokProvider};
 use std::sync::Arc;
 
 async fn run(scopes: &[&str], expect_username: Option<&str>) {
@@ -18,14 +18,16 @@ async fn run(scopes: &[&str], expect_username: Option<&str>) {
     .await
     .unwrap();
     let client = sandbox.client(Platform::TikTok);
-    let provider = TikTok::new(
-        TikTokConfig::new(
-            client.client_id.clone(),
-            ClientSecret::new(client.client_secret.clone()),
-            client.redirect_uri.parse().unwrap(),
-        )
-        .with_scopes(scopes.iter().copied())
-        .with_base_urls(sandbox.tiktok_www(), sandbox.tiktok_open()),
+    let provider = TikTokProvider::new(
+        TikTokConfig::builder()
+            .client_key(client.client_id.clone())
+            .client_secret(ClientSecret::new(client.client_secret.clone()))
+            .redirect_uri(client.redirect_uri.clone())
+            .scopes(scopes.iter().copied())
+            .www_base_url(sandbox.tiktok_www())
+            .api_base_url(sandbox.tiktok_open())
+            .build()
+            .unwrap(),
     )
     .unwrap();
     let clock = Arc::new(ManualClock::new(Utc::now()));

@@ -7,7 +7,9 @@ use integrations_core::{
     AccessToken, AuthorizationRequest, CallbackParams, ClientSecret, CodeExchange, PkceSupport,
     PkceVerifier, Provider, ProviderError, RefreshRequest, RefreshToken, TokenSet,
 };
-use integrations_tiktok::{PkceChallengeEncoding, TikTok, TikTokConfig, TikTokMetadata};
+use integrations_tiktok::{
+    PkceChallengeEncoding, TikTokConfig, TikTokConfigBuilder, TikTokMetadata, TikTokProvider,
+};
 use std::collections::HashMap;
 use std::time::Duration;
 use wiremock::matchers::{header, method, path, query_param};
@@ -35,19 +37,19 @@ impl Match for FormIs {
     }
 }
 
-fn config(server: &MockServer) -> TikTokConfig {
+fn config(server: &MockServer) -> TikTokConfigBuilder {
     let base = server.uri();
-    TikTokConfig::new(
-        CLIENT_KEY,
-        ClientSecret::new(CLIENT_SECRET),
-        REDIRECT.parse().unwrap(),
-    )
-    .with_base_urls(format!("{base}/tiktok/www/"), format!("{base}/tiktok/open"))
+    TikTokConfig::builder()
+        .client_key(CLIENT_KEY)
+        .client_secret(ClientSecret::new(CLIENT_SECRET))
+        .redirect_uri(REDIRECT)
+        .www_base_url(format!("{base}/tiktok/www/"))
+        .api_base_url(format!("{base}/tiktok/open"))
 }
 
-async fn setup() -> (MockServer, TikTok) {
+async fn setup() -> (MockServer, TikTokProvider) {
     let server = MockServer::start().await;
-    let provider = TikTok::new(config(&server)).unwrap();
+    let provider = TikTokProvider::new(config(&server).build().unwrap()).unwrap();
     (server, provider)
 }
 
@@ -87,7 +89,7 @@ async fn mount_token(server: &MockServer, form: FormIs, reply: ResponseTemplate)
 }
 
 async fn exchange(
-    provider: &TikTok,
+    provider: &TikTokProvider,
     query: &str,
     verifier: &PkceVerifier,
 ) -> Result<TokenSet, ProviderError> {
@@ -101,7 +103,7 @@ async fn exchange(
 }
 
 async fn refresh(
-    provider: &TikTok,
+    provider: &TikTokProvider,
     refresh_token: &RefreshToken,
 ) -> Result<TokenSet, ProviderError> {
     let access = AccessToken::new("act.first-access-token");
@@ -135,8 +137,9 @@ async fn profile_error(reply: ResponseTemplate) -> ProviderError {
 #[test]
 fn public_types_are_send_and_sync() {
     fn check<T: Send + Sync>() {}
-    check::<TikTok>();
+    check::<TikTokProvider>();
     check::<TikTokConfig>();
+    check::<TikTokConfigBuilder>();
     check::<TikTokMetadata>();
 }
 
@@ -150,6 +153,36 @@ async fn capabilities_are_declared() {
     assert!(caps.revoke);
     assert_eq!(caps.min_token_age_for_refresh, None);
     assert!(!format!("{provider:?}").contains(CLIENT_SECRET));
+}
+
+#[tokio::test]
+async fn config_is_built_and_exposed() {
+    let (server, provider) = setup().await;
+    let c = provider.config();
+    assert_eq!(c.client_key(), CLIENT_KEY);
+    assert_eq!(c.redirect_uri().as_str(), REDIRECT);
+    assert_eq!(c.user_info_fields(), FIELDS);
+    // The helper's www URL ends with `/`; it is trimmed.
+    assert_eq!(c.www_base_url(), format!("{}/tiktok/www", server.uri()));
+    assert!(!format!("{c:?}").contains(CLIENT_SECRET));
+    assert!(!format!("{:?}", config(&server)).contains(CLIENT_SECRET));
+    let err = config(&server)
+        .redirect_uri("no-scheme/cb")
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(&err, ProviderError::Config(m) if m.contains("TIKTOK_REDIRECT_URI")),
+        "{err}"
+    );
+    let err = TikTokConfig::builder()
+        .client_key(CLIENT_KEY)
+        .redirect_uri(REDIRECT)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(&err, ProviderError::Config(m) if m.contains("client_secret")),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -198,8 +231,13 @@ async fn authorization_url_carries_every_parameter() {
 #[tokio::test]
 async fn hex_challenge_is_configurable() {
     let server = MockServer::start().await;
-    let provider =
-        TikTok::new(config(&server).with_pkce_encoding(PkceChallengeEncoding::Hex)).unwrap();
+    let provider = TikTokProvider::new(
+        config(&server)
+            .pkce_encoding(PkceChallengeEncoding::Hex)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
     let verifier = PkceVerifier::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
     let challenge = pkce_challenge(&verifier);
     let url = provider
@@ -218,11 +256,14 @@ async fn hex_challenge_is_configurable() {
 
 #[tokio::test]
 async fn default_hosts_are_the_real_ones() {
-    let provider = TikTok::new(TikTokConfig::new(
-        CLIENT_KEY,
-        ClientSecret::new(CLIENT_SECRET),
-        REDIRECT.parse().unwrap(),
-    ))
+    let provider = TikTokProvider::new(
+        TikTokConfig::builder()
+            .client_key(CLIENT_KEY)
+            .client_secret(ClientSecret::new(CLIENT_SECRET))
+            .redirect_uri(REDIRECT)
+            .build()
+            .unwrap(),
+    )
     .unwrap();
     let url = provider
         .authorization_url(&AuthorizationRequest {
@@ -597,7 +638,13 @@ async fn oversized_body_is_refused() {
 #[tokio::test]
 async fn slow_reply_times_out() {
     let server = MockServer::start().await;
-    let provider = TikTok::new(config(&server).with_timeout(Duration::from_millis(200))).unwrap();
+    let provider = TikTokProvider::new(
+        config(&server)
+            .timeout(Duration::from_millis(200))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
     Mock::given(method("POST"))
         .and(path("/tiktok/open/v2/oauth/token/"))
         .respond_with(json(200, fixture("refreshed.json")).set_delay(Duration::from_secs(3)))
