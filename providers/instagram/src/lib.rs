@@ -16,7 +16,34 @@
 //! - Instagram has no revocation endpoint: [`Provider::revoke`] returns
 //!   [`ProviderError::Unsupported`] and [`Capabilities::revoke`] is `false`.
 //!
-//! Error mapping is described in the [`error`] module.
+//! # Errors
+//!
+//! Instagram's error bodies and their mapping to [`ProviderError`].
+//!
+//! Two shapes exist:
+//! - the legacy flat shape of `api.instagram.com/oauth/access_token`:
+//!   `{"error_type": "OAuthException", "code": 400, "error_message": "..."}`;
+//! - Meta's Graph shape: `{"error": {"message", "type", "code", "error_subcode",
+//!   "fbtrace_id"}}`.
+//!
+//! Mapping (first match wins):
+//! 1. HTTP 429 → `RateLimited` (with `Retry-After`); HTTP 5xx → `Unavailable`.
+//! 2. Graph code 190 (token expired, invalidated, password changed, ...) → `InvalidGrant`.
+//! 3. Graph codes 4, 17, 32, 613 (throttling; usually HTTP 400, not 429) → `RateLimited`,
+//!    with `Retry-After` when Meta sends one.
+//! 4. Graph codes 10 and 200–299 (permission missing) → `InvalidClient`: the app lacks the
+//!    permission (app review, app mode, or a scope the app did not ask for), which an
+//!    operator fixes in the app's configuration; retrying or clearing the user's tokens
+//!    would not help.
+//! 5. Graph codes 1 and 2 (unknown / temporary API error) → `Unavailable`.
+//! 6. Any other `OAuthException`: messages naming the client secret, client id, app or
+//!    platform app → `InvalidClient`; otherwise, at the code exchange and the token
+//!    endpoints → `InvalidGrant` (bad, used or expired code, `redirect_uri` mismatch,
+//!    unusable short-lived token), elsewhere `Protocol`.
+//! 7. Everything else → `Protocol` with the message.
+//!
+//! Every message and body kept in an error is scrubbed of the secrets we sent (access
+//! token, client secret, code), in case the platform echoes them.
 //!
 //! # Example
 //!
@@ -50,8 +77,8 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod api;
-pub mod config;
-pub mod error;
+mod config;
+mod error;
 
 pub use api::{IgId, InstagramMetadata, PROFILE_FIELDS};
 pub use config::{

@@ -12,7 +12,38 @@
 //! - [`Provider::revoke`] calls `POST {api}/v2/oauth/revoke/` with the access token.
 //! - [`Provider::fetch_profile`] reads `GET {api}/v2/user/info/` into [`TikTokMetadata`].
 //!
-//! Error mapping is described in the [`error`] module.
+//! # Errors
+//!
+//! TikTok's error bodies and their mapping to [`ProviderError`].
+//!
+//! **Token and revoke endpoints** (`/v2/oauth/token/`, `/v2/oauth/revoke/`) answer errors
+//! as `{"error", "error_description", "log_id"}`, usually with HTTP 400 or 401 but possibly
+//! with 200, so the body is checked whatever the status:
+//! 1. HTTP 429 → `RateLimited` (with `Retry-After` when sent); HTTP 5xx → `Unavailable`.
+//! 2. An `error` string → core's RFC 6749 mapping ([`oauth_error`]): `invalid_grant` →
+//!    `InvalidGrant`, `invalid_client` / `unauthorized_client` → `InvalidClient`,
+//!    `access_denied` → `AccessDenied`, others → `Protocol`. The `log_id` is appended to
+//!    the description for TikTok support.
+//! 3. HTTP 401 without a body → `InvalidClient`; other non-2xx → `Protocol`.
+//!
+//! **Data endpoints** (`/v2/user/info/`) wrap every reply as `{"data": ..., "error":
+//! {"code", "message", "log_id"}}`; `error.code` other than `"ok"` is an error:
+//! - `access_token_invalid` → `InvalidGrant` (the user reconnects);
+//! - `scope_not_authorized` (once the user-info call has been retried with only the
+//!   `user.info.basic` fields), `scope_permission_missed` → `InvalidClient`: the requested
+//!   fields need a scope the app did not ask for or is not approved for, which is fixed in
+//!   the configuration (scopes, `user_info_fields`) or the developer portal, not by
+//!   retrying or by clearing the user's tokens;
+//! - `rate_limit_exceeded` → `RateLimited` (TikTok documents no `Retry-After`; it is read
+//!   when present);
+//! - `internal_error` → `Unavailable`;
+//! - anything else → `Protocol` with the code, message and `log_id`.
+//!
+//!   Without an envelope, HTTP 429 → `RateLimited`, 5xx → `Unavailable`, 401 →
+//!   `InvalidGrant`, other non-2xx → `Protocol`.
+//!
+//! Every description, message and body kept in an error is scrubbed of the secrets we sent
+//! (tokens, code, verifier, client secret).
 //!
 //! # Example
 //!
@@ -48,8 +79,8 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod api;
-pub mod config;
-pub mod error;
+mod config;
+mod error;
 
 pub use api::{BASIC_USER_FIELDS, TikTokMetadata};
 pub use config::{
