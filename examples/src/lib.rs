@@ -5,6 +5,7 @@
 //! The binaries are `quickstart` (the whole flow in one command), and `refresher` (the
 //! background refresher over `DATABASE_URL`).
 
+pub mod metrics;
 pub mod server;
 
 use integrations_core::{CallbackParams, ClientSecret, EncryptionKey, Provider, TokenCipher};

@@ -24,6 +24,23 @@ fn run(vars: &[(&str, &str)], args: &[&str]) -> Output {
     refresher(vars, args).output().expect("run the refresher")
 }
 
+/// A plain HTTP/1.1 GET; the whole response, head and body.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    response
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -126,7 +143,15 @@ fn sandbox_once_refreshes_the_demo_accounts() {
 fn sigterm_finishes_the_pass_and_exits_zero() {
     let mut child = refresher(
         &[],
-        &["--sandbox", "--interval-secs", "2", "--jitter-secs", "0"],
+        &[
+            "--sandbox",
+            "--interval-secs",
+            "2",
+            "--jitter-secs",
+            "0",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ],
     )
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
@@ -159,6 +184,23 @@ fn sigterm_finishes_the_pass_and_exits_zero() {
             }
         }
     }
+    // The metrics listener: refresh outcomes and the connection gauges, after a pass.
+    let addr = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("refresher: metrics on http://"))
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("no metrics address printed: {lines:#?}"))
+        .to_owned();
+    let metrics = http_get(&addr, "/metrics");
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    for series in [
+        r#"integrations_refresh_total{provider="tiktok",outcome="refreshed"}"#,
+        r#"integrations_connections{provider="tiktok",status="active"} 1"#,
+        r#"integrations_connections{provider="reddit",status="active"} 1"#,
+    ] {
+        assert!(metrics.contains(series), "no {series} in:\n{metrics}");
+    }
+    assert!(!metrics.contains("sandbox-tiktok-secret"), "{metrics}");
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

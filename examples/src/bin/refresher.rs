@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run -p integrations-examples --bin refresher -- [--interval-secs N] [--window-secs N]
-//!     [--concurrency N] [--jitter-secs N] [--once]
+//!     [--concurrency N] [--jitter-secs N] [--metrics-addr HOST:PORT] [--once]
 //! cargo run -p integrations-examples --bin refresher -- --sandbox [--interval-secs 5]
 //! ```
 //!
@@ -17,6 +17,10 @@
 //! - `REFRESH_INTERVAL_SECS` (60), `REFRESH_WINDOW_SECS` (600), `REFRESH_CONCURRENCY` (16),
 //!   `REFRESH_JITTER_SECS` (10): the same as the flags, which win;
 //! - `REFRESHER_SANDBOX=1`: the same as `--sandbox`;
+//! - `METRICS_ADDR` (unset: off): the same as `--metrics-addr`, an address such as
+//!   `127.0.0.1:9100` where `GET /metrics` serves the library's metrics in the Prometheus
+//!   text format (refresh outcomes and durations, the connection gauges updated after
+//!   every pass); the bound address is printed (`:0` picks a free port);
 //! - `RUST_LOG` (default `warn`): the level of the library's tracing events on stderr.
 //!
 //! `--sandbox` starts the local platform sandbox in the process, points the four providers
@@ -43,10 +47,10 @@ use std::time::Duration;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 const USAGE: &str = "usage: refresher [--sandbox] [--once] [--interval-secs N] [--window-secs N] \
-                     [--concurrency N] [--jitter-secs N]\n\
+                     [--concurrency N] [--jitter-secs N] [--metrics-addr HOST:PORT]\n\
                      environment: DATABASE_URL, TOKEN_ENCRYPTION_KEY, the providers' variables, \
                      REFRESH_INTERVAL_SECS, REFRESH_WINDOW_SECS, REFRESH_CONCURRENCY, \
-                     REFRESH_JITTER_SECS, REFRESHER_SANDBOX=1";
+                     REFRESH_JITTER_SECS, REFRESHER_SANDBOX=1, METRICS_ADDR";
 
 const SANDBOX_REDIRECT: &str = "http://127.0.0.1:3000/callback";
 
@@ -59,6 +63,7 @@ struct Settings {
     window: Duration,
     jitter: Duration,
     concurrency: usize,
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 fn number(name: &str, value: &str) -> Result<u64, String> {
@@ -86,15 +91,22 @@ fn settings(
         window: Duration::from_secs(env_num("REFRESH_WINDOW_SECS", 600)?),
         jitter: Duration::from_secs(env_num("REFRESH_JITTER_SECS", 10)?),
         concurrency: env_num("REFRESH_CONCURRENCY", 16)? as usize,
+        metrics_addr: match lookup("METRICS_ADDR") {
+            Some(v) if !v.trim().is_empty() => Some(socket_addr("METRICS_ADDR", &v)?),
+            _ => None,
+        },
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
-        let mut value = |flag: &str| -> Result<u64, String> {
-            let v = it
-                .next()
-                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
-            number(flag, v)
+        let mut text = |flag: &str| -> Result<&String, String> {
+            it.next()
+                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
         };
+        if arg == "--metrics-addr" {
+            s.metrics_addr = Some(socket_addr(arg, text(arg)?)?);
+            continue;
+        }
+        let mut value = |flag: &str| -> Result<u64, String> { number(flag, text(flag)?) };
         match arg.as_str() {
             "--sandbox" => s.sandbox = true,
             "--once" => s.once = true,
@@ -113,6 +125,43 @@ fn settings(
         return Err("REFRESH_WINDOW_SECS / --window-secs must be at least 1".into());
     }
     Ok(Some(s))
+}
+
+fn socket_addr(name: &str, value: &str) -> Result<std::net::SocketAddr, String> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| format!("{name} must be an address such as 127.0.0.1:9100, got {value:?}"))
+}
+
+/// Serves `GET /metrics` on `addr` in the background; returns the bound address.
+async fn serve_metrics(addr: std::net::SocketAddr) -> Result<std::net::SocketAddr, BoxError> {
+    use axum::http::header;
+    let handle = integrations_examples::metrics::prometheus()
+        .ok_or("another metrics recorder is already installed")?;
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let handle = handle.clone();
+            async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        integrations_examples::metrics::CONTENT_TYPE,
+                    )],
+                    handle.render(),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            eprintln!("refresher: the metrics listener stopped: {e}");
+        }
+    });
+    Ok(bound)
 }
 
 fn truthy(v: &str) -> bool {
@@ -316,6 +365,10 @@ async fn sandbox_setup(settings: &Settings) -> Result<Setup, BoxError> {
 }
 
 async fn run(settings: Settings) -> Result<(), BoxError> {
+    if let Some(addr) = settings.metrics_addr {
+        let bound = serve_metrics(addr).await?;
+        println!("refresher: metrics on http://{bound}/metrics");
+    }
     let setup = if settings.sandbox {
         sandbox_setup(&settings).await?
     } else {
@@ -438,6 +491,21 @@ mod tests {
         assert!(err.contains("concurrency"), "{err}");
         let err = settings(&args(&["--interval-secs"]), &env(&[])).unwrap_err();
         assert!(err.contains("--interval-secs needs a value"), "{err}");
+        let err = settings(&args(&["--metrics-addr", "localhost"]), &env(&[])).unwrap_err();
+        assert!(err.contains("--metrics-addr"), "{err}");
+        let err = settings(&args(&[]), &env(&[("METRICS_ADDR", "9100")])).unwrap_err();
+        assert!(err.contains("METRICS_ADDR"), "{err}");
+        let s = settings(&args(&[]), &env(&[("METRICS_ADDR", "127.0.0.1:9100")]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.metrics_addr, Some("127.0.0.1:9100".parse().unwrap()));
+        let s = settings(
+            &args(&["--metrics-addr", "0.0.0.0:0"]),
+            &env(&[("METRICS_ADDR", "127.0.0.1:9100")]),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(s.metrics_addr, Some("0.0.0.0:0".parse().unwrap()));
         let err = settings(&args(&["--bogus"]), &env(&[])).unwrap_err();
         assert!(err.contains("--bogus"), "{err}");
     }

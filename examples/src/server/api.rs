@@ -145,6 +145,23 @@ pub(crate) async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", MSG_NO_ROUTE)
 }
 
+/// `GET /metrics`: the process's metrics in the Prometheus text format, with the
+/// connection gauges counted from the store first. A 404 like any unknown route when
+/// metrics are off.
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    let Some(handle) = &state.metrics else {
+        return not_found().await.into_response();
+    };
+    if let Err(e) = state.integrations.record_connection_gauges().await {
+        tracing::warn!(error = %e, "could not count connections for /metrics");
+    }
+    (
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        handle.render(),
+    )
+        .into_response()
+}
+
 /// One enabled platform.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]

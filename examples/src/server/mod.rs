@@ -117,6 +117,10 @@ pub struct ServerConfig {
     pub sandbox_auto_consent: Option<Consent>,
     /// Mark the session cookie `Secure` (behind HTTPS).
     pub secure_cookies: bool,
+    /// Serve `GET /metrics` (Prometheus text, no session needed; the connection gauges are
+    /// counted at each scrape). The server listens on 127.0.0.1 only; anything exposed
+    /// further must keep this route internal.
+    pub metrics: bool,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -139,6 +143,7 @@ impl fmt::Debug for ServerConfig {
             .field("clock", &self.clock)
             .field("sandbox_auto_consent", &self.sandbox_auto_consent)
             .field("secure_cookies", &self.secure_cookies)
+            .field("metrics", &self.metrics)
             .finish()
     }
 }
@@ -157,6 +162,7 @@ impl Default for ServerConfig {
             clock: None,
             sandbox_auto_consent: None,
             secure_cookies: false,
+            metrics: false,
         }
     }
 }
@@ -187,7 +193,8 @@ impl ServerConfig {
     /// - real platform credentials (`INSTAGRAM_CLIENT_ID`, `TIKTOK_CLIENT_KEY`,
     ///   `REDDIT_CLIENT_ID`, `ONLYFANS_API_KEY` and the rest each provider's `from_env`
     ///   lists) replace the sandbox for that platform;
-    /// - `SECURE_COOKIES=true` marks the cookie `Secure`.
+    /// - `SECURE_COOKIES=true` marks the cookie `Secure`;
+    /// - `METRICS=false` turns `GET /metrics` off (on by default).
     pub fn from_env() -> Result<Self, ServerError> {
         let lookup = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let port = match lookup("PORT") {
@@ -221,6 +228,8 @@ impl ServerConfig {
             clock: None,
             sandbox_auto_consent: None,
             secure_cookies: lookup("SECURE_COOKIES").is_some_and(|v| v == "true" || v == "1"),
+            metrics: lookup("METRICS")
+                .is_none_or(|v| !matches!(v.trim(), "false" | "0" | "no" | "off")),
         })
     }
 }
@@ -232,6 +241,7 @@ pub(crate) struct AppState {
     pub(crate) key: Key,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) secure_cookies: bool,
+    pub(crate) metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 impl FromRef<AppState> for Key {
@@ -436,6 +446,11 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, ServerError> {
         key,
         clock,
         secure_cookies: config.secure_cookies,
+        metrics: if config.metrics {
+            crate::metrics::prometheus()
+        } else {
+            None
+        },
     };
     let app = router(state);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -476,6 +491,7 @@ fn router(state: AppState) -> Router {
         .route("/assets/integrations.js", get(page::js))
         .route("/signin", get(page::signin).post(session::signin_form))
         .route("/signout", post(session::signout_form))
+        .route("/metrics", get(api::metrics))
         .route(
             "/api/session",
             get(session::whoami)

@@ -1,0 +1,25 @@
+//! The library's metrics in the Prometheus text format, for the example binaries.
+//!
+//! `integrations-core` records through the [`metrics`] facade and leaves the choice of a
+//! recorder to the host. The examples install `metrics-exporter-prometheus`'s recorder
+//! (without its own HTTP listener) and serve its rendering on `GET /metrics`.
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+
+/// The content type of [`PrometheusHandle::render`]'s text.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The process's Prometheus recorder, installed as the global `metrics` recorder on the
+/// first call; later calls return the same handle. `None` when another global recorder
+/// was installed first (the metrics go there instead).
+pub fn prometheus() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok().map(|()| handle)
+        })
+        .clone()
+}
