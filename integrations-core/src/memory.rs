@@ -2,8 +2,9 @@
 
 use crate::provider::ProviderId;
 use crate::store::{
-    AccountCount, AccountRecord, AccountStatus, AuditEvent, DeletedUserData, Lease, NewAccount,
-    NewAuditEvent, PendingAuthorization, StateHash, StoreError, TokenStore, Upserted, UserId,
+    AccountCount, AccountRecord, AccountStatus, AuditAction, AuditEvent, DeletedUserData, Lease,
+    NewAccount, NewAuditEvent, PendingAuthorization, StateHash, StoreError, TokenStore, Upserted,
+    UserId,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -288,6 +289,27 @@ impl TokenStore for MemoryStore {
             .take(limit)
             .cloned()
             .collect())
+    }
+
+    async fn recent_audit_times(
+        &self,
+        user_id: UserId,
+        action: AuditAction,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
+        let mut times: Vec<DateTime<Utc>> = self
+            .state()
+            .audit
+            .iter()
+            .filter(|e| {
+                e.event.user_id == user_id && e.event.action == action && e.event.at >= since
+            })
+            .map(|e| e.event.at)
+            .collect();
+        times.sort_unstable_by(|a, b| b.cmp(a));
+        times.truncate(limit);
+        Ok(times)
     }
 
     async fn count_accounts(&self, now: DateTime<Utc>) -> Result<Vec<AccountCount>, StoreError> {

@@ -17,7 +17,7 @@ use crate::store::{
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -41,7 +41,9 @@ pub struct ServiceConfig {
     /// How long a started connection waits for its callback (default 10 minutes).
     pub pending_ttl: Duration,
     /// `connect` calls allowed per user per [`connect_window`](Self::connect_window)
-    /// (default 10).
+    /// (default 10; `usize::MAX` switches the limit off). Counted from the store's
+    /// `ConnectStarted` audit events, so instances sharing a store share the limit
+    /// (concurrent connects of one user may each see the count just under it).
     pub connect_limit: usize,
     /// The rate-limit window (default 5 minutes).
     pub connect_window: Duration,
@@ -284,7 +286,6 @@ impl IntegrationsBuilder {
                 clock: self.clock,
                 config: self.config,
                 events,
-                connect_log: Mutex::new(HashMap::new()),
                 inflight: Mutex::new(HashMap::new()),
                 gauged: Mutex::new(Default::default()),
                 instance_id: hex::encode(instance),
@@ -309,7 +310,6 @@ struct Inner {
     clock: Arc<dyn Clock>,
     config: ServiceConfig,
     events: broadcast::Sender<ConnectionEvent>,
-    connect_log: Mutex<HashMap<UserId, VecDeque<DateTime<Utc>>>>,
     inflight: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
     /// The connection gauges set by the last `record_connection_gauges` (set to zero when
     /// their group disappears).
@@ -507,26 +507,26 @@ impl Integrations {
         }
     }
 
-    fn check_connect_rate(&self, user: UserId, now: DateTime<Utc>) -> Result<()> {
+    /// The per-user connect limit, counted from the store's `ConnectStarted` audit events
+    /// so that every instance sharing the store enforces the same limit.
+    async fn check_connect_rate(&self, user: UserId, now: DateTime<Utc>) -> Result<()> {
+        let limit = self.inner.config.connect_limit;
+        if limit == usize::MAX {
+            return Ok(());
+        }
         let window = to_chrono(self.inner.config.connect_window);
-        let mut log = self
+        // Events younger than the window count; one exactly `window` old has left it.
+        let since = now - window + chrono::Duration::microseconds(1);
+        let recent = self
             .inner
-            .connect_log
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if log.len() > 10_000 {
-            // Forget users whose window has passed, so the map stays bounded.
-            log.retain(|_, e| e.back().is_some_and(|t| *t + window > now));
-        }
-        let entries = log.entry(user).or_default();
-        while entries.front().is_some_and(|t| *t + window <= now) {
-            entries.pop_front();
-        }
-        if entries.len() >= self.inner.config.connect_limit {
-            let retry_at = entries.front().map_or(now, |t| *t + window);
+            .store
+            .recent_audit_times(user, AuditAction::ConnectStarted, since, limit)
+            .await?;
+        if recent.len() >= limit {
+            // The oldest of the `limit` newest leaves the window first.
+            let retry_at = recent.last().map_or(now, |t| *t + window);
             return Err(Error::RateLimited { retry_at });
         }
-        entries.push_back(now);
         Ok(())
     }
 
@@ -544,7 +544,7 @@ impl Integrations {
     ) -> Result<ConnectStart> {
         let provider = self.provider(provider_id)?.clone();
         let now = self.now();
-        self.check_connect_rate(user, now)?;
+        self.check_connect_rate(user, now).await?;
         crate::metrics::connect_started(provider.id().as_str());
         let state = generate_state();
         let state_hash = StateHash::of(&state);

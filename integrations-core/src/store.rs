@@ -371,6 +371,8 @@ pub enum StoreError {
 ///   `append_audit` would one by one.
 /// - [`delete_user_data`](Self::delete_user_data) removes every account, pending
 ///   authorization and audit event of the user, and nothing of other users.
+/// - [`recent_audit_times`](Self::recent_audit_times) returns the times of the user's
+///   events of one action at or after `since`, newest first, at most `limit`.
 /// - [`count_accounts`](Self::count_accounts) counts every account once, by platform and
 ///   stored status, sorted by platform then status (`Active` first), with no group of
 ///   zero accounts.
@@ -458,6 +460,17 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
         user_id: UserId,
         limit: usize,
     ) -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// The times of `user_id`'s audit events of `action` at or after `since`, newest first,
+    /// at most `limit` (the connect rate limit counts `ConnectStarted` events with it, so
+    /// that every instance sharing the store sees the same count).
+    async fn recent_audit_times(
+        &self,
+        user_id: UserId,
+        action: AuditAction,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError>;
 
     /// How many accounts the store holds, by platform and stored status, and of those how
     /// many have an access token past its expiry at `now` (see [`AccountCount`]). For

@@ -626,6 +626,38 @@ async fn disconnect_without_revoke_capability_makes_no_call() {
 }
 
 #[tokio::test]
+async fn instances_sharing_a_store_share_the_connect_limit() {
+    let f = fixture();
+    let t0 = f.clock.now_for_test();
+    // A second instance (another process, say) on the same store and clock.
+    let other = Integrations::builder(f.store.clone(), TokenCipher::new(EncryptionKey::generate()))
+        .provider(f.provider.clone())
+        .clock(f.clock.clone())
+        .build();
+    for n in 0..10 {
+        let i = if n % 2 == 0 { &f.integrations } else { &other };
+        i.connect(UserId(1), "reddit", None).await.unwrap();
+        f.clock.advance(Duration::seconds(1));
+    }
+    for i in [&f.integrations, &other] {
+        match i.connect(UserId(1), "reddit", None).await.unwrap_err() {
+            Error::RateLimited { retry_at } => assert_eq!(retry_at, t0 + Duration::minutes(5)),
+            other => panic!("expected RateLimited, got {other:?}"),
+        }
+    }
+    // Refused attempts do not count: once the first one leaves the window, one more is
+    // allowed, and only one.
+    f.clock.set(t0 + Duration::minutes(5));
+    other.connect(UserId(1), "reddit", None).await.unwrap();
+    match f.integrations.connect(UserId(1), "reddit", None).await {
+        Err(Error::RateLimited { retry_at }) => {
+            assert_eq!(retry_at, t0 + Duration::minutes(5) + Duration::seconds(1))
+        }
+        other => panic!("expected RateLimited, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn connect_is_rate_limited_per_user() {
     let f = fixture();
     let t0 = f.clock.now_for_test();

@@ -20,9 +20,9 @@ use diesel::upsert::excluded;
 use diesel_async::pooled_connection::deadpool::{Pool, PoolError};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use integrations_core::{
-    AccountCount, AccountRecord, AccountStatus, AuditEvent, DeletedUserData, Lease, NewAccount,
-    NewAuditEvent, PendingAuthorization, ProviderId, StateHash, StoreError, TokenStore, Upserted,
-    UserId,
+    AccountCount, AccountRecord, AccountStatus, AuditAction, AuditEvent, DeletedUserData, Lease,
+    NewAccount, NewAuditEvent, PendingAuthorization, ProviderId, StateHash, StoreError, TokenStore,
+    Upserted, UserId,
 };
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -834,6 +834,28 @@ impl TokenStore for DieselStore {
             .await
             .map_err(error::db))?;
         rows.into_iter().map(AuditRow::into_event).collect()
+    }
+
+    async fn recent_audit_times(
+        &self,
+        user_id: UserId,
+        action: AuditAction,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
+        let since = Ts::new(since);
+        let limit = limit_of(limit);
+        let times: Vec<Ts> = with_conn!(self, |conn| ev::integration_audit_events
+            .filter(ev::user_id.eq(user_id.0))
+            .filter(ev::action.eq(action.as_str()))
+            .filter(ev::at.ge(since))
+            .order(ev::at.desc())
+            .limit(limit)
+            .select(ev::at)
+            .load(conn)
+            .await
+            .map_err(error::db))?;
+        Ok(times.into_iter().map(|t| t.0).collect())
     }
 
     async fn count_accounts(&self, now: DateTime<Utc>) -> Result<Vec<AccountCount>, StoreError> {

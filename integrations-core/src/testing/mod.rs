@@ -46,7 +46,8 @@ macro_rules! store_conformance_tests {
             append_audit_batch_keeps_order,
             update_account_and_release_writes_and_releases,
             sealed_values_round_trip,
-            count_accounts_by_provider_and_status
+            count_accounts_by_provider_and_status,
+            recent_audit_times_filters_and_orders
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {

@@ -838,3 +838,55 @@ pub async fn count_accounts_by_provider_and_status(store: Arc<dyn TokenStore>) {
         ]
     );
 }
+
+/// `recent_audit_times` returns the times of one user's events of one action at or after
+/// `since`, newest first, at most `limit`.
+pub async fn recent_audit_times_filters_and_orders(store: Arc<dyn TokenStore>) {
+    let event = |user: i64, action: AuditAction, minutes: i64| NewAuditEvent {
+        user_id: UserId(user),
+        provider: pid("reddit"),
+        provider_account_id: None,
+        action,
+        outcome: "success".into(),
+        at: t0() + Duration::minutes(minutes),
+    };
+    // Appended out of time order on purpose.
+    for (user, action, minutes) in [
+        (1, AuditAction::ConnectStarted, 3),
+        (1, AuditAction::ConnectStarted, 1),
+        (1, AuditAction::Connected, 2),
+        (2, AuditAction::ConnectStarted, 2),
+        (1, AuditAction::ConnectStarted, 0),
+        (1, AuditAction::ConnectStarted, 4),
+    ] {
+        store
+            .append_audit(event(user, action, minutes))
+            .await
+            .expect("append");
+    }
+    let at = |m: i64| t0() + Duration::minutes(m);
+    let times = |since: i64, limit: usize| {
+        let store = store.clone();
+        async move {
+            store
+                .recent_audit_times(UserId(1), AuditAction::ConnectStarted, at(since), limit)
+                .await
+                .expect("recent_audit_times")
+        }
+    };
+    assert_eq!(
+        times(1, 10).await,
+        vec![at(4), at(3), at(1)],
+        "since is inclusive, newest first"
+    );
+    assert_eq!(times(0, 2).await, vec![at(4), at(3)], "at most limit");
+    assert_eq!(times(5, 10).await, Vec::<DateTime<Utc>>::new());
+    assert_eq!(
+        store
+            .recent_audit_times(UserId(3), AuditAction::ConnectStarted, at(0), 10)
+            .await
+            .expect("recent_audit_times"),
+        Vec::<DateTime<Utc>>::new(),
+        "another user has none"
+    );
+}

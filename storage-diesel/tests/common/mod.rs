@@ -10,9 +10,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use integrations_core::{
-    AccountCount, AccountRecord, AuditEvent, DeletedUserData, EncryptionKey, Lease, NewAccount,
-    NewAuditEvent, PendingAuthorization, ProviderId, SecretContext, StateHash, StoreError,
-    TokenCipher, TokenStore, Upserted, UserId,
+    AccountCount, AccountRecord, AuditAction, AuditEvent, DeletedUserData, EncryptionKey, Lease,
+    NewAccount, NewAuditEvent, PendingAuthorization, ProviderId, SecretContext, StateHash,
+    StoreError, TokenCipher, TokenStore, Upserted, UserId,
 };
 use integrations_storage_diesel::{DieselStore, StoreOptions};
 use std::path::PathBuf;
@@ -244,6 +244,15 @@ impl<G: Send + Sync + std::fmt::Debug + 'static> TokenStore for Owned<G> {
     }
     async fn count_accounts(&self, now: DateTime<Utc>) -> Result<Vec<AccountCount>, StoreError> {
         self.store.count_accounts(now).await
+    }
+    async fn recent_audit_times(
+        &self,
+        u: UserId,
+        action: AuditAction,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
+        self.store.recent_audit_times(u, action, since, limit).await
     }
 }
 

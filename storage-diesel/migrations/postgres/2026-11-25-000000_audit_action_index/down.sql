@@ -1,0 +1,1 @@
+DROP INDEX integration_audit_events_user_action_idx;
