@@ -1,6 +1,7 @@
 //! Key rotation: re-sealing stored tokens under the cipher's current key.
 
 use crate::DieselStore;
+use integrations_core::service::PENDING_TABLE;
 use integrations_core::{
     AccountRecord, SealedSecret, SecretContext, StoreError, TokenCipher, TokenStore,
 };
@@ -19,6 +20,11 @@ pub struct ResealReport {
     /// Ids of accounts that kept changing under the pass (version conflicts on every
     /// attempt). Run the pass again.
     pub conflicted: Vec<i64>,
+    /// Pending authorizations whose PKCE verifier was re-sealed.
+    pub pending_resealed: u64,
+    /// Pending authorizations whose verifier no loaded key opens; left as they are (their
+    /// callback will fail, as it would have anyway).
+    pub pending_failed: u64,
 }
 
 const PAGE: i64 = 200;
@@ -74,8 +80,13 @@ impl DieselStore {
     /// concurrent refresh is never overwritten; the pass re-reads and retries). Values that
     /// fail to open are reported in [`ResealReport::failed`] and left untouched.
     ///
-    /// Pending authorizations are not re-sealed: they expire within minutes, so keep the
-    /// old key loaded (`TOKEN_ENCRYPTION_KEY_PREVIOUS`) at least that long after rotating.
+    /// The PKCE verifiers of pending authorizations are re-sealed too (context `table:
+    /// "oauth_pending_authorizations"`, `row`: the state hash, `column: "pkce_verifier"`),
+    /// each with one conditional `UPDATE` that leaves a row taken or changed meanwhile
+    /// alone. A connection started by an instance still sealing under the old key after
+    /// the pass needs that key to finish: keep it loaded (`TOKEN_ENCRYPTION_KEY_PREVIOUS`)
+    /// for the pending lifetime (10 minutes by default) after every instance has the new
+    /// one.
     pub async fn reseal_all(&self, cipher: &TokenCipher) -> Result<ResealReport, StoreError> {
         let mut report = ResealReport::default();
         let mut after = 0;
@@ -88,11 +99,14 @@ impl DieselStore {
                 self.reseal_one(cipher, record, &mut report).await?;
             }
         }
+        self.reseal_pending(cipher, &mut report).await?;
         tracing::info!(
             scanned = report.scanned,
             resealed = report.resealed,
             failed = report.failed.len(),
             conflicted = report.conflicted.len(),
+            pending_resealed = report.pending_resealed,
+            pending_failed = report.pending_failed,
             "re-sealed account tokens under the current key"
         );
         Ok(report)
@@ -127,6 +141,38 @@ impl DieselStore {
             }
         }
         report.conflicted.push(record.id);
+        Ok(())
+    }
+
+    /// Re-seals the PKCE verifiers of pending authorizations (few: they live minutes).
+    async fn reseal_pending(
+        &self,
+        cipher: &TokenCipher,
+        report: &mut ResealReport,
+    ) -> Result<(), StoreError> {
+        for (state_hash, provider, sealed) in self.pending_verifiers().await? {
+            let sealed = SealedSecret::from_stored(sealed);
+            if !cipher.needs_reseal(&sealed) {
+                continue;
+            }
+            let context = SecretContext {
+                table: PENDING_TABLE,
+                provider: &provider,
+                row: &state_hash,
+                column: "pkce_verifier",
+            };
+            match cipher.reseal(context, &sealed) {
+                Ok(resealed) => {
+                    if self
+                        .replace_pending_verifier(&state_hash, sealed.as_str(), resealed.as_str())
+                        .await?
+                    {
+                        report.pending_resealed += 1;
+                    }
+                }
+                Err(_) => report.pending_failed += 1,
+            }
+        }
         Ok(())
     }
 }

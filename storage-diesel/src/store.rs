@@ -430,6 +430,45 @@ impl DieselStore {
         }
     }
 
+    /// `(state_hash, provider, sealed verifier)` of every pending authorization that has a
+    /// verifier.
+    pub(crate) async fn pending_verifiers(
+        &self,
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        let rows: Vec<(String, String, Option<String>)> = with_conn!(self, |conn| {
+            pen::oauth_pending_authorizations
+                .filter(pen::pkce_verifier.is_not_null())
+                .select((pen::state_hash, pen::provider, pen::pkce_verifier))
+                .load(conn)
+                .await
+                .map_err(error::db)
+        })?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(h, p, v)| v.map(|v| (h, p, v)))
+            .collect())
+    }
+
+    /// Replaces a pending authorization's sealed verifier when it still is `old`; `false`
+    /// when the row was taken or changed meanwhile.
+    pub(crate) async fn replace_pending_verifier(
+        &self,
+        state_hash: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let n = with_write_conn!(self, |conn| diesel::update(
+            pen::oauth_pending_authorizations
+                .filter(pen::state_hash.eq(state_hash))
+                .filter(pen::pkce_verifier.eq(old))
+        )
+        .set(pen::pkce_verifier.eq(new))
+        .execute(conn)
+        .await
+        .map_err(error::db))?;
+        Ok(n == 1)
+    }
+
     async fn account_exists(&self, id: i64) -> Result<bool, StoreError> {
         let n: i64 = with_conn!(self, |conn| acc::oauth_accounts
             .filter(acc::id.eq(id))

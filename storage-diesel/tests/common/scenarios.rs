@@ -2,7 +2,10 @@
 
 use super::*;
 use diesel_async::SimpleAsyncConnection;
-use integrations_core::{EncryptionKey, StoreError, TokenCipher, TokenStore};
+use integrations_core::{
+    EncryptionKey, PendingAuthorization, SecretContext, StateHash, StoreError, TokenCipher,
+    TokenStore, UserId,
+};
 use integrations_storage_diesel::DieselStore;
 
 /// A tampered ciphertext is the core's problem when opening: the store still lists the
@@ -100,6 +103,40 @@ pub async fn key_rotation_reseals_rows(store: &DieselStore) {
         }
         ids.push(insert(store, n).await.id);
     }
+    // Pending authorizations: a verifier under the old key, one under a key nobody has,
+    // and one without a verifier.
+    let stranger = TokenCipher::new(EncryptionKey::generate());
+    fn pending_ctx(hex: &str) -> SecretContext<'_> {
+        SecretContext {
+            table: "oauth_pending_authorizations",
+            provider: "tiktok",
+            row: hex,
+            column: "pkce_verifier",
+        }
+    }
+    let mut states = Vec::new();
+    for (i, sealer) in [Some(&old), Some(&stranger), None].into_iter().enumerate() {
+        let hash = StateHash::of(&format!("state-{i}"));
+        let hex = hash.to_hex();
+        let verifier = sealer.map(|c| {
+            c.seal(pending_ctx(&hex), &format!("verifier-{i}"))
+                .unwrap_or_else(|e| panic!("seal: {e}"))
+        });
+        store
+            .put_pending(PendingAuthorization {
+                state_hash: hash.clone(),
+                user_id: UserId(9),
+                provider: pid("tiktok"),
+                pkce_verifier: verifier,
+                redirect_url: None,
+                created_at: t0(),
+                expires_at: t0() + chrono::Duration::minutes(10),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("put_pending: {e}"));
+        states.push(hash);
+    }
+
     let rotating = TokenCipher::new(new_key.clone()).with_previous(old_key);
     let report = store
         .reseal_all(&rotating)
@@ -107,6 +144,7 @@ pub async fn key_rotation_reseals_rows(store: &DieselStore) {
         .unwrap_or_else(|e| panic!("reseal: {e}"));
     assert_eq!(report.scanned, 5);
     assert_eq!(report.resealed, 5);
+    assert_eq!((report.pending_resealed, report.pending_failed), (1, 1));
     assert!(
         report.failed.is_empty() && report.conflicted.is_empty(),
         "{report:?}"
@@ -142,14 +180,47 @@ pub async fn key_rotation_reseals_rows(store: &DieselStore) {
             None => assert_eq!(i, 4),
         }
     }
+    let pending = store
+        .take_pending(&states[0])
+        .await
+        .unwrap_or_else(|e| panic!("take_pending: {e}"))
+        .unwrap_or_else(|| panic!("pending row"));
+    let verifier = pending
+        .pkce_verifier
+        .unwrap_or_else(|| panic!("verifier kept"));
+    assert!(!only_new.needs_reseal(&verifier));
+    assert_eq!(
+        &*only_new
+            .open(pending_ctx(&states[0].to_hex()), &verifier)
+            .unwrap_or_else(|e| panic!("open verifier: {e}")),
+        "verifier-0"
+    );
+    let untouched = store
+        .take_pending(&states[1])
+        .await
+        .unwrap_or_else(|e| panic!("take_pending: {e}"))
+        .unwrap_or_else(|| panic!("pending row"));
+    assert!(
+        stranger
+            .open(
+                pending_ctx(&states[1].to_hex()),
+                untouched
+                    .pkce_verifier
+                    .as_ref()
+                    .unwrap_or_else(|| panic!("verifier"))
+            )
+            .is_ok(),
+        "a verifier no loaded key opens is left as it was"
+    );
+
     let again = store
         .reseal_all(&only_new)
         .await
         .unwrap_or_else(|e| panic!("reseal: {e}"));
     assert_eq!((again.scanned, again.resealed), (5, 0));
+    assert_eq!((again.pending_resealed, again.pending_failed), (0, 0));
 
     // A value no loaded key opens is reported, not lost.
-    let stranger = TokenCipher::new(EncryptionKey::generate());
     let orphan = insert(store, account(&stranger, 9, "instagram", "orphan", t0())).await;
     let report = store
         .reseal_all(&only_new)
