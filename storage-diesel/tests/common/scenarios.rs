@@ -124,7 +124,7 @@ pub async fn key_rotation_reseals_rows(store: &DieselStore) {
         });
         store
             .put_pending(PendingAuthorization {
-                state_hash: hash.clone(),
+                state_hash: hash,
                 user_id: UserId(9),
                 provider: pid("tiktok"),
                 pkce_verifier: verifier,
