@@ -127,6 +127,18 @@ fn due_scan(c: &mut Criterion) {
             assert_eq!(rows.len(), 256);
         })
     });
+    // What the connection gauges cost after every refresher pass: one GROUP BY over
+    // every row.
+    g.sample_size(10);
+    g.bench_function("count_accounts", |b| {
+        b.to_async(&rt).iter(|| async {
+            let counts = store
+                .count_accounts(now)
+                .await
+                .unwrap_or_else(|e| panic!("count_accounts: {e}"));
+            assert_eq!(counts.iter().map(|c| c.accounts).sum::<u64>(), 1_000_000);
+        })
+    });
     g.finish();
     drop(store);
     drop(place);

@@ -10,12 +10,12 @@ use crate::models::{
 use crate::schema::integration_audit_events::dsl as ev;
 use crate::schema::oauth_accounts::dsl as acc;
 use crate::schema::oauth_pending_authorizations::dsl as pen;
-use crate::types::Ts;
+use crate::types::{Ts, UtcTimestamp};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::Bool;
+use diesel::sql_types::{BigInt, Bool};
 use diesel::upsert::excluded;
 use diesel_async::pooled_connection::deadpool::{Pool, PoolError};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -900,23 +900,16 @@ impl TokenStore for DieselStore {
     async fn count_accounts(&self, now: DateTime<Utc>) -> Result<Vec<AccountCount>, StoreError> {
         use diesel::dsl::count_star;
         let now = Ts::new(now);
-        let (all, past): (Vec<(String, String, i64)>, Vec<(String, String, i64)>) =
-            with_conn!(self, |conn| {
-                let all = acc::oauth_accounts
-                    .group_by((acc::provider, acc::status))
-                    .select((acc::provider, acc::status, count_star()))
-                    .load(conn)
-                    .await
-                    .map_err(error::db)?;
-                let past = acc::oauth_accounts
-                    .filter(acc::expires_at.le(now))
-                    .group_by((acc::provider, acc::status))
-                    .select((acc::provider, acc::status, count_star()))
-                    .load(conn)
-                    .await
-                    .map_err(error::db)?;
-                Ok::<_, StoreError>((all, past))
-            })?;
+        // One scan: every account, and those past expiry, per group.
+        let past_expiry = sql::<BigInt>("COUNT(*) FILTER (WHERE expires_at <= ")
+            .bind::<UtcTimestamp, _>(now)
+            .sql(")");
+        let rows: Vec<(String, String, i64, i64)> = with_conn!(self, |conn| acc::oauth_accounts
+            .group_by((acc::provider, acc::status))
+            .select((acc::provider, acc::status, count_star(), past_expiry.clone()))
+            .load(conn)
+            .await
+            .map_err(error::db))?;
         let key = |provider: String, status: String| -> Result<_, StoreError> {
             let status = AccountStatus::parse(&status).ok_or_else(|| {
                 StoreError::Corrupt(format!(
@@ -929,11 +922,10 @@ impl TokenStore for DieselStore {
             Ok((provider, status))
         };
         let mut groups: BTreeMap<(ProviderId, AccountStatus), (u64, u64)> = BTreeMap::new();
-        for (provider, status, n) in all {
-            groups.entry(key(provider, status)?).or_default().0 = n.max(0) as u64;
-        }
-        for (provider, status, n) in past {
-            groups.entry(key(provider, status)?).or_default().1 = n.max(0) as u64;
+        for (provider, status, n, past) in rows {
+            let group = groups.entry(key(provider, status)?).or_default();
+            group.0 += n.max(0) as u64;
+            group.1 += past.max(0) as u64;
         }
         Ok(groups
             .into_iter()
