@@ -906,7 +906,12 @@ impl TokenStore for DieselStore {
             .sql(")");
         let rows: Vec<(String, String, i64, i64)> = with_conn!(self, |conn| acc::oauth_accounts
             .group_by((acc::provider, acc::status))
-            .select((acc::provider, acc::status, count_star(), past_expiry.clone()))
+            .select((
+                acc::provider,
+                acc::status,
+                count_star(),
+                past_expiry.clone()
+            ))
             .load(conn)
             .await
             .map_err(error::db))?;
