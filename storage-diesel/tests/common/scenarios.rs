@@ -3,8 +3,8 @@
 use super::*;
 use diesel_async::SimpleAsyncConnection;
 use integrations_core::{
-    EncryptionKey, PendingAuthorization, SecretContext, StateHash, StoreError, TokenCipher,
-    TokenStore, UserId,
+    AccountStatus, EncryptionKey, PendingAuthorization, SecretContext, StateHash, StoreError,
+    TokenCipher, TokenStore, UserId,
 };
 use integrations_storage_diesel::DieselStore;
 
@@ -357,6 +357,24 @@ pub async fn concurrent_released_writes_keep_their_own_outcome(store: &DieselSto
         match kind(i) {
             Kind::Stale => next.version -= 1,
             Kind::Poisoned => next.scope = Some("poison".into()),
+            // Every other column too, to NULL and from NULL, at sub-microsecond times.
+            Kind::Holder if i % 4 == 1 => {
+                let at = t0() + chrono::Duration::nanoseconds(3_000_000_789 + i as i64);
+                next.refresh_token = None;
+                next.expires_at = None;
+                let later = |s: i64| at + chrono::Duration::seconds(s);
+                next.refresh_expires_at = Some(later(1));
+                next.token_issued_at = Some(later(2));
+                next.token_type = None;
+                next.scope = None;
+                next.metadata = serde_json::json!({"n": i, "nested": {"list": [1, "two", null]}});
+                next.status = AccountStatus::NeedsReconnect;
+                next.last_error = Some(format!("error {i}"));
+                next.refresh_failures = 3;
+                next.last_refresh_attempt_at = Some(later(3));
+                next.last_refresh_success_at = Some(later(4));
+                next.updated_at = later(5);
+            }
             _ => {}
         }
         let store = store.clone();
