@@ -9,7 +9,9 @@
 //!
 //! Every caller still returns only after its own row is committed (or its error is known);
 //! each row keeps its own version and lease check, so a batch never writes a row that a
-//! single statement would not have written.
+//! single statement would not have written. A write whose caller stopped waiting may still
+//! be committed, by its batch or by the next one (like a statement sent before its caller
+//! gave up); its version and lease checks still decide whether it applies.
 //!
 //! [`update_account_and_release`]: integrations_core::TokenStore::update_account_and_release
 
