@@ -4,6 +4,8 @@
 //! recorder to the host. The examples install `metrics-exporter-prometheus`'s recorder
 //! (without its own HTTP listener) and serve its rendering on `GET /metrics`.
 
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 
@@ -22,4 +24,9 @@ pub fn prometheus() -> Option<PrometheusHandle> {
             metrics::set_global_recorder(recorder).ok().map(|()| handle)
         })
         .clone()
+}
+
+/// The `GET /metrics` response: the handle's rendering with its content type.
+pub fn response(handle: &PrometheusHandle) -> Response {
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], handle.render()).into_response()
 }

@@ -21,8 +21,19 @@ fn opt_ts(t: Option<DateTime<Utc>>) -> Option<Ts> {
     t.map(Ts::new)
 }
 
-fn provider(raw: String, what: &str) -> Result<ProviderId, StoreError> {
+/// A stored provider id; a bad one is `Corrupt`, naming `what` was read.
+pub(crate) fn provider(raw: String, what: &str) -> Result<ProviderId, StoreError> {
     ProviderId::new(raw).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+/// A stored status; an unknown one is `Corrupt`, naming `what` was read.
+pub(crate) fn status(raw: &str, what: &str) -> Result<AccountStatus, StoreError> {
+    AccountStatus::parse(raw).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "{what}: unknown status {:?}",
+            raw.chars().take(40).collect::<String>()
+        ))
+    })
 }
 
 /// An `oauth_accounts` row.
@@ -57,17 +68,12 @@ pub(crate) struct AccountRow {
 impl AccountRow {
     /// The core record; an unknown status or a bad provider id is `Corrupt`.
     pub(crate) fn into_record(self) -> Result<AccountRecord, StoreError> {
-        let status = AccountStatus::parse(&self.status).ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "oauth_accounts row {}: unknown status {:?}",
-                self.id,
-                self.status.chars().take(40).collect::<String>()
-            ))
-        })?;
+        let what = format!("oauth_accounts row {}", self.id);
+        let status = status(&self.status, &what)?;
         Ok(AccountRecord {
             id: self.id,
             user_id: UserId(self.user_id),
-            provider: provider(self.provider, &format!("oauth_accounts row {}", self.id))?,
+            provider: provider(self.provider, &what)?,
             provider_account_id: self.provider_account_id,
             access_token: self.access_token.map(SealedSecret::from_stored),
             refresh_token: self.refresh_token.map(SealedSecret::from_stored),

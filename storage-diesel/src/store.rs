@@ -4,8 +4,8 @@ use crate::connect::{self, BackendKind, SqliteConn, StoreOptions, Target};
 use crate::error::{self, Error, Result};
 use crate::group_commit::{Next, QueuedWrite, WriteQueue};
 use crate::models::{
-    AccountChanges, AccountRow, AuditRow, NewAccountRow, NewAuditRow, PendingRow, ReleasedColumns,
-    WrittenId, records,
+    self, AccountChanges, AccountRow, AuditRow, NewAccountRow, NewAuditRow, PendingRow,
+    ReleasedColumns, WrittenId, records,
 };
 use crate::schema::integration_audit_events::dsl as ev;
 use crate::schema::oauth_accounts::dsl as acc;
@@ -24,7 +24,7 @@ use integrations_core::{
     NewAccount, NewAuditEvent, PendingAuthorization, ProviderId, StateHash, StoreError, TokenStore,
     Upserted, UserId,
 };
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -915,29 +915,20 @@ impl TokenStore for DieselStore {
             .load(conn)
             .await
             .map_err(error::db))?;
-        let key = |provider: String, status: String| -> Result<_, StoreError> {
-            let status = AccountStatus::parse(&status).ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "oauth_accounts: unknown status {:?}",
-                    status.chars().take(40).collect::<String>()
-                ))
-            })?;
-            let provider = ProviderId::new(provider)
-                .map_err(|e| StoreError::Corrupt(format!("oauth_accounts: {e}")))?;
-            Ok((provider, status))
-        };
-        let mut groups: BTreeMap<(ProviderId, AccountStatus), (u64, u64)> = BTreeMap::new();
-        for (provider, status, n, past) in rows {
-            let group = groups.entry(key(provider, status)?).or_default();
-            group.0 += n.max(0) as u64;
-            group.1 += past.max(0) as u64;
-        }
-        Ok(groups
+        // GROUP BY gives each (provider, status) once; the contract wants them sorted.
+        let mut counts = rows
             .into_iter()
-            .map(|((provider, status), (accounts, past_expiry))| {
-                AccountCount::new(provider, status, accounts, past_expiry)
+            .map(|(provider, status, n, past)| {
+                Ok(AccountCount::new(
+                    models::provider(provider, "oauth_accounts")?,
+                    models::status(&status, "oauth_accounts")?,
+                    n.max(0) as u64,
+                    past.max(0) as u64,
+                ))
             })
-            .collect())
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        counts.sort_by(|a, b| (&a.provider, a.status).cmp(&(&b.provider, b.status)));
+        Ok(counts)
     }
 }
 

@@ -136,22 +136,13 @@ fn socket_addr(name: &str, value: &str) -> Result<std::net::SocketAddr, String> 
 
 /// Serves `GET /metrics` on `addr` in the background; returns the bound address.
 async fn serve_metrics(addr: std::net::SocketAddr) -> Result<std::net::SocketAddr, BoxError> {
-    use axum::http::header;
     let handle = integrations_examples::metrics::prometheus()
         .ok_or("another metrics recorder is already installed")?;
     let app = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
             let handle = handle.clone();
-            async move {
-                (
-                    [(
-                        header::CONTENT_TYPE,
-                        integrations_examples::metrics::CONTENT_TYPE,
-                    )],
-                    handle.render(),
-                )
-            }
+            async move { integrations_examples::metrics::response(&handle) }
         }),
     );
     let listener = tokio::net::TcpListener::bind(addr).await?;

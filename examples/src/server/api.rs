@@ -155,11 +155,7 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     if let Err(e) = state.integrations.record_connection_gauges().await {
         tracing::warn!(error = %e, "could not count connections for /metrics");
     }
-    (
-        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
-        handle.render(),
-    )
-        .into_response()
+    crate::metrics::response(handle)
 }
 
 /// One enabled platform.
