@@ -87,9 +87,9 @@ pub use crypto::{CryptoError, EncryptionKey, SecretContext, TokenCipher};
 pub use error::{Error, Result};
 pub use memory::MemoryStore;
 pub use provider::{
-    AuthorizationRequest, CallbackParams, Capabilities, CodeExchange, InvalidProviderId,
-    PkceChallenge, PkceSupport, Profile, Provider, ProviderError, ProviderId, RefreshRequest,
-    TokenSet,
+    AuthorizationRequest, CallbackOutcome, CallbackParams, CallbackReply, Capabilities,
+    CodeExchange, InvalidProviderId, PkceChallenge, PkceSupport, Profile, Provider, ProviderError,
+    ProviderId, RefreshRequest, TokenSet,
 };
 pub use refresher::{RefreshLimits, RefreshReport, Refresher, RefresherConfig};
 pub use secret::{AccessToken, ClientSecret, PkceVerifier, RefreshToken, SealedSecret};

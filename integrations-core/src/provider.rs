@@ -194,6 +194,63 @@ impl fmt::Debug for CallbackParams {
     }
 }
 
+/// What a platform's redirect back to the callback URI says, as its provider reads it
+/// ([`Provider::read_callback`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackReply<'a> {
+    /// The one-time state the platform echoed back (OAuth's `state`; a connection
+    /// gateway may echo it under another name), or `None` when it is missing.
+    pub state: Option<&'a str>,
+    /// Whether the user authorized, cancelled, or the platform reported a failure.
+    pub outcome: CallbackOutcome,
+}
+
+/// The outcome a platform reported on its redirect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CallbackOutcome {
+    /// The user authorized: the provider exchanges what the callback carries.
+    Authorized,
+    /// The user declined or cancelled (OAuth `error=access_denied`).
+    Cancelled,
+    /// The platform reported a failure.
+    Failed {
+        /// The platform's error code (OAuth `error`), at most 64 characters.
+        error: String,
+    },
+}
+
+impl<'a> CallbackReply<'a> {
+    /// The RFC 6749 reading (§4.1.2 and §4.1.2.1): the state is `state`; an `error`
+    /// parameter is a failure, `access_denied` a cancellation; otherwise authorized.
+    pub fn oauth2(params: &'a CallbackParams) -> Self {
+        let outcome = match params.error() {
+            None => CallbackOutcome::Authorized,
+            Some("access_denied") => CallbackOutcome::Cancelled,
+            Some(error) => CallbackOutcome::failed(error),
+        };
+        Self {
+            state: params.state(),
+            outcome,
+        }
+    }
+}
+
+impl CallbackOutcome {
+    /// A failure with the platform's code, cut to 64 characters (it comes from the
+    /// user's browser and ends up in errors and audit rows).
+    pub fn failed(error: &str) -> Self {
+        let error: String = error.chars().take(64).collect();
+        Self::Failed {
+            error: if error.is_empty() {
+                "unknown".to_owned()
+            } else {
+                error
+            },
+        }
+    }
+}
+
 /// The callback, handed to [`Provider::exchange_code`].
 #[derive(Debug)]
 pub struct CodeExchange<'a> {
@@ -391,6 +448,42 @@ pub trait Provider: Send + Sync + fmt::Debug {
         access_token: Option<&AccessToken>,
         refresh_token: Option<&RefreshToken>,
     ) -> Result<(), ProviderError>;
+
+    /// Reads the platform's redirect: where it carries the state and how it reports a
+    /// cancellation or a failure. The service calls this before anything else on a
+    /// callback, so it is the one place a callback's `error` is interpreted; by the time
+    /// [`exchange_code`](Self::exchange_code) runs, the outcome was
+    /// [`CallbackOutcome::Authorized`].
+    ///
+    /// The default is the OAuth 2.0 reading, [`CallbackReply::oauth2`].
+    fn read_callback<'a>(&self, params: &'a CallbackParams) -> CallbackReply<'a> {
+        CallbackReply::oauth2(params)
+    }
+
+    /// Whether a disconnect is only true once the platform confirmed the
+    /// [`revoke`](Self::revoke) (default `false`: the revoke is best effort and the
+    /// stored credentials are deleted whatever it answers).
+    ///
+    /// A platform that keeps a connection alive, and billed, until it is deleted there
+    /// (a connection gateway) answers `true`: the service then retries a transient
+    /// failure and, when the platform still refuses, keeps the account and returns the
+    /// error, so the user is told the truth and can try again. An
+    /// [`InvalidGrant`](ProviderError::InvalidGrant) answer (the connection is already
+    /// gone there) counts as done.
+    fn revoke_required(&self) -> bool {
+        false
+    }
+
+    /// Reads an API response the platform refused, for requests made through
+    /// [`Integrations::send`](crate::Integrations::send) on a provider that cannot
+    /// refresh ([`Capabilities::refresh`] `false`): an `HTTP 401` answer is handed here
+    /// with its body, and [`ProviderError::InvalidGrant`] means the connection is dead
+    /// at the platform, so the account is marked `needs_reconnect`. Default `None`: the
+    /// response is returned to the caller as it is.
+    fn api_error(&self, response: &crate::http::CappedResponse) -> Option<ProviderError> {
+        let _ = response;
+        None
+    }
 
     /// Whether [`refresh`](Self::refresh) needs a refresh token (default `true`). A
     /// platform that refreshes the access token itself (Instagram) answers `false`, so

@@ -4,8 +4,8 @@ use crate::error::{Error, Result};
 use crate::provider::ProviderError;
 use crate::service::Integrations;
 use crate::status::is_token_expired;
-use crate::store::{AccountStatus, UserId};
-use reqwest::{Method, Request, Response, StatusCode};
+use crate::store::{AccountStatus, AuditAction, UserId};
+use reqwest::{Method, Request, Response, ResponseBuilderExt, StatusCode};
 use std::time::Duration;
 
 fn idempotent(method: &Method) -> bool {
@@ -15,7 +15,7 @@ fn idempotent(method: &Method) -> bool {
     )
 }
 
-fn jittered(base: Duration, attempt: u32) -> Duration {
+pub(crate) fn jittered(base: Duration, attempt: u32) -> Duration {
     let exp = base.saturating_mul(1u32 << attempt.min(16));
     let mut b = [0u8; 2];
     rand::fill(&mut b[..]);
@@ -92,7 +92,7 @@ impl Integrations {
                 Ok(resp) if resp.status() == StatusCode::UNAUTHORIZED && !refreshed_after_401 => {
                     if !provider.capabilities().refresh {
                         crate::metrics::send(pid.as_str(), "failed");
-                        return Ok(resp);
+                        return self.unauthorized(&provider, &record, resp).await;
                     }
                     refreshed_after_401 = true;
                     record = self
@@ -151,6 +151,41 @@ impl Integrations {
                 }
             }
         }
+    }
+}
+
+impl Integrations {
+    /// A 401 from a provider that cannot refresh: the provider reads the body
+    /// ([`Provider::api_error`](crate::Provider::api_error)); a dead grant marks the
+    /// account `NeedsReconnect`, anything else returns the response as it came.
+    async fn unauthorized(
+        &self,
+        provider: &std::sync::Arc<dyn crate::Provider>,
+        record: &crate::store::AccountRecord,
+        resp: Response,
+    ) -> Result<Response> {
+        let version = resp.version();
+        let url = resp.url().clone();
+        let capped = crate::http::read_capped(resp, crate::http::DEFAULT_BODY_LIMIT).await?;
+        if let Some(ProviderError::InvalidGrant { .. }) = provider.api_error(&capped) {
+            self.mark_needs_reconnect(record, None, AuditAction::GrantRevoked)
+                .await?;
+            return Err(Error::NeedsReconnect);
+        }
+        let mut rebuilt = ::http::Response::builder()
+            .status(capped.status)
+            .version(version)
+            .url(url);
+        if let Some(headers) = rebuilt.headers_mut() {
+            *headers = capped.headers;
+        }
+        let rebuilt = rebuilt
+            .body(capped.body)
+            .map_err(|e| ProviderError::Protocol {
+                message: format!("cannot rebuild the response: {e}"),
+                body: None,
+            })?;
+        Ok(Response::from(rebuilt))
     }
 }
 

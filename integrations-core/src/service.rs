@@ -5,8 +5,8 @@ use crate::crypto::{SecretContext, TokenCipher};
 use crate::error::{Error, Result};
 use crate::oauth::{generate_pkce_verifier, generate_state, pkce_challenge};
 use crate::provider::{
-    AuthorizationRequest, CallbackParams, CodeExchange, PkceSupport, Provider, ProviderError,
-    ProviderId, RefreshRequest, TokenSet,
+    AuthorizationRequest, CallbackOutcome, CallbackParams, CodeExchange, PkceSupport, Provider,
+    ProviderError, ProviderId, RefreshRequest, TokenSet,
 };
 use crate::secret::{AccessToken, PkceVerifier, RefreshToken, SealedSecret};
 use crate::status::IntegrationStatus;
@@ -630,17 +630,14 @@ impl Integrations {
         provider: &Arc<dyn Provider>,
         params: &CallbackParams,
     ) -> Result<Connection> {
-        let callback_error = |error: &str| {
-            if error == "access_denied" {
-                Error::Cancelled
-            } else {
-                Error::AuthorizationFailed {
-                    error: error.chars().take(64).collect(),
-                }
-            }
+        let reply = provider.read_callback(params);
+        let refused = match reply.outcome {
+            CallbackOutcome::Authorized => None,
+            CallbackOutcome::Cancelled => Some(Error::Cancelled),
+            CallbackOutcome::Failed { error } => Some(Error::AuthorizationFailed { error }),
         };
-        let Some(state) = params.state().filter(|s| !s.is_empty()) else {
-            return Err(params.error().map_or(Error::InvalidState, callback_error));
+        let Some(state) = reply.state.filter(|s| !s.is_empty()) else {
+            return Err(refused.unwrap_or(Error::InvalidState));
         };
         if state.len() > 512 {
             return Err(Error::InvalidState);
@@ -659,8 +656,8 @@ impl Integrations {
         if now >= pending.expires_at {
             return Err(Error::StateExpired);
         }
-        if let Some(error) = params.error() {
-            return Err(callback_error(error));
+        if let Some(refused) = refused {
+            return Err(refused);
         }
         let verifier = match &pending.pkce_verifier {
             Some(sealed) => {
@@ -1065,29 +1062,8 @@ impl Integrations {
                 {
                     return Ok((latest, false));
                 }
-                let mut next = current.clone();
-                next.access_token = None;
-                next.refresh_token = None;
-                next.status = transition(current.status, LifecycleEvent::GrantRevoked);
-                next.refresh_failures = current.refresh_failures.saturating_add(1);
-                next.last_error = Some(crate::error::MSG_RECONNECT.to_owned());
-                next.last_refresh_attempt_at = Some(now);
-                next.updated_at = now;
-                let stored = self.inner.store.update_account(&next).await?;
-                self.invalidate_status(stored.user_id).await;
-                self.audit_via(
-                    audit,
-                    user,
-                    &pid,
-                    Some(&account),
-                    AuditAction::RefreshFailed,
-                    "invalid_grant",
-                )
-                .await;
-                if current.status != AccountStatus::NeedsReconnect {
-                    crate::metrics::connection_changed(pid.as_str(), "needs_reconnect");
-                    self.emit(ConnectionEventKind::NeedsReconnect, &stored);
-                }
+                self.mark_needs_reconnect(&current, audit, AuditAction::RefreshFailed)
+                    .await?;
                 Err(Error::NeedsReconnect)
             }
             Err(e @ ProviderError::RefreshNotYetAllowed { .. }) => Err(e.into()),
@@ -1121,33 +1097,101 @@ impl Integrations {
         }
     }
 
+    /// Records that the platform declared the grant dead: tokens dropped, status
+    /// `NeedsReconnect`, an `invalid_grant` audit row under `action`, and the
+    /// `NeedsReconnect` event when the account was not in that state already.
+    pub(crate) async fn mark_needs_reconnect(
+        &self,
+        current: &AccountRecord,
+        audit: Option<&AuditBuffer>,
+        action: AuditAction,
+    ) -> Result<AccountRecord> {
+        let now = self.now();
+        let mut next = current.clone();
+        next.access_token = None;
+        next.refresh_token = None;
+        next.status = transition(current.status, LifecycleEvent::GrantRevoked);
+        next.refresh_failures = current.refresh_failures.saturating_add(1);
+        next.last_error = Some(crate::error::MSG_RECONNECT.to_owned());
+        next.last_refresh_attempt_at = Some(now);
+        next.updated_at = now;
+        let stored = self.inner.store.update_account(&next).await?;
+        self.invalidate_status(stored.user_id).await;
+        self.audit_via(
+            audit,
+            current.user_id,
+            &current.provider,
+            Some(&current.provider_account_id),
+            action,
+            "invalid_grant",
+        )
+        .await;
+        if current.status != AccountStatus::NeedsReconnect {
+            crate::metrics::connection_changed(current.provider.as_str(), "needs_reconnect");
+            self.emit(ConnectionEventKind::NeedsReconnect, &stored);
+        }
+        Ok(stored)
+    }
+
+    /// Revokes the grant at the platform, retrying transient failures with the
+    /// [`SendPolicy`] backoff. `Ok` carries the audit outcome when the account may be
+    /// deleted; `Err` when the provider requires the revoke
+    /// ([`Provider::revoke_required`]) and the platform did not confirm it.
     async fn try_revoke(
         &self,
         provider: &Arc<dyn Provider>,
         record: &AccountRecord,
-    ) -> &'static str {
+    ) -> std::result::Result<&'static str, ProviderError> {
         if !provider.capabilities().revoke {
-            return "success";
+            return Ok("success");
         }
         let Ok((access, refresh)) = self.open_tokens(record) else {
-            return "success; revoke skipped: tokens unreadable";
+            return Ok("success; revoke skipped: tokens unreadable");
         };
         if access.is_none() && refresh.is_none() {
-            return "success";
+            return Ok("success");
         }
-        let revoked = provider.revoke(access.as_ref(), refresh.as_ref()).await;
+        let policy = &self.inner.config.send;
+        let mut attempt = 0;
+        let revoked = loop {
+            let revoked = provider.revoke(access.as_ref(), refresh.as_ref()).await;
+            let wait = match &revoked {
+                Err(e) if e.is_transient() && attempt + 1 < policy.max_attempts => e
+                    .retry_after()
+                    .unwrap_or_else(|| crate::send::jittered(policy.backoff_base, attempt)),
+                _ => break revoked,
+            };
+            if wait > policy.max_retry_wait {
+                break revoked;
+            }
+            attempt += 1;
+            tokio::time::sleep(wait).await;
+        };
         crate::metrics::revoke(record.provider.as_str(), revoked.is_ok());
         match revoked {
-            Ok(()) => "success",
+            Ok(()) => Ok("success"),
+            Err(ProviderError::InvalidGrant { .. }) if provider.revoke_required() => {
+                Ok("success; already gone at the platform")
+            }
+            Err(e) if provider.revoke_required() => {
+                tracing::warn!(error = %e, provider = %record.provider, "the platform did not confirm the disconnect; the connection is kept");
+                Err(e)
+            }
             Err(e) => {
                 tracing::warn!(error = %e, provider = %record.provider, "revoke failed; deleting the connection anyway");
-                "success; revoke failed"
+                Ok("success; revoke failed")
             }
         }
     }
 
-    /// Disconnects an account of `user`: tries to revoke the grant at the platform (a
-    /// failure there does not keep the credentials), then deletes the row with its tokens.
+    /// Disconnects an account of `user`: revokes the grant at the platform, then deletes
+    /// the row with its tokens.
+    ///
+    /// For most platforms the revoke is best effort: a failure there does not keep the
+    /// credentials. Where the platform must confirm it ([`Provider::revoke_required`], a
+    /// connection gateway that bills until the connection is deleted), a transient
+    /// failure is retried and a failure that remains is returned as
+    /// [`Error::Provider`] with the account kept, so the user can try again.
     #[tracing::instrument(level = "debug", skip(self), fields(user = user.0))]
     pub async fn disconnect(
         &self,
@@ -1159,7 +1203,21 @@ impl Integrations {
         let record = self
             .owned_account(user, provider.id(), provider_account_id)
             .await?;
-        let outcome = self.try_revoke(&provider, &record).await;
+        let outcome = match self.try_revoke(&provider, &record).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                let e = Error::Provider(e);
+                self.audit(
+                    user,
+                    provider.id(),
+                    Some(&record.provider_account_id),
+                    AuditAction::DisconnectFailed,
+                    e.code(),
+                )
+                .await;
+                return Err(e);
+            }
+        };
         self.inner.store.delete_account(record.id).await?;
         crate::metrics::disconnected(provider.id().as_str());
         self.audit(
@@ -1208,14 +1266,16 @@ impl Integrations {
 
     /// Deletes everything stored for `user` (GDPR erasure), revoking grants where the
     /// platform allows. One `user_data_deleted` audit event (user id only) remains as the
-    /// record of the erasure.
+    /// record of the erasure. The erasure goes ahead even where a platform's revoke is
+    /// required for a disconnect ([`Provider::revoke_required`]) and fails.
     #[tracing::instrument(level = "debug", skip(self), fields(user = user.0))]
     pub async fn delete_user_data(&self, user: UserId) -> Result<DeletedUserData> {
         let accounts = self.inner.store.list_accounts(user).await?;
         for record in &accounts {
             if let Ok(provider) = self.provider(record.provider.as_str()) {
                 let provider = provider.clone();
-                self.try_revoke(&provider, record).await;
+                // An erasure deletes whatever the platform answers.
+                let _ = self.try_revoke(&provider, record).await;
             }
             self.after_write(ConnectionEventKind::Disconnected, record)
                 .await;

@@ -217,6 +217,10 @@ pub enum AuditAction {
     RefreshFailed,
     /// An account was disconnected.
     Disconnected,
+    /// A disconnect the platform had to confirm failed there; the account was kept.
+    DisconnectFailed,
+    /// An API call found the grant dead at the platform; the account needs reconnecting.
+    GrantRevoked,
     /// All of a user's data was deleted.
     UserDataDeleted,
 }
@@ -232,6 +236,8 @@ impl AuditAction {
             Self::Refreshed => "refreshed",
             Self::RefreshFailed => "refresh_failed",
             Self::Disconnected => "disconnected",
+            Self::DisconnectFailed => "disconnect_failed",
+            Self::GrantRevoked => "grant_revoked",
             Self::UserDataDeleted => "user_data_deleted",
         }
     }
@@ -246,6 +252,8 @@ impl AuditAction {
             Self::Refreshed,
             Self::RefreshFailed,
             Self::Disconnected,
+            Self::DisconnectFailed,
+            Self::GrantRevoked,
             Self::UserDataDeleted,
         ]
         .into_iter()

@@ -1,7 +1,10 @@
-//! Raw gateway calls and their wire types.
+//! Raw gateway calls and their wire types, as OFAuth documents them:
+//! <https://docs.ofauth.com/api-reference/link/init>,
+//! <https://docs.ofauth.com/api-reference/self/get-current-user>,
+//! <https://docs.ofauth.com/api-reference/account/disconnect-connection>.
 
 use crate::config::{CONNECTION_ID_PLACEHOLDER, OnlyFansConfig};
-use crate::error::{self, Redact};
+use crate::error;
 use integrations_core::ProviderError;
 use integrations_core::http::send_capped;
 use reqwest::header::HeaderValue;
@@ -27,7 +30,8 @@ struct LinkSession {
     url: String,
 }
 
-/// Reply of `GET /v2/access/self` (the fields used here).
+/// Reply of `GET /v2/access/self` (the fields used here). `id` is documented as a number;
+/// a string (as in the webhooks' `userData`) is accepted too.
 #[derive(Debug, Deserialize)]
 pub(crate) struct SelfProfile {
     id: serde_json::Value,
@@ -150,10 +154,10 @@ pub(crate) async fn link_init(
             }),
         None,
     );
-    let redact = Redact::new(config, None);
+    let secrets = [config.api_key.expose_secret()];
     let response = send_capped(request, config.body_limit).await?;
-    error::check(&response, &redact)?;
-    let session: LinkSession = error::parse_json(&response, &redact)?;
+    error::check(&response, &secrets)?;
+    let session: LinkSession = response.json_scrubbed("link session", &secrets)?;
     let url = Url::parse(session.url.trim()).map_err(|e| ProviderError::Protocol {
         message: format!("the gateway's link URL is not an absolute URL: {e}"),
         body: None,
@@ -179,13 +183,17 @@ pub(crate) async fn access_self(
         client.get(config.url(&config.self_path)),
         Some(connection_id),
     );
-    let redact = Redact::new(config, Some(connection_id));
+    let secrets = [config.api_key.expose_secret(), connection_id];
     let response = send_capped(request, config.body_limit).await?;
-    error::check(&response, &redact)?;
-    error::parse_json::<SelfProfile>(&response, &redact)?.into_metadata()
+    error::check(&response, &secrets)?;
+    response
+        .json_scrubbed::<SelfProfile>("profile", &secrets)?
+        .into_metadata()
 }
 
-/// `DELETE {connection_path}`.
+/// `DELETE {connection_path}`. A connection the gateway no longer has
+/// (`RESOURCE_NOT_FOUND`) is already disconnected; any other refusal, including a 404 for
+/// an unknown route, is an error.
 pub(crate) async fn delete_connection(
     client: &reqwest::Client,
     config: &OnlyFansConfig,
@@ -196,9 +204,15 @@ pub(crate) async fn delete_connection(
         .connection_path
         .replace(CONNECTION_ID_PLACEHOLDER, connection_id);
     let request = authorize(config, client.delete(config.url(&path)), None);
-    let redact = Redact::new(config, Some(connection_id));
+    let secrets = [config.api_key.expose_secret(), connection_id];
     let response = send_capped(request, config.body_limit).await?;
-    error::check(&response, &redact)
+    let gone = response.status == reqwest::StatusCode::NOT_FOUND
+        && error::gateway_error(&response.body)
+            .is_some_and(|e| e.kind.as_deref() == Some("RESOURCE_NOT_FOUND"));
+    if gone {
+        return Ok(());
+    }
+    error::check(&response, &secrets)
 }
 
 #[cfg(test)]

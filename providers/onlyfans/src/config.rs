@@ -2,7 +2,10 @@
 //!
 //! Every wire name of the gateway contract (base URL, header names, callback parameter,
 //! paths) is configurable, because the gateway is a third-party product whose API may
-//! change or differ between vendors. The defaults follow OFAuth's documented "link" flow.
+//! change or differ between vendors. The defaults follow OFAuth's documented "Link" flow:
+//! <https://docs.ofauth.com/api-reference/link/init> (session and redirect parameters),
+//! <https://docs.ofauth.com/api-reference/self/get-current-user> (the profile) and
+//! <https://docs.ofauth.com/api-reference/account/disconnect-connection> (disconnect).
 
 use integrations_core::ProviderError;
 use integrations_core::http::{DEFAULT_BODY_LIMIT, DEFAULT_TIMEOUT};
@@ -19,12 +22,16 @@ pub const DEFAULT_API_KEY_HEADER: &str = "apikey";
 pub const DEFAULT_CONNECTION_ID_HEADER: &str = "x-connection-id";
 /// Default callback query parameter holding the connection id.
 pub const DEFAULT_CALLBACK_PARAM: &str = "connection_id";
+/// Default callback query parameter echoing the state, sent to the gateway as
+/// `clientReferenceId` (OFAuth returns no `state` parameter).
+pub const DEFAULT_STATE_PARAM: &str = "client_reference_id";
 /// Default path that starts a hosted link session.
 pub const DEFAULT_LINK_INIT_PATH: &str = "/v2/link/init";
 /// Default path of the connected account's profile.
 pub const DEFAULT_SELF_PATH: &str = "/v2/access/self";
-/// Default path that deletes a connection; `{connection_id}` is replaced.
-pub const DEFAULT_CONNECTION_PATH: &str = "/v2/access/connections/{connection_id}";
+/// Default path that deletes a connection (OFAuth's
+/// `DELETE /v2/account/connections/{connectionId}`); `{connection_id}` is replaced.
+pub const DEFAULT_CONNECTION_PATH: &str = "/v2/account/connections/{connection_id}";
 /// The placeholder in [`DEFAULT_CONNECTION_PATH`]-like templates.
 pub const CONNECTION_ID_PLACEHOLDER: &str = "{connection_id}";
 
@@ -38,6 +45,7 @@ pub struct OnlyFansConfig {
     pub(crate) api_key_header: HeaderName,
     pub(crate) connection_id_header: HeaderName,
     pub(crate) callback_param: String,
+    pub(crate) state_param: String,
     pub(crate) link_init_path: String,
     pub(crate) self_path: String,
     pub(crate) connection_path: String,
@@ -105,6 +113,11 @@ impl OnlyFansConfig {
         &self.callback_param
     }
 
+    /// The callback query parameter echoing the state (`clientReferenceId`).
+    pub fn state_param(&self) -> &str {
+        &self.state_param
+    }
+
     /// Total timeout of one request.
     pub fn timeout(&self) -> Duration {
         self.timeout
@@ -129,6 +142,7 @@ pub struct OnlyFansConfigBuilder {
     api_key_header: Option<String>,
     connection_id_header: Option<String>,
     callback_param: Option<String>,
+    state_param: Option<String>,
     link_init_path: Option<String>,
     self_path: Option<String>,
     connection_path: Option<String>,
@@ -173,6 +187,13 @@ impl OnlyFansConfigBuilder {
         self
     }
 
+    /// Callback query parameter echoing the state sent as `clientReferenceId` (default
+    /// `client_reference_id`).
+    pub fn state_param(mut self, name: impl Into<String>) -> Self {
+        self.state_param = Some(name.into());
+        self
+    }
+
     /// Path starting a link session (default `/v2/link/init`).
     pub fn link_init_path(mut self, path: impl Into<String>) -> Self {
         self.link_init_path = Some(path.into());
@@ -186,7 +207,7 @@ impl OnlyFansConfigBuilder {
     }
 
     /// Path template deleting a connection; must contain `{connection_id}` (default
-    /// `/v2/access/connections/{connection_id}`).
+    /// `/v2/account/connections/{connection_id}`).
     pub fn connection_path(mut self, path: impl Into<String>) -> Self {
         self.connection_path = Some(path.into());
         self
@@ -243,10 +264,21 @@ impl OnlyFansConfigBuilder {
         let callback_param = self
             .callback_param
             .unwrap_or_else(|| DEFAULT_CALLBACK_PARAM.to_owned());
-        if callback_param.is_empty() || callback_param == "state" || callback_param == "error" {
-            return Err(config_err(
-                "callback_param must be non-empty and not `state` or `error`",
-            ));
+        let state_param = self
+            .state_param
+            .unwrap_or_else(|| DEFAULT_STATE_PARAM.to_owned());
+        for (name, what) in [
+            (&callback_param, "callback_param"),
+            (&state_param, "state_param"),
+        ] {
+            if name.is_empty() || ["status", "error_code", "step"].contains(&name.as_str()) {
+                return Err(config_err(&format!(
+                    "{what} must be non-empty and not `status`, `error_code` or `step`"
+                )));
+            }
+        }
+        if callback_param == state_param {
+            return Err(config_err("callback_param and state_param must differ"));
         }
         let link_init_path = path(
             self.link_init_path,
@@ -279,6 +311,7 @@ impl OnlyFansConfigBuilder {
             api_key_header,
             connection_id_header,
             callback_param,
+            state_param,
             link_init_path,
             self_path,
             connection_path,
@@ -332,6 +365,8 @@ mod tests {
         assert_eq!(c.api_key_header().as_str(), "apikey");
         assert_eq!(c.connection_id_header().as_str(), "x-connection-id");
         assert_eq!(c.callback_param(), "connection_id");
+        assert_eq!(c.state_param(), "client_reference_id");
+        assert_eq!(c.connection_path, "/v2/account/connections/{connection_id}");
         assert!(!format!("{c:?}").contains("key-123"));
         let mut pairs = FULL.to_vec();
         pairs.push((
@@ -366,7 +401,9 @@ mod tests {
         assert!(base().api_key_header("bad header").build().is_err());
         assert!(base().connection_path("/v2/connections").build().is_err());
         assert!(base().self_path("v2/self").build().is_err());
-        assert!(base().callback_param("state").build().is_err());
+        assert!(base().callback_param("status").build().is_err());
+        assert!(base().state_param("").build().is_err());
+        assert!(base().state_param("connection_id").build().is_err());
         assert!(base().api_base_url("not a url").build().is_err());
         assert!(base().redirect_uri("/relative").build().is_err());
     }

@@ -1,94 +1,87 @@
 //! The gateway's wire errors mapped to [`ProviderError`].
 //!
-//! The gateway answers errors as `{"error": {"code": "...", "message": "..."}}`:
+//! OFAuth answers errors as `{"error": "<human-readable text>", "type": "<TYPE>",
+//! "requestId": "req_…", "actionRequired": "…"}`
+//! (<https://docs.ofauth.com/reference/error-handling>); an earlier version of that page
+//! names the machine-readable field `code` instead of `type`, so both are read. The
+//! `error` field is text for people, never a code.
 //!
-//! | code (usual status) | `ProviderError` |
+//! | type (documented status) | `ProviderError` |
 //! |---|---|
-//! | `SESSION_EXPIRED`, `CONNECTION_EXPIRED`, `CONNECTION_NOT_FOUND` (401/404) | `InvalidGrant` (the user must reconnect) |
-//! | `INVALID_API_KEY` (401) | `InvalidClient` |
+//! | `SESSION_EXPIRED`, `SESSION_NOT_PROVIDED` (401; "re-authenticate user via Link") | `InvalidGrant` (the user must link again) |
+//! | `UNAUTHORIZED` (401, missing or invalid API key) | `InvalidClient` |
+//! | `RULES_OUTDATED` (401; "retry — OFAuth handles this automatically") | `Unavailable` (transient) |
 //! | `RATE_LIMIT_EXCEEDED` (429, optional `Retry-After`) | `RateLimited` |
 //!
-//! Without a known code: 429 → `RateLimited`, 5xx → `Unavailable`, 401/403 →
+//! Without a known type: 429 → `RateLimited`, 5xx → `Unavailable`, 401/403 →
 //! `InvalidClient`, anything else → `Protocol`. Excerpts kept in errors have the API key
-//! and the connection id scrubbed.
+//! and the connection id scrubbed ([`integrations_core::http::scrub`]).
 
-use crate::config::OnlyFansConfig;
 use chrono::Utc;
 use integrations_core::ProviderError;
-use integrations_core::http::{CappedResponse, retry_after};
+use integrations_core::http::{CappedResponse, retry_after, scrub};
 use reqwest::StatusCode;
 
-/// Codes meaning the connection is gone and the user must link again.
-pub(crate) const RECONNECT_CODES: &[&str] = &[
-    "SESSION_EXPIRED",
-    "CONNECTION_EXPIRED",
-    "CONNECTION_NOT_FOUND",
-];
+/// Types meaning the connection is gone or expired and the user must link again.
+pub(crate) const RECONNECT_TYPES: &[&str] = &["SESSION_EXPIRED", "SESSION_NOT_PROVIDED"];
 
-/// Scrubs our credentials out of text taken from a gateway reply.
-#[derive(Debug)]
-pub(crate) struct Redact(Vec<String>);
-
-impl Redact {
-    pub(crate) fn new(config: &OnlyFansConfig, connection_id: Option<&str>) -> Self {
-        let mut secrets = vec![config.api_key.expose_secret().to_owned()];
-        secrets.extend(connection_id.map(str::to_owned));
-        secrets.retain(|s| !s.is_empty());
-        Self(secrets)
-    }
-
-    pub(crate) fn apply(&self, text: &str) -> String {
-        self.0
-            .iter()
-            .fold(text.to_owned(), |t, s| t.replace(s.as_str(), "[redacted]"))
-    }
+/// A gateway error body: the machine-readable type and the text for people.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct GatewayError {
+    pub(crate) kind: Option<String>,
+    pub(crate) message: Option<String>,
 }
 
-/// `(code, message)` of an error body, if it has one.
-fn error_code(body: &[u8]) -> Option<(String, Option<String>)> {
+/// Reads an error body; `None` when it is not the documented JSON object.
+pub(crate) fn gateway_error(body: &[u8]) -> Option<GatewayError> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    match v.get("error")? {
-        serde_json::Value::Object(e) => Some((
-            e.get("code")?.as_str()?.to_owned(),
-            e.get("message").and_then(|m| m.as_str()).map(str::to_owned),
-        )),
-        serde_json::Value::String(code) => Some((
-            code.clone(),
-            v.get("message").and_then(|m| m.as_str()).map(str::to_owned),
-        )),
-        _ => None,
-    }
+    let text = |name: &str| {
+        v.get(name)
+            .and_then(|f| f.as_str())
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let kind = text("type").or_else(|| text("code"));
+    let message = text("error").or_else(|| text("message"));
+    (kind.is_some() || message.is_some()).then_some(GatewayError { kind, message })
 }
 
-/// Classifies a gateway reply; `Ok(())` for 2xx.
-pub(crate) fn check(response: &CappedResponse, redact: &Redact) -> Result<(), ProviderError> {
+/// Classifies a gateway reply; `Ok(())` for 2xx. `secrets` (the API key, the connection
+/// id) are scrubbed from every excerpt kept in the error.
+pub(crate) fn check(response: &CappedResponse, secrets: &[&str]) -> Result<(), ProviderError> {
     let status = response.status;
     if status.is_success() {
         return Ok(());
     }
-    let coded = error_code(&response.body);
-    let description = coded.as_ref().map(|(code, message)| {
-        redact.apply(&match message {
-            Some(m) => format!("{code}: {m}"),
-            None => code.clone(),
-        })
+    let parsed = gateway_error(&response.body);
+    let description = parsed.as_ref().map(|e| {
+        let text = match (&e.kind, &e.message) {
+            (Some(k), Some(m)) => format!("{k}: {m}"),
+            (Some(k), None) => k.clone(),
+            (None, Some(m)) => m.clone(),
+            (None, None) => String::new(),
+        };
+        scrub(&text, secrets)
     });
-    match coded.as_ref().map(|(c, _)| c.as_str()) {
-        Some(c) if RECONNECT_CODES.contains(&c) => {
+    let rate_limited = || ProviderError::RateLimited {
+        retry_after: retry_after(&response.headers, Utc::now()),
+    };
+    match parsed.as_ref().and_then(|e| e.kind.as_deref()) {
+        Some(t) if RECONNECT_TYPES.contains(&t) => {
             return Err(ProviderError::InvalidGrant { description });
         }
-        Some("INVALID_API_KEY") => return Err(ProviderError::InvalidClient { description }),
-        Some("RATE_LIMIT_EXCEEDED") => {
-            return Err(ProviderError::RateLimited {
-                retry_after: retry_after(&response.headers, Utc::now()),
+        Some("UNAUTHORIZED") => return Err(ProviderError::InvalidClient { description }),
+        Some("RULES_OUTDATED") => {
+            return Err(ProviderError::Unavailable {
+                status: status.as_u16(),
             });
         }
+        Some("RATE_LIMIT_EXCEEDED") => return Err(rate_limited()),
         _ => {}
     }
     Err(match status {
-        StatusCode::TOO_MANY_REQUESTS => ProviderError::RateLimited {
-            retry_after: retry_after(&response.headers, Utc::now()),
-        },
+        StatusCode::TOO_MANY_REQUESTS => rate_limited(),
         s if s.is_server_error() => ProviderError::Unavailable { status: s.as_u16() },
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => ProviderError::InvalidClient {
             description: Some(description.unwrap_or_else(|| {
@@ -97,34 +90,20 @@ pub(crate) fn check(response: &CappedResponse, redact: &Redact) -> Result<(), Pr
         },
         s => ProviderError::Protocol {
             message: format!("unexpected HTTP {} from the gateway", s.as_u16()),
-            body: Some(redact.apply(&response.excerpt())),
+            body: Some(scrub(&response.excerpt(), secrets)),
         },
-    })
-}
-
-/// Parses a success body, keeping a scrubbed excerpt on failure.
-pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
-    response: &CappedResponse,
-    redact: &Redact,
-) -> Result<T, ProviderError> {
-    serde_json::from_slice(&response.body).map_err(|e| ProviderError::Protocol {
-        message: format!(
-            "malformed JSON from the gateway (HTTP {}, {:?} error at line {} column {})",
-            response.status.as_u16(),
-            e.classify(),
-            e.line(),
-            e.column()
-        ),
-        body: Some(redact.apply(&response.excerpt())),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use integrations_core::ClientSecret;
     use reqwest::header::{HeaderMap, HeaderValue};
     use std::time::Duration;
+
+    const KEY: &str = "the-api-key-123";
+    const CONN: &str = "conn_abc123def456";
+    const SECRETS: &[&str] = &[KEY, CONN];
 
     fn resp(status: u16, body: &str) -> CappedResponse {
         CappedResponse {
@@ -134,54 +113,84 @@ mod tests {
         }
     }
 
-    fn redact() -> Redact {
-        let c = OnlyFansConfig::builder()
-            .api_key(ClientSecret::new("the-key"))
-            .redirect_uri("https://app.example/cb")
-            .build()
-            .unwrap();
-        Redact::new(&c, Some("conn_1"))
+    /// The documented body, with the type under `type` or (older page) `code`.
+    fn body(field: &str, kind: &str, text: &str) -> String {
+        format!(r#"{{"error": "{text}", "{field}": "{kind}", "requestId": "req_abc123"}}"#)
     }
 
     #[test]
-    fn codes_map_to_variants() {
-        let r = redact();
-        for code in RECONNECT_CODES {
-            let body = format!(r#"{{"error": {{"code": "{code}", "message": "conn_1 is gone"}}}}"#);
-            match check(&resp(401, &body), &r) {
-                Err(ProviderError::InvalidGrant {
-                    description: Some(d),
-                }) => {
-                    assert!(d.contains(code));
-                    assert!(!d.contains("conn_1"), "{d}");
+    fn reads_type_and_the_older_code_field() {
+        for field in ["type", "code"] {
+            let e = gateway_error(
+                body(field, "SESSION_EXPIRED", "User session has expired").as_bytes(),
+            )
+            .unwrap();
+            assert_eq!(e.kind.as_deref(), Some("SESSION_EXPIRED"));
+            assert_eq!(e.message.as_deref(), Some("User session has expired"));
+        }
+        assert_eq!(gateway_error(b"<html>"), None);
+        assert_eq!(gateway_error(b"{}"), None);
+    }
+
+    #[test]
+    fn reauthentication_types_are_invalid_grant() {
+        for field in ["type", "code"] {
+            for kind in RECONNECT_TYPES {
+                let text = format!("Connection {CONN} not found, re-authenticate user via Link");
+                match check(&resp(401, &body(field, kind, &text)), SECRETS) {
+                    Err(ProviderError::InvalidGrant {
+                        description: Some(d),
+                    }) => {
+                        assert!(d.starts_with(kind), "{d}");
+                        assert!(!d.contains(CONN), "{d}");
+                    }
+                    other => panic!("{field} {kind}: {other:?}"),
                 }
-                other => panic!("{code}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn other_types_and_statuses() {
         assert!(matches!(
-            check(&resp(401, r#"{"error": {"code": "INVALID_API_KEY", "message": "bad key the-key"}}"#), &r),
-            Err(ProviderError::InvalidClient { description: Some(d) }) if !d.contains("the-key")
+            check(&resp(401, &body("type", "UNAUTHORIZED", &format!("bad key {KEY}"))), SECRETS),
+            Err(ProviderError::InvalidClient { description: Some(d) }) if !d.contains(KEY)
         ));
-        let mut limited = resp(429, r#"{"error": {"code": "RATE_LIMIT_EXCEEDED"}}"#);
+        assert!(matches!(
+            check(
+                &resp(
+                    401,
+                    &body("type", "RULES_OUTDATED", "Dynamic rules need updating")
+                ),
+                SECRETS
+            ),
+            Err(ProviderError::Unavailable { status: 401 })
+        ));
+        let mut limited = resp(429, &body("type", "RATE_LIMIT_EXCEEDED", "Slow down"));
         limited
             .headers
             .insert("retry-after", HeaderValue::from_static("9"));
         assert!(matches!(
-            check(&limited, &r),
+            check(&limited, SECRETS),
             Err(ProviderError::RateLimited { retry_after: Some(d) }) if d == Duration::from_secs(9)
         ));
         assert!(matches!(
-            check(&resp(429, ""), &r),
+            check(&resp(429, ""), SECRETS),
             Err(ProviderError::RateLimited { retry_after: None })
         ));
         assert!(matches!(
-            check(&resp(502, "<html>"), &r),
+            check(&resp(502, "<html>"), SECRETS),
             Err(ProviderError::Unavailable { status: 502 })
         ));
+        // A 401 without a type is the API key (the documented UNAUTHORIZED), not the user.
         assert!(matches!(
-            check(&resp(418, "teapot conn_1"), &r),
-            Err(ProviderError::Protocol { body: Some(b), .. }) if !b.contains("conn_1")
+            check(&resp(401, ""), SECRETS),
+            Err(ProviderError::InvalidClient { .. })
         ));
-        assert!(check(&resp(204, ""), &r).is_ok());
+        assert!(matches!(
+            check(&resp(418, &format!("teapot {CONN}")), SECRETS),
+            Err(ProviderError::Protocol { body: Some(b), .. }) if !b.contains(CONN)
+        ));
+        assert!(check(&resp(204, ""), SECRETS).is_ok());
     }
 }

@@ -11,20 +11,29 @@
 //!   with `{"redirectUrl": <redirect_uri>, "clientReferenceId": <state>}` and returns the
 //!   hosted link page `url` from the reply (the reason it is async). Scopes and PKCE do
 //!   not exist here and are ignored.
-//! - The user comes back to `<redirect_uri>?state=<state>&connection_id=conn_…` (or
-//!   `error=access_denied`). [`exchange_code`](Provider::exchange_code) verifies the
+//! - The user comes back to
+//!   `<redirect_uri>?status=success&connection_id=conn_…&client_reference_id=<state>`;
+//!   the gateway sends no `state` parameter, it echoes `clientReferenceId` as
+//!   `client_reference_id`, and [`read_callback`](Provider::read_callback) reads the
+//!   state from there. A cancelled link comes back as `status=cancelled&step=<step>`
+//!   ([`CallbackOutcome::Cancelled`]) and a failed one as `status=error&error_code=<code>`
+//!   ([`CallbackOutcome::Failed`]) (<https://docs.ofauth.com/api-reference/link/init>,
+//!   "Redirect Query Parameters"). [`exchange_code`](Provider::exchange_code) verifies the
 //!   connection with `GET {api}/v2/access/self` and returns a [`TokenSet`] whose
 //!   `access_token` **is the connection id**: no refresh token, no expiry, `account_id`
-//!   = the OnlyFans user id.
+//!   = the OnlyFans user id (a number on the wire).
 //! - Every request carries the API key in the `apikey` header; account calls add
 //!   `x-connection-id`. [`authorize_request`](Provider::authorize_request) attaches
 //!   both, instead of a Bearer token.
 //! - [`refresh`](Provider::refresh) is [`ProviderError::Unsupported`] (there is nothing
-//!   to refresh); an expired gateway session (`SESSION_EXPIRED`, `CONNECTION_EXPIRED`,
-//!   `CONNECTION_NOT_FOUND`) on any call is [`ProviderError::InvalidGrant`]: the user
-//!   must link again.
+//!   to refresh); an expired or deleted gateway connection (`SESSION_EXPIRED`,
+//!   `SESSION_NOT_PROVIDED`) on any call is [`ProviderError::InvalidGrant`]: the user
+//!   must link again. On a request made through `Integrations::send`, such an answer
+//!   marks the account `needs_reconnect` ([`Provider::api_error`]).
 //! - [`revoke`](Provider::revoke) deletes the connection
-//!   (`DELETE {api}/v2/access/connections/{id}`).
+//!   (`DELETE {api}/v2/account/connections/{id}`), which is what stops the gateway's
+//!   billing; [`revoke_required`](Provider::revoke_required) is `true`, so a disconnect
+//!   the gateway did not confirm is retried and reported, and the account is kept.
 //!
 //! Every name of that contract (base URL, header names, callback parameter, paths) is
 //! configurable on [`OnlyFansConfigBuilder`]. See `docs/providers.md` in the repository.
@@ -67,15 +76,17 @@ pub use api::OnlyFansMetadata;
 pub use config::{
     CONNECTION_ID_PLACEHOLDER, DEFAULT_API_BASE_URL, DEFAULT_API_KEY_HEADER,
     DEFAULT_CALLBACK_PARAM, DEFAULT_CONNECTION_ID_HEADER, DEFAULT_CONNECTION_PATH,
-    DEFAULT_LINK_INIT_PATH, DEFAULT_SELF_PATH, OnlyFansConfig, OnlyFansConfigBuilder,
+    DEFAULT_LINK_INIT_PATH, DEFAULT_SELF_PATH, DEFAULT_STATE_PARAM, OnlyFansConfig,
+    OnlyFansConfigBuilder,
 };
 
 use async_trait::async_trait;
-use integrations_core::http::{self, oauth_error};
+use integrations_core::http::{self, CappedResponse};
 use integrations_core::secret::{AccessToken, RefreshToken};
 use integrations_core::{
-    AuthorizationRequest, Capabilities, CodeExchange, PkceSupport, Profile, Provider,
-    ProviderError, ProviderId, RefreshRequest, TokenSet,
+    AuthorizationRequest, CallbackOutcome, CallbackParams, CallbackReply, Capabilities,
+    CodeExchange, PkceSupport, Profile, Provider, ProviderError, ProviderId, RefreshRequest,
+    TokenSet,
 };
 use url::Url;
 
@@ -143,19 +154,28 @@ impl Provider for OnlyFansProvider {
         api::link_init(&self.client, &self.config, &request.state).await
     }
 
+    /// OFAuth's redirect: the state is `client_reference_id` (the configured
+    /// [`state_param`](OnlyFansConfig::state_param)); `status=success` is authorized,
+    /// `status=cancelled` a cancellation and `status=error` a failure with its
+    /// `error_code`. A redirect without `status` is read the OAuth way (`error=`), as
+    /// other gateways send it.
+    fn read_callback<'a>(&self, params: &'a CallbackParams) -> CallbackReply<'a> {
+        let outcome = match params.get("status") {
+            Some("success") => CallbackOutcome::Authorized,
+            Some("cancelled") => CallbackOutcome::Cancelled,
+            Some("error") => CallbackOutcome::failed(params.get("error_code").unwrap_or("error")),
+            Some(other) => CallbackOutcome::failed(other),
+            None => CallbackReply::oauth2(params).outcome,
+        };
+        CallbackReply {
+            state: params.get(&self.config.state_param),
+            outcome,
+        }
+    }
+
     /// Reads the connection id from the callback, checks it with the gateway
     /// (`GET {api}/v2/access/self`) and returns it as the access token.
     async fn exchange_code(&self, exchange: CodeExchange<'_>) -> Result<TokenSet, ProviderError> {
-        if let Some(code) = exchange.params.error() {
-            return Err(oauth_error(
-                code,
-                exchange
-                    .params
-                    .get("error_description")
-                    .or_else(|| exchange.params.get("message"))
-                    .map(str::to_owned),
-            ));
-        }
         let connection_id = exchange.params.require(&self.config.callback_param)?;
         let profile = api::access_self(&self.client, &self.config, connection_id).await?;
         Ok(TokenSet {
@@ -191,8 +211,9 @@ impl Provider for OnlyFansProvider {
         })
     }
 
-    /// Deletes the gateway connection. Without a connection id there is nothing to
-    /// delete and this returns `Ok(())`.
+    /// Deletes the gateway connection (`DELETE {api}/v2/account/connections/{id}`). A
+    /// connection the gateway no longer has counts as deleted. Without a connection id
+    /// there is nothing to delete and this returns `Ok(())`.
     async fn revoke(
         &self,
         access_token: Option<&AccessToken>,
@@ -204,6 +225,17 @@ impl Provider for OnlyFansProvider {
             }
             None => Ok(()),
         }
+    }
+
+    /// `true`: the gateway keeps a connection, and bills it, until it is deleted there.
+    fn revoke_required(&self) -> bool {
+        true
+    }
+
+    /// Reads the gateway's error body on a request made through `Integrations::send`:
+    /// `SESSION_EXPIRED` / `SESSION_NOT_PROVIDED` are [`ProviderError::InvalidGrant`].
+    fn api_error(&self, response: &CappedResponse) -> Option<ProviderError> {
+        error::check(response, &[self.config.api_key.expose_secret()]).err()
     }
 
     /// Adds the API key header and the connection id header (the access token is the

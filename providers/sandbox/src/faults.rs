@@ -202,20 +202,19 @@ pub(crate) fn failure_response(platform: Platform, failure: Failure) -> Response
             h.insert("x-ratelimit-reset", HeaderValue::from_static("60"));
             r
         }
-        (Platform::OnlyFans, Failure::ServerError) => (
+        // 503 "Network error — retry after delay" and 429 `RATE_LIMIT_EXCEEDED`
+        // (https://docs.ofauth.com/reference/error-handling); the page names no type for
+        // 5xx answers, so this one is a guess the client must not depend on.
+        (Platform::OnlyFans, Failure::ServerError) => crate::onlyfans::gw_error(
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(serde_json::json!({"error": {
-                "code": "SERVICE_UNAVAILABLE",
-                "message": "The gateway is temporarily unavailable."}})),
-        )
-            .into_response(),
-        (Platform::OnlyFans, Failure::RateLimited { .. }) => (
+            "NETWORK_ERROR",
+            "Network error. Retry after delay.",
+        ),
+        (Platform::OnlyFans, Failure::RateLimited { .. }) => crate::onlyfans::gw_error(
             StatusCode::TOO_MANY_REQUESTS,
-            axum::Json(serde_json::json!({"error": {
-                "code": "RATE_LIMIT_EXCEEDED",
-                "message": "Too many requests."}})),
-        )
-            .into_response(),
+            "RATE_LIMIT_EXCEEDED",
+            "Request rate limit exceeded.",
+        ),
     };
     if let Failure::RateLimited {
         retry_after_secs: Some(s),

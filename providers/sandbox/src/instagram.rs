@@ -54,7 +54,7 @@ fn token_error(check: &AccessCheck) -> Response {
             Some(463),
             "Error validating access token: Session has expired.",
         ),
-        AccessCheck::Revoked { .. } => graph_error(
+        AccessCheck::Revoked => graph_error(
             190,
             Some(458),
             "Error validating access token: The user has not authorized application.",

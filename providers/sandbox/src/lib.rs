@@ -71,7 +71,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{any, delete, get, post};
 use serde::{Deserialize, Serialize};
 use state::{Inner, dur_ms};
 use std::fmt;
@@ -804,8 +804,12 @@ fn router(inner: Arc<Inner>) -> Router {
                 get(onlyfans::access_self),
             )
             .route(
-                "/onlyfans/gateway/v2/access/connections/{id}",
+                "/onlyfans/gateway/v2/account/connections/{id}",
                 delete(onlyfans::delete_connection),
+            )
+            .route(
+                "/onlyfans/gateway/v2/{*rest}",
+                any(onlyfans::route_not_found),
             ),
     );
     Router::new()

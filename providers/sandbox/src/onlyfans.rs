@@ -1,11 +1,17 @@
-//! The OnlyFans connection gateway (OFAuth-style link flow), as fixed in the shared
-//! conventions: `POST /v2/link/init`, the hosted link page, `GET /v2/access/self`,
-//! `DELETE /v2/access/connections/{id}`.
+//! The OnlyFans connection gateway, in OFAuth's dialect as OFAuth documents it (not as
+//! any client crate assumes it). Every wire fact, with its source, is listed in
+//! `CONTRACT-onlyfans.md` beside this crate's `Cargo.toml`:
+//!
+//! - `POST /v2/link/init`: <https://docs.ofauth.com/api-reference/link/init>
+//! - `GET /v2/access/self`: <https://docs.ofauth.com/api-reference/self/get-current-user>
+//! - `DELETE /v2/account/connections/{connectionId}`:
+//!   <https://docs.ofauth.com/api-reference/account/disconnect-connection>
+//! - error bodies and types: <https://docs.ofauth.com/reference/error-handling>
 
 use crate::Platform;
 use crate::common::json;
 use crate::state::{AccessCheck, Code, Inner};
-use crate::util::random_token;
+use crate::util::{random_hex, random_token};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -15,12 +21,31 @@ use std::sync::Arc;
 
 const P: Platform = Platform::OnlyFans;
 
-/// Gateway error `{"error": {"code", "message"}}`.
-fn gw_error(status: StatusCode, code: &str, message: &str) -> Response {
-    json(status, json!({"error": {"code": code, "message": message}}))
+/// OFAuth's error body: `{"error": "<text for people>", "type": "<TYPE>", "requestId":
+/// "req_…"}` (<https://docs.ofauth.com/reference/error-handling>, "Error Response Format").
+pub(crate) fn gw_error(status: StatusCode, kind: &str, message: &str) -> Response {
+    json(
+        status,
+        json!({
+            "error": message,
+            "type": kind,
+            "requestId": format!("req_{}", random_hex(8)),
+        }),
+    )
 }
 
-/// The client id behind the `apikey` header, or the `INVALID_API_KEY` reply.
+/// `SESSION_NOT_PROVIDED` (401): "Connection not found or missing session data", the
+/// documented answer for a missing or unknown `x-connection-id`.
+fn session_not_provided() -> Response {
+    gw_error(
+        StatusCode::UNAUTHORIZED,
+        "SESSION_NOT_PROVIDED",
+        "Connection not found or missing session data. Re-authenticate user via Link.",
+    )
+}
+
+/// The client id behind the `apikey` header (header names are case-insensitive; the docs
+/// show both `apiKey` and `apikey`), or the documented `UNAUTHORIZED` (401) reply.
 fn api_key(inner: &Inner, headers: &HeaderMap) -> Result<String, Response> {
     headers
         .get("apikey")
@@ -29,13 +54,15 @@ fn api_key(inner: &Inner, headers: &HeaderMap) -> Result<String, Response> {
         .ok_or_else(|| {
             gw_error(
                 StatusCode::UNAUTHORIZED,
-                "INVALID_API_KEY",
-                "The API key is missing or invalid.",
+                "UNAUTHORIZED",
+                "Missing or invalid API key.",
             )
         })
 }
 
-/// `POST /onlyfans/gateway/v2/link/init`.
+/// `POST /onlyfans/gateway/v2/link/init`: body `{redirectUrl?, clientReferenceId?,
+/// connectionId?}`; `redirectUrl` must be one of the key's allowed redirect URIs and
+/// defaults to the first one. Answers `{url, expiresAt, mode: "hosted"}`.
 pub(crate) async fn link_init(
     State(inner): State<Arc<Inner>>,
     headers: HeaderMap,
@@ -48,39 +75,49 @@ pub(crate) async fn link_init(
     let Ok(req) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return gw_error(
             StatusCode::BAD_REQUEST,
-            "INVALID_REQUEST",
+            "BAD_REQUEST",
             "The body must be JSON.",
         );
     };
-    let Some(redirect) = req.get("redirectUrl").and_then(|v| v.as_str()) else {
+    let allowed = inner
+        .client(P, &client_id)
+        .map(|c| c.redirect_uris)
+        .unwrap_or_default();
+    let redirect = match req.get("redirectUrl") {
+        None => allowed.first().cloned(),
+        Some(v) => v
+            .as_str()
+            .filter(|r| allowed.iter().any(|u| u == r))
+            .map(str::to_owned),
+    };
+    let Some(redirect) = redirect else {
         return gw_error(
             StatusCode::BAD_REQUEST,
-            "INVALID_REQUEST",
-            "redirectUrl is required.",
+            "BAD_REQUEST",
+            "redirectUrl is not one of the Allowed Redirect URIs.",
         );
     };
-    let reference = req
-        .get("clientReferenceId")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned);
-    let registered = inner
-        .client(P, &client_id)
-        .is_some_and(|c| c.redirect_uris.iter().any(|u| u == redirect));
-    if !registered {
-        return gw_error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_REDIRECT_URL",
-            "redirectUrl is not an allowed redirect URL for this API key.",
-        );
-    }
+    let reference = match req.get("clientReferenceId") {
+        None => None,
+        Some(v) => match v.as_str() {
+            Some(r) => Some(r.to_owned()),
+            None => {
+                return gw_error(
+                    StatusCode::BAD_REQUEST,
+                    "BAD_REQUEST",
+                    "clientReferenceId must be a string.",
+                );
+            }
+        },
+    };
     let now = inner.now_ms();
     let expires_at = now.saturating_add(inner.code_ttl());
-    let session = random_token("lnk_", 24).replace('-', "x");
+    let session = format!("cs_{}", random_token("", 24).replace(['-', '_'], "x"));
     inner.platform(P).lock().insert_code(
         session.clone(),
         Code {
             client_id,
-            redirect_uri: redirect.to_owned(),
+            redirect_uri: redirect,
             user: String::new(),
             scopes: Vec::new(),
             challenge: None,
@@ -92,11 +129,12 @@ pub(crate) async fn link_init(
         now,
     );
     let expires = chrono::DateTime::from_timestamp_millis(expires_at)
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_default();
     json(
         StatusCode::OK,
         json!({
+            "mode": "hosted",
             "url": format!("{}/onlyfans/gateway/link/{session}", inner.base_url()),
             "expiresAt": expires,
         }),
@@ -114,21 +152,10 @@ pub(crate) async fn access_self(State(inner): State<Arc<Inner>>, headers: Header
         .and_then(|v| v.to_str().ok())
         .filter(|c| !c.is_empty())
     else {
-        return gw_error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_REQUEST",
-            "The x-connection-id header is required.",
-        );
+        return session_not_provided();
     };
     let now = inner.now_ms();
     let check = inner.platform(P).lock().check_access(conn, now);
-    let not_found = || {
-        gw_error(
-            StatusCode::NOT_FOUND,
-            "CONNECTION_NOT_FOUND",
-            "No connection with this id.",
-        )
-    };
     match check {
         AccessCheck::Valid {
             user,
@@ -141,18 +168,16 @@ pub(crate) async fn access_self(State(inner): State<Arc<Inner>>, headers: Header
         AccessCheck::Expired { client_id: owner } if owner == client_id => gw_error(
             StatusCode::UNAUTHORIZED,
             "SESSION_EXPIRED",
-            "The connection's session has expired; the user must reconnect.",
+            "User session has expired. Re-authenticate user via Link.",
         ),
-        AccessCheck::Revoked { client_id: owner } if owner == client_id => gw_error(
-            StatusCode::UNAUTHORIZED,
-            "CONNECTION_EXPIRED",
-            "The connection has expired; the user must reconnect.",
-        ),
-        _ => not_found(),
+        // Deleted, revoked, unknown, or another key's connection.
+        _ => session_not_provided(),
     }
 }
 
-/// `DELETE /onlyfans/gateway/v2/access/connections/{id}` → 204.
+/// `DELETE /onlyfans/gateway/v2/account/connections/{connectionId}` → 204 (the docs say
+/// "Connection disconnected successfully" and list 204 for "no data to return"); a
+/// connection this key does not have → 404 `RESOURCE_NOT_FOUND`.
 pub(crate) async fn delete_connection(
     State(inner): State<Arc<Inner>>,
     headers: HeaderMap,
@@ -169,15 +194,24 @@ pub(crate) async fn delete_connection(
             if store
                 .grants
                 .get(&g)
-                .is_some_and(|g| g.client_id == client_id) =>
+                .is_some_and(|g| g.client_id == client_id && !g.revoked) =>
         {
             store.remove_grant(g);
             StatusCode::NO_CONTENT.into_response()
         }
         _ => gw_error(
             StatusCode::NOT_FOUND,
-            "CONNECTION_NOT_FOUND",
-            "No connection with this id.",
+            "RESOURCE_NOT_FOUND",
+            "Requested resource not found.",
         ),
     }
+}
+
+/// Any other path under the gateway: 404 `ROUTE_NOT_FOUND` ("Endpoint path not found").
+pub(crate) async fn route_not_found() -> Response {
+    gw_error(
+        StatusCode::NOT_FOUND,
+        "ROUTE_NOT_FOUND",
+        "Endpoint path not found.",
+    )
 }

@@ -420,6 +420,10 @@ pub(crate) async fn link_get(
     if let Err(e) = check_link(&inner, &session) {
         return e;
     }
+    // `sandbox_link_error=<code>` makes the link fail the way OFAuth reports a failure.
+    if let Some(code) = get(&pairs, "sandbox_link_error") {
+        return link_finish(&inner, &session, &user, LinkEnd::Error(code));
+    }
     let auto = consent_from(get(&pairs, "sandbox_auto")).or(inner.auto_consent());
     match auto {
         Some(c) => link_decide(&inner, &session, &user, c),
@@ -475,27 +479,47 @@ fn check_link(inner: &Inner, session: &str) -> Result<(), Response> {
 }
 
 fn link_decide(inner: &Inner, session: &str, user: &str, consent: Consent) -> Response {
+    let end = match consent {
+        Consent::Allow => LinkEnd::Success,
+        Consent::Deny => LinkEnd::Cancelled,
+    };
+    link_finish(inner, session, user, end)
+}
+
+/// How a link session ends.
+enum LinkEnd<'a> {
+    Success,
+    Cancelled,
+    Error(&'a str),
+}
+
+/// Ends a link session and redirects back the way OFAuth documents it
+/// (<https://docs.ofauth.com/api-reference/link/init>, "Redirect Query Parameters"):
+/// `status=success&connection_id=conn_…`, `status=cancelled&step=authorization` or
+/// `status=error&error_code=<code>`, each followed by `client_reference_id` when the
+/// session was opened with one. There is no `state` parameter.
+fn link_finish(inner: &Inner, session: &str, user: &str, end: LinkEnd<'_>) -> Response {
     if let Err(e) = check_link(inner, session) {
         return e;
     }
     let now = inner.now_ms();
     let ps = inner.platform(Platform::OnlyFans);
     let ttl = ps.access_ttl();
-    let (redirect_uri, state, conn) = {
+    let (redirect_uri, reference, conn) = {
         let mut store = ps.lock();
         let Some(code) = store.codes.get_mut(session) else {
             return error_page(StatusCode::NOT_FOUND, "Link not found", "Unknown session.");
         };
         code.used = true;
         let code = code.clone();
-        let conn = match consent {
-            Consent::Allow => {
+        let conn = match end {
+            LinkEnd::Success => {
                 let grant = store.new_grant(&code.client_id, user, Vec::new());
                 let conn = format!("conn_{}", crate::util::random_hex(12));
                 store.issue_access(grant, conn.clone(), now, ttl, TokenKind::Normal);
                 Some(conn)
             }
-            Consent::Deny => None,
+            LinkEnd::Cancelled | LinkEnd::Error(_) => None,
         };
         (code.redirect_uri, code.state, conn)
     };
@@ -508,13 +532,20 @@ fn link_decide(inner: &Inner, session: &str, user: &str, consent: Consent) -> Re
     };
     {
         let mut qp = url.query_pairs_mut();
-        if let Some(s) = &state {
-            qp.append_pair("state", s);
-        }
-        match &conn {
-            Some(c) => qp.append_pair("connection_id", c),
-            None => qp.append_pair("error", "access_denied"),
+        match (&end, &conn) {
+            (LinkEnd::Success, Some(c)) => qp
+                .append_pair("status", "success")
+                .append_pair("connection_id", c),
+            (LinkEnd::Error(code), _) => qp
+                .append_pair("status", "error")
+                .append_pair("error_code", code),
+            _ => qp
+                .append_pair("status", "cancelled")
+                .append_pair("step", "authorization"),
         };
+        if let Some(r) = &reference {
+            qp.append_pair("client_reference_id", r);
+        }
     }
     redirect(url.as_str())
 }

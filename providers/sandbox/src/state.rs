@@ -37,7 +37,7 @@ pub(crate) struct Code {
     pub(crate) used: bool,
     /// Reddit `duration=permanent`.
     pub(crate) permanent: bool,
-    /// OnlyFans link sessions: the `clientReferenceId` echoed back as `state`.
+    /// OnlyFans link sessions: the `clientReferenceId`, echoed back as `client_reference_id`.
     pub(crate) state: Option<String>,
 }
 
@@ -86,9 +86,7 @@ pub(crate) enum AccessCheck {
     Expired {
         client_id: String,
     },
-    Revoked {
-        client_id: String,
-    },
+    Revoked,
     Unknown,
 }
 
@@ -189,9 +187,7 @@ impl Store {
             return AccessCheck::Unknown;
         };
         if g.revoked {
-            return AccessCheck::Revoked {
-                client_id: g.client_id.clone(),
-            };
+            return AccessCheck::Revoked;
         }
         if entry.expires_at <= now {
             return AccessCheck::Expired {
