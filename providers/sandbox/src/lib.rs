@@ -36,6 +36,14 @@
 //! sandbox, the consent modes and the HTTP control endpoints under `/_sandbox`.
 //!
 //! # Emulation notes (documented deviations and choices)
+//!
+//! Each dialect follows the platform's documents, not our provider crates; the wire facts,
+//! their sources and confidence levels are listed in `providers/sandbox/CONTRACT-instagram.md`,
+//! `CONTRACT-tiktok.md` and `CONTRACT-reddit.md`, and cited next to the code. Notably:
+//! - Reddit refresh errors are HTTP 400 `{"error": "invalid_request"}` (Reddit's
+//!   `r2/r2/controllers/oauth2.py`), while code-exchange errors are HTTP 200 bodies.
+//! - TikTok access tokens last 2 h and refresh tokens 180 d by default (the 2026 token
+//!   pages); older pages said 24 h / 365 d, see [`SandboxHandle::set_token_lifetime`].
 //! - Authorization codes are one-time and expire after [`SandboxConfig::code_ttl`]
 //!   (default 10 minutes); a code is consumed only by a successful exchange.
 //! - TikTok PKCE: the verifier must match the challenge as base64url(SHA-256) (RFC 7636);
