@@ -152,6 +152,11 @@ pub(crate) async fn fault_layer(
 pub(crate) fn failure_response(platform: Platform, failure: Failure) -> Response {
     let log_id = crate::util::random_hex(12);
     let mut resp = match (platform, failure) {
+        // Graph codes 1/2 (unknown / temporary service error, `is_transient`) and 4
+        // (application request limit):
+        // https://developers.facebook.com/docs/graph-api/guides/error-handling. Meta usually
+        // sends throttling errors with HTTP 400/403, not 429 [U]; the sandbox uses 429 so the
+        // fault is visible at the HTTP level too.
         (Platform::Instagram, Failure::ServerError) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             axum::Json(serde_json::json!({"error": {
@@ -168,6 +173,9 @@ pub(crate) fn failure_response(platform: Platform, failure: Failure) -> Response
                 "fbtrace_id": log_id}})),
         )
             .into_response(),
+        // `internal_error` 500 and `rate_limit_exceeded` 429 in the v2 envelope:
+        // https://developers.tiktok.com/doc/tiktok-api-v2-error-handling and
+        // https://developers.tiktok.com/doc/tiktok-api-v2-rate-limit (no Retry-After documented).
         (Platform::TikTok, Failure::ServerError) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             axum::Json(serde_json::json!({"data": {}, "error": {
@@ -184,6 +192,8 @@ pub(crate) fn failure_response(platform: Platform, failure: Failure) -> Response
                 "log_id": log_id}})),
         )
             .into_response(),
+        // Reddit's 503 "all of our servers are busy" HTML page [S], and 429 with the
+        // `X-Ratelimit-*` headers of https://github.com/reddit-archive/reddit/wiki/API.
         (Platform::Reddit, Failure::ServerError) => (
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::CONTENT_TYPE, "text/html; charset=UTF-8")],

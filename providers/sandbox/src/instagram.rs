@@ -1,5 +1,18 @@
 //! Instagram API with Instagram Login: `api.instagram.com/oauth/access_token` and
 //! `graph.instagram.com/{access_token,refresh_access_token,me}`.
+//!
+//! Sources (cited again next to each behaviour):
+//! - code exchange: <https://developers.facebook.com/docs/instagram-platform/reference/oauth-access-token>
+//!   and the Business Login guide
+//!   <https://developers.facebook.com/docs/instagram-platform/instagram-api-with-instagram-login/business-login>
+//! - long-lived token: <https://developers.facebook.com/documentation/instagram-platform/reference/access_token>
+//! - refresh: <https://developers.facebook.com/documentation/instagram-platform/reference/refresh_access_token>
+//! - profile: <https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user>
+//! - Graph error shape and codes: <https://developers.facebook.com/docs/graph-api/guides/error-handling>
+//!
+//! There is no token-revocation endpoint for Instagram Login (none is documented; users
+//! remove the app and Meta calls the Deauthorize callback), so none is emulated. The
+//! contract is `providers/sandbox/CONTRACT-instagram.md`.
 
 use crate::Platform;
 use crate::common::{bearer, json, secs};
@@ -16,7 +29,13 @@ use std::sync::atomic::Ordering;
 
 const P: Platform = Platform::Instagram;
 
-/// The legacy flat error of `api.instagram.com/oauth/access_token`.
+/// `error_message` for an unknown or already used authorization code [S].
+const UNKNOWN_CODE: &str = "Matching code was not found or was already used";
+
+/// The legacy flat error of `api.instagram.com/oauth/access_token`:
+/// `{"error_type": "OAuthException", "code": 400, "error_message": "..."}` with HTTP 400
+/// (shape seen in client reports of this endpoint, e.g. "Matching code was not found or was
+/// already used" [S]; the reference page shows no error example).
 fn flat_error(message: &str) -> Response {
     json(
         StatusCode::BAD_REQUEST,
@@ -24,7 +43,11 @@ fn flat_error(message: &str) -> Response {
     )
 }
 
-/// The Graph API error shape.
+/// The Graph API error shape `{"error": {"message", "type", "code", "error_subcode",
+/// "fbtrace_id"}}`, HTTP 400
+/// (<https://developers.facebook.com/docs/graph-api/guides/error-handling>). The
+/// `WWW-Authenticate: OAuth "Facebook Platform" "invalid_token" ...` header on code 190 is
+/// what Graph sends [S].
 fn graph_error(code: u32, subcode: Option<u32>, message: &str) -> Response {
     let mut err = json!({
         "message": message,
@@ -47,6 +70,9 @@ fn graph_error(code: u32, subcode: Option<u32>, message: &str) -> Response {
     r
 }
 
+/// Dead tokens: code 190 with subcode 463 (expired) or 458 (app not installed / user removed
+/// the app); codes and subcodes from
+/// <https://developers.facebook.com/docs/graph-api/guides/error-handling>.
 fn token_error(check: &AccessCheck) -> Response {
     match check {
         AccessCheck::Expired { .. } => graph_error(
@@ -68,6 +94,14 @@ fn token_error(check: &AccessCheck) -> Response {
 }
 
 /// `POST /instagram/api/oauth/access_token`: code → short-lived token.
+///
+/// Body `client_id`, `client_secret`, `grant_type=authorization_code`, `redirect_uri` ("must be
+/// the same URI or we will reject the request"), `code`; reply `{"access_token", "user_id"}`
+/// with `user_id` a JSON number
+/// (<https://developers.facebook.com/docs/instagram-platform/reference/oauth-access-token>), or
+/// the `{"data": [{access_token, user_id, permissions}]}` shape of the Business Login guide
+/// when [`crate::SandboxConfig::instagram_data_array`] is set. The code lasts 1 hour and is
+/// single-use (Business Login guide); the sandbox's code TTL is configurable (10 min default).
 pub(crate) async fn access_token(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
     let f = parse_form(&body);
     for field in [
@@ -100,15 +134,15 @@ pub(crate) async fn access_token(State(inner): State<Arc<Inner>>, body: Bytes) -
     let token = random_token("IGAA", 96);
     let (user, scopes) = {
         let mut store = ps.lock();
+        // Unknown, another app's and already used codes: the message clients report from
+        // this endpoint [S] (e.g. https://openillumi.com/?p=57909 quoting Stack Overflow).
         let Some(code) = store.codes.get_mut(&f["code"]) else {
-            return flat_error("Invalid authorization code");
+            return flat_error(UNKNOWN_CODE);
         };
-        if code.client_id != *client_id {
-            return flat_error("Invalid authorization code");
+        if code.client_id != *client_id || code.used {
+            return flat_error(UNKNOWN_CODE);
         }
-        if code.used {
-            return flat_error("This authorization code has been used");
-        }
+        // Expired and misdirected codes: wording from Facebook Login's code exchange [U].
         if code.expires_at <= now {
             return flat_error("This authorization code has expired");
         }
@@ -150,6 +184,13 @@ fn query_token<'a>(q: &'a HashMap<String, String>, headers: &'a HeaderMap) -> Op
 }
 
 /// `GET /instagram/graph/access_token?grant_type=ig_exchange_token`: short → long-lived.
+///
+/// Query `grant_type=ig_exchange_token`, `client_secret`, `access_token` (a valid short-lived
+/// token); reply `{"access_token", "token_type": "bearer", "expires_in": 5184000}`
+/// (<https://developers.facebook.com/documentation/instagram-platform/reference/access_token>).
+/// The error codes for a wrong grant type / secret / token kind are the Graph codes of
+/// <https://developers.facebook.com/docs/graph-api/guides/error-handling> (100 invalid
+/// parameter, 1 unknown, 2500 no token); their messages are the sandbox's [U].
 pub(crate) async fn exchange(
     State(inner): State<Arc<Inner>>,
     headers: HeaderMap,
@@ -204,6 +245,13 @@ pub(crate) async fn exchange(
 }
 
 /// `GET /instagram/graph/refresh_access_token?grant_type=ig_refresh_token`.
+///
+/// Query `grant_type=ig_refresh_token`, `access_token` (long-lived); reply
+/// `{"access_token", "token_type": "bearer", "expires_in"}`; only tokens "at least 24 hours
+/// old" and unexpired can be refreshed, and the new token lasts 60 days from the refresh
+/// (<https://developers.facebook.com/documentation/instagram-platform/reference/refresh_access_token>).
+/// The error returned for a too-young token is not documented; the sandbox sends Graph code
+/// 100 [U].
 pub(crate) async fn refresh(
     State(inner): State<Arc<Inner>>,
     headers: HeaderMap,
@@ -262,7 +310,14 @@ pub(crate) async fn refresh(
     )
 }
 
-/// `GET /instagram/graph/me` (and `/{version}/me`).
+/// `GET /instagram/graph/me` (and `/{version}/me`), token as `access_token` query parameter
+/// or `Authorization: Bearer|OAuth` header.
+///
+/// Fields `id` (app-scoped), `user_id`, `username`, `name`, `account_type`,
+/// `profile_picture_url`, `followers_count`, `follows_count`, `media_count`
+/// (<https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user>
+/// and the Business Login guide's "Get the user's profile" [S]). An unknown field gets code 100
+/// and a token without `instagram_business_basic` gets code 10 (error-handling page codes).
 pub(crate) async fn me(
     State(inner): State<Arc<Inner>>,
     headers: HeaderMap,

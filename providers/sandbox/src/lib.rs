@@ -36,6 +36,14 @@
 //! sandbox, the consent modes and the HTTP control endpoints under `/_sandbox`.
 //!
 //! # Emulation notes (documented deviations and choices)
+//!
+//! Each dialect follows the platform's documents, not our provider crates; the wire facts,
+//! their sources and confidence levels are listed in `providers/sandbox/CONTRACT-instagram.md`,
+//! `CONTRACT-tiktok.md` and `CONTRACT-reddit.md`, and cited next to the code. Notably:
+//! - Reddit refresh errors are HTTP 400 `{"error": "invalid_request"}` (Reddit's
+//!   `r2/r2/controllers/oauth2.py`), while code-exchange errors are HTTP 200 bodies.
+//! - TikTok access tokens last 2 h and refresh tokens 180 d by default (the 2026 token
+//!   pages); older pages said 24 h / 365 d, see [`SandboxHandle::set_token_lifetime`].
 //! - Authorization codes are one-time and expire after [`SandboxConfig::code_ttl`]
 //!   (default 10 minutes); a code is consumed only by a successful exchange.
 //! - TikTok PKCE: the verifier must match the challenge as base64url(SHA-256) (RFC 7636);
@@ -324,11 +332,20 @@ pub struct PlatformCounters {
 /// Default (access, refresh) lifetimes per platform.
 fn default_lifetimes(p: Platform) -> (Duration, Option<Duration>) {
     match p {
+        // Long-lived token, 60 days ("expires_in": 5184000):
+        // https://developers.facebook.com/documentation/instagram-platform/reference/access_token
         Platform::Instagram => (Duration::from_secs(5_184_000), None),
+        // Access 2 h, refresh 180 d: "Token lifetimes" on
+        // https://developers.tiktok.com/docs/en/oauth-user-access-token-management (updated
+        // 2026-11) and https://developers.tiktok.com/docs/en/oauth-refresh-a-user-access-token.
+        // The older https://developers.tiktok.com/doc/oauth-user-access-token-management says
+        // 24 h / 365 d; `set_token_lifetime` / `set_refresh_token_lifetime` select those.
         Platform::TikTok => (
-            Duration::from_secs(86_400),
-            Some(Duration::from_secs(31_536_000)),
+            Duration::from_secs(7_200),
+            Some(Duration::from_secs(180 * 86_400)),
         ),
+        // `expires_in` 3600: https://github.com/reddit-archive/reddit/wiki/OAuth2
+        // (the server's refresh tokens do not expire until revoked).
         Platform::Reddit => (Duration::from_secs(3_600), None),
         Platform::OnlyFans => (Duration::from_secs(30 * 86_400), None),
     }

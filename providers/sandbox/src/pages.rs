@@ -65,6 +65,10 @@ struct AuthorizeReq {
     permanent: bool,
 }
 
+/// Instagram Login scopes: the four `instagram_business_*` values of the Business Login guide
+/// (<https://developers.facebook.com/docs/instagram-platform/instagram-api-with-instagram-login/business-login>;
+/// the old `business_*` values were deprecated on 2025-01-27) plus
+/// `instagram_business_manage_insights` [S].
 const IG_SCOPES: &[&str] = &[
     "instagram_business_basic",
     "instagram_business_content_publish",
@@ -72,6 +76,8 @@ const IG_SCOPES: &[&str] = &[
     "instagram_business_manage_comments",
     "instagram_business_manage_insights",
 ];
+/// TikTok scopes used by Login Kit / Display API / Content Posting
+/// (<https://developers.tiktok.com/doc/tiktok-api-scopes>) [S: subset].
 const TIKTOK_SCOPES: &[&str] = &[
     "user.info.basic",
     "user.info.profile",
@@ -80,6 +86,8 @@ const TIKTOK_SCOPES: &[&str] = &[
     "video.publish",
     "video.upload",
 ];
+/// Reddit scopes (<https://www.reddit.com/api/v1/scopes>, listed in
+/// reddit-archive/reddit `r2/r2/models/token.py` `OAuth2Scope.scope_info`), plus `*`.
 const REDDIT_SCOPES: &[&str] = &[
     "*",
     "account",
@@ -120,6 +128,19 @@ fn get<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 /// Validates an authorize request the way the platform does; `Err` is an error page.
+///
+/// - Instagram (<https://developers.facebook.com/documentation/instagram-platform/reference/oauth-authorize>):
+///   `client_id`, `redirect_uri` (exact match), `response_type=code`, `scope` (comma- or
+///   space-separated), optional `state`. That a bad client/redirect/scope shows a page instead
+///   of redirecting is RFC 6749 §4.1.2.1 behaviour, not documented by Meta [U].
+/// - TikTok (<https://developers.tiktok.com/doc/login-kit-web>): `client_key` (not
+///   `client_id`), comma-separated `scope`, `response_type=code`, registered `redirect_uri`,
+///   `state`, optional `code_challenge` + `code_challenge_method=S256`
+///   (<https://developers.tiktok.com/doc/login-kit-desktop>; arctic `src/providers/tiktok.ts`).
+/// - Reddit (reddit-archive/reddit `r2/r2/controllers/oauth2.py` `GET_authorize`):
+///   `client_id`, exact `redirect_uri`, `response_type`, `scope`, `state` (`VRequired`),
+///   `duration=temporary|permanent` (default temporary); "All errors will show a 400 error
+///   page". The implicit flow (`response_type=token`) is not emulated.
 fn validate(inner: &Inner, p: Platform, q: &[(String, String)]) -> Result<AuthorizeReq, Response> {
     let bad = |msg: &str| error_page(StatusCode::BAD_REQUEST, "Invalid request", msg);
     let id_param = if p == Platform::TikTok {
@@ -221,6 +242,20 @@ fn consent_from(v: Option<&str>) -> Option<Consent> {
 }
 
 /// Builds the redirect back to the client for a decision.
+///
+/// - Instagram: `?code=...&state=...#_` ("we #_ append to the end of the redirect URI",
+///   <https://developers.facebook.com/documentation/instagram-platform/reference/oauth-authorize>).
+///   Deny: `error=access_denied&error_reason=user_denied&error_description=...&state=...`
+///   [S: the Facebook/Instagram dialog's historical parameters; Meta's current pages do not
+///   show the denial redirect]. The description is "Permissions error", as seen from the
+///   current Business Login dialog; older docs show "The user denied your request.".
+/// - TikTok: `?code=...&scopes=<granted, comma-separated>&state=...`; deny
+///   `?error=access_denied&error_description=...&state=...`
+///   (callback parameters of <https://developers.tiktok.com/doc/login-kit-web>; not
+///   re-read in full, confirmed by third-party callback handlers) [S].
+/// - Reddit: `?code=...&state=...`; deny `?error=access_denied&state=...`
+///   (reddit-archive/reddit `r2/r2/controllers/oauth2.py` `POST_authorize` /
+///   `_error_response`).
 fn decide(
     inner: &Inner,
     p: Platform,
@@ -239,6 +274,7 @@ fn decide(
         let mut qp = url.query_pairs_mut();
         match consent {
             Consent::Allow => {
+                // Code looks: Instagram `AQ...` (reference page samples), others opaque.
                 let code = match p {
                     Platform::Instagram => random_token("AQ", 48),
                     Platform::Reddit => random_token("", 22),

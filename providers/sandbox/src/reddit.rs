@@ -1,5 +1,13 @@
 //! Reddit OAuth2: `www.reddit.com/api/v1/{access_token,revoke_token}` and
 //! `oauth.reddit.com/api/v1/me`.
+//!
+//! Reproduces Reddit's own server code, repo `reddit-archive/reddit`:
+//! `r2/r2/controllers/oauth2.py` (`OAuth2AccessController`: client auth, grant types, error
+//! bodies and statuses, revoke) and `r2/r2/lib/validator/validator.py`
+//! (`VOAuth2RefreshToken`), plus the archived wiki pages
+//! <https://github.com/reddit-archive/reddit/wiki/OAuth2> and
+//! <https://github.com/reddit-archive/reddit/wiki/API> (User-Agent rule, `X-Ratelimit-*`).
+//! The contract is `providers/sandbox/CONTRACT-reddit.md`.
 
 use crate::Platform;
 use crate::common::{basic, bearer, json, secs};
@@ -15,7 +23,10 @@ use std::sync::atomic::Ordering;
 
 const P: Platform = Platform::Reddit;
 
-/// User-Agent prefixes of generic HTTP libraries that Reddit throttles.
+/// User-Agent prefixes of generic HTTP libraries that Reddit throttles. The wiki
+/// (<https://github.com/reddit-archive/reddit/wiki/API>, "Rules") requires a unique and
+/// descriptive User-Agent and says default library agents are heavily limited; the exact
+/// list and the 429 reply below are the sandbox's reading of that rule [U].
 const GENERIC_AGENTS: &[&str] = &[
     "reqwest",
     "python-requests",
@@ -50,6 +61,8 @@ pub(crate) fn descriptive_user_agent(headers: &HeaderMap) -> bool {
 }
 
 /// Reddit's throttling reply to a missing or generic User-Agent: 429 with its JSON body.
+/// The body `{"message": "Too Many Requests", "error": 429}` is Reddit's generic JSON error
+/// shape as seen by clients [S]; `X-Ratelimit-Reset` is documented on the API wiki page.
 fn too_many() -> Response {
     let mut r = json(
         StatusCode::TOO_MANY_REQUESTS,
@@ -60,6 +73,10 @@ fn too_many() -> Response {
     r
 }
 
+/// Bad or missing client credentials on `access_token` / `revoke_token`:
+/// `OAuth2AccessController._get_client_auth` does
+/// `abort(401, headers=[("WWW-Authenticate", 'Basic realm="reddit"')])`
+/// (reddit-archive/reddit r2/r2/controllers/oauth2.py). The JSON body is the generic shape [S].
 fn unauthorized_basic() -> Response {
     let mut r = json(
         StatusCode::UNAUTHORIZED,
@@ -78,6 +95,13 @@ fn client(inner: &Inner, headers: &HeaderMap) -> Option<RegisteredClient> {
 }
 
 /// `POST /reddit/www/api/v1/access_token` (HTTP Basic client auth).
+///
+/// `OAuth2AccessController.POST_access_token` in reddit-archive/reddit
+/// r2/r2/controllers/oauth2.py: form body `grant_type`, `code`, `redirect_uri` /
+/// `refresh_token`; success `{access_token, token_type, expires_in, scope}` plus
+/// `refresh_token` only for a permanent grant's code (`_make_token_dict`). Only the
+/// `authorization_code` and `refresh_token` grants are emulated; any other value gets the
+/// server's `{"error": "unsupported_grant_type"}` (HTTP 200).
 pub(crate) async fn access_token(
     State(inner): State<Arc<Inner>>,
     headers: HeaderMap,
@@ -99,12 +123,18 @@ pub(crate) async fn access_token(
     let now = inner.now_ms();
     let ttl = ps.access_ttl();
     let access = random_token("", 40);
-    // The code-exchange errors are HTTP 200 on Reddit (PRAW: "Why are these OKAY responses?").
+    // The code-exchange errors are HTTP 200 on Reddit: `api_wrapper(resp)` without a status
+    // (reddit-archive/reddit r2/r2/controllers/oauth2.py; praw-dev/prawcore prawcore/auth.py
+    // `_request_token`: "Why are these OKAY responses?").
     let ok_error = |e: &str| json(StatusCode::OK, json!({ "error": e }));
     match grant_type {
         "authorization_code" => {
+            // `_access_token_code`: a missing `code` (NO_TEXT) or `redirect_uri` (VRequired)
+            // is `invalid_request`; an unusable code is `invalid_grant` (`_make_token_dict(None)`),
+            // both through `api_wrapper`, i.e. HTTP 200. Source: reddit-archive/reddit
+            // r2/r2/controllers/oauth2.py.
             let code = get("code");
-            if code.is_empty() {
+            if code.is_empty() || get("redirect_uri").is_empty() {
                 return ok_error("invalid_request");
             }
             let refresh = random_token(&format!("{}-", now / 1000 % 100_000_000), 20);
@@ -112,6 +142,8 @@ pub(crate) async fn access_token(
             let Some(c) = store.codes.get_mut(code) else {
                 return ok_error("invalid_grant");
             };
+            // `OAuth2AuthorizationCode.use_token(code, client_id, redirect_uri)` returns
+            // nothing for another client's, a used, an expired or a misdirected code.
             if c.client_id != client.client_id
                 || c.used
                 || c.expires_at <= now
@@ -129,6 +161,7 @@ pub(crate) async fn access_token(
                 "expires_in": secs(ttl),
                 "scope": c.scopes.join(" "),
             });
+            // `auth_token.refreshable` (duration=permanent) → a refresh token in the reply.
             if c.permanent {
                 store.set_refresh(grant, refresh.clone(), ps.refresh_expiry(now));
                 body["refresh_token"] = json!(refresh);
@@ -137,11 +170,17 @@ pub(crate) async fn access_token(
             json(StatusCode::OK, body)
         }
         "refresh_token" => {
+            // `_access_token_refresh`: a missing, unknown, revoked or other client's refresh
+            // token all land in `c.errors` (NO_TEXT / OAUTH2_INVALID_REFRESH_TOKEN, see
+            // `VOAuth2RefreshToken` in r2/r2/lib/validator/validator.py), and
+            // `_check_for_errors` turns any of them into `{"error": "invalid_request"}` with
+            // `response.status = 400`. Never `invalid_grant`. Source: reddit-archive/reddit
+            // r2/r2/controllers/oauth2.py.
+            let invalid = || json(StatusCode::BAD_REQUEST, json!({"error": "invalid_request"}));
             let rt = get("refresh_token");
             if rt.is_empty() {
-                return json(StatusCode::BAD_REQUEST, json!({"error": "invalid_request"}));
+                return invalid();
             }
-            let invalid = || json(StatusCode::BAD_REQUEST, json!({"error": "invalid_grant"}));
             let mut store = ps.lock();
             let Some(&grant) = store.refresh.get(rt) else {
                 return invalid();
@@ -160,7 +199,9 @@ pub(crate) async fn access_token(
             store.issue_access(grant, access.clone(), now, ttl, TokenKind::Normal);
             drop(store);
             ps.refresh_ok.fetch_add(1, Ordering::Relaxed);
-            // Reddit keeps the refresh token: none in the reply.
+            // `_make_token_dict(access_token)` without a refresh token: Reddit keeps the
+            // refresh token and sends none (oauth2.py `_access_token_refresh`). prawcore
+            // tolerates one if present (prawcore/auth.py `_request_token`).
             json(
                 StatusCode::OK,
                 json!({
@@ -171,11 +212,20 @@ pub(crate) async fn access_token(
                 }),
             )
         }
+        // `POST_access_token`'s final `else`: `api_wrapper({"error": "unsupported_grant_type"})`.
         _ => ok_error("unsupported_grant_type"),
     }
 }
 
 /// `POST /reddit/www/api/v1/revoke_token`: 204 even for unknown tokens.
+///
+/// `OAuth2AccessController.POST_revoke_token` in reddit-archive/reddit
+/// r2/r2/controllers/oauth2.py (RFC 7009): form `token`, optional `token_type_hint`
+/// (`access_token` | `refresh_token`); `response.status = 204` with no body for a revoked,
+/// unknown or missing token; 400 `{"error": "unauthorized_client"}` when the token belongs to
+/// another client. Revoking a refresh token revokes its access tokens
+/// (`OAuth2RefreshToken.revoke` in r2/r2/models/token.py; prawcore/auth.py `Authorizer.revoke`
+/// docstring).
 pub(crate) async fn revoke_token(
     State(inner): State<Arc<Inner>>,
     headers: HeaderMap,
@@ -224,6 +274,11 @@ pub(crate) async fn revoke_token(
 }
 
 /// `GET /reddit/oauth/api/v1/me` with `Authorization: bearer`.
+///
+/// Endpoint and `identity` scope: <https://www.reddit.com/dev/api#GET_api_v1_me> and the
+/// OAuth2 wiki. The 401/403 bodies and `WWW-Authenticate` values are what clients see from
+/// `oauth.reddit.com` [S]. The body fields follow repo `Pyprohly/reddit-api-doc-notes`
+/// `docs/api-reference/user.rst` (see `users::reddit_me`).
 pub(crate) async fn me(State(inner): State<Arc<Inner>>, headers: HeaderMap) -> Response {
     if !descriptive_user_agent(&headers) {
         return too_many();
@@ -262,6 +317,9 @@ pub(crate) async fn me(State(inner): State<Arc<Inner>>, headers: HeaderMap) -> R
         StatusCode::OK,
         crate::users::reddit_me(inner.base_url(), &user),
     );
+    // Rate-limit headers on API responses: <https://github.com/reddit-archive/reddit/wiki/API>
+    // and praw-dev/prawcore prawcore/rate_limit.py (`x-ratelimit-remaining` is a float,
+    // `x-ratelimit-reset` is seconds until the window ends).
     let h = r.headers_mut();
     h.insert("x-ratelimit-used", HeaderValue::from_static("1"));
     h.insert("x-ratelimit-remaining", HeaderValue::from_static("99.0"));

@@ -35,7 +35,8 @@ pub(crate) struct Code {
     pub(crate) challenge: Option<String>,
     pub(crate) expires_at: i64,
     pub(crate) used: bool,
-    /// Reddit `duration=permanent`.
+    /// Reddit `duration=permanent` (`OAuth2AuthorizationCode.refreshable`, reddit-archive/reddit
+    /// r2/r2/controllers/oauth2.py): only such codes yield a refresh token.
     pub(crate) permanent: bool,
     /// OnlyFans link sessions: the `clientReferenceId`, echoed back as `client_reference_id`.
     pub(crate) state: Option<String>,
@@ -46,9 +47,11 @@ pub(crate) struct Code {
 pub(crate) enum TokenKind {
     /// A regular access token.
     Normal,
-    /// Instagram short-lived (1 h) token.
+    /// Instagram short-lived (1 h) token, from the code exchange
+    /// (<https://developers.facebook.com/docs/instagram-platform/reference/oauth-access-token>).
     Short,
-    /// Instagram long-lived (60 d) token.
+    /// Instagram long-lived (60 d) token, from `ig_exchange_token` or `ig_refresh_token`
+    /// (<https://developers.facebook.com/documentation/instagram-platform/reference/access_token>).
     Long,
 }
 

@@ -1,4 +1,15 @@
 //! TikTok Login Kit v2: `open.tiktokapis.com/v2/oauth/{token,revoke}/` and `/v2/user/info/`.
+//!
+//! Sources (cited again next to each behaviour):
+//! - token: <https://developers.tiktok.com/doc/oauth-user-access-token-management> and
+//!   <https://developers.tiktok.com/docs/en/oauth-refresh-a-user-access-token>
+//! - revoke: <https://developers.tiktok.com/docs/en/oauth-revoke-a-user-access-token>
+//! - token-endpoint errors: <https://developers.tiktok.com/doc/oauth-error-handling>
+//! - user info: <https://developers.tiktok.com/doc/tiktok-api-v2-get-user-info>, errors
+//!   <https://developers.tiktok.com/doc/tiktok-api-v2-error-handling>
+//! - reference client: repo `pilcrowonpaper/arctic` `src/providers/tiktok.ts`
+//!
+//! The contract is `providers/sandbox/CONTRACT-tiktok.md`.
 
 use crate::Platform;
 use crate::common::{bearer, json, secs};
@@ -22,7 +33,9 @@ fn log_id() -> String {
     )
 }
 
-/// Token-endpoint error `{"error", "error_description", "log_id"}`.
+/// Token-endpoint error `{"error", "error_description", "log_id"}` ("Error struct" on
+/// <https://developers.tiktok.com/doc/oauth-error-handling>). The page gives no HTTP status;
+/// the sandbox sends 401 for `invalid_client` and 400 otherwise (RFC 6749 §5.2) [U].
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     json(
         status,
@@ -30,7 +43,8 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     )
 }
 
-/// API error envelope `{"data": {}, "error": {"code", "message", "log_id"}}`.
+/// API error envelope `{"data": {}, "error": {"code", "message", "log_id"}}`; codes and their
+/// HTTP statuses from <https://developers.tiktok.com/doc/tiktok-api-v2-error-handling>.
 fn api_error(status: StatusCode, code: &str, message: &str) -> Response {
     json(
         status,
@@ -38,8 +52,9 @@ fn api_error(status: StatusCode, code: &str, message: &str) -> Response {
     )
 }
 
-/// Whether a PKCE verifier matches a challenge: base64url S256 (RFC 7636), or — if the
-/// challenge was sent as 64 hex digits — hex S256 (the encoding in some TikTok desktop docs).
+/// Whether a PKCE verifier matches a challenge: base64url S256 (RFC 7636 §4.2, as arctic's
+/// `createS256CodeChallenge` sends), or — if the challenge was sent as 64 hex digits — hex
+/// S256 (the encoding in some TikTok desktop docs, <https://developers.tiktok.com/doc/login-kit-desktop>) [U].
 pub(crate) fn pkce_matches(challenge: &str, verifier: &str) -> bool {
     if s256_base64url(verifier) == challenge {
         return true;
@@ -49,7 +64,11 @@ pub(crate) fn pkce_matches(challenge: &str, verifier: &str) -> bool {
         && s256_hex(verifier).eq_ignore_ascii_case(challenge)
 }
 
-/// `POST /tiktok/open/v2/oauth/token/`.
+/// `POST /tiktok/open/v2/oauth/token/`, form-encoded: `client_key`, `client_secret`,
+/// `grant_type`, then `code`, `redirect_uri`, `code_verifier` (authorization_code) or
+/// `refresh_token` (refresh_token). Request and response fields:
+/// <https://developers.tiktok.com/doc/oauth-user-access-token-management> and
+/// <https://developers.tiktok.com/docs/en/oauth-refresh-a-user-access-token>.
 pub(crate) async fn token(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
     let f = parse_form(&body);
     let get = |k: &str| f.get(k).map(String::as_str).unwrap_or_default();
@@ -92,6 +111,10 @@ pub(crate) async fn token(State(inner): State<Arc<Inner>>, body: Bytes) -> Respo
                     "Authorization code is invalid.",
                 );
             };
+            // `invalid_grant`: "authorization grant ... is invalid, expired, revoked, does not
+            // match the redirection URI used in the authorization request, or was issued to
+            // another client" (https://developers.tiktok.com/doc/oauth-error-handling).
+            // `code_verifier` is checked whenever the authorize request carried a challenge.
             let failure = if c.client_id != client_key {
                 Some("Authorization code was issued to another client.")
             } else if c.used {
@@ -158,7 +181,9 @@ pub(crate) async fn token(State(inner): State<Arc<Inner>>, body: Bytes) -> Respo
                 );
             }
             let (user, scopes) = (g.user.clone(), g.scopes.clone());
-            // rotation: the old refresh token stops working
+            // Rotation: "a successful refresh request will return a new refresh_token in
+            // place of the one you sent. The previous refresh token stops working"
+            // (https://developers.tiktok.com/docs/en/oauth-refresh-a-user-access-token).
             store.set_refresh(grant, refresh.clone(), refresh_exp);
             store.issue_access(grant, access.clone(), now, access_ttl, TokenKind::Normal);
             if let Some(g) = store.grants.get_mut(&grant) {
@@ -176,6 +201,10 @@ pub(crate) async fn token(State(inner): State<Arc<Inner>>, body: Bytes) -> Respo
             );
         }
     };
+    // Response struct: open_id, scope (comma-separated), access_token, expires_in,
+    // refresh_token, refresh_expires_in, token_type "Bearer"
+    // (https://developers.tiktok.com/doc/oauth-user-access-token-management). A refresh
+    // token set to never expire (sandbox control) still reports a finite 365 days.
     let refresh_secs = refresh_exp.map(|e| secs(e - now)).unwrap_or(31_536_000);
     json(
         StatusCode::OK,
@@ -192,6 +221,13 @@ pub(crate) async fn token(State(inner): State<Arc<Inner>>, body: Bytes) -> Respo
 }
 
 /// `POST /tiktok/open/v2/oauth/revoke/`: revokes the whole authorization; 200, empty body.
+///
+/// <https://developers.tiktok.com/docs/en/oauth-revoke-a-user-access-token>: form
+/// `client_key`, `client_secret`, `token` (the user access token); "Revokes a user access
+/// token and disconnects your app from the user's TikTok account"; "A successful request
+/// returns an empty response body" (its example shows `{}`). The sandbox also accepts the
+/// refresh token as `token`, and answers 200 for an unknown token (the page's error example
+/// was not read) [U].
 pub(crate) async fn revoke(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
     let f = parse_form(&body);
     let get = |k: &str| f.get(k).map(String::as_str).unwrap_or_default();
@@ -233,6 +269,13 @@ pub(crate) async fn revoke(State(inner): State<Arc<Inner>>, body: Bytes) -> Resp
 }
 
 /// `GET /tiktok/open/v2/user/info/?fields=...` with `Authorization: Bearer`.
+///
+/// <https://developers.tiktok.com/doc/tiktok-api-v2-get-user-info>: `fields` is required;
+/// the reply is `{"data": {"user": {...}}, "error": {"code": "ok", "message": "", "log_id"}}`.
+/// Error codes/statuses from <https://developers.tiktok.com/doc/tiktok-api-v2-error-handling>:
+/// `access_token_invalid` 401, `invalid_params` 400, `scope_not_authorized` 401 (the page
+/// also lists `scope_permission_missed` 400, "some fields need additional scopes"; the
+/// sandbox uses `scope_not_authorized` for a field outside the granted scopes [U]).
 pub(crate) async fn user_info(
     State(inner): State<Arc<Inner>>,
     headers: HeaderMap,

@@ -195,11 +195,22 @@ async fn reused_code_is_refused() {
             .status(),
         200
     );
+    // the flat legacy error clients report from api.instagram.com/oauth/access_token
     let r = exchange(&sb, &code, &c.redirect_uri, &c.client_secret).await;
+    assert_eq!(r.status(), 400);
+    let e = json(r).await;
+    assert_eq!(e["error_type"], "OAuthException");
+    assert_eq!(e["code"], 400);
+    assert_eq!(
+        e["error_message"],
+        "Matching code was not found or was already used"
+    );
+    // an unknown code gets the same answer
+    let r = exchange(&sb, "AQnot-a-code", &c.redirect_uri, &c.client_secret).await;
     assert_eq!(r.status(), 400);
     assert_eq!(
         json(r).await["error_message"],
-        "This authorization code has been used"
+        "Matching code was not found or was already used"
     );
 }
 

@@ -104,7 +104,8 @@ async fn happy_path_permanent_grant() {
     assert_eq!(refresh(&sb, &rt).await.status(), 200);
     assert_eq!(sb.refresh_count(Platform::Reddit, "spez"), 2);
 
-    // revoke the refresh token: 204, then refresh → invalid_grant and access is dead
+    // revoke the refresh token: 204, then refresh → 400 invalid_request (oauth2.py
+    // `_access_token_refresh` → `_check_for_errors`) and the access token is dead
     let r = http()
         .post(format!("{}/api/v1/revoke_token", sb.reddit_www()))
         .basic_auth(&c.client_id, Some(&c.client_secret))
@@ -116,7 +117,7 @@ async fn happy_path_permanent_grant() {
     assert_eq!(r.status(), 204);
     let r = refresh(&sb, &rt).await;
     assert_eq!(r.status(), 400);
-    assert_eq!(json(r).await["error"], "invalid_grant");
+    assert_eq!(json(r).await["error"], "invalid_request");
     assert_eq!(
         me(&sb, t2["access_token"].as_str().unwrap()).await.status(),
         401
@@ -289,5 +290,78 @@ async fn controls_expire_revoke_and_faults() {
     assert!(r.headers().contains_key("x-ratelimit-reset"));
     assert_eq!(refresh(&sb, rt).await.status(), 200);
     sb.revoke_grants(Platform::Reddit, "frank");
-    assert_eq!(json(refresh(&sb, rt).await).await["error"], "invalid_grant");
+    let r = refresh(&sb, rt).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(json(r).await["error"], "invalid_request");
+}
+
+/// reddit-archive/reddit r2/r2/controllers/oauth2.py `_access_token_refresh`: an unknown,
+/// revoked or other client's refresh token and a missing one are all HTTP 400
+/// `{"error": "invalid_request"}` (never `invalid_grant`).
+#[tokio::test]
+async fn refresh_errors_are_400_invalid_request() {
+    let sb = auto_sandbox().await;
+    let c = sb.client(Platform::Reddit);
+    let code = code(&sb, "gina", "permanent").await;
+    let t = json(exchange(&sb, &code, &c.redirect_uri).await).await;
+    let rt = t["refresh_token"].as_str().unwrap().to_owned();
+
+    for bad in ["no-such-refresh-token", ""] {
+        let r = refresh(&sb, bad).await;
+        assert_eq!(r.status(), 400, "{bad:?}");
+        assert_eq!(
+            json(r).await,
+            serde_json::json!({"error": "invalid_request"})
+        );
+    }
+
+    // another client presenting gina's refresh token
+    let other = sb
+        .register_client(Platform::Reddit, "http://127.0.0.1:3000/other")
+        .unwrap();
+    let r = http()
+        .post(format!("{}/api/v1/access_token", sb.reddit_www()))
+        .basic_auth(&other.client_id, Some(&other.client_secret))
+        .header("user-agent", UA)
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(json(r).await["error"], "invalid_request");
+    // ... and the owner's refresh still works
+    assert_eq!(refresh(&sb, &rt).await.status(), 200);
+}
+
+/// oauth2.py `_access_token_code`: `redirect_uri` is `VRequired`; without it (or without
+/// `code`) the reply is `{"error": "invalid_request"}` with HTTP 200, and the code survives.
+#[tokio::test]
+async fn code_exchange_without_redirect_uri_is_invalid_request() {
+    let sb = auto_sandbox().await;
+    let c = sb.client(Platform::Reddit);
+    let code = code(&sb, "demo", "temporary").await;
+    let r = token_req(&sb, &c.client_secret)
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(json(r).await["error"], "invalid_request");
+    let r = token_req(&sb, &c.client_secret)
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("redirect_uri", c.redirect_uri.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(json(r).await["error"], "invalid_request");
+    assert!(json(exchange(&sb, &code, &c.redirect_uri).await).await["access_token"].is_string());
 }

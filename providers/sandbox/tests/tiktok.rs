@@ -93,8 +93,10 @@ async fn happy_path_with_rotation_and_revoke() {
     assert_eq!(t["open_id"], info.account_id.as_str());
     assert_eq!(t["scope"], SCOPES);
     assert_eq!(t["token_type"], "Bearer");
-    assert_eq!(t["expires_in"], 86_400);
-    assert!(t["refresh_expires_in"].as_i64().unwrap() > 0);
+    // "Token lifetimes": access 2 hours, refresh 180 days
+    // (https://developers.tiktok.com/docs/en/oauth-user-access-token-management, 2026-11)
+    assert_eq!(t["expires_in"], 7_200);
+    assert_eq!(t["refresh_expires_in"], 180 * 86_400);
     let access = t["access_token"].as_str().unwrap();
     assert!(access.starts_with("act."));
     let rt1 = t["refresh_token"].as_str().unwrap().to_owned();
