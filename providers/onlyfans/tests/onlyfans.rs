@@ -4,8 +4,8 @@
 use chrono::Utc;
 use integrations_core::secret::{AccessToken, RefreshToken};
 use integrations_core::{
-    AuthorizationRequest, CallbackParams, ClientSecret, CodeExchange, Provider, ProviderError,
-    RefreshRequest,
+    AuthorizationRequest, CallbackOutcome, CallbackParams, ClientSecret, CodeExchange, Provider,
+    ProviderError, RefreshRequest,
 };
 use integrations_onlyfans::{
     OnlyFansConfig, OnlyFansConfigBuilder, OnlyFansMetadata, OnlyFansProvider,
@@ -114,7 +114,8 @@ async fn authorization_url_errors() {
         .and(path(p("/v2/link/init")))
         .and(header("apikey", "wrong-key"))
         .respond_with(ResponseTemplate::new(401).set_body_json(serde_json::json!({
-            "error": {"code": "INVALID_API_KEY", "message": "API key wrong-key is not valid"}
+            "error": "Missing or invalid API key: wrong-key", "type": "UNAUTHORIZED",
+            "requestId": "req_1"
         })))
         .mount(&server)
         .await;
@@ -137,7 +138,7 @@ async fn authorization_url_errors() {
     match bad_key.authorization_url(&request("s")).await.unwrap_err() {
         ProviderError::InvalidClient { description } => {
             let d = description.unwrap();
-            assert!(d.contains("INVALID_API_KEY"), "{d}");
+            assert!(d.contains("UNAUTHORIZED"), "{d}");
             assert!(!d.contains("wrong-key"), "the key leaked: {d}");
         }
         other => panic!("expected InvalidClient, got {other:?}"),
@@ -196,14 +197,16 @@ async fn expired_or_missing_connections_are_invalid_grant() {
         .mount(&server)
         .await;
     self_mock("conn_gone")
-        .respond_with(ResponseTemplate::new(404).set_body_json(serde_json::json!({
-            "error": {"code": "CONNECTION_NOT_FOUND", "message": "no connection conn_gone"}
+        .respond_with(ResponseTemplate::new(401).set_body_json(serde_json::json!({
+            "error": "Connection conn_gone not found or missing session data. Re-authenticate user via Link.",
+            "type": "SESSION_NOT_PROVIDED", "requestId": "req_2"
         })))
         .mount(&server)
         .await;
+    // The older version of the error page names the type field `code`.
     self_mock("conn_old")
         .respond_with(ResponseTemplate::new(401).set_body_json(serde_json::json!({
-            "error": {"code": "CONNECTION_EXPIRED", "message": "expired"}
+            "error": "User session has expired", "code": "SESSION_EXPIRED", "requestId": "req_3"
         })))
         .mount(&server)
         .await;
@@ -229,7 +232,7 @@ async fn expired_or_missing_connections_are_invalid_grant() {
     {
         ProviderError::InvalidGrant { description } => {
             let d = description.unwrap();
-            assert!(d.contains("CONNECTION_NOT_FOUND"));
+            assert!(d.contains("SESSION_NOT_PROVIDED"), "{d}");
             assert!(!d.contains("conn_gone"), "the connection id leaked: {d}");
         }
         other => panic!("expected InvalidGrant, got {other:?}"),
@@ -248,7 +251,8 @@ async fn rate_limits_with_and_without_retry_after() {
             ResponseTemplate::new(429)
                 .insert_header("retry-after", "42")
                 .set_body_json(serde_json::json!({
-                    "error": {"code": "RATE_LIMIT_EXCEEDED", "message": "30 requests per minute"}
+                    "error": "Request rate limit exceeded", "type": "RATE_LIMIT_EXCEEDED",
+                    "requestId": "req_6"
                 })),
         )
         .mount(&server)
@@ -347,16 +351,9 @@ async fn slow_gateway_times_out() {
 }
 
 #[tokio::test]
-async fn cancelled_and_malformed_callbacks_make_no_request() {
+async fn malformed_callbacks_make_no_request() {
     let server = MockServer::start().await;
     let provider = provider(&server);
-    let err = exchange(
-        &provider,
-        &CallbackParams::from_query("state=st&error=access_denied"),
-    )
-    .await
-    .unwrap_err();
-    assert!(matches!(err, ProviderError::AccessDenied { .. }), "{err}");
     let err = exchange(&provider, &CallbackParams::from_query("state=st"))
         .await
         .unwrap_err();
@@ -405,33 +402,49 @@ async fn refresh_is_unsupported() {
 async fn revoke_deletes_the_connection() {
     let server = MockServer::start().await;
     Mock::given(method("DELETE"))
-        .and(path(p("/v2/access/connections/conn_abc123")))
+        .and(path(p("/v2/account/connections/conn_abc123")))
         .and(header("apikey", API_KEY))
         .respond_with(ResponseTemplate::new(204))
         .expect(1)
         .mount(&server)
         .await;
+    // A connection the gateway no longer has is already disconnected.
     Mock::given(method("DELETE"))
-        .and(path(p("/v2/access/connections/conn_gone")))
+        .and(path(p("/v2/account/connections/conn_gone")))
         .and(header("apikey", API_KEY))
         .respond_with(ResponseTemplate::new(404).set_body_json(serde_json::json!({
-            "error": {"code": "CONNECTION_NOT_FOUND", "message": "not found"}
+            "error": "Requested resource not found", "type": "RESOURCE_NOT_FOUND",
+            "requestId": "req_4"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // A 404 for the route itself (a wrong path) is not a disconnect.
+    Mock::given(method("DELETE"))
+        .and(path(p("/v2/account/connections/conn_misrouted")))
+        .respond_with(ResponseTemplate::new(404).set_body_json(serde_json::json!({
+            "error": "Endpoint path not found", "type": "ROUTE_NOT_FOUND", "requestId": "req_5"
         })))
         .mount(&server)
         .await;
     let provider = provider(&server);
+    assert!(provider.revoke_required());
     provider
         .revoke(Some(&AccessToken::new("conn_abc123")), None)
         .await
         .unwrap();
-    let err = provider
+    provider
         .revoke(
             Some(&AccessToken::new("conn_gone")),
             Some(&RefreshToken::new("ignored")),
         )
         .await
+        .unwrap();
+    let err = provider
+        .revoke(Some(&AccessToken::new("conn_misrouted")), None)
+        .await
         .unwrap_err();
-    assert!(matches!(err, ProviderError::InvalidGrant { .. }), "{err}");
+    assert!(matches!(err, ProviderError::Protocol { .. }), "{err}");
     provider.revoke(None, None).await.unwrap();
 }
 
@@ -522,4 +535,58 @@ fn debug_never_shows_the_api_key() {
         .unwrap();
     let provider = OnlyFansProvider::new(c).unwrap();
     assert!(!format!("{provider:?}").contains("very-secret-api-key"));
+}
+
+/// OFAuth's documented redirects
+/// (<https://docs.ofauth.com/api-reference/link/init>, "Redirect Query Parameters").
+#[test]
+fn read_callback_follows_the_documented_redirects() {
+    let server_uri = "http://127.0.0.1:9";
+    let provider = OnlyFansProvider::new(
+        OnlyFansConfig::builder()
+            .api_key(ClientSecret::new(API_KEY))
+            .redirect_uri("https://app.example/cb")
+            .api_base_url(server_uri)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let read = |q: &str| {
+        let params = CallbackParams::from_query(q);
+        let reply = provider.read_callback(&params);
+        (reply.state.map(str::to_owned), reply.outcome)
+    };
+    assert_eq!(
+        read("status=success&connection_id=conn_abc123&client_reference_id=st-1"),
+        (Some("st-1".into()), CallbackOutcome::Authorized)
+    );
+    assert_eq!(
+        read("status=cancelled&step=2fa&client_reference_id=st-2"),
+        (Some("st-2".into()), CallbackOutcome::Cancelled)
+    );
+    assert_eq!(
+        read("status=error&error_code=session_expired&client_reference_id=st-3"),
+        (
+            Some("st-3".into()),
+            CallbackOutcome::Failed {
+                error: "session_expired".into()
+            }
+        )
+    );
+    // No `state` parameter is sent; one that is present is not the state.
+    assert_eq!(
+        read("status=success&connection_id=conn_abc123&state=forged").0,
+        None
+    );
+    // Without `status`, the OAuth reading.
+    assert_eq!(
+        read("error=access_denied&client_reference_id=st-4"),
+        (Some("st-4".into()), CallbackOutcome::Cancelled)
+    );
+    assert_eq!(
+        read(&format!("status=weird{}", "x".repeat(100))).1,
+        CallbackOutcome::Failed {
+            error: format!("weird{}", "x".repeat(59))
+        }
+    );
 }

@@ -209,11 +209,20 @@ pub(crate) fn reddit_me(base: &str, user: &str) -> serde_json::Value {
 
 /// The gateway's `/v2/access/self` body.
 pub(crate) fn onlyfans_self(base: &str, user: &str) -> serde_json::Value {
+    // `GET /v2/access/self` as documented
+    // (https://docs.ofauth.com/api-reference/self/get-current-user): `id` is a number.
+    let id: u64 = onlyfans_id(user).parse().unwrap_or_default();
     serde_json::json!({
-        "id": onlyfans_id(user),
+        "id": id,
         "username": user,
         "name": display_name(user),
+        "isAuth": true,
+        "isVerified": true,
         "avatar": avatar_url(base, Platform::OnlyFans, user),
+        "subscribersCount": count("onlyfans", user, "subscribers", 50_000),
+        "postsCount": count("onlyfans", user, "posts", 2_000),
+        "photosCount": count("onlyfans", user, "photos", 5_000),
+        "videosCount": count("onlyfans", user, "videos", 500),
     })
 }
 
