@@ -359,7 +359,13 @@ async fn a_cancelled_consent_redirects_with_the_cancelled_code() {
     for provider in ["instagram", "tiktok", "reddit", "onlyfans"] {
         let auth = user.start_connect(provider).await;
         let callback = user.consent(&auth, "demo", "deny").await;
-        assert!(callback.contains("error=access_denied"), "{callback}");
+        // OAuth platforms send `error=access_denied`; OFAuth sends `status=cancelled`.
+        let denied = if provider == "onlyfans" {
+            "status=cancelled"
+        } else {
+            "error=access_denied"
+        };
+        assert!(callback.contains(denied), "{callback}");
         let resp = user.get(&callback).await;
         assert_eq!(resp.status(), 303);
         assert_eq!(

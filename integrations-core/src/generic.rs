@@ -519,16 +519,10 @@ impl Provider for GenericOAuth2Provider {
         Ok(auth.url().0)
     }
 
-    /// An `error` in the callback is mapped with [`http::oauth_error`] without a request.
-    /// Otherwise `grant_type=authorization_code`, `code`, `redirect_uri`, the client
-    /// credentials and, when PKCE is on and a verifier is supplied, `code_verifier`.
+    /// `grant_type=authorization_code`, `code`, `redirect_uri`, the client credentials
+    /// and, when PKCE is on and a verifier is supplied, `code_verifier`. (A callback's
+    /// `error` never gets here: [`Provider::read_callback`] reads it first.)
     async fn exchange_code(&self, exchange: CodeExchange<'_>) -> Result<TokenSet, ProviderError> {
-        if let Some(error) = exchange.params.error() {
-            return Err(http::oauth_error(
-                error,
-                exchange.params.get("error_description").map(str::to_owned),
-            ));
-        }
         let code = exchange.params.require("code")?;
         let mut request = self
             .oauth

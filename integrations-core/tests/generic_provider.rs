@@ -7,8 +7,8 @@ use integrations_core::generic::{
     ClientAuth, GenericOAuth2Config, GenericOAuth2Provider, RefreshRotation,
 };
 use integrations_core::{
-    AccessToken, AuthorizationRequest, CallbackParams, ClientSecret, CodeExchange, PkceSupport,
-    Provider, ProviderError, ProviderId, RefreshRequest, RefreshToken, oauth,
+    AccessToken, AuthorizationRequest, CallbackOutcome, CallbackParams, ClientSecret, CodeExchange,
+    PkceSupport, Provider, ProviderError, ProviderId, RefreshRequest, RefreshToken, oauth,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -269,15 +269,19 @@ async fn callback_error_and_missing_code_make_no_request() {
         .mount(&server)
         .await;
     let p = provider(config(&server));
+    // The callback's `error` is read by the provider's `read_callback` (the OAuth
+    // reading), before any exchange.
     let denied = CallbackParams::from_pairs([("error", "access_denied"), ("state", "s")]);
-    let e = p
-        .exchange_code(CodeExchange {
-            params: &denied,
-            pkce_verifier: None,
-        })
-        .await
-        .unwrap_err();
-    assert!(matches!(e, ProviderError::AccessDenied { .. }), "{e:?}");
+    let reply = p.read_callback(&denied);
+    assert_eq!(reply.state, Some("s"));
+    assert_eq!(reply.outcome, CallbackOutcome::Cancelled);
+    let failed = CallbackParams::from_pairs([("error", "server_error"), ("state", "s")]);
+    assert_eq!(
+        p.read_callback(&failed).outcome,
+        CallbackOutcome::Failed {
+            error: "server_error".into()
+        }
+    );
     let empty = CallbackParams::from_pairs([("state", "s")]);
     let e = p
         .exchange_code(CodeExchange {
