@@ -1,10 +1,11 @@
 //! Raw calls to Instagram's endpoints and their wire types.
 
 use crate::config::InstagramConfig;
-use crate::error::{Endpoint, check_response};
+use crate::error::Endpoint;
 use integrations_core::ProviderError;
+use integrations_core::client::ApiClient;
+use integrations_core::http::CappedResponse;
 use integrations_core::http::wire::lenient_u64;
-use integrations_core::http::{CappedResponse, send_capped};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -166,40 +167,28 @@ pub struct InstagramMetadata {
 /// The raw calls, sharing one client.
 #[derive(Debug)]
 pub(crate) struct Api {
-    pub(crate) client: reqwest::Client,
+    pub(crate) client: ApiClient,
     pub(crate) config: InstagramConfig,
 }
 
 impl Api {
-    async fn send(
-        &self,
-        request: reqwest::RequestBuilder,
-        endpoint: Endpoint,
-        secrets: &[&str],
-    ) -> Result<CappedResponse, ProviderError> {
-        let response = send_capped(request, self.config.body_limit).await?;
-        match check_response(&response, endpoint, secrets) {
-            Some(e) => Err(e),
-            None => Ok(response),
-        }
-    }
-
     /// `POST {api}/oauth/access_token`: code → short-lived token.
     pub(crate) async fn exchange_code(&self, code: &str) -> Result<ShortLived, ProviderError> {
         let c = &self.config;
-        let secret = c.client_secret.expose_secret();
+        let secret = c.client.client_secret().expose_secret();
         let request = self
             .client
-            .post(format!("{}/oauth/access_token", c.api_base_url))
+            .post(format!("{}/oauth/access_token", c.api_base_url()))
             .form(&[
-                ("client_id", c.client_id.as_str()),
+                ("client_id", c.client_id()),
                 ("client_secret", secret),
                 ("grant_type", "authorization_code"),
-                ("redirect_uri", c.redirect_uri.as_str()),
+                ("redirect_uri", c.redirect_uri().as_str()),
                 ("code", code),
             ]);
         let response = self
-            .send(request, Endpoint::CodeExchange, &[secret, code])
+            .client
+            .call(request, Endpoint::CodeExchange, &[secret, code])
             .await?;
         let reply: ShortLivedReply = response.json_secret("code-exchange reply")?;
         let item = match reply {
@@ -251,17 +240,18 @@ impl Api {
         short_lived: &str,
     ) -> Result<LongLivedReply, ProviderError> {
         let c = &self.config;
-        let secret = c.client_secret.expose_secret();
+        let secret = c.client.client_secret().expose_secret();
         let request = self
             .client
-            .get(format!("{}/access_token", c.graph_base_url))
+            .get(format!("{}/access_token", c.graph_base_url()))
             .query(&[
                 ("grant_type", "ig_exchange_token"),
                 ("client_secret", secret),
                 ("access_token", short_lived),
             ]);
         let response = self
-            .send(request, Endpoint::TokenExchange, &[secret, short_lived])
+            .client
+            .call(request, Endpoint::TokenExchange, &[secret, short_lived])
             .await?;
         long_lived(&response, "long-lived token reply")
     }
@@ -275,14 +265,15 @@ impl Api {
             .client
             .get(format!(
                 "{}/refresh_access_token",
-                self.config.graph_base_url
+                self.config.graph_base_url()
             ))
             .query(&[
                 ("grant_type", "ig_refresh_token"),
                 ("access_token", access_token),
             ]);
         let response = self
-            .send(request, Endpoint::TokenExchange, &[access_token])
+            .client
+            .call(request, Endpoint::TokenExchange, &[access_token])
             .await?;
         long_lived(&response, "refresh reply")
     }
@@ -291,10 +282,11 @@ impl Api {
     pub(crate) async fn me(&self, access_token: &str) -> Result<MeReply, ProviderError> {
         let request = self
             .client
-            .get(format!("{}/me", self.config.graph_base_url))
+            .get(format!("{}/me", self.config.graph_base_url()))
             .query(&[("fields", PROFILE_FIELDS), ("access_token", access_token)]);
         let response = self
-            .send(request, Endpoint::Profile, &[access_token])
+            .client
+            .call(request, Endpoint::Profile, &[access_token])
             .await?;
         response.json_scrubbed("profile reply", &[access_token])
     }

@@ -88,7 +88,8 @@ pub use config::{
 
 use async_trait::async_trait;
 use chrono::TimeDelta;
-use integrations_core::http::{client, oauth_error};
+use integrations_core::client::ApiClient;
+use integrations_core::http::oauth_error;
 use integrations_core::{
     AccessToken, AuthorizationRequest, CallbackParams, Capabilities, CodeExchange, PkceSupport,
     Profile, Provider, ProviderError, ProviderId, RefreshRequest, RefreshToken, TokenSet,
@@ -111,7 +112,7 @@ impl InstagramProvider {
     /// Builds the provider and its HTTP client (redirects off, the configured timeout
     /// and User-Agent).
     pub fn new(config: InstagramConfig) -> Result<Self, ProviderError> {
-        let client = client(&config.user_agent, config.timeout)?;
+        let client = ApiClient::new(&config.client)?;
         Ok(Self {
             id: ProviderId::new("instagram").map_err(|e| ProviderError::Config(e.to_string()))?,
             api: api::Api { client, config },
@@ -185,15 +186,15 @@ impl Provider for InstagramProvider {
     ) -> Result<Url, ProviderError> {
         let c = &self.api.config;
         let scopes = if request.scopes.is_empty() {
-            &c.scopes
+            c.scopes()
         } else {
             &request.scopes
         };
-        let mut url = Url::parse(&format!("{}/oauth/authorize", c.www_base_url))
+        let mut url = Url::parse(&format!("{}/oauth/authorize", c.www_base_url()))
             .map_err(|e| ProviderError::Config(format!("bad Instagram www_base_url: {e}")))?;
         url.query_pairs_mut()
-            .append_pair("client_id", &c.client_id)
-            .append_pair("redirect_uri", c.redirect_uri.as_str())
+            .append_pair("client_id", c.client_id())
+            .append_pair("redirect_uri", c.redirect_uri().as_str())
             .append_pair("response_type", "code")
             .append_pair("scope", &scopes.join(","))
             .append_pair("state", &request.state);
@@ -287,13 +288,17 @@ impl Provider for InstagramProvider {
         })
     }
 
-    /// Instagram's Graph API takes the token as the `access_token` query parameter.
+    /// Instagram's Graph API takes the token as the `access_token` query parameter; the
+    /// configured `User-Agent` is set too.
     fn authorize_request(
         &self,
         request: reqwest::RequestBuilder,
         access_token: &AccessToken,
     ) -> reqwest::RequestBuilder {
-        request.query(&[("access_token", access_token.expose_secret())])
+        self.api
+            .client
+            .identify(request)
+            .query(&[("access_token", access_token.expose_secret())])
     }
 }
 
