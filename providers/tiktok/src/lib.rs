@@ -89,7 +89,8 @@ pub use config::{
 };
 
 use async_trait::async_trait;
-use integrations_core::http::{client, oauth_error};
+use integrations_core::client::ApiClient;
+use integrations_core::http::oauth_error;
 use integrations_core::{
     AccessToken, AuthorizationRequest, CallbackParams, Capabilities, CodeExchange, PkceSupport,
     Profile, Provider, ProviderError, ProviderId, RefreshRequest, RefreshToken, TokenSet,
@@ -109,7 +110,7 @@ impl TikTokProvider {
     /// Builds the provider and its HTTP client (redirects off, the configured timeout
     /// and User-Agent).
     pub fn new(config: TikTokConfig) -> Result<Self, ProviderError> {
-        let client = client(&config.user_agent, config.timeout)?;
+        let client = ApiClient::new(&config.client)?;
         Ok(Self {
             id: ProviderId::new("tiktok").map_err(|e| ProviderError::Config(e.to_string()))?,
             api: api::Api { client, config },
@@ -189,18 +190,18 @@ impl Provider for TikTokProvider {
     ) -> Result<Url, ProviderError> {
         let c = &self.api.config;
         let scopes = if request.scopes.is_empty() {
-            &c.scopes
+            c.scopes()
         } else {
             &request.scopes
         };
-        let mut url = Url::parse(&format!("{}/v2/auth/authorize/", c.www_base_url))
+        let mut url = Url::parse(&format!("{}/v2/auth/authorize/", c.www_base_url()))
             .map_err(|e| ProviderError::Config(format!("bad TikTok www_base_url: {e}")))?;
         {
             let mut q = url.query_pairs_mut();
-            q.append_pair("client_key", &c.client_key)
+            q.append_pair("client_key", c.client_key())
                 .append_pair("scope", &scopes.join(","))
                 .append_pair("response_type", "code")
-                .append_pair("redirect_uri", c.redirect_uri.as_str())
+                .append_pair("redirect_uri", c.redirect_uri().as_str())
                 .append_pair("state", &request.state);
             if let Some(challenge) = &request.pkce_challenge {
                 let value = match c.pkce_encoding {
@@ -277,6 +278,18 @@ impl Provider for TikTokProvider {
             });
         };
         self.api.revoke(token.expose_secret()).await
+    }
+
+    /// `Authorization: Bearer <token>` and the configured `User-Agent`.
+    fn authorize_request(
+        &self,
+        request: reqwest::RequestBuilder,
+        access_token: &AccessToken,
+    ) -> reqwest::RequestBuilder {
+        self.api
+            .client
+            .identify(request)
+            .bearer_auth(access_token.expose_secret())
     }
 }
 
