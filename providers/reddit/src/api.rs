@@ -1,11 +1,12 @@
 //! Raw Reddit calls and their wire types.
 
 use crate::config::RedditConfig;
-use crate::error;
-use integrations_core::http::{CappedResponse, send_capped};
+use crate::error::Endpoint;
+use integrations_core::client::ApiClient;
+use integrations_core::http::CappedResponse;
 use integrations_core::secret::{AccessToken, RefreshToken};
 use integrations_core::{ProviderError, TokenSet};
-use reqwest::header::AUTHORIZATION;
+use reqwest::header::{ACCEPT, AUTHORIZATION};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -17,13 +18,6 @@ pub(crate) const TOKEN_PATH: &str = "/api/v1/access_token";
 pub(crate) const REVOKE_PATH: &str = "/api/v1/revoke_token";
 /// Path of the identity endpoint on the OAuth host.
 pub(crate) const ME_PATH: &str = "/api/v1/me";
-
-/// Which grant a token request carries; refresh errors are classified differently.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Grant {
-    AuthorizationCode,
-    RefreshToken,
-}
 
 /// The token endpoint's success body.
 #[derive(Debug, Deserialize)]
@@ -124,24 +118,84 @@ pub(crate) fn html_unescape(s: &str) -> String {
     out
 }
 
-/// POSTs a grant to the token endpoint with HTTP Basic client authentication.
-pub(crate) async fn token_request(
-    client: &reqwest::Client,
-    config: &RedditConfig,
-    grant: Grant,
-    form: &[(&str, &str)],
-) -> Result<TokenSet, ProviderError> {
-    let request = client
-        .post(format!("{}{TOKEN_PATH}", config.www_base_url))
-        .basic_auth(
-            &config.client_id,
-            Some(config.client_secret.expose_secret()),
+/// The raw calls, sharing one client.
+#[derive(Debug)]
+pub(crate) struct Api {
+    pub(crate) client: ApiClient,
+    pub(crate) config: RedditConfig,
+}
+
+impl Api {
+    /// A `POST` to the `www` host with HTTP Basic client authentication, checked as
+    /// `endpoint`; `secrets` (besides the client secret) are scrubbed from errors.
+    async fn post_basic(
+        &self,
+        path: &str,
+        endpoint: Endpoint,
+        form: &[(&str, &str)],
+        secrets: &[&str],
+    ) -> Result<CappedResponse, ProviderError> {
+        let c = &self.config;
+        let secret = c.client.client_secret().expose_secret();
+        let request = self
+            .client
+            .post(format!("{}{path}", c.www_base_url()))
+            .basic_auth(c.client_id(), Some(secret))
+            .header(ACCEPT, "application/json")
+            .form(form);
+        let mut all = vec![secret];
+        all.extend_from_slice(secrets);
+        self.client.call(request, endpoint, &all).await
+    }
+
+    /// POSTs a grant to the token endpoint (`endpoint` is the code exchange or refresh).
+    pub(crate) async fn token_request(
+        &self,
+        endpoint: Endpoint,
+        form: &[(&str, &str)],
+        secret: &str,
+    ) -> Result<TokenSet, ProviderError> {
+        let response = self
+            .post_basic(TOKEN_PATH, endpoint, form, &[secret])
+            .await?;
+        parse_token_set(&response)
+    }
+
+    /// `POST /api/v1/revoke_token`.
+    pub(crate) async fn revoke(
+        &self,
+        token: &str,
+        token_type_hint: &str,
+    ) -> Result<(), ProviderError> {
+        let form = [("token", token), ("token_type_hint", token_type_hint)];
+        self.post_basic(REVOKE_PATH, Endpoint::Revoke, &form, &[token])
+            .await
+            .map(drop)
+    }
+
+    /// `GET /api/v1/me` with `Authorization: bearer <token>`.
+    pub(crate) async fn me(&self, access_token: &AccessToken) -> Result<Me, ProviderError> {
+        let url = format!("{}{ME_PATH}", self.config.oauth_base_url());
+        let request = self.authorize(self.client.get(url), access_token);
+        let secrets = [access_token.expose_secret()];
+        self.client
+            .call(request, Endpoint::Api, &secrets)
+            .await?
+            .json()
+    }
+
+    /// Adds `Authorization: bearer <token>` (Reddit's documented spelling) and the
+    /// configured `User-Agent`, which Reddit requires on every request.
+    pub(crate) fn authorize(
+        &self,
+        request: reqwest::RequestBuilder,
+        access_token: &AccessToken,
+    ) -> reqwest::RequestBuilder {
+        self.client.identify(request).header(
+            AUTHORIZATION,
+            format!("bearer {}", access_token.expose_secret()),
         )
-        .header(reqwest::header::ACCEPT, "application/json")
-        .form(form);
-    let response = send_capped(request, config.body_limit).await?;
-    error::check_token(&response, grant)?;
-    parse_token_set(&response)
+    }
 }
 
 /// Parses a token success body. Parse errors never carry the body: it holds tokens.
@@ -196,50 +250,6 @@ fn parse_seconds(v: &serde_json::Value) -> Option<Duration> {
         _ => return None,
     };
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(1e10)))
-}
-
-/// `POST /api/v1/revoke_token`.
-pub(crate) async fn revoke(
-    client: &reqwest::Client,
-    config: &RedditConfig,
-    token: &str,
-    token_type_hint: &str,
-) -> Result<(), ProviderError> {
-    let request = client
-        .post(format!("{}{REVOKE_PATH}", config.www_base_url))
-        .basic_auth(
-            &config.client_id,
-            Some(config.client_secret.expose_secret()),
-        )
-        .form(&[("token", token), ("token_type_hint", token_type_hint)]);
-    let response = send_capped(request, config.body_limit).await?;
-    error::check_revoke(&response)
-}
-
-/// `GET /api/v1/me` with `Authorization: bearer <token>`.
-pub(crate) async fn me(
-    client: &reqwest::Client,
-    config: &RedditConfig,
-    access_token: &AccessToken,
-) -> Result<Me, ProviderError> {
-    let request = authorize(
-        client.get(format!("{}{ME_PATH}", config.oauth_base_url)),
-        access_token,
-    );
-    let response = send_capped(request, config.body_limit).await?;
-    error::check_api(&response)?;
-    response.json()
-}
-
-/// Adds `Authorization: bearer <token>` (Reddit's documented spelling).
-pub(crate) fn authorize(
-    request: reqwest::RequestBuilder,
-    access_token: &AccessToken,
-) -> reqwest::RequestBuilder {
-    request.header(
-        AUTHORIZATION,
-        format!("bearer {}", access_token.expose_secret()),
-    )
 }
 
 #[cfg(test)]

@@ -11,9 +11,9 @@
 //! - 429 → [`ProviderError::RateLimited`] with `Retry-After`, or else
 //!   `X-Ratelimit-Reset` (seconds until the window resets).
 
-use crate::api::Grant;
 use chrono::Utc;
 use integrations_core::ProviderError;
+use integrations_core::client::Classify;
 use integrations_core::http::{
     CappedResponse, OAuthErrorBody, check_token_response, retry_after, seconds_header,
 };
@@ -22,6 +22,30 @@ use reqwest::header::WWW_AUTHENTICATE;
 
 /// Reddit's rate-limit reset header (seconds until the window ends).
 pub(crate) const RATELIMIT_RESET: &str = "x-ratelimit-reset";
+
+/// Which call a reply answers; a 400 on refresh is read differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    /// `POST /api/v1/access_token` with `grant_type=authorization_code`.
+    CodeExchange,
+    /// `POST /api/v1/access_token` with `grant_type=refresh_token`.
+    Refresh,
+    /// `POST /api/v1/revoke_token`.
+    Revoke,
+    /// `GET /api/v1/me` and other resource API calls.
+    Api,
+}
+
+impl Classify for Endpoint {
+    fn classify(self, response: &CappedResponse) -> Option<ProviderError> {
+        match self {
+            Self::CodeExchange | Self::Refresh => check_token(response, self),
+            Self::Revoke => check_revoke(response),
+            Self::Api => check_api(response),
+        }
+        .err()
+    }
+}
 
 /// 429 with `Retry-After`, falling back to `X-Ratelimit-Reset`.
 fn rate_limited(response: &CappedResponse) -> ProviderError {
@@ -60,14 +84,14 @@ fn invalid_client_401(response: &CappedResponse) -> ProviderError {
 }
 
 /// Classifies a token-endpoint reply; `Ok(())` means the success body may be parsed.
-pub(crate) fn check_token(response: &CappedResponse, grant: Grant) -> Result<(), ProviderError> {
+fn check_token(response: &CappedResponse, endpoint: Endpoint) -> Result<(), ProviderError> {
     if let Some(e) = by_status(response) {
         return Err(e);
     }
     if response.status == StatusCode::UNAUTHORIZED {
         return Err(invalid_client_401(response));
     }
-    if grant == Grant::RefreshToken && response.status == StatusCode::BAD_REQUEST {
+    if endpoint == Endpoint::Refresh && response.status == StatusCode::BAD_REQUEST {
         let code = serde_json::from_slice::<OAuthErrorBody>(&response.body).ok();
         match code.as_ref().map(|b| b.error.as_str()) {
             None | Some("invalid_request" | "invalid_grant") => {
@@ -85,7 +109,7 @@ pub(crate) fn check_token(response: &CappedResponse, grant: Grant) -> Result<(),
 }
 
 /// Classifies a `/api/v1/me` (resource API) reply.
-pub(crate) fn check_api(response: &CappedResponse) -> Result<(), ProviderError> {
+fn check_api(response: &CappedResponse) -> Result<(), ProviderError> {
     if let Some(e) = by_status(response) {
         return Err(e);
     }
@@ -110,7 +134,7 @@ pub(crate) fn check_api(response: &CappedResponse) -> Result<(), ProviderError> 
 }
 
 /// Classifies a `/api/v1/revoke_token` reply (204, or 200, is success).
-pub(crate) fn check_revoke(response: &CappedResponse) -> Result<(), ProviderError> {
+fn check_revoke(response: &CappedResponse) -> Result<(), ProviderError> {
     if let Some(e) = by_status(response) {
         return Err(e);
     }
@@ -143,8 +167,8 @@ mod tests {
 
     #[test]
     fn token_errors() {
-        let code = Grant::AuthorizationCode;
-        let refresh = Grant::RefreshToken;
+        let code = Endpoint::CodeExchange;
+        let refresh = Endpoint::Refresh;
         assert!(matches!(
             check_token(&resp(200, r#"{"error": "invalid_grant"}"#, &[]), code),
             Err(ProviderError::InvalidGrant { .. })
