@@ -57,6 +57,13 @@ pub struct BaseUrl {
     pub default: &'static str,
 }
 
+impl BaseUrl {
+    /// A base URL named `name` (a builder field such as `"www_base_url"`).
+    pub const fn new(name: &'static str, default: &'static str) -> Self {
+        Self { name, default }
+    }
+}
+
 /// A platform's names and defaults for its [`ClientConfig`].
 #[derive(Debug, Clone, Copy)]
 pub struct ClientSpec {
@@ -99,6 +106,16 @@ impl ClientSpec {
 
     fn takes_scopes(&self) -> bool {
         !self.default_scopes.is_empty() || !self.required_scopes.is_empty()
+    }
+
+    /// `scopes` with the required scopes added at the front when missing.
+    fn with_required(&self, mut scopes: Vec<String>) -> Vec<String> {
+        for required in self.required_scopes.iter().rev() {
+            if !scopes.iter().any(|s| s == required) {
+                scopes.insert(0, (*required).to_owned());
+            }
+        }
+        scopes
     }
 }
 
@@ -150,6 +167,28 @@ impl ClientConfig {
             .iter()
             .position(|b| b.name == which.name)
             .map_or(which.default, |i| &self.base_urls[i])
+    }
+
+    /// The scopes to ask for: the configured ones when `requested` is empty, otherwise
+    /// `requested` with the spec's required scopes added.
+    pub fn scopes_for(&self, requested: &[String]) -> Vec<String> {
+        if requested.is_empty() {
+            return self.scopes.clone();
+        }
+        self.spec.with_required(requested.to_vec())
+    }
+
+    /// `<base URL><path>?<query>`, such as the authorization page's URL.
+    pub fn url(
+        &self,
+        which: &BaseUrl,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Url, ProviderError> {
+        let mut url = Url::parse(&format!("{}{path}", self.base_url(which)))
+            .map_err(|e| self.spec.error(format_args!("bad {}: {e}", which.name)))?;
+        url.query_pairs_mut().extend_pairs(query);
+        Ok(url)
     }
 
     /// Total timeout of one HTTP request.
@@ -350,7 +389,7 @@ impl ClientConfigBuilder {
             .ok_or_else(|| spec.error(format_args!("{} is missing", spec.field("redirect_uri"))))?;
         let redirect_uri =
             http::config_url(spec.provider, &redirect_uri, &spec.field("redirect_uri"))?;
-        let mut scopes = match self.scopes {
+        let scopes = match self.scopes {
             Some(s) if !s.is_empty() => s,
             _ => spec
                 .default_scopes
@@ -367,11 +406,7 @@ impl ClientConfigBuilder {
                 spec.var("scopes")
             )));
         }
-        for required in spec.required_scopes.iter().rev() {
-            if !scopes.iter().any(|s| s == required) {
-                scopes.insert(0, (*required).to_owned());
-            }
-        }
+        let scopes = spec.with_required(scopes);
         if let Some((name, _)) = self
             .base_urls
             .iter()
@@ -575,6 +610,16 @@ pub fn scrub_error(err: ProviderError, secrets: &[&str]) -> ProviderError {
         ProviderError::Config(message) => ProviderError::Config(s(message)),
         other => other,
     }
+}
+
+/// A profile's metadata as JSON, for `Profile::metadata`.
+pub fn metadata_json<T: serde::Serialize>(
+    metadata: &T,
+) -> Result<serde_json::Value, ProviderError> {
+    serde_json::to_value(metadata).map_err(|e| ProviderError::Protocol {
+        message: format!("cannot encode the metadata: {e}"),
+        body: None,
+    })
 }
 
 /// A provider's one HTTP client: redirects off, the configured timeout, `User-Agent`
@@ -888,6 +933,15 @@ mod tests {
             .unwrap();
         assert_eq!(c.client_secret().expose_secret(), "");
         assert_eq!(c.scopes(), ["identity", "read", "history"]);
+        assert_eq!(c.scopes_for(&[]), ["identity", "read", "history"]);
+        assert_eq!(c.scopes_for(&["read".into()]), ["identity", "read"]);
+        let url = c
+            .url(&WWW, "/auth", &[("scope", "a b"), ("state", "s")])
+            .unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://www.example.com/auth?scope=a+b&state=s"
+        );
         let missing: Vec<_> = with_ua
             .iter()
             .copied()

@@ -15,18 +15,9 @@ pub const DEFAULT_API_BASE_URL: &str = "https://api.instagram.com";
 /// endpoints.
 pub const DEFAULT_GRAPH_BASE_URL: &str = "https://graph.instagram.com";
 
-pub(crate) const WWW: BaseUrl = BaseUrl {
-    name: "www_base_url",
-    default: DEFAULT_WWW_BASE_URL,
-};
-pub(crate) const API: BaseUrl = BaseUrl {
-    name: "api_base_url",
-    default: DEFAULT_API_BASE_URL,
-};
-pub(crate) const GRAPH: BaseUrl = BaseUrl {
-    name: "graph_base_url",
-    default: DEFAULT_GRAPH_BASE_URL,
-};
+pub(crate) const WWW: BaseUrl = BaseUrl::new("www_base_url", DEFAULT_WWW_BASE_URL);
+pub(crate) const API: BaseUrl = BaseUrl::new("api_base_url", DEFAULT_API_BASE_URL);
+pub(crate) const GRAPH: BaseUrl = BaseUrl::new("graph_base_url", DEFAULT_GRAPH_BASE_URL);
 
 static SPEC: ClientSpec = ClientSpec {
     provider: "instagram",

@@ -88,8 +88,8 @@ pub use config::{
 
 use async_trait::async_trait;
 use chrono::TimeDelta;
-use integrations_core::client::ApiClient;
-use integrations_core::http::oauth_error;
+use integrations_core::client::{ApiClient, metadata_json};
+pub use integrations_core::http::callback_error;
 use integrations_core::{
     AccessToken, AuthorizationRequest, CallbackParams, Capabilities, CodeExchange, PkceSupport,
     Profile, Provider, ProviderError, ProviderId, RefreshRequest, RefreshToken, TokenSet,
@@ -130,23 +130,6 @@ impl InstagramProvider {
     }
 }
 
-/// Reads an error redirect (`?error=access_denied&error_reason=user_denied&...`) into a
-/// [`ProviderError`]; `None` when the callback carries no `error`.
-///
-/// `access_denied` (or `error_reason=user_denied`) → [`ProviderError::AccessDenied`]; other
-/// codes follow RFC 6749 via [`oauth_error`].
-pub fn callback_error(params: &CallbackParams) -> Option<ProviderError> {
-    let error = params.error()?;
-    let description = params
-        .get("error_description")
-        .map(str::to_owned)
-        .filter(|d| !d.is_empty());
-    if params.get("error_reason") == Some("user_denied") {
-        return Some(ProviderError::AccessDenied { description });
-    }
-    Some(oauth_error(error, description))
-}
-
 /// The code from the callback without the `#_` fragment Meta appends to the redirect.
 fn callback_code(params: &CallbackParams) -> Result<&str, ProviderError> {
     let code = params.require("code")?;
@@ -184,21 +167,19 @@ impl Provider for InstagramProvider {
         &self,
         request: &AuthorizationRequest,
     ) -> Result<Url, ProviderError> {
-        let c = &self.api.config;
-        let scopes = if request.scopes.is_empty() {
-            c.scopes()
-        } else {
-            &request.scopes
-        };
-        let mut url = Url::parse(&format!("{}/oauth/authorize", c.www_base_url()))
-            .map_err(|e| ProviderError::Config(format!("bad Instagram www_base_url: {e}")))?;
-        url.query_pairs_mut()
-            .append_pair("client_id", c.client_id())
-            .append_pair("redirect_uri", c.redirect_uri().as_str())
-            .append_pair("response_type", "code")
-            .append_pair("scope", &scopes.join(","))
-            .append_pair("state", &request.state);
-        Ok(url)
+        let c = self.api.config.client();
+        let scope = c.scopes_for(&request.scopes).join(",");
+        c.url(
+            &config::WWW,
+            "/oauth/authorize",
+            &[
+                ("client_id", c.client_id()),
+                ("redirect_uri", c.redirect_uri().as_str()),
+                ("response_type", "code"),
+                ("scope", &scope),
+                ("state", &request.state),
+            ],
+        )
     }
 
     async fn exchange_code(&self, exchange: CodeExchange<'_>) -> Result<TokenSet, ProviderError> {
@@ -271,10 +252,7 @@ impl Provider for InstagramProvider {
         Ok(Profile {
             account_id: ig_business_id,
             username: Some(username),
-            metadata: serde_json::to_value(&metadata).map_err(|e| ProviderError::Protocol {
-                message: format!("cannot encode the metadata: {e}"),
-                body: None,
-            })?,
+            metadata: metadata_json(&metadata)?,
         })
     }
 
@@ -313,22 +291,5 @@ mod tests {
         let p = CallbackParams::from_pairs([("code", "#_")]);
         assert!(callback_code(&p).is_err());
         assert!(callback_code(&CallbackParams::default()).is_err());
-    }
-
-    #[test]
-    fn callback_errors() {
-        let p = CallbackParams::from_query(
-            "error=access_denied&error_reason=user_denied&error_description=The+user+denied+your+request.&state=s",
-        );
-        assert!(matches!(
-            callback_error(&p),
-            Some(ProviderError::AccessDenied { .. })
-        ));
-        let p = CallbackParams::from_query("error=access_denied&state=s");
-        assert!(matches!(
-            callback_error(&p),
-            Some(ProviderError::AccessDenied { .. })
-        ));
-        assert!(callback_error(&CallbackParams::from_query("code=x&state=s")).is_none());
     }
 }

@@ -14,14 +14,8 @@ pub const DEFAULT_SCOPES: &[&str] = &["identity"];
 /// The scope `/api/v1/me` needs; it is always part of the requested scopes.
 pub const IDENTITY_SCOPE: &str = "identity";
 
-pub(crate) const WWW: BaseUrl = BaseUrl {
-    name: "www_base_url",
-    default: DEFAULT_WWW_BASE_URL,
-};
-pub(crate) const OAUTH: BaseUrl = BaseUrl {
-    name: "oauth_base_url",
-    default: DEFAULT_OAUTH_BASE_URL,
-};
+pub(crate) const WWW: BaseUrl = BaseUrl::new("www_base_url", DEFAULT_WWW_BASE_URL);
+pub(crate) const OAUTH: BaseUrl = BaseUrl::new("oauth_base_url", DEFAULT_OAUTH_BASE_URL);
 
 static SPEC: ClientSpec = ClientSpec {
     provider: "reddit",

@@ -70,8 +70,8 @@ pub use config::{
 use api::Api;
 use async_trait::async_trait;
 use error::Endpoint;
-use integrations_core::client::ApiClient;
-use integrations_core::http::oauth_error;
+use integrations_core::client::{ApiClient, metadata_json};
+use integrations_core::http::callback_error;
 use integrations_core::secret::{AccessToken, RefreshToken};
 use integrations_core::{
     AuthorizationRequest, Capabilities, CodeExchange, PkceSupport, Profile, Provider,
@@ -111,17 +111,6 @@ impl RedditProvider {
     pub fn config(&self) -> &RedditConfig {
         &self.api.config
     }
-
-    fn scopes_for(&self, requested: &[String]) -> Vec<String> {
-        if requested.is_empty() {
-            return self.config().scopes().to_vec();
-        }
-        let mut scopes = requested.to_vec();
-        if !scopes.iter().any(|s| s == config::IDENTITY_SCOPE) {
-            scopes.insert(0, config::IDENTITY_SCOPE.to_owned());
-        }
-        scopes
-    }
 }
 
 #[async_trait]
@@ -148,25 +137,25 @@ impl Provider for RedditProvider {
                 "reddit: the authorization request needs a state; Reddit requires one".into(),
             ));
         }
-        let c = self.config();
-        let mut url = Url::parse(&format!("{}{}", c.www_base_url(), api::AUTHORIZE_PATH))
-            .map_err(|e| ProviderError::Config(format!("reddit: bad www_base_url: {e}")))?;
-        url.query_pairs_mut()
-            .append_pair("client_id", c.client_id())
-            .append_pair("response_type", "code")
-            .append_pair("state", &request.state)
-            .append_pair("redirect_uri", c.redirect_uri().as_str())
-            .append_pair("duration", "permanent")
-            .append_pair("scope", &self.scopes_for(&request.scopes).join(" "));
-        Ok(url)
+        let c = self.api.config.client();
+        let scope = c.scopes_for(&request.scopes).join(" ");
+        c.url(
+            &config::WWW,
+            api::AUTHORIZE_PATH,
+            &[
+                ("client_id", c.client_id()),
+                ("response_type", "code"),
+                ("state", &request.state),
+                ("redirect_uri", c.redirect_uri().as_str()),
+                ("duration", "permanent"),
+                ("scope", &scope),
+            ],
+        )
     }
 
     async fn exchange_code(&self, exchange: CodeExchange<'_>) -> Result<TokenSet, ProviderError> {
-        if let Some(code) = exchange.params.error() {
-            return Err(oauth_error(
-                code,
-                exchange.params.get("error_description").map(str::to_owned),
-            ));
+        if let Some(e) = callback_error(exchange.params) {
+            return Err(e);
         }
         let code = exchange.params.require("code")?;
         let form = [
@@ -216,10 +205,7 @@ impl Provider for RedditProvider {
         Ok(Profile {
             account_id: account_id.to_owned(),
             username: Some(metadata.username.clone()),
-            metadata: serde_json::to_value(&metadata).map_err(|e| ProviderError::Protocol {
-                message: format!("cannot encode the Reddit metadata: {e}"),
-                body: None,
-            })?,
+            metadata: metadata_json(&metadata)?,
         })
     }
 

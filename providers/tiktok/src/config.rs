@@ -42,14 +42,8 @@ impl std::str::FromStr for PkceChallengeEncoding {
     }
 }
 
-pub(crate) const WWW: BaseUrl = BaseUrl {
-    name: "www_base_url",
-    default: DEFAULT_WWW_BASE_URL,
-};
-pub(crate) const API: BaseUrl = BaseUrl {
-    name: "api_base_url",
-    default: DEFAULT_API_BASE_URL,
-};
+pub(crate) const WWW: BaseUrl = BaseUrl::new("www_base_url", DEFAULT_WWW_BASE_URL);
+pub(crate) const API: BaseUrl = BaseUrl::new("api_base_url", DEFAULT_API_BASE_URL);
 
 static SPEC: ClientSpec = ClientSpec {
     provider: "tiktok",

@@ -89,11 +89,11 @@ pub use config::{
 };
 
 use async_trait::async_trait;
-use integrations_core::client::ApiClient;
-use integrations_core::http::oauth_error;
+use integrations_core::client::{ApiClient, metadata_json};
+pub use integrations_core::http::callback_error;
 use integrations_core::{
-    AccessToken, AuthorizationRequest, CallbackParams, Capabilities, CodeExchange, PkceSupport,
-    Profile, Provider, ProviderError, ProviderId, RefreshRequest, RefreshToken, TokenSet,
+    AccessToken, AuthorizationRequest, Capabilities, CodeExchange, PkceSupport, Profile, Provider,
+    ProviderError, ProviderId, RefreshRequest, RefreshToken, TokenSet,
 };
 use std::time::Duration;
 use url::Url;
@@ -155,20 +155,6 @@ impl TikTokProvider {
     }
 }
 
-/// Reads an error redirect (`?error=access_denied&error_description=...&state=...`) into a
-/// [`ProviderError`]; `None` when the callback carries no `error`.
-///
-/// `access_denied` → [`ProviderError::AccessDenied`]; other codes follow RFC 6749 via
-/// [`oauth_error`].
-pub fn callback_error(params: &CallbackParams) -> Option<ProviderError> {
-    let error = params.error()?;
-    let description = params
-        .get("error_description")
-        .map(str::to_owned)
-        .filter(|d| !d.is_empty());
-    Some(oauth_error(error, description))
-}
-
 #[async_trait]
 impl Provider for TikTokProvider {
     fn id(&self) -> &ProviderId {
@@ -189,30 +175,25 @@ impl Provider for TikTokProvider {
         request: &AuthorizationRequest,
     ) -> Result<Url, ProviderError> {
         let c = &self.api.config;
-        let scopes = if request.scopes.is_empty() {
-            c.scopes()
-        } else {
-            &request.scopes
-        };
-        let mut url = Url::parse(&format!("{}/v2/auth/authorize/", c.www_base_url()))
-            .map_err(|e| ProviderError::Config(format!("bad TikTok www_base_url: {e}")))?;
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("client_key", c.client_key())
-                .append_pair("scope", &scopes.join(","))
-                .append_pair("response_type", "code")
-                .append_pair("redirect_uri", c.redirect_uri().as_str())
-                .append_pair("state", &request.state);
-            if let Some(challenge) = &request.pkce_challenge {
-                let value = match c.pkce_encoding {
-                    PkceChallengeEncoding::Base64Url => &challenge.s256_base64url,
-                    PkceChallengeEncoding::Hex => &challenge.s256_hex,
-                };
-                q.append_pair("code_challenge", value)
-                    .append_pair("code_challenge_method", "S256");
-            }
+        let scope = c.client.scopes_for(&request.scopes).join(",");
+        let mut query = vec![
+            ("client_key", c.client_key()),
+            ("scope", &scope),
+            ("response_type", "code"),
+            ("redirect_uri", c.redirect_uri().as_str()),
+            ("state", &request.state),
+        ];
+        if let Some(challenge) = &request.pkce_challenge {
+            let value = match c.pkce_encoding {
+                PkceChallengeEncoding::Base64Url => &challenge.s256_base64url,
+                PkceChallengeEncoding::Hex => &challenge.s256_hex,
+            };
+            query.extend([
+                ("code_challenge", value.as_str()),
+                ("code_challenge_method", "S256"),
+            ]);
         }
-        Ok(url)
+        c.client.url(&config::WWW, "/v2/auth/authorize/", &query)
     }
 
     async fn exchange_code(&self, exchange: CodeExchange<'_>) -> Result<TokenSet, ProviderError> {
@@ -260,10 +241,7 @@ impl Provider for TikTokProvider {
         Ok(Profile {
             account_id: open_id,
             username: Some(username),
-            metadata: serde_json::to_value(&metadata).map_err(|e| ProviderError::Protocol {
-                message: format!("cannot encode the metadata: {e}"),
-                body: None,
-            })?,
+            metadata: metadata_json(&metadata)?,
         })
     }
 
@@ -290,27 +268,5 @@ impl Provider for TikTokProvider {
             .client
             .identify(request)
             .bearer_auth(access_token.expose_secret())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn callback_errors() {
-        let p = CallbackParams::from_query(
-            "error=access_denied&error_description=User+cancelled&state=s",
-        );
-        assert!(matches!(
-            callback_error(&p),
-            Some(ProviderError::AccessDenied { .. })
-        ));
-        let p = CallbackParams::from_query("error=invalid_scope&state=s");
-        assert!(matches!(
-            callback_error(&p),
-            Some(ProviderError::Protocol { .. })
-        ));
-        assert!(callback_error(&CallbackParams::from_query("code=x&state=s")).is_none());
     }
 }
