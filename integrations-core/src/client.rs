@@ -612,6 +612,90 @@ pub fn scrub_error(err: ProviderError, secrets: &[&str]) -> ProviderError {
     }
 }
 
+/// A token endpoint's success reply (RFC 6749 §5.1), lenient about numbers sent as
+/// strings. `Debug` never prints the tokens.
+#[derive(serde::Deserialize)]
+pub struct TokenReply {
+    /// The access token (never empty once [`parse`](Self::parse)d).
+    pub access_token: String,
+    /// `token_type`.
+    #[serde(default)]
+    pub token_type: Option<String>,
+    /// Seconds until the access token expires.
+    #[serde(default, deserialize_with = "http::wire::lenient_u64")]
+    pub expires_in: Option<u64>,
+    /// A new refresh token, if the reply has one.
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    /// Seconds until the refresh token expires (TikTok).
+    #[serde(default, deserialize_with = "http::wire::lenient_u64")]
+    pub refresh_expires_in: Option<u64>,
+    /// Granted scopes, separated by spaces or commas.
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+impl std::fmt::Debug for TokenReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenReply")
+            .field("access_token", &"[redacted]")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("refresh_expires_in", &self.refresh_expires_in)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenReply {
+    /// Parses a success body as `T` (a `TokenReply`, or a platform's reply embedding one
+    /// with `#[serde(flatten)]`): errors keep neither the body nor serde's message.
+    pub fn parse<T: serde::de::DeserializeOwned + AsRef<TokenReply>>(
+        response: &CappedResponse,
+        what: &str,
+    ) -> Result<T, ProviderError> {
+        let reply: T = response.json_secret(what)?;
+        if reply.as_ref().access_token.is_empty() {
+            return Err(ProviderError::Protocol {
+                message: format!("the {what} has an empty access token"),
+                body: None,
+            });
+        }
+        Ok(reply)
+    }
+
+    /// The [`TokenSet`](crate::TokenSet): without a new refresh token the `kept` one is
+    /// returned (platforms that do not rotate it); without `scope`, `scopes`.
+    pub fn into_token_set(
+        self,
+        kept: Option<&crate::RefreshToken>,
+        scopes: &[String],
+    ) -> crate::TokenSet {
+        let granted = self.scope.as_deref().map(http::split_scopes);
+        crate::TokenSet {
+            access_token: crate::AccessToken::new(self.access_token),
+            refresh_token: self
+                .refresh_token
+                .filter(|r| !r.is_empty())
+                .map(crate::RefreshToken::new)
+                .or_else(|| kept.cloned()),
+            expires_in: self.expires_in.map(Duration::from_secs),
+            refresh_expires_in: self.refresh_expires_in.map(Duration::from_secs),
+            token_type: self.token_type,
+            scopes: granted
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| scopes.to_vec()),
+            account_id: None,
+        }
+    }
+}
+
+impl AsRef<TokenReply> for TokenReply {
+    fn as_ref(&self) -> &TokenReply {
+        self
+    }
+}
+
 /// A profile's metadata as JSON, for `Profile::metadata`.
 pub fn metadata_json<T: serde::Serialize>(
     metadata: &T,
@@ -1031,6 +1115,42 @@ mod tests {
             assert!(
                 !format!("{scrubbed:?}").contains("secret-value-1"),
                 "{scrubbed:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn token_replies() {
+        let resp = |body: &str| CappedResponse {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: body.as_bytes().to_vec(),
+        };
+        let r: TokenReply = TokenReply::parse(
+            &resp(r#"{"access_token":"at-secret","expires_in":"7200","refresh_expires_in":15552000,"scope":"a,b"}"#),
+            "token reply",
+        )
+        .unwrap();
+        assert!(!format!("{r:?}").contains("at-secret"));
+        let kept = crate::RefreshToken::new("old");
+        let set = r.into_token_set(Some(&kept), &["x".into()]);
+        assert_eq!(set.expires_in, Some(Duration::from_secs(7200)));
+        assert_eq!(
+            set.refresh_expires_in,
+            Some(Duration::from_secs(15_552_000))
+        );
+        assert_eq!(set.refresh_token.unwrap().expose_secret(), "old");
+        assert_eq!(set.scopes, ["a", "b"]);
+        let r: TokenReply =
+            TokenReply::parse(&resp(r#"{"access_token":"a","refresh_token":"new"}"#), "t").unwrap();
+        let set = r.into_token_set(Some(&kept), &["x".into()]);
+        assert_eq!(set.refresh_token.unwrap().expose_secret(), "new");
+        assert_eq!(set.scopes, ["x"]);
+        for bad in [r#"{"access_token":""}"#, r#"{"access_token":"at-secret","#] {
+            let e = TokenReply::parse::<TokenReply>(&resp(bad), "t").unwrap_err();
+            assert!(
+                matches!(&e, ProviderError::Protocol { body: None, .. })
+                    && !format!("{e:?}").contains("at-secret")
             );
         }
     }

@@ -3,8 +3,7 @@
 use crate::config::InstagramConfig;
 use crate::error::Endpoint;
 use integrations_core::ProviderError;
-use integrations_core::client::ApiClient;
-use integrations_core::http::CappedResponse;
+use integrations_core::client::{ApiClient, TokenReply};
 use integrations_core::http::wire::lenient_u64;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
@@ -104,16 +103,6 @@ pub(crate) struct ShortLived {
     pub(crate) access_token: integrations_core::AccessToken,
     pub(crate) user_id: String,
     pub(crate) permissions: Vec<String>,
-}
-
-/// The reply of `/access_token` (ig_exchange_token) and `/refresh_access_token`.
-#[derive(Deserialize)]
-pub(crate) struct LongLivedReply {
-    pub(crate) access_token: String,
-    #[serde(default)]
-    pub(crate) token_type: Option<String>,
-    #[serde(default, deserialize_with = "lenient_u64")]
-    pub(crate) expires_in: Option<u64>,
 }
 
 /// The reply of `GET {graph}/me`.
@@ -238,7 +227,7 @@ impl Api {
     pub(crate) async fn exchange_long_lived(
         &self,
         short_lived: &str,
-    ) -> Result<LongLivedReply, ProviderError> {
+    ) -> Result<TokenReply, ProviderError> {
         let c = &self.config;
         let secret = c.client.client_secret().expose_secret();
         let request = self
@@ -253,14 +242,11 @@ impl Api {
             .client
             .call(request, Endpoint::TokenExchange, &[secret, short_lived])
             .await?;
-        long_lived(&response, "long-lived token reply")
+        TokenReply::parse(&response, "long-lived token reply")
     }
 
     /// `GET {graph}/refresh_access_token?grant_type=ig_refresh_token`.
-    pub(crate) async fn refresh(
-        &self,
-        access_token: &str,
-    ) -> Result<LongLivedReply, ProviderError> {
+    pub(crate) async fn refresh(&self, access_token: &str) -> Result<TokenReply, ProviderError> {
         let request = self
             .client
             .get(format!(
@@ -275,7 +261,7 @@ impl Api {
             .client
             .call(request, Endpoint::TokenExchange, &[access_token])
             .await?;
-        long_lived(&response, "refresh reply")
+        TokenReply::parse(&response, "refresh reply")
     }
 
     /// `GET {graph}/me?fields=...`.
@@ -290,17 +276,6 @@ impl Api {
             .await?;
         response.json_scrubbed("profile reply", &[access_token])
     }
-}
-
-fn long_lived(response: &CappedResponse, what: &str) -> Result<LongLivedReply, ProviderError> {
-    let reply: LongLivedReply = response.json_secret(what)?;
-    if reply.access_token.is_empty() {
-        return Err(ProviderError::Protocol {
-            message: format!("the {what} has an empty access token"),
-            body: None,
-        });
-    }
-    Ok(reply)
 }
 
 #[cfg(test)]

@@ -192,15 +192,9 @@ impl Provider for InstagramProvider {
             .api
             .exchange_long_lived(short.access_token.expose_secret())
             .await?;
-        Ok(TokenSet {
-            access_token: AccessToken::new(long.access_token),
-            refresh_token: None,
-            expires_in: long.expires_in.map(Duration::from_secs),
-            refresh_expires_in: None,
-            token_type: long.token_type,
-            scopes: short.permissions,
-            account_id: Some(short.user_id),
-        })
+        let mut tokens = long.into_token_set(None, &short.permissions);
+        tokens.account_id = Some(short.user_id);
+        Ok(tokens)
     }
 
     async fn refresh(&self, request: RefreshRequest<'_>) -> Result<TokenSet, ProviderError> {
@@ -217,15 +211,7 @@ impl Provider for InstagramProvider {
             });
         };
         let reply = self.api.refresh(current.expose_secret()).await?;
-        Ok(TokenSet {
-            access_token: AccessToken::new(reply.access_token),
-            refresh_token: None,
-            expires_in: reply.expires_in.map(Duration::from_secs),
-            refresh_expires_in: None,
-            token_type: reply.token_type,
-            scopes: request.scopes.to_vec(),
-            account_id: None,
-        })
+        Ok(reply.into_token_set(None, request.scopes))
     }
 
     async fn fetch_profile(&self, access_token: &AccessToken) -> Result<Profile, ProviderError> {

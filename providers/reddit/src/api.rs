@@ -2,13 +2,12 @@
 
 use crate::config::RedditConfig;
 use crate::error::Endpoint;
-use integrations_core::client::ApiClient;
+use integrations_core::ProviderError;
+use integrations_core::client::{ApiClient, TokenReply};
 use integrations_core::http::CappedResponse;
-use integrations_core::secret::{AccessToken, RefreshToken};
-use integrations_core::{ProviderError, TokenSet};
+use integrations_core::secret::AccessToken;
 use reqwest::header::{ACCEPT, AUTHORIZATION};
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
 
 /// Path of the authorization page on the `www` host.
 pub(crate) const AUTHORIZE_PATH: &str = "/api/v1/authorize";
@@ -18,20 +17,6 @@ pub(crate) const TOKEN_PATH: &str = "/api/v1/access_token";
 pub(crate) const REVOKE_PATH: &str = "/api/v1/revoke_token";
 /// Path of the identity endpoint on the OAuth host.
 pub(crate) const ME_PATH: &str = "/api/v1/me";
-
-/// The token endpoint's success body.
-#[derive(Debug, Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    #[serde(default)]
-    token_type: Option<String>,
-    #[serde(default)]
-    expires_in: Option<serde_json::Value>,
-    #[serde(default)]
-    scope: Option<String>,
-    #[serde(default)]
-    refresh_token: Option<String>,
-}
 
 /// `GET /api/v1/me` (the fields used here).
 #[derive(Debug, Deserialize)]
@@ -154,11 +139,11 @@ impl Api {
         endpoint: Endpoint,
         form: &[(&str, &str)],
         secret: &str,
-    ) -> Result<TokenSet, ProviderError> {
+    ) -> Result<TokenReply, ProviderError> {
         let response = self
             .post_basic(TOKEN_PATH, endpoint, form, &[secret])
             .await?;
-        parse_token_set(&response)
+        TokenReply::parse(&response, "token response")
     }
 
     /// `POST /api/v1/revoke_token`.
@@ -198,60 +183,6 @@ impl Api {
     }
 }
 
-/// Parses a token success body. Parse errors never carry the body: it holds tokens.
-fn parse_token_set(response: &CappedResponse) -> Result<TokenSet, ProviderError> {
-    let body: TokenResponse =
-        serde_json::from_slice(&response.body).map_err(|e| ProviderError::Protocol {
-            message: format!(
-                "malformed token response (HTTP {}, {:?} error at line {} column {})",
-                response.status.as_u16(),
-                e.classify(),
-                e.line(),
-                e.column()
-            ),
-            body: None,
-        })?;
-    if body.access_token.is_empty() {
-        return Err(ProviderError::Protocol {
-            message: "the token response has an empty access_token".into(),
-            body: None,
-        });
-    }
-    let expires_in = match &body.expires_in {
-        None | Some(serde_json::Value::Null) => None,
-        Some(v) => Some(parse_seconds(v).ok_or_else(|| ProviderError::Protocol {
-            message: "the token response has a malformed expires_in".into(),
-            body: None,
-        })?),
-    };
-    Ok(TokenSet {
-        access_token: AccessToken::new(body.access_token),
-        refresh_token: body
-            .refresh_token
-            .filter(|t| !t.is_empty())
-            .map(RefreshToken::new),
-        expires_in,
-        refresh_expires_in: None,
-        token_type: body.token_type,
-        scopes: body
-            .scope
-            .as_deref()
-            .map(integrations_core::http::split_scopes)
-            .unwrap_or_default(),
-        account_id: None,
-    })
-}
-
-/// Seconds as a JSON number (integer or float) or a numeric string.
-fn parse_seconds(v: &serde_json::Value) -> Option<Duration> {
-    let secs = match v {
-        serde_json::Value::Number(n) => n.as_f64()?,
-        serde_json::Value::String(s) => s.trim().parse::<f64>().ok()?,
-        _ => return None,
-    };
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(1e10)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,19 +214,5 @@ mod tests {
         );
         let me: Me = serde_json::from_str(r#"{"id":"abc","name":"n"}"#).unwrap();
         assert_eq!(me.metadata().karma, None);
-    }
-
-    #[test]
-    fn seconds_accept_numbers_and_strings() {
-        assert_eq!(
-            parse_seconds(&serde_json::json!(3600)),
-            Some(Duration::from_secs(3600))
-        );
-        assert_eq!(
-            parse_seconds(&serde_json::json!("3600")),
-            Some(Duration::from_secs(3600))
-        );
-        assert_eq!(parse_seconds(&serde_json::json!(-1)), None);
-        assert_eq!(parse_seconds(&serde_json::json!(true)), None);
     }
 }

@@ -163,9 +163,8 @@ impl Provider for RedditProvider {
             ("code", code),
             ("redirect_uri", self.config().redirect_uri().as_str()),
         ];
-        self.api
-            .token_request(Endpoint::CodeExchange, &form, code)
-            .await
+        let reply = self.api.token_request(Endpoint::CodeExchange, &form, code);
+        Ok(reply.await?.into_token_set(None, &[]))
     }
 
     async fn refresh(&self, request: RefreshRequest<'_>) -> Result<TokenSet, ProviderError> {
@@ -178,18 +177,11 @@ impl Provider for RedditProvider {
             ("grant_type", "refresh_token"),
             ("refresh_token", old.expose_secret()),
         ];
-        let mut tokens = self
+        let reply = self
             .api
-            .token_request(Endpoint::Refresh, &form, old.expose_secret())
-            .await?;
+            .token_request(Endpoint::Refresh, &form, old.expose_secret());
         // Reddit keeps the refresh token; its reply omits it. Hand the old one back.
-        if tokens.refresh_token.is_none() {
-            tokens.refresh_token = Some(old.clone());
-        }
-        if tokens.scopes.is_empty() {
-            tokens.scopes = request.scopes.to_vec();
-        }
-        Ok(tokens)
+        Ok(reply.await?.into_token_set(Some(old), request.scopes))
     }
 
     async fn fetch_profile(&self, access_token: &AccessToken) -> Result<Profile, ProviderError> {

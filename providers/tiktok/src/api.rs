@@ -3,27 +3,24 @@
 use crate::config::TikTokConfig;
 use crate::error::{Endpoint, api_error_code};
 use integrations_core::ProviderError;
-use integrations_core::client::{ApiClient, check};
+use integrations_core::client::{self, ApiClient, check};
 use integrations_core::http::CappedResponse;
-use integrations_core::http::wire::lenient_u64;
 use serde::{Deserialize, Serialize};
 
-/// The reply of `/v2/oauth/token/` (code exchange and refresh).
-#[derive(Deserialize)]
+/// The reply of `/v2/oauth/token/` (code exchange and refresh): the standard fields and
+/// `open_id`.
+#[derive(Debug, Deserialize)]
 pub(crate) struct TokenReply {
-    pub(crate) access_token: String,
+    #[serde(flatten)]
+    pub(crate) token: client::TokenReply,
     #[serde(default)]
     pub(crate) open_id: Option<String>,
-    #[serde(default)]
-    pub(crate) scope: Option<String>,
-    #[serde(default, deserialize_with = "lenient_u64")]
-    pub(crate) expires_in: Option<u64>,
-    #[serde(default)]
-    pub(crate) refresh_token: Option<String>,
-    #[serde(default, deserialize_with = "lenient_u64")]
-    pub(crate) refresh_expires_in: Option<u64>,
-    #[serde(default)]
-    pub(crate) token_type: Option<String>,
+}
+
+impl AsRef<client::TokenReply> for TokenReply {
+    fn as_ref(&self) -> &client::TokenReply {
+        &self.token
+    }
 }
 
 /// `data.user` of `/v2/user/info/`.
@@ -109,7 +106,7 @@ impl Api {
         }
         let secrets = [secret, code, code_verifier.unwrap_or_default()];
         let response = self.post_form(self.token_url(), &form, &secrets).await?;
-        token_reply(&response)
+        client::TokenReply::parse(&response, "token reply")
     }
 
     /// `POST /v2/oauth/token/` with `grant_type=refresh_token`.
@@ -125,7 +122,7 @@ impl Api {
         let response = self
             .post_form(self.token_url(), &form, &[secret, refresh_token])
             .await?;
-        token_reply(&response)
+        client::TokenReply::parse(&response, "token reply")
     }
 
     /// `POST /v2/oauth/revoke/`; success is an empty body or `{}`.
@@ -205,17 +202,6 @@ pub(crate) fn basic_fields(fields: &str) -> String {
         .join(",")
 }
 
-fn token_reply(response: &CappedResponse) -> Result<TokenReply, ProviderError> {
-    let reply: TokenReply = response.json_secret("token reply")?;
-    if reply.access_token.is_empty() {
-        return Err(ProviderError::Protocol {
-            message: "the token reply has an empty access token".into(),
-            body: None,
-        });
-    }
-    Ok(reply)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,7 +235,8 @@ mod tests {
             r#"{"access_token":"a","expires_in":"7200","refresh_expires_in":15552000}"#,
         )
         .unwrap();
-        assert_eq!(r.expires_in, Some(7200));
-        assert_eq!(r.refresh_expires_in, Some(15_552_000));
+        assert_eq!(r.token.expires_in, Some(7200));
+        assert_eq!(r.token.refresh_expires_in, Some(15_552_000));
+        assert_eq!(r.open_id, None);
     }
 }

@@ -95,7 +95,6 @@ use integrations_core::{
     AccessToken, AuthorizationRequest, Capabilities, CodeExchange, PkceSupport, Profile, Provider,
     ProviderError, ProviderId, RefreshRequest, RefreshToken, TokenSet,
 };
-use std::time::Duration;
 use url::Url;
 
 /// The TikTok [`Provider`] (id `"tiktok"`). Cheap to share behind an `Arc`; holds one
@@ -128,30 +127,13 @@ impl TikTokProvider {
     }
 
     fn token_set(
-        &self,
         reply: api::TokenReply,
-        fallback_refresh: Option<&RefreshToken>,
-        fallback_scopes: &[String],
+        kept: Option<&RefreshToken>,
+        scopes: &[String],
     ) -> TokenSet {
-        let scopes = reply
-            .scope
-            .as_deref()
-            .map(integrations_core::http::split_scopes)
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| fallback_scopes.to_vec());
-        TokenSet {
-            access_token: AccessToken::new(reply.access_token),
-            refresh_token: reply
-                .refresh_token
-                .filter(|r| !r.is_empty())
-                .map(RefreshToken::new)
-                .or_else(|| fallback_refresh.cloned()),
-            expires_in: reply.expires_in.map(Duration::from_secs),
-            refresh_expires_in: reply.refresh_expires_in.map(Duration::from_secs),
-            token_type: reply.token_type,
-            scopes,
-            account_id: reply.open_id.filter(|o| !o.is_empty()),
-        }
+        let mut tokens = reply.token.into_token_set(kept, scopes);
+        tokens.account_id = reply.open_id.filter(|o| !o.is_empty());
+        tokens
     }
 }
 
@@ -203,7 +185,7 @@ impl Provider for TikTokProvider {
         let code = exchange.params.require("code")?;
         let verifier = exchange.pkce_verifier.map(|v| v.expose_secret());
         let reply = self.api.exchange_code(code, verifier).await?;
-        Ok(self.token_set(reply, None, &[]))
+        Ok(Self::token_set(reply, None, &[]))
     }
 
     async fn refresh(&self, request: RefreshRequest<'_>) -> Result<TokenSet, ProviderError> {
@@ -215,7 +197,7 @@ impl Provider for TikTokProvider {
         let reply = self.api.refresh(refresh_token.expose_secret()).await?;
         // TikTok rotates refresh tokens: the reply's token replaces the old one. The old one
         // is returned only when a reply carries none (then it was not rotated).
-        Ok(self.token_set(reply, Some(refresh_token), request.scopes))
+        Ok(Self::token_set(reply, Some(refresh_token), request.scopes))
     }
 
     async fn fetch_profile(&self, access_token: &AccessToken) -> Result<Profile, ProviderError> {
