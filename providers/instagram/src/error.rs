@@ -153,15 +153,9 @@ fn map_graph_error(e: &GraphError, response: &CappedResponse, endpoint: Endpoint
 mod tests {
     use super::*;
     use integrations_core::client::check;
-    use reqwest::StatusCode;
-    use reqwest::header::HeaderMap;
 
     fn resp(status: u16, body: &str) -> CappedResponse {
-        CappedResponse {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: HeaderMap::new(),
-            body: body.as_bytes().to_vec(),
-        }
+        CappedResponse::new(status, &[], body)
     }
 
     fn graph(code: i64, kind: &str, message: &str) -> String {

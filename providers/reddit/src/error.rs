@@ -15,13 +15,10 @@ use chrono::Utc;
 use integrations_core::ProviderError;
 use integrations_core::client::Classify;
 use integrations_core::http::{
-    CappedResponse, OAuthErrorBody, check_token_response, retry_after, seconds_header,
+    CappedResponse, OAuthErrorBody, check_token_response, classify_status,
 };
 use reqwest::StatusCode;
 use reqwest::header::WWW_AUTHENTICATE;
-
-/// Reddit's rate-limit reset header (seconds until the window ends).
-pub(crate) const RATELIMIT_RESET: &str = "x-ratelimit-reset";
 
 /// Which call a reply answers; a 400 on refresh is read differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,27 +44,6 @@ impl Classify for Endpoint {
     }
 }
 
-/// 429 with `Retry-After`, falling back to `X-Ratelimit-Reset`.
-fn rate_limited(response: &CappedResponse) -> ProviderError {
-    ProviderError::RateLimited {
-        retry_after: retry_after(&response.headers, Utc::now())
-            .or_else(|| seconds_header(&response.headers, RATELIMIT_RESET)),
-    }
-}
-
-/// 429 and 5xx, common to every endpoint.
-fn by_status(response: &CappedResponse) -> Option<ProviderError> {
-    if response.status == StatusCode::TOO_MANY_REQUESTS {
-        return Some(rate_limited(response));
-    }
-    if response.status.is_server_error() {
-        return Some(ProviderError::Unavailable {
-            status: response.status.as_u16(),
-        });
-    }
-    None
-}
-
 fn invalid_client_401(response: &CappedResponse) -> ProviderError {
     let basic_realm = response
         .headers
@@ -85,7 +61,7 @@ fn invalid_client_401(response: &CappedResponse) -> ProviderError {
 
 /// Classifies a token-endpoint reply; `Ok(())` means the success body may be parsed.
 fn check_token(response: &CappedResponse, endpoint: Endpoint) -> Result<(), ProviderError> {
-    if let Some(e) = by_status(response) {
+    if let Some(e) = classify_status(response, Utc::now()) {
         return Err(e);
     }
     if response.status == StatusCode::UNAUTHORIZED {
@@ -110,7 +86,7 @@ fn check_token(response: &CappedResponse, endpoint: Endpoint) -> Result<(), Prov
 
 /// Classifies a `/api/v1/me` (resource API) reply.
 fn check_api(response: &CappedResponse) -> Result<(), ProviderError> {
-    if let Some(e) = by_status(response) {
+    if let Some(e) = classify_status(response, Utc::now()) {
         return Err(e);
     }
     match response.status {
@@ -135,7 +111,7 @@ fn check_api(response: &CappedResponse) -> Result<(), ProviderError> {
 
 /// Classifies a `/api/v1/revoke_token` reply (204, or 200, is success).
 fn check_revoke(response: &CappedResponse) -> Result<(), ProviderError> {
-    if let Some(e) = by_status(response) {
+    if let Some(e) = classify_status(response, Utc::now()) {
         return Err(e);
     }
     if response.status.is_success() {
@@ -150,19 +126,10 @@ fn check_revoke(response: &CappedResponse) -> Result<(), ProviderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::{HeaderMap, HeaderValue};
     use std::time::Duration;
 
     fn resp(status: u16, body: &str, headers: &[(&'static str, &'static str)]) -> CappedResponse {
-        let mut h = HeaderMap::new();
-        for (k, v) in headers {
-            h.insert(*k, HeaderValue::from_static(v));
-        }
-        CappedResponse {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: h,
-            body: body.as_bytes().to_vec(),
-        }
+        CappedResponse::new(status, headers, body)
     }
 
     #[test]

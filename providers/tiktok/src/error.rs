@@ -163,14 +163,9 @@ fn map_api_error(e: &ApiError, response: &CappedResponse) -> ProviderError {
 mod tests {
     use super::*;
     use integrations_core::client::check;
-    use reqwest::header::HeaderMap;
 
     fn resp(status: u16, body: &str) -> CappedResponse {
-        CappedResponse {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: HeaderMap::new(),
-            body: body.as_bytes().to_vec(),
-        }
+        CappedResponse::new(status, &[], body)
     }
 
     fn api(code: &str, status: u16) -> Option<ProviderError> {
