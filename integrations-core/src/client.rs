@@ -463,22 +463,57 @@ impl ClientConfigBuilder {
 }
 
 /// Gives a provider's config and builder, which hold a [`ClientConfig`] and a
-/// [`ClientConfigBuilder`] in a field, the shared getters and setters: the client id
-/// under the platform's name, `client_secret` (setter only), `redirect_uri`, `scopes`,
-/// `timeout`, `body_limit`, `user_agent` and one getter and setter per base URL.
+/// [`ClientConfigBuilder`] in a field, what every provider config has:
+///
+/// - `Config::builder()`, `Config::from_env()` (documented by the doc comment given
+///   first, which lists the variables) and `Config::from_lookup(lookup)`, which reads the
+///   shared variables, then calls the `env:` function, if any, for the platform's own;
+/// - getters: the client id under the platform's name, `redirect_uri`, `scopes`,
+///   `timeout`, `body_limit`, `user_agent`, `client()` and one per base URL;
+/// - builder setters for the same (and `client_secret`), and `Default` for the builder,
+///   with the `extras:` fields (all `Option`s) unset.
+///
+/// The crate writes the structs and `Builder::build`.
 ///
 /// ```ignore
 /// integrations_core::client_settings! {
-///     InstagramConfig, InstagramConfigBuilder, client;
+///     /// Reads the configuration from the process environment: ...
+///     InstagramConfig, InstagramConfigBuilder, client, SPEC;
 ///     id: client_id;
-///     base_urls: { www_base_url => WWW, api_base_url => API, graph_base_url => GRAPH }
+///     base_urls: { www_base_url => WWW, api_base_url => API, graph_base_url => GRAPH };
+///     extras: {};
 /// }
 /// ```
 #[macro_export]
 macro_rules! client_settings {
-    ($config:ident, $builder:ident, $field:ident; id: $id:ident;
-     base_urls: { $($url:ident => $which:path),* $(,)? }) => {
+    ($(#[$from_env_doc:meta])*
+     $config:ident, $builder:ident, $field:ident, $spec:path;
+     id: $id:ident;
+     base_urls: { $($url:ident => $which:path),* $(,)? };
+     extras: { $($extra:ident),* $(,)? };
+     $(env: $env:path;)?) => {
         impl $config {
+            /// An empty builder.
+            pub fn builder() -> $builder {
+                $builder::default()
+            }
+
+            $(#[$from_env_doc])*
+            pub fn from_env() -> Result<Self, $crate::ProviderError> {
+                Self::from_lookup(|name| std::env::var(name).ok())
+            }
+
+            /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
+            pub fn from_lookup(
+                lookup: impl Fn(&str) -> Option<String>,
+            ) -> Result<Self, $crate::ProviderError> {
+                let mut builder = Self::builder();
+                builder.$field = builder.$field.from_lookup(&lookup)?;
+                $(builder = $env(builder, &lookup)?;)?
+                builder.build()
+            }
+
+            #[doc = concat!("The app's `", stringify!($id), "`.")]
             #[doc = concat!("The app's `", stringify!($id), "`.")]
             pub fn $id(&self) -> &str {
                 self.$field.client_id()
@@ -513,6 +548,15 @@ macro_rules! client_settings {
                     self.$field.base_url(&$which)
                 }
             )*
+        }
+
+        impl Default for $builder {
+            fn default() -> Self {
+                Self {
+                    $field: $crate::client::ClientConfigBuilder::new(&$spec),
+                    $($extra: None,)*
+                }
+            }
         }
 
         impl $builder {

@@ -53,17 +53,6 @@ pub struct InstagramConfigBuilder {
 }
 
 integrations_core::client_settings! {
-    InstagramConfig, InstagramConfigBuilder, client;
-    id: client_id;
-    base_urls: { www_base_url => WWW, api_base_url => API, graph_base_url => GRAPH }
-}
-
-impl InstagramConfig {
-    /// An empty builder.
-    pub fn builder() -> InstagramConfigBuilder {
-        InstagramConfigBuilder::default()
-    }
-
     /// Reads the configuration from the process environment.
     ///
     /// Required:
@@ -83,23 +72,10 @@ impl InstagramConfig {
     ///
     /// An empty variable counts as unset. A missing or malformed variable is a
     /// [`ProviderError::Config`] naming it.
-    pub fn from_env() -> Result<Self, ProviderError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ProviderError> {
-        let client = ClientConfigBuilder::new(&SPEC).from_lookup(&lookup)?;
-        InstagramConfigBuilder { client }.build()
-    }
-}
-
-impl Default for InstagramConfigBuilder {
-    fn default() -> Self {
-        Self {
-            client: ClientConfigBuilder::new(&SPEC),
-        }
-    }
+    InstagramConfig, InstagramConfigBuilder, client, SPEC;
+    id: client_id;
+    base_urls: { www_base_url => WWW, api_base_url => API, graph_base_url => GRAPH };
+    extras: {};
 }
 
 impl InstagramConfigBuilder {

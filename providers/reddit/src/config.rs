@@ -49,17 +49,6 @@ pub struct RedditConfigBuilder {
 }
 
 integrations_core::client_settings! {
-    RedditConfig, RedditConfigBuilder, client;
-    id: client_id;
-    base_urls: { www_base_url => WWW, oauth_base_url => OAUTH }
-}
-
-impl RedditConfig {
-    /// An empty builder.
-    pub fn builder() -> RedditConfigBuilder {
-        RedditConfigBuilder::default()
-    }
-
     /// Reads the configuration from the process environment.
     ///
     /// Required:
@@ -79,23 +68,10 @@ impl RedditConfig {
     ///
     /// An empty variable counts as unset, except `REDDIT_CLIENT_SECRET`. A missing or
     /// malformed variable is a [`ProviderError::Config`] naming it.
-    pub fn from_env() -> Result<Self, ProviderError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ProviderError> {
-        let client = ClientConfigBuilder::new(&SPEC).from_lookup(&lookup)?;
-        RedditConfigBuilder { client }.build()
-    }
-}
-
-impl Default for RedditConfigBuilder {
-    fn default() -> Self {
-        Self {
-            client: ClientConfigBuilder::new(&SPEC),
-        }
-    }
+    RedditConfig, RedditConfigBuilder, client, SPEC;
+    id: client_id;
+    base_urls: { www_base_url => WWW, oauth_base_url => OAUTH };
+    extras: {};
 }
 
 impl RedditConfigBuilder {

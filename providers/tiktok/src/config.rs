@@ -79,17 +79,6 @@ pub struct TikTokConfigBuilder {
 }
 
 integrations_core::client_settings! {
-    TikTokConfig, TikTokConfigBuilder, client;
-    id: client_key;
-    base_urls: { www_base_url => WWW, api_base_url => API }
-}
-
-impl TikTokConfig {
-    /// An empty builder.
-    pub fn builder() -> TikTokConfigBuilder {
-        TikTokConfigBuilder::default()
-    }
-
     /// Reads the configuration from the process environment.
     ///
     /// Required:
@@ -107,24 +96,14 @@ impl TikTokConfig {
     ///
     /// User-info fields are set with the builder. An empty variable counts as unset. A
     /// missing or malformed variable is a [`ProviderError::Config`] naming it.
-    pub fn from_env() -> Result<Self, ProviderError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
+    TikTokConfig, TikTokConfigBuilder, client, SPEC;
+    id: client_key;
+    base_urls: { www_base_url => WWW, api_base_url => API };
+    extras: { pkce_encoding, user_info_fields };
+    env: TikTokConfigBuilder::from_lookup;
+}
 
-    /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ProviderError> {
-        let mut builder = Self::builder();
-        builder.client = builder.client.from_lookup(&lookup)?;
-        if let Some(encoding) = lookup("TIKTOK_PKCE_ENCODING") {
-            builder = builder.pkce_encoding(
-                encoding
-                    .parse()
-                    .map_err(|e| ProviderError::Config(format!("TIKTOK_PKCE_ENCODING: {e}")))?,
-            );
-        }
-        builder.build()
-    }
-
+impl TikTokConfig {
     /// How the PKCE challenge is encoded (default base64url).
     pub fn pkce_encoding(&self) -> PkceChallengeEncoding {
         self.pkce_encoding
@@ -137,17 +116,19 @@ impl TikTokConfig {
     }
 }
 
-impl Default for TikTokConfigBuilder {
-    fn default() -> Self {
-        Self {
-            client: ClientConfigBuilder::new(&SPEC),
-            pkce_encoding: None,
-            user_info_fields: None,
+impl TikTokConfigBuilder {
+    /// Reads `TIKTOK_PKCE_ENCODING`.
+    fn from_lookup(self, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ProviderError> {
+        match lookup("TIKTOK_PKCE_ENCODING") {
+            None => Ok(self),
+            Some(encoding) => Ok(self.pkce_encoding(
+                encoding
+                    .parse()
+                    .map_err(|e| ProviderError::Config(format!("TIKTOK_PKCE_ENCODING: {e}")))?,
+            )),
         }
     }
-}
 
-impl TikTokConfigBuilder {
     /// How the PKCE challenge is encoded (default [`PkceChallengeEncoding::Base64Url`]).
     pub fn pkce_encoding(mut self, encoding: PkceChallengeEncoding) -> Self {
         self.pkce_encoding = Some(encoding);
