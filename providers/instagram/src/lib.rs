@@ -60,7 +60,7 @@
 //!     .scopes(["instagram_business_basic", "instagram_business_content_publish"])
 //!     .build()?;
 //! // Or: InstagramConfig::from_env()?, reading INSTAGRAM_CLIENT_ID, INSTAGRAM_CLIENT_SECRET,
-//! // INSTAGRAM_REDIRECT_URI and optionally INSTAGRAM_SCOPES.
+//! // INSTAGRAM_REDIRECT_URI and the optional INSTAGRAM_* variables it documents.
 //! let instagram = InstagramProvider::new(config)?;
 //!
 //! let url = instagram

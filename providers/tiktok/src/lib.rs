@@ -61,7 +61,7 @@
 //!     .pkce_encoding(PkceChallengeEncoding::Base64Url)
 //!     .build()?;
 //! // Or: TikTokConfig::from_env()?, reading TIKTOK_CLIENT_KEY, TIKTOK_CLIENT_SECRET,
-//! // TIKTOK_REDIRECT_URI and optionally TIKTOK_SCOPES and TIKTOK_PKCE_ENCODING.
+//! // TIKTOK_REDIRECT_URI and the optional TIKTOK_* variables it documents.
 //! let tiktok = TikTokProvider::new(config)?;
 //!
 //! let verifier = integrations_core::oauth::generate_pkce_verifier();
