@@ -5,7 +5,7 @@
 //! - [`ClientConfig`] and [`ClientConfigBuilder`]: the OAuth client settings every platform
 //!   has (client id, client secret, redirect URI, scopes, base URLs, timeout, body limit,
 //!   `User-Agent`), checked once in [`build`](ClientConfigBuilder::build) and read from the
-//!   environment by [`from_lookup`](ClientConfigBuilder::from_lookup). A provider's config
+//!   environment by [`with_env`](ClientConfigBuilder::with_env). A provider's config
 //!   embeds one and adds only what its platform adds; [`client_settings!`](crate::client_settings)
 //!   gives it the shared setters and getters.
 //! - [`ApiClient`]: the provider's one HTTP client. [`ApiClient::call`] sends, reads the body
@@ -292,7 +292,7 @@ impl ClientConfigBuilder {
     /// Sets every field whose variable `lookup` finds (the [module docs](self) list them);
     /// a required variable that is missing is an error naming it. Values are checked by
     /// [`build`](Self::build).
-    pub fn from_lookup(
+    pub fn with_env(
         mut self,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ProviderError> {
@@ -508,7 +508,7 @@ macro_rules! client_settings {
                 lookup: impl Fn(&str) -> Option<String>,
             ) -> Result<Self, $crate::ProviderError> {
                 let mut builder = Self::builder();
-                builder.$field = builder.$field.from_lookup(&lookup)?;
+                builder.$field = builder.$field.with_env(&lookup)?;
                 $(builder = $env(builder, &lookup)?;)?
                 builder.build()
             }
@@ -889,7 +889,7 @@ mod tests {
             ("EXAMPLE_USER_AGENT", "ua/2"),
         ]);
         let c = ClientConfigBuilder::new(&SPEC)
-            .from_lookup(&env(&vars))
+            .with_env(&env(&vars))
             .unwrap()
             .build()
             .unwrap();
@@ -917,7 +917,7 @@ mod tests {
         let c = minimal().scopes(Vec::<String>::new()).build().unwrap();
         assert_eq!(c.scopes(), ["basic"]);
         let c = ClientConfigBuilder::new(&SPEC)
-            .from_lookup(&env(&BASE))
+            .with_env(&env(&BASE))
             .unwrap()
             .build()
             .unwrap();
@@ -930,14 +930,14 @@ mod tests {
         for missing in BASE.map(|(k, _)| k) {
             let vars: Vec<_> = BASE.into_iter().filter(|(k, _)| *k != missing).collect();
             let err = ClientConfigBuilder::new(&SPEC)
-                .from_lookup(&env(&vars))
+                .with_env(&env(&vars))
                 .unwrap_err();
             assert!(err.to_string().contains(missing), "{err}");
             let mut blank = BASE.to_vec();
             blank.retain(|(k, _)| *k != missing);
             blank.push((missing, "  "));
             let err = ClientConfigBuilder::new(&SPEC)
-                .from_lookup(&env(&blank))
+                .with_env(&env(&blank))
                 .unwrap_err();
             assert!(err.to_string().contains(missing), "{err}");
         }
@@ -953,7 +953,7 @@ mod tests {
             vars.retain(|(k, _)| *k != name);
             vars.push((name, value));
             let err = ClientConfigBuilder::new(&SPEC)
-                .from_lookup(&env(&vars))
+                .with_env(&env(&vars))
                 .and_then(ClientConfigBuilder::build)
                 .unwrap_err();
             assert!(err.to_string().contains(name), "{name}={value}: {err}");
@@ -1049,13 +1049,13 @@ mod tests {
             ("STRICT_SCOPES", "read history"),
         ];
         let err = ClientConfigBuilder::new(&STRICT)
-            .from_lookup(&env(&vars))
+            .with_env(&env(&vars))
             .unwrap_err();
         assert!(err.to_string().contains("STRICT_USER_AGENT"), "{err}");
         let mut with_ua = vars.to_vec();
         with_ua.push(("STRICT_USER_AGENT", "web:x:v1 (by /u/x)"));
         let c = ClientConfigBuilder::new(&STRICT)
-            .from_lookup(&env(&with_ua))
+            .with_env(&env(&with_ua))
             .unwrap()
             .build()
             .unwrap();
@@ -1076,7 +1076,7 @@ mod tests {
             .filter(|(k, _)| *k != "STRICT_CLIENT_SECRET")
             .collect();
         let err = ClientConfigBuilder::new(&STRICT)
-            .from_lookup(&env(&missing))
+            .with_env(&env(&missing))
             .unwrap_err();
         assert!(err.to_string().contains("STRICT_CLIENT_SECRET"), "{err}");
         let m = config_error(
@@ -1098,7 +1098,7 @@ mod tests {
             ("KEYED_API_BASE_URL", "http://127.0.0.1:9/gw"),
         ];
         let c = ClientConfigBuilder::new(&KEYED)
-            .from_lookup(&env(&vars))
+            .with_env(&env(&vars))
             .unwrap()
             .build()
             .unwrap();
@@ -1107,7 +1107,7 @@ mod tests {
         assert!(c.scopes().is_empty());
         assert_eq!(c.base_url(&API), "http://127.0.0.1:9/gw");
         let err = ClientConfigBuilder::new(&KEYED)
-            .from_lookup(&env(&vars[1..]))
+            .with_env(&env(&vars[1..]))
             .unwrap_err();
         assert!(err.to_string().contains("KEYED_API_KEY"), "{err}");
     }

@@ -100,7 +100,7 @@ integrations_core::client_settings! {
     id: client_key;
     base_urls: { www_base_url => WWW, api_base_url => API };
     extras: { pkce_encoding, user_info_fields };
-    env: TikTokConfigBuilder::from_lookup;
+    env: TikTokConfigBuilder::with_env;
 }
 
 impl TikTokConfig {
@@ -118,7 +118,7 @@ impl TikTokConfig {
 
 impl TikTokConfigBuilder {
     /// Reads `TIKTOK_PKCE_ENCODING`.
-    fn from_lookup(self, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ProviderError> {
+    fn with_env(self, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ProviderError> {
         match lookup("TIKTOK_PKCE_ENCODING") {
             None => Ok(self),
             Some(encoding) => Ok(self.pkce_encoding(

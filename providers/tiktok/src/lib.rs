@@ -20,7 +20,8 @@
 //! as `{"error", "error_description", "log_id"}`, usually with HTTP 400 or 401 but possibly
 //! with 200, so the body is checked whatever the status:
 //! 1. HTTP 429 → `RateLimited` (with `Retry-After` when sent); HTTP 5xx → `Unavailable`.
-//! 2. An `error` string → core's RFC 6749 mapping ([`oauth_error`]): `invalid_grant` →
+//! 2. An `error` string → core's RFC 6749 mapping
+//!    ([`oauth_error`](integrations_core::http::oauth_error)): `invalid_grant` →
 //!    `InvalidGrant`, `invalid_client` / `unauthorized_client` → `InvalidClient`,
 //!    `access_denied` → `AccessDenied`, others → `Protocol`. The `log_id` is appended to
 //!    the description for TikTok support.
