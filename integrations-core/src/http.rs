@@ -59,6 +59,20 @@ pub struct CappedResponse {
 }
 
 impl CappedResponse {
+    /// A response from its parts, for classifier tests: `status` must be a valid HTTP
+    /// status and `headers` valid header pairs (it panics otherwise).
+    pub fn new(status: u16, headers: &[(&'static str, &'static str)], body: &str) -> Self {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.append(*name, reqwest::header::HeaderValue::from_static(value));
+        }
+        Self {
+            status: StatusCode::from_u16(status).expect("an HTTP status"),
+            headers: map,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
     /// Parses the body as JSON, or a [`ProviderError::Protocol`] with an excerpt.
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ProviderError> {
         serde_json::from_slice(&self.body).map_err(|e| ProviderError::Protocol {
@@ -294,13 +308,33 @@ pub fn oauth_error(code: &str, description: Option<String>) -> ProviderError {
     }
 }
 
-/// The common status-based classification: 429 → `RateLimited` (with `Retry-After`),
-/// 5xx → `Unavailable`; `None` for other statuses.
+/// Reads an error redirect (`?error=access_denied&error_description=...`) into a
+/// [`ProviderError`]; `None` when the callback carries no `error`. `access_denied`, or
+/// Meta's `error_reason=user_denied`, is [`ProviderError::AccessDenied`]; other codes
+/// follow RFC 6749 via [`oauth_error`].
+pub fn callback_error(params: &crate::CallbackParams) -> Option<ProviderError> {
+    let error = params.error()?;
+    let description = params
+        .get("error_description")
+        .map(str::to_owned)
+        .filter(|d| !d.is_empty());
+    if params.get("error_reason") == Some("user_denied") {
+        return Some(ProviderError::AccessDenied { description });
+    }
+    Some(oauth_error(error, description))
+}
+
+/// Reddit's (and others') rate-limit reset header: seconds until the window ends.
+pub const RATELIMIT_RESET: &str = "x-ratelimit-reset";
+
+/// The common status-based classification: 429 → `RateLimited` (with `Retry-After`, or
+/// else [`RATELIMIT_RESET`]), 5xx → `Unavailable`; `None` for other statuses.
 pub fn classify_status(response: &CappedResponse, now: DateTime<Utc>) -> Option<ProviderError> {
     let status = response.status;
     if status == StatusCode::TOO_MANY_REQUESTS {
         return Some(ProviderError::RateLimited {
-            retry_after: retry_after(&response.headers, now),
+            retry_after: retry_after(&response.headers, now)
+                .or_else(|| seconds_header(&response.headers, RATELIMIT_RESET)),
         });
     }
     if status.is_server_error() {
@@ -345,11 +379,7 @@ mod tests {
     use reqwest::header::HeaderValue;
 
     fn resp(status: u16, body: &str) -> CappedResponse {
-        CappedResponse {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: HeaderMap::new(),
-            body: body.as_bytes().to_vec(),
-        }
+        CappedResponse::new(status, &[], body)
     }
 
     #[test]
@@ -371,6 +401,25 @@ mod tests {
             seconds_header(&r, "x-ratelimit-reset"),
             Some(Duration::from_secs_f64(42.5))
         );
+    }
+
+    #[test]
+    fn callback_errors() {
+        use crate::CallbackParams;
+        for query in [
+            "error=access_denied&error_reason=user_denied&error_description=The+user+denied.&state=s",
+            "error=access_denied&state=s",
+            "error=server_error&error_reason=user_denied&state=s",
+        ] {
+            let e = callback_error(&CallbackParams::from_query(query));
+            assert!(
+                matches!(e, Some(ProviderError::AccessDenied { .. })),
+                "{query}"
+            );
+        }
+        let e = callback_error(&CallbackParams::from_query("error=invalid_scope&state=s"));
+        assert!(matches!(e, Some(ProviderError::Protocol { .. })));
+        assert!(callback_error(&CallbackParams::from_query("code=x&state=s")).is_none());
     }
 
     #[test]

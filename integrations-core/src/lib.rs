@@ -64,6 +64,7 @@
 //! ```
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+pub mod client;
 pub mod clock;
 pub mod crypto;
 pub mod error;

@@ -1,10 +1,10 @@
 //! Raw calls to Instagram's endpoints and their wire types.
 
 use crate::config::InstagramConfig;
-use crate::error::{Endpoint, check_response};
+use crate::error::Endpoint;
 use integrations_core::ProviderError;
+use integrations_core::client::{ApiClient, TokenReply};
 use integrations_core::http::wire::lenient_u64;
-use integrations_core::http::{CappedResponse, send_capped};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -105,16 +105,6 @@ pub(crate) struct ShortLived {
     pub(crate) permissions: Vec<String>,
 }
 
-/// The reply of `/access_token` (ig_exchange_token) and `/refresh_access_token`.
-#[derive(Deserialize)]
-pub(crate) struct LongLivedReply {
-    pub(crate) access_token: String,
-    #[serde(default)]
-    pub(crate) token_type: Option<String>,
-    #[serde(default, deserialize_with = "lenient_u64")]
-    pub(crate) expires_in: Option<u64>,
-}
-
 /// The reply of `GET {graph}/me`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct MeReply {
@@ -166,40 +156,28 @@ pub struct InstagramMetadata {
 /// The raw calls, sharing one client.
 #[derive(Debug)]
 pub(crate) struct Api {
-    pub(crate) client: reqwest::Client,
+    pub(crate) client: ApiClient,
     pub(crate) config: InstagramConfig,
 }
 
 impl Api {
-    async fn send(
-        &self,
-        request: reqwest::RequestBuilder,
-        endpoint: Endpoint,
-        secrets: &[&str],
-    ) -> Result<CappedResponse, ProviderError> {
-        let response = send_capped(request, self.config.body_limit).await?;
-        match check_response(&response, endpoint, secrets) {
-            Some(e) => Err(e),
-            None => Ok(response),
-        }
-    }
-
     /// `POST {api}/oauth/access_token`: code → short-lived token.
     pub(crate) async fn exchange_code(&self, code: &str) -> Result<ShortLived, ProviderError> {
         let c = &self.config;
-        let secret = c.client_secret.expose_secret();
+        let secret = c.client.client_secret().expose_secret();
         let request = self
             .client
-            .post(format!("{}/oauth/access_token", c.api_base_url))
+            .post(format!("{}/oauth/access_token", c.api_base_url()))
             .form(&[
-                ("client_id", c.client_id.as_str()),
+                ("client_id", c.client_id()),
                 ("client_secret", secret),
                 ("grant_type", "authorization_code"),
-                ("redirect_uri", c.redirect_uri.as_str()),
+                ("redirect_uri", c.redirect_uri().as_str()),
                 ("code", code),
             ]);
         let response = self
-            .send(request, Endpoint::CodeExchange, &[secret, code])
+            .client
+            .call(request, Endpoint::CodeExchange, &[secret, code])
             .await?;
         let reply: ShortLivedReply = response.json_secret("code-exchange reply")?;
         let item = match reply {
@@ -249,66 +227,55 @@ impl Api {
     pub(crate) async fn exchange_long_lived(
         &self,
         short_lived: &str,
-    ) -> Result<LongLivedReply, ProviderError> {
+    ) -> Result<TokenReply, ProviderError> {
         let c = &self.config;
-        let secret = c.client_secret.expose_secret();
+        let secret = c.client.client_secret().expose_secret();
         let request = self
             .client
-            .get(format!("{}/access_token", c.graph_base_url))
+            .get(format!("{}/access_token", c.graph_base_url()))
             .query(&[
                 ("grant_type", "ig_exchange_token"),
                 ("client_secret", secret),
                 ("access_token", short_lived),
             ]);
         let response = self
-            .send(request, Endpoint::TokenExchange, &[secret, short_lived])
+            .client
+            .call(request, Endpoint::TokenExchange, &[secret, short_lived])
             .await?;
-        long_lived(&response, "long-lived token reply")
+        TokenReply::parse(&response, "long-lived token reply")
     }
 
     /// `GET {graph}/refresh_access_token?grant_type=ig_refresh_token`.
-    pub(crate) async fn refresh(
-        &self,
-        access_token: &str,
-    ) -> Result<LongLivedReply, ProviderError> {
+    pub(crate) async fn refresh(&self, access_token: &str) -> Result<TokenReply, ProviderError> {
         let request = self
             .client
             .get(format!(
                 "{}/refresh_access_token",
-                self.config.graph_base_url
+                self.config.graph_base_url()
             ))
             .query(&[
                 ("grant_type", "ig_refresh_token"),
                 ("access_token", access_token),
             ]);
         let response = self
-            .send(request, Endpoint::TokenExchange, &[access_token])
+            .client
+            .call(request, Endpoint::TokenExchange, &[access_token])
             .await?;
-        long_lived(&response, "refresh reply")
+        TokenReply::parse(&response, "refresh reply")
     }
 
     /// `GET {graph}/me?fields=...`.
     pub(crate) async fn me(&self, access_token: &str) -> Result<MeReply, ProviderError> {
         let request = self
             .client
-            .get(format!("{}/me", self.config.graph_base_url))
+            .get(format!("{}/me", self.config.graph_base_url()))
             .query(&[("fields", PROFILE_FIELDS), ("access_token", access_token)]);
         let response = self
-            .send(request, Endpoint::Profile, &[access_token])
+            .client
+            .call(request, Endpoint::Profile, &[access_token])
             .await?;
         response.json_scrubbed("profile reply", &[access_token])
     }
-}
-
-fn long_lived(response: &CappedResponse, what: &str) -> Result<LongLivedReply, ProviderError> {
-    let reply: LongLivedReply = response.json_secret(what)?;
-    if reply.access_token.is_empty() {
-        return Err(ProviderError::Protocol {
-            message: format!("the {what} has an empty access token"),
-            body: None,
-        });
-    }
-    Ok(reply)
 }
 
 #[cfg(test)]

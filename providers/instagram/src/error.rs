@@ -2,7 +2,7 @@
 
 use chrono::Utc;
 use integrations_core::ProviderError;
-pub(crate) use integrations_core::http::scrub;
+use integrations_core::client::Classify;
 use integrations_core::http::{CappedResponse, classify_status, retry_after};
 use serde::Deserialize;
 
@@ -47,39 +47,35 @@ struct LegacyError {
     error_message: String,
 }
 
-/// Turns an error reply into a [`ProviderError`], or `None` when the reply is a success
-/// the caller may parse.
-pub(crate) fn check_response(
-    response: &CappedResponse,
-    endpoint: Endpoint,
-    secrets: &[&str],
-) -> Option<ProviderError> {
-    if let Some(e) = classify_status(response, Utc::now()) {
-        return Some(e);
+impl Classify for Endpoint {
+    fn classify(self, response: &CappedResponse) -> Option<ProviderError> {
+        if let Some(e) = classify_status(response, Utc::now()) {
+            return Some(e);
+        }
+        if let Ok(GraphEnvelope { error }) = serde_json::from_slice(&response.body) {
+            return Some(map_graph_error(&error, response, self));
+        }
+        if let Ok(legacy) = serde_json::from_slice::<LegacyError>(&response.body) {
+            let graph = GraphError {
+                message: Some(legacy.error_message),
+                kind: legacy.error_type,
+                code: legacy.code,
+                error_subcode: None,
+                fbtrace_id: None,
+            };
+            return Some(map_graph_error(&graph, response, self));
+        }
+        if !response.status.is_success() {
+            return Some(ProviderError::Protocol {
+                message: format!("unexpected HTTP {}", response.status.as_u16()),
+                body: Some(response.excerpt()),
+            });
+        }
+        None
     }
-    if let Ok(GraphEnvelope { error }) = serde_json::from_slice::<GraphEnvelope>(&response.body) {
-        return Some(map_graph_error(&error, response, endpoint, secrets));
-    }
-    if let Ok(legacy) = serde_json::from_slice::<LegacyError>(&response.body) {
-        let graph = GraphError {
-            message: Some(legacy.error_message),
-            kind: legacy.error_type,
-            code: legacy.code,
-            error_subcode: None,
-            fbtrace_id: None,
-        };
-        return Some(map_graph_error(&graph, response, endpoint, secrets));
-    }
-    if !response.status.is_success() {
-        return Some(ProviderError::Protocol {
-            message: format!("unexpected HTTP {}", response.status.as_u16()),
-            body: Some(scrub(&response.excerpt(), secrets)),
-        });
-    }
-    None
 }
 
-fn describe(e: &GraphError, secrets: &[&str]) -> String {
+fn describe(e: &GraphError) -> String {
     let mut d = e.message.clone().unwrap_or_else(|| "no message".into());
     if let Some(code) = e.code {
         d.push_str(&format!(" (code {code}"));
@@ -91,16 +87,11 @@ fn describe(e: &GraphError, secrets: &[&str]) -> String {
         }
         d.push(')');
     }
-    scrub(&d, secrets)
+    d
 }
 
-fn map_graph_error(
-    e: &GraphError,
-    response: &CappedResponse,
-    endpoint: Endpoint,
-    secrets: &[&str],
-) -> ProviderError {
-    let described = describe(e, secrets);
+fn map_graph_error(e: &GraphError, response: &CappedResponse, endpoint: Endpoint) -> ProviderError {
+    let described = describe(e);
     let description = Some(described.clone());
     match e.code {
         Some(190) => return ProviderError::InvalidGrant { description },
@@ -161,15 +152,10 @@ fn map_graph_error(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::StatusCode;
-    use reqwest::header::HeaderMap;
+    use integrations_core::client::check;
 
     fn resp(status: u16, body: &str) -> CappedResponse {
-        CappedResponse {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: HeaderMap::new(),
-            body: body.as_bytes().to_vec(),
-        }
+        CappedResponse::new(status, &[], body)
     }
 
     fn graph(code: i64, kind: &str, message: &str) -> String {
@@ -180,7 +166,7 @@ mod tests {
 
     #[test]
     fn graph_codes() {
-        let e = |code, ep| check_response(&resp(400, &graph(code, "OAuthException", "x")), ep, &[]);
+        let e = |code, ep: Endpoint| ep.classify(&resp(400, &graph(code, "OAuthException", "x")));
         assert!(matches!(
             e(190, Endpoint::Profile),
             Some(ProviderError::InvalidGrant { .. })
@@ -215,18 +201,18 @@ mod tests {
     fn legacy_shape() {
         let body = r#"{"error_type":"OAuthException","code":400,"error_message":"Invalid authorization code"}"#;
         assert!(matches!(
-            check_response(&resp(400, body), Endpoint::CodeExchange, &[]),
+            Endpoint::CodeExchange.classify(&resp(400, body)),
             Some(ProviderError::InvalidGrant { .. })
         ));
         let body =
             r#"{"error_type":"OAuthException","code":400,"error_message":"Invalid platform app"}"#;
         assert!(matches!(
-            check_response(&resp(400, body), Endpoint::CodeExchange, &[]),
+            Endpoint::CodeExchange.classify(&resp(400, body)),
             Some(ProviderError::InvalidClient { .. })
         ));
         let body = r#"{"error_type":"OAuthException","code":400,"error_message":"Error validating client secret."}"#;
         assert!(matches!(
-            check_response(&resp(400, body), Endpoint::CodeExchange, &[]),
+            Endpoint::CodeExchange.classify(&resp(400, body)),
             Some(ProviderError::InvalidClient { .. })
         ));
     }
@@ -238,35 +224,32 @@ mod tests {
             "OAuthException",
             "Malformed access token IGAAsecret-token-value",
         );
-        let err = check_response(
-            &resp(400, &body),
+        let err = check(
+            resp(400, &body),
             Endpoint::Profile,
             &["IGAAsecret-token-value"],
         )
-        .unwrap();
+        .unwrap_err();
         let text = format!("{err} {err:?}");
         assert!(!text.contains("IGAAsecret"), "{text}");
-        let err = check_response(
-            &resp(418, "teapot IGAAsecret-token-value"),
+        let err = check(
+            resp(418, "teapot IGAAsecret-token-value"),
             Endpoint::Profile,
             &["IGAAsecret-token-value"],
         )
-        .unwrap();
+        .unwrap_err();
         assert!(!format!("{err:?}").contains("IGAAsecret"));
     }
 
     #[test]
     fn success_passes_and_status_wins() {
         assert!(
-            check_response(
-                &resp(200, r#"{"access_token":"x"}"#),
-                Endpoint::Profile,
-                &[]
-            )
-            .is_none()
+            Endpoint::Profile
+                .classify(&resp(200, r#"{"access_token":"x"}"#))
+                .is_none()
         );
         assert!(matches!(
-            check_response(&resp(502, "<html>"), Endpoint::Profile, &[]),
+            Endpoint::Profile.classify(&resp(502, "<html>")),
             Some(ProviderError::Unavailable { status: 502 })
         ));
         let e = resp(200, r#"{"access_token":"IGAAx"#)

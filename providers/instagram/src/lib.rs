@@ -60,7 +60,7 @@
 //!     .scopes(["instagram_business_basic", "instagram_business_content_publish"])
 //!     .build()?;
 //! // Or: InstagramConfig::from_env()?, reading INSTAGRAM_CLIENT_ID, INSTAGRAM_CLIENT_SECRET,
-//! // INSTAGRAM_REDIRECT_URI and optionally INSTAGRAM_SCOPES.
+//! // INSTAGRAM_REDIRECT_URI and the optional INSTAGRAM_* variables it documents.
 //! let instagram = InstagramProvider::new(config)?;
 //!
 //! let url = instagram
@@ -88,7 +88,8 @@ pub use config::{
 
 use async_trait::async_trait;
 use chrono::TimeDelta;
-use integrations_core::http::{client, oauth_error};
+use integrations_core::client::{ApiClient, metadata_json};
+pub use integrations_core::http::callback_error;
 use integrations_core::{
     AccessToken, AuthorizationRequest, CallbackParams, Capabilities, CodeExchange, PkceSupport,
     Profile, Provider, ProviderError, ProviderId, RefreshRequest, RefreshToken, TokenSet,
@@ -111,7 +112,7 @@ impl InstagramProvider {
     /// Builds the provider and its HTTP client (redirects off, the configured timeout
     /// and User-Agent).
     pub fn new(config: InstagramConfig) -> Result<Self, ProviderError> {
-        let client = client(&config.user_agent, config.timeout)?;
+        let client = ApiClient::new(&config.client)?;
         Ok(Self {
             id: ProviderId::new("instagram").map_err(|e| ProviderError::Config(e.to_string()))?,
             api: api::Api { client, config },
@@ -127,23 +128,6 @@ impl InstagramProvider {
     pub fn config(&self) -> &InstagramConfig {
         &self.api.config
     }
-}
-
-/// Reads an error redirect (`?error=access_denied&error_reason=user_denied&...`) into a
-/// [`ProviderError`]; `None` when the callback carries no `error`.
-///
-/// `access_denied` (or `error_reason=user_denied`) → [`ProviderError::AccessDenied`]; other
-/// codes follow RFC 6749 via [`oauth_error`].
-pub fn callback_error(params: &CallbackParams) -> Option<ProviderError> {
-    let error = params.error()?;
-    let description = params
-        .get("error_description")
-        .map(str::to_owned)
-        .filter(|d| !d.is_empty());
-    if params.get("error_reason") == Some("user_denied") {
-        return Some(ProviderError::AccessDenied { description });
-    }
-    Some(oauth_error(error, description))
 }
 
 /// The code from the callback without the `#_` fragment Meta appends to the redirect.
@@ -183,21 +167,19 @@ impl Provider for InstagramProvider {
         &self,
         request: &AuthorizationRequest,
     ) -> Result<Url, ProviderError> {
-        let c = &self.api.config;
-        let scopes = if request.scopes.is_empty() {
-            &c.scopes
-        } else {
-            &request.scopes
-        };
-        let mut url = Url::parse(&format!("{}/oauth/authorize", c.www_base_url))
-            .map_err(|e| ProviderError::Config(format!("bad Instagram www_base_url: {e}")))?;
-        url.query_pairs_mut()
-            .append_pair("client_id", &c.client_id)
-            .append_pair("redirect_uri", c.redirect_uri.as_str())
-            .append_pair("response_type", "code")
-            .append_pair("scope", &scopes.join(","))
-            .append_pair("state", &request.state);
-        Ok(url)
+        let c = self.api.config.client();
+        let scope = c.scopes_for(&request.scopes).join(",");
+        c.url(
+            &config::WWW,
+            "/oauth/authorize",
+            &[
+                ("client_id", c.client_id()),
+                ("redirect_uri", c.redirect_uri().as_str()),
+                ("response_type", "code"),
+                ("scope", &scope),
+                ("state", &request.state),
+            ],
+        )
     }
 
     async fn exchange_code(&self, exchange: CodeExchange<'_>) -> Result<TokenSet, ProviderError> {
@@ -210,15 +192,9 @@ impl Provider for InstagramProvider {
             .api
             .exchange_long_lived(short.access_token.expose_secret())
             .await?;
-        Ok(TokenSet {
-            access_token: AccessToken::new(long.access_token),
-            refresh_token: None,
-            expires_in: long.expires_in.map(Duration::from_secs),
-            refresh_expires_in: None,
-            token_type: long.token_type,
-            scopes: short.permissions,
-            account_id: Some(short.user_id),
-        })
+        let mut tokens = long.into_token_set(None, &short.permissions);
+        tokens.account_id = Some(short.user_id);
+        Ok(tokens)
     }
 
     async fn refresh(&self, request: RefreshRequest<'_>) -> Result<TokenSet, ProviderError> {
@@ -235,15 +211,7 @@ impl Provider for InstagramProvider {
             });
         };
         let reply = self.api.refresh(current.expose_secret()).await?;
-        Ok(TokenSet {
-            access_token: AccessToken::new(reply.access_token),
-            refresh_token: None,
-            expires_in: reply.expires_in.map(Duration::from_secs),
-            refresh_expires_in: None,
-            token_type: reply.token_type,
-            scopes: request.scopes.to_vec(),
-            account_id: None,
-        })
+        Ok(reply.into_token_set(None, request.scopes))
     }
 
     async fn fetch_profile(&self, access_token: &AccessToken) -> Result<Profile, ProviderError> {
@@ -270,10 +238,7 @@ impl Provider for InstagramProvider {
         Ok(Profile {
             account_id: ig_business_id,
             username: Some(username),
-            metadata: serde_json::to_value(&metadata).map_err(|e| ProviderError::Protocol {
-                message: format!("cannot encode the metadata: {e}"),
-                body: None,
-            })?,
+            metadata: metadata_json(&metadata)?,
         })
     }
 
@@ -287,13 +252,17 @@ impl Provider for InstagramProvider {
         })
     }
 
-    /// Instagram's Graph API takes the token as the `access_token` query parameter.
+    /// Instagram's Graph API takes the token as the `access_token` query parameter; the
+    /// configured `User-Agent` is set too.
     fn authorize_request(
         &self,
         request: reqwest::RequestBuilder,
         access_token: &AccessToken,
     ) -> reqwest::RequestBuilder {
-        request.query(&[("access_token", access_token.expose_secret())])
+        self.api
+            .client
+            .identify(request)
+            .query(&[("access_token", access_token.expose_secret())])
     }
 }
 
@@ -308,22 +277,5 @@ mod tests {
         let p = CallbackParams::from_pairs([("code", "#_")]);
         assert!(callback_code(&p).is_err());
         assert!(callback_code(&CallbackParams::default()).is_err());
-    }
-
-    #[test]
-    fn callback_errors() {
-        let p = CallbackParams::from_query(
-            "error=access_denied&error_reason=user_denied&error_description=The+user+denied+your+request.&state=s",
-        );
-        assert!(matches!(
-            callback_error(&p),
-            Some(ProviderError::AccessDenied { .. })
-        ));
-        let p = CallbackParams::from_query("error=access_denied&state=s");
-        assert!(matches!(
-            callback_error(&p),
-            Some(ProviderError::AccessDenied { .. })
-        ));
-        assert!(callback_error(&CallbackParams::from_query("code=x&state=s")).is_none());
     }
 }

@@ -232,3 +232,57 @@ async fn cancelled_callback_never_reaches_the_platform() {
     assert!(matches!(err, Error::Cancelled), "{err:?}");
     assert!(server.received_requests().await.unwrap().is_empty());
 }
+
+/// `Integrations::send` sends with the service's own client, which has no `User-Agent`:
+/// the provider's `authorize_request` adds the token as Instagram wants it (the
+/// `access_token` query parameter, no `Authorization` header) and the configured
+/// `User-Agent`.
+#[tokio::test]
+async fn send_carries_the_token_query_and_the_configured_user_agent() {
+    let server = platform().await;
+    let media = "/instagram/graph/me/media";
+    Mock::given(method("GET"))
+        .and(path(media))
+        .respond_with(json(200, serde_json::json!({"data": []})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let integrations = Integrations::builder(
+        Arc::new(MemoryStore::new()),
+        TokenCipher::new(EncryptionKey::generate()),
+    )
+    .provider(Arc::new(provider(&server)))
+    .build();
+    let user = UserId(7);
+    let start = integrations.connect(user, "instagram", None).await.unwrap();
+    let params =
+        CallbackParams::from_pairs([("code", "good-code#_"), ("state", start.state.as_str())]);
+    integrations
+        .callback(user, "instagram", &params)
+        .await
+        .unwrap();
+
+    let request = reqwest::Client::new()
+        .get(format!("{}{media}?fields=id", server.uri()))
+        .build()
+        .unwrap();
+    let response = integrations
+        .send(user, "instagram", "17841405793187218", request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let received = server.received_requests().await.unwrap();
+    let sent = received.iter().find(|r| r.url.path() == media).unwrap();
+    let values = |name: &str| -> Vec<&[u8]> {
+        sent.headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect()
+    };
+    let ua = concat!("integrations-instagram/", env!("CARGO_PKG_VERSION"));
+    assert_eq!(values("user-agent"), [ua.as_bytes()]);
+    assert!(values("authorization").is_empty());
+    assert_eq!(sent.url.query(), Some("fields=id&access_token=IGAAlong"));
+}

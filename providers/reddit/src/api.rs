@@ -1,13 +1,13 @@
 //! Raw Reddit calls and their wire types.
 
 use crate::config::RedditConfig;
-use crate::error;
-use integrations_core::http::{CappedResponse, send_capped};
-use integrations_core::secret::{AccessToken, RefreshToken};
-use integrations_core::{ProviderError, TokenSet};
-use reqwest::header::AUTHORIZATION;
+use crate::error::Endpoint;
+use integrations_core::ProviderError;
+use integrations_core::client::{ApiClient, TokenReply};
+use integrations_core::http::CappedResponse;
+use integrations_core::secret::AccessToken;
+use reqwest::header::{ACCEPT, AUTHORIZATION};
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
 
 /// Path of the authorization page on the `www` host.
 pub(crate) const AUTHORIZE_PATH: &str = "/api/v1/authorize";
@@ -17,27 +17,6 @@ pub(crate) const TOKEN_PATH: &str = "/api/v1/access_token";
 pub(crate) const REVOKE_PATH: &str = "/api/v1/revoke_token";
 /// Path of the identity endpoint on the OAuth host.
 pub(crate) const ME_PATH: &str = "/api/v1/me";
-
-/// Which grant a token request carries; refresh errors are classified differently.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Grant {
-    AuthorizationCode,
-    RefreshToken,
-}
-
-/// The token endpoint's success body.
-#[derive(Debug, Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    #[serde(default)]
-    token_type: Option<String>,
-    #[serde(default)]
-    expires_in: Option<serde_json::Value>,
-    #[serde(default)]
-    scope: Option<String>,
-    #[serde(default)]
-    refresh_token: Option<String>,
-}
 
 /// `GET /api/v1/me` (the fields used here).
 #[derive(Debug, Deserialize)]
@@ -124,122 +103,84 @@ pub(crate) fn html_unescape(s: &str) -> String {
     out
 }
 
-/// POSTs a grant to the token endpoint with HTTP Basic client authentication.
-pub(crate) async fn token_request(
-    client: &reqwest::Client,
-    config: &RedditConfig,
-    grant: Grant,
-    form: &[(&str, &str)],
-) -> Result<TokenSet, ProviderError> {
-    let request = client
-        .post(format!("{}{TOKEN_PATH}", config.www_base_url))
-        .basic_auth(
-            &config.client_id,
-            Some(config.client_secret.expose_secret()),
-        )
-        .header(reqwest::header::ACCEPT, "application/json")
-        .form(form);
-    let response = send_capped(request, config.body_limit).await?;
-    error::check_token(&response, grant)?;
-    parse_token_set(&response)
+/// The raw calls, sharing one client.
+#[derive(Debug)]
+pub(crate) struct Api {
+    pub(crate) client: ApiClient,
+    pub(crate) config: RedditConfig,
 }
 
-/// Parses a token success body. Parse errors never carry the body: it holds tokens.
-fn parse_token_set(response: &CappedResponse) -> Result<TokenSet, ProviderError> {
-    let body: TokenResponse =
-        serde_json::from_slice(&response.body).map_err(|e| ProviderError::Protocol {
-            message: format!(
-                "malformed token response (HTTP {}, {:?} error at line {} column {})",
-                response.status.as_u16(),
-                e.classify(),
-                e.line(),
-                e.column()
-            ),
-            body: None,
-        })?;
-    if body.access_token.is_empty() {
-        return Err(ProviderError::Protocol {
-            message: "the token response has an empty access_token".into(),
-            body: None,
-        });
+impl Api {
+    /// A `POST` to the `www` host with HTTP Basic client authentication, checked as
+    /// `endpoint`; `secrets` (besides the client secret) are scrubbed from errors.
+    async fn post_basic(
+        &self,
+        path: &str,
+        endpoint: Endpoint,
+        form: &[(&str, &str)],
+        secrets: &[&str],
+    ) -> Result<CappedResponse, ProviderError> {
+        let c = &self.config;
+        let secret = c.client.client_secret().expose_secret();
+        let request = self
+            .client
+            .post(format!("{}{path}", c.www_base_url()))
+            .basic_auth(c.client_id(), Some(secret))
+            .header(ACCEPT, "application/json")
+            .form(form);
+        let mut all = vec![secret];
+        all.extend_from_slice(secrets);
+        self.client.call(request, endpoint, &all).await
     }
-    let expires_in = match &body.expires_in {
-        None | Some(serde_json::Value::Null) => None,
-        Some(v) => Some(parse_seconds(v).ok_or_else(|| ProviderError::Protocol {
-            message: "the token response has a malformed expires_in".into(),
-            body: None,
-        })?),
-    };
-    Ok(TokenSet {
-        access_token: AccessToken::new(body.access_token),
-        refresh_token: body
-            .refresh_token
-            .filter(|t| !t.is_empty())
-            .map(RefreshToken::new),
-        expires_in,
-        refresh_expires_in: None,
-        token_type: body.token_type,
-        scopes: body
-            .scope
-            .as_deref()
-            .map(integrations_core::http::split_scopes)
-            .unwrap_or_default(),
-        account_id: None,
-    })
-}
 
-/// Seconds as a JSON number (integer or float) or a numeric string.
-fn parse_seconds(v: &serde_json::Value) -> Option<Duration> {
-    let secs = match v {
-        serde_json::Value::Number(n) => n.as_f64()?,
-        serde_json::Value::String(s) => s.trim().parse::<f64>().ok()?,
-        _ => return None,
-    };
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(1e10)))
-}
+    /// POSTs a grant to the token endpoint (`endpoint` is the code exchange or refresh).
+    pub(crate) async fn token_request(
+        &self,
+        endpoint: Endpoint,
+        form: &[(&str, &str)],
+        secret: &str,
+    ) -> Result<TokenReply, ProviderError> {
+        let response = self
+            .post_basic(TOKEN_PATH, endpoint, form, &[secret])
+            .await?;
+        TokenReply::parse(&response, "token response")
+    }
 
-/// `POST /api/v1/revoke_token`.
-pub(crate) async fn revoke(
-    client: &reqwest::Client,
-    config: &RedditConfig,
-    token: &str,
-    token_type_hint: &str,
-) -> Result<(), ProviderError> {
-    let request = client
-        .post(format!("{}{REVOKE_PATH}", config.www_base_url))
-        .basic_auth(
-            &config.client_id,
-            Some(config.client_secret.expose_secret()),
+    /// `POST /api/v1/revoke_token`.
+    pub(crate) async fn revoke(
+        &self,
+        token: &str,
+        token_type_hint: &str,
+    ) -> Result<(), ProviderError> {
+        let form = [("token", token), ("token_type_hint", token_type_hint)];
+        self.post_basic(REVOKE_PATH, Endpoint::Revoke, &form, &[token])
+            .await
+            .map(drop)
+    }
+
+    /// `GET /api/v1/me` with `Authorization: bearer <token>`.
+    pub(crate) async fn me(&self, access_token: &AccessToken) -> Result<Me, ProviderError> {
+        let url = format!("{}{ME_PATH}", self.config.oauth_base_url());
+        let request = self.authorize(self.client.get(url), access_token);
+        let secrets = [access_token.expose_secret()];
+        self.client
+            .call(request, Endpoint::Api, &secrets)
+            .await?
+            .json()
+    }
+
+    /// Adds `Authorization: bearer <token>` (Reddit's documented spelling) and the
+    /// configured `User-Agent`, which Reddit requires on every request.
+    pub(crate) fn authorize(
+        &self,
+        request: reqwest::RequestBuilder,
+        access_token: &AccessToken,
+    ) -> reqwest::RequestBuilder {
+        self.client.identify(request).header(
+            AUTHORIZATION,
+            format!("bearer {}", access_token.expose_secret()),
         )
-        .form(&[("token", token), ("token_type_hint", token_type_hint)]);
-    let response = send_capped(request, config.body_limit).await?;
-    error::check_revoke(&response)
-}
-
-/// `GET /api/v1/me` with `Authorization: bearer <token>`.
-pub(crate) async fn me(
-    client: &reqwest::Client,
-    config: &RedditConfig,
-    access_token: &AccessToken,
-) -> Result<Me, ProviderError> {
-    let request = authorize(
-        client.get(format!("{}{ME_PATH}", config.oauth_base_url)),
-        access_token,
-    );
-    let response = send_capped(request, config.body_limit).await?;
-    error::check_api(&response)?;
-    response.json()
-}
-
-/// Adds `Authorization: bearer <token>` (Reddit's documented spelling).
-pub(crate) fn authorize(
-    request: reqwest::RequestBuilder,
-    access_token: &AccessToken,
-) -> reqwest::RequestBuilder {
-    request.header(
-        AUTHORIZATION,
-        format!("bearer {}", access_token.expose_secret()),
-    )
+    }
 }
 
 #[cfg(test)]
@@ -273,19 +214,5 @@ mod tests {
         );
         let me: Me = serde_json::from_str(r#"{"id":"abc","name":"n"}"#).unwrap();
         assert_eq!(me.metadata().karma, None);
-    }
-
-    #[test]
-    fn seconds_accept_numbers_and_strings() {
-        assert_eq!(
-            parse_seconds(&serde_json::json!(3600)),
-            Some(Duration::from_secs(3600))
-        );
-        assert_eq!(
-            parse_seconds(&serde_json::json!("3600")),
-            Some(Duration::from_secs(3600))
-        );
-        assert_eq!(parse_seconds(&serde_json::json!(-1)), None);
-        assert_eq!(parse_seconds(&serde_json::json!(true)), None);
     }
 }

@@ -11,37 +11,37 @@
 //! - 429 → [`ProviderError::RateLimited`] with `Retry-After`, or else
 //!   `X-Ratelimit-Reset` (seconds until the window resets).
 
-use crate::api::Grant;
 use chrono::Utc;
 use integrations_core::ProviderError;
+use integrations_core::client::Classify;
 use integrations_core::http::{
-    CappedResponse, OAuthErrorBody, check_token_response, retry_after, seconds_header,
+    CappedResponse, OAuthErrorBody, check_token_response, classify_status,
 };
 use reqwest::StatusCode;
 use reqwest::header::WWW_AUTHENTICATE;
 
-/// Reddit's rate-limit reset header (seconds until the window ends).
-pub(crate) const RATELIMIT_RESET: &str = "x-ratelimit-reset";
-
-/// 429 with `Retry-After`, falling back to `X-Ratelimit-Reset`.
-fn rate_limited(response: &CappedResponse) -> ProviderError {
-    ProviderError::RateLimited {
-        retry_after: retry_after(&response.headers, Utc::now())
-            .or_else(|| seconds_header(&response.headers, RATELIMIT_RESET)),
-    }
+/// Which call a reply answers; a 400 on refresh is read differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    /// `POST /api/v1/access_token` with `grant_type=authorization_code`.
+    CodeExchange,
+    /// `POST /api/v1/access_token` with `grant_type=refresh_token`.
+    Refresh,
+    /// `POST /api/v1/revoke_token`.
+    Revoke,
+    /// `GET /api/v1/me` and other resource API calls.
+    Api,
 }
 
-/// 429 and 5xx, common to every endpoint.
-fn by_status(response: &CappedResponse) -> Option<ProviderError> {
-    if response.status == StatusCode::TOO_MANY_REQUESTS {
-        return Some(rate_limited(response));
+impl Classify for Endpoint {
+    fn classify(self, response: &CappedResponse) -> Option<ProviderError> {
+        match self {
+            Self::CodeExchange | Self::Refresh => check_token(response, self),
+            Self::Revoke => check_revoke(response),
+            Self::Api => check_api(response),
+        }
+        .err()
     }
-    if response.status.is_server_error() {
-        return Some(ProviderError::Unavailable {
-            status: response.status.as_u16(),
-        });
-    }
-    None
 }
 
 fn invalid_client_401(response: &CappedResponse) -> ProviderError {
@@ -60,14 +60,14 @@ fn invalid_client_401(response: &CappedResponse) -> ProviderError {
 }
 
 /// Classifies a token-endpoint reply; `Ok(())` means the success body may be parsed.
-pub(crate) fn check_token(response: &CappedResponse, grant: Grant) -> Result<(), ProviderError> {
-    if let Some(e) = by_status(response) {
+fn check_token(response: &CappedResponse, endpoint: Endpoint) -> Result<(), ProviderError> {
+    if let Some(e) = classify_status(response, Utc::now()) {
         return Err(e);
     }
     if response.status == StatusCode::UNAUTHORIZED {
         return Err(invalid_client_401(response));
     }
-    if grant == Grant::RefreshToken && response.status == StatusCode::BAD_REQUEST {
+    if endpoint == Endpoint::Refresh && response.status == StatusCode::BAD_REQUEST {
         let code = serde_json::from_slice::<OAuthErrorBody>(&response.body).ok();
         match code.as_ref().map(|b| b.error.as_str()) {
             None | Some("invalid_request" | "invalid_grant") => {
@@ -85,8 +85,8 @@ pub(crate) fn check_token(response: &CappedResponse, grant: Grant) -> Result<(),
 }
 
 /// Classifies a `/api/v1/me` (resource API) reply.
-pub(crate) fn check_api(response: &CappedResponse) -> Result<(), ProviderError> {
-    if let Some(e) = by_status(response) {
+fn check_api(response: &CappedResponse) -> Result<(), ProviderError> {
+    if let Some(e) = classify_status(response, Utc::now()) {
         return Err(e);
     }
     match response.status {
@@ -110,8 +110,8 @@ pub(crate) fn check_api(response: &CappedResponse) -> Result<(), ProviderError> 
 }
 
 /// Classifies a `/api/v1/revoke_token` reply (204, or 200, is success).
-pub(crate) fn check_revoke(response: &CappedResponse) -> Result<(), ProviderError> {
-    if let Some(e) = by_status(response) {
+fn check_revoke(response: &CappedResponse) -> Result<(), ProviderError> {
+    if let Some(e) = classify_status(response, Utc::now()) {
         return Err(e);
     }
     if response.status.is_success() {
@@ -126,25 +126,16 @@ pub(crate) fn check_revoke(response: &CappedResponse) -> Result<(), ProviderErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::{HeaderMap, HeaderValue};
     use std::time::Duration;
 
     fn resp(status: u16, body: &str, headers: &[(&'static str, &'static str)]) -> CappedResponse {
-        let mut h = HeaderMap::new();
-        for (k, v) in headers {
-            h.insert(*k, HeaderValue::from_static(v));
-        }
-        CappedResponse {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: h,
-            body: body.as_bytes().to_vec(),
-        }
+        CappedResponse::new(status, headers, body)
     }
 
     #[test]
     fn token_errors() {
-        let code = Grant::AuthorizationCode;
-        let refresh = Grant::RefreshToken;
+        let code = Endpoint::CodeExchange;
+        let refresh = Endpoint::Refresh;
         assert!(matches!(
             check_token(&resp(200, r#"{"error": "invalid_grant"}"#, &[]), code),
             Err(ProviderError::InvalidGrant { .. })

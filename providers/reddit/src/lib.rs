@@ -67,9 +67,11 @@ pub use config::{
     RedditConfigBuilder,
 };
 
-use api::Grant;
+use api::Api;
 use async_trait::async_trait;
-use integrations_core::http::{self, oauth_error};
+use error::Endpoint;
+use integrations_core::client::{ApiClient, metadata_json};
+use integrations_core::http::callback_error;
 use integrations_core::secret::{AccessToken, RefreshToken};
 use integrations_core::{
     AuthorizationRequest, Capabilities, CodeExchange, PkceSupport, Profile, Provider,
@@ -84,18 +86,20 @@ pub const PROVIDER_ID: &str = "reddit";
 #[derive(Debug)]
 pub struct RedditProvider {
     id: ProviderId,
-    config: RedditConfig,
-    client: reqwest::Client,
+    api: Api,
 }
 
 impl RedditProvider {
     /// Builds the provider and its HTTP client (redirects off, the configured timeout
     /// and User-Agent).
     pub fn new(config: RedditConfig) -> Result<Self, ProviderError> {
-        let client = http::client(&config.user_agent, config.timeout)?;
+        let client = ApiClient::new(&config.client)?;
         let id = ProviderId::new(PROVIDER_ID)
             .map_err(|e| ProviderError::Config(format!("reddit: {e}")))?;
-        Ok(Self { id, config, client })
+        Ok(Self {
+            id,
+            api: Api { client, config },
+        })
     }
 
     /// Reads [`RedditConfig::from_env`] and builds the provider.
@@ -105,18 +109,7 @@ impl RedditProvider {
 
     /// The configuration.
     pub fn config(&self) -> &RedditConfig {
-        &self.config
-    }
-
-    fn scopes_for(&self, requested: &[String]) -> Vec<String> {
-        if requested.is_empty() {
-            return self.config.scopes.clone();
-        }
-        let mut scopes = requested.to_vec();
-        if !scopes.iter().any(|s| s == config::IDENTITY_SCOPE) {
-            scopes.insert(0, config::IDENTITY_SCOPE.to_owned());
-        }
-        scopes
+        &self.api.config
     }
 }
 
@@ -144,41 +137,34 @@ impl Provider for RedditProvider {
                 "reddit: the authorization request needs a state; Reddit requires one".into(),
             ));
         }
-        let mut url = Url::parse(&format!(
-            "{}{}",
-            self.config.www_base_url,
-            api::AUTHORIZE_PATH
-        ))
-        .map_err(|e| ProviderError::Config(format!("reddit: bad www_base_url: {e}")))?;
-        url.query_pairs_mut()
-            .append_pair("client_id", &self.config.client_id)
-            .append_pair("response_type", "code")
-            .append_pair("state", &request.state)
-            .append_pair("redirect_uri", self.config.redirect_uri.as_str())
-            .append_pair("duration", "permanent")
-            .append_pair("scope", &self.scopes_for(&request.scopes).join(" "));
-        Ok(url)
+        let c = self.api.config.client();
+        let scope = c.scopes_for(&request.scopes).join(" ");
+        c.url(
+            &config::WWW,
+            api::AUTHORIZE_PATH,
+            &[
+                ("client_id", c.client_id()),
+                ("response_type", "code"),
+                ("state", &request.state),
+                ("redirect_uri", c.redirect_uri().as_str()),
+                ("duration", "permanent"),
+                ("scope", &scope),
+            ],
+        )
     }
 
     async fn exchange_code(&self, exchange: CodeExchange<'_>) -> Result<TokenSet, ProviderError> {
-        if let Some(code) = exchange.params.error() {
-            return Err(oauth_error(
-                code,
-                exchange.params.get("error_description").map(str::to_owned),
-            ));
+        if let Some(e) = callback_error(exchange.params) {
+            return Err(e);
         }
         let code = exchange.params.require("code")?;
-        api::token_request(
-            &self.client,
-            &self.config,
-            Grant::AuthorizationCode,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("redirect_uri", self.config.redirect_uri.as_str()),
-            ],
-        )
-        .await
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", self.config().redirect_uri().as_str()),
+        ];
+        let reply = self.api.token_request(Endpoint::CodeExchange, &form, code);
+        Ok(reply.await?.into_token_set(None, &[]))
     }
 
     async fn refresh(&self, request: RefreshRequest<'_>) -> Result<TokenSet, ProviderError> {
@@ -187,28 +173,19 @@ impl Provider for RedditProvider {
             .ok_or_else(|| ProviderError::InvalidGrant {
                 description: Some("no Reddit refresh token is stored for this account".into()),
             })?;
-        let mut tokens = api::token_request(
-            &self.client,
-            &self.config,
-            Grant::RefreshToken,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", old.expose_secret()),
-            ],
-        )
-        .await?;
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", old.expose_secret()),
+        ];
+        let reply = self
+            .api
+            .token_request(Endpoint::Refresh, &form, old.expose_secret());
         // Reddit keeps the refresh token; its reply omits it. Hand the old one back.
-        if tokens.refresh_token.is_none() {
-            tokens.refresh_token = Some(old.clone());
-        }
-        if tokens.scopes.is_empty() {
-            tokens.scopes = request.scopes.to_vec();
-        }
-        Ok(tokens)
+        Ok(reply.await?.into_token_set(Some(old), request.scopes))
     }
 
     async fn fetch_profile(&self, access_token: &AccessToken) -> Result<Profile, ProviderError> {
-        let me = api::me(&self.client, &self.config, access_token).await?;
+        let me = self.api.me(access_token).await?;
         let account_id = me.account_id();
         if account_id.is_empty() || me.name.is_empty() {
             return Err(ProviderError::Protocol {
@@ -220,10 +197,7 @@ impl Provider for RedditProvider {
         Ok(Profile {
             account_id: account_id.to_owned(),
             username: Some(metadata.username.clone()),
-            metadata: serde_json::to_value(&metadata).map_err(|e| ProviderError::Protocol {
-                message: format!("cannot encode the Reddit metadata: {e}"),
-                body: None,
-            })?,
+            metadata: metadata_json(&metadata)?,
         })
     }
 
@@ -233,34 +207,20 @@ impl Provider for RedditProvider {
         refresh_token: Option<&RefreshToken>,
     ) -> Result<(), ProviderError> {
         match (refresh_token, access_token) {
-            (Some(rt), _) => {
-                api::revoke(
-                    &self.client,
-                    &self.config,
-                    rt.expose_secret(),
-                    "refresh_token",
-                )
-                .await
-            }
-            (None, Some(at)) => {
-                api::revoke(
-                    &self.client,
-                    &self.config,
-                    at.expose_secret(),
-                    "access_token",
-                )
-                .await
-            }
+            (Some(rt), _) => self.api.revoke(rt.expose_secret(), "refresh_token").await,
+            (None, Some(at)) => self.api.revoke(at.expose_secret(), "access_token").await,
             (None, None) => Ok(()),
         }
     }
 
+    /// `Authorization: bearer <token>` and the configured `User-Agent`, which Reddit
+    /// requires on every request (the client of `Integrations::send` has none).
     fn authorize_request(
         &self,
         request: reqwest::RequestBuilder,
         access_token: &AccessToken,
     ) -> reqwest::RequestBuilder {
-        api::authorize(request, access_token)
+        self.api.authorize(request, access_token)
     }
 }
 

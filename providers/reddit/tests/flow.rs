@@ -241,3 +241,49 @@ async fn cancelled_callback_never_reaches_reddit() {
     assert!(matches!(err, Error::Cancelled), "{err:?}");
     assert!(svc.status(user).await.unwrap().is_empty());
 }
+
+/// `Integrations::send` sends with the service's own client, which has no `User-Agent`:
+/// the provider's `authorize_request` must add every header Reddit requires. The caller's
+/// generic `User-Agent` is replaced by the configured one.
+#[tokio::test]
+async fn send_carries_the_bearer_token_and_the_configured_user_agent() {
+    let server = MockServer::start().await;
+    mount_reddit(&server).await;
+    let karma = "/reddit/oauth/api/v1/me/karma";
+    Mock::given(method("GET"))
+        .and(path(karma))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"data": []})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let svc = integrations(&server);
+    let user = UserId(7);
+    let start = svc.connect(user, "reddit", None).await.unwrap();
+    let params =
+        CallbackParams::from_pairs([("code", "good-code"), ("state", start.state.as_str())]);
+    svc.callback(user, "reddit", &params).await.unwrap();
+
+    let request = reqwest::Client::new()
+        .get(format!("{}{karma}", server.uri()))
+        .header("user-agent", "generic/1.0")
+        .build()
+        .unwrap();
+    let response = svc.send(user, "reddit", "1w72", request).await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    let received = server.received_requests().await.unwrap();
+    let sent = received.iter().find(|r| r.url.path() == karma).unwrap();
+    let values = |name: &str| -> Vec<&[u8]> {
+        sent.headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect()
+    };
+    assert_eq!(values("user-agent"), [UA.as_bytes()]);
+    assert_eq!(
+        values("authorization"),
+        [b"bearer eyJhbGciOiJSUzI1NiJ9.access-1".as_slice()]
+    );
+    assert_eq!(sent.url.query(), None);
+}

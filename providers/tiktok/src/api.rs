@@ -1,28 +1,26 @@
 //! Raw calls to TikTok's Open API v2 and their wire types.
 
 use crate::config::TikTokConfig;
-use crate::error::{api_error_code, check_api_reply, check_token_reply};
+use crate::error::{Endpoint, api_error_code};
 use integrations_core::ProviderError;
-use integrations_core::http::wire::lenient_u64;
-use integrations_core::http::{CappedResponse, send_capped};
+use integrations_core::client::{self, ApiClient, check};
+use integrations_core::http::CappedResponse;
 use serde::{Deserialize, Serialize};
 
-/// The reply of `/v2/oauth/token/` (code exchange and refresh).
-#[derive(Deserialize)]
+/// The reply of `/v2/oauth/token/` (code exchange and refresh): the standard fields and
+/// `open_id`.
+#[derive(Debug, Deserialize)]
 pub(crate) struct TokenReply {
-    pub(crate) access_token: String,
+    #[serde(flatten)]
+    pub(crate) token: client::TokenReply,
     #[serde(default)]
     pub(crate) open_id: Option<String>,
-    #[serde(default)]
-    pub(crate) scope: Option<String>,
-    #[serde(default, deserialize_with = "lenient_u64")]
-    pub(crate) expires_in: Option<u64>,
-    #[serde(default)]
-    pub(crate) refresh_token: Option<String>,
-    #[serde(default, deserialize_with = "lenient_u64")]
-    pub(crate) refresh_expires_in: Option<u64>,
-    #[serde(default)]
-    pub(crate) token_type: Option<String>,
+}
+
+impl AsRef<client::TokenReply> for TokenReply {
+    fn as_ref(&self) -> &client::TokenReply {
+        &self.token
+    }
 }
 
 /// `data.user` of `/v2/user/info/`.
@@ -69,13 +67,13 @@ pub struct TikTokMetadata {
 /// The raw calls, sharing one client.
 #[derive(Debug)]
 pub(crate) struct Api {
-    pub(crate) client: reqwest::Client,
+    pub(crate) client: ApiClient,
     pub(crate) config: TikTokConfig,
 }
 
 impl Api {
     fn token_url(&self) -> String {
-        format!("{}/v2/oauth/token/", self.config.api_base_url)
+        format!("{}/v2/oauth/token/", self.config.api_base_url())
     }
 
     async fn post_form(
@@ -85,11 +83,7 @@ impl Api {
         secrets: &[&str],
     ) -> Result<CappedResponse, ProviderError> {
         let request = self.client.post(url).form(form);
-        let response = send_capped(request, self.config.body_limit).await?;
-        match check_token_reply(&response, secrets) {
-            Some(e) => Err(e),
-            None => Ok(response),
-        }
+        self.client.call(request, Endpoint::Token, secrets).await
     }
 
     /// `POST /v2/oauth/token/` with `grant_type=authorization_code`.
@@ -99,28 +93,28 @@ impl Api {
         code_verifier: Option<&str>,
     ) -> Result<TokenReply, ProviderError> {
         let c = &self.config;
-        let secret = c.client_secret.expose_secret();
+        let secret = c.client.client_secret().expose_secret();
         let mut form = vec![
-            ("client_key", c.client_key.as_str()),
+            ("client_key", c.client_key()),
             ("client_secret", secret),
             ("code", code),
             ("grant_type", "authorization_code"),
-            ("redirect_uri", c.redirect_uri.as_str()),
+            ("redirect_uri", c.redirect_uri().as_str()),
         ];
         if let Some(v) = code_verifier {
             form.push(("code_verifier", v));
         }
         let secrets = [secret, code, code_verifier.unwrap_or_default()];
         let response = self.post_form(self.token_url(), &form, &secrets).await?;
-        token_reply(&response)
+        client::TokenReply::parse(&response, "token reply")
     }
 
     /// `POST /v2/oauth/token/` with `grant_type=refresh_token`.
     pub(crate) async fn refresh(&self, refresh_token: &str) -> Result<TokenReply, ProviderError> {
         let c = &self.config;
-        let secret = c.client_secret.expose_secret();
+        let secret = c.client.client_secret().expose_secret();
         let form = [
-            ("client_key", c.client_key.as_str()),
+            ("client_key", c.client_key()),
             ("client_secret", secret),
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token),
@@ -128,20 +122,20 @@ impl Api {
         let response = self
             .post_form(self.token_url(), &form, &[secret, refresh_token])
             .await?;
-        token_reply(&response)
+        client::TokenReply::parse(&response, "token reply")
     }
 
     /// `POST /v2/oauth/revoke/`; success is an empty body or `{}`.
     pub(crate) async fn revoke(&self, access_token: &str) -> Result<(), ProviderError> {
         let c = &self.config;
-        let secret = c.client_secret.expose_secret();
+        let secret = c.client.client_secret().expose_secret();
         let form = [
-            ("client_key", c.client_key.as_str()),
+            ("client_key", c.client_key()),
             ("client_secret", secret),
             ("token", access_token),
         ];
         self.post_form(
-            format!("{}/v2/oauth/revoke/", c.api_base_url),
+            format!("{}/v2/oauth/revoke/", c.api_base_url()),
             &form,
             &[secret, access_token],
         )
@@ -163,9 +157,7 @@ impl Api {
                 response = self.get_user_info(access_token, &basic).await?;
             }
         }
-        if let Some(e) = check_api_reply(&response, &[access_token]) {
-            return Err(e);
-        }
+        let response = check(response, Endpoint::Data, &[access_token])?;
         let reply: UserInfoReply = response.json_scrubbed("user-info reply", &[access_token])?;
         reply
             .data
@@ -183,10 +175,10 @@ impl Api {
     ) -> Result<CappedResponse, ProviderError> {
         let request = self
             .client
-            .get(format!("{}/v2/user/info/", self.config.api_base_url))
+            .get(format!("{}/v2/user/info/", self.config.api_base_url()))
             .query(&[("fields", fields)])
             .bearer_auth(access_token);
-        send_capped(request, self.config.body_limit).await
+        self.client.send(request).await
     }
 }
 
@@ -208,17 +200,6 @@ pub(crate) fn basic_fields(fields: &str) -> String {
         .filter(|f| BASIC_USER_FIELDS.contains(f))
         .collect::<Vec<_>>()
         .join(",")
-}
-
-fn token_reply(response: &CappedResponse) -> Result<TokenReply, ProviderError> {
-    let reply: TokenReply = response.json_secret("token reply")?;
-    if reply.access_token.is_empty() {
-        return Err(ProviderError::Protocol {
-            message: "the token reply has an empty access token".into(),
-            body: None,
-        });
-    }
-    Ok(reply)
 }
 
 #[cfg(test)]
@@ -254,7 +235,8 @@ mod tests {
             r#"{"access_token":"a","expires_in":"7200","refresh_expires_in":15552000}"#,
         )
         .unwrap();
-        assert_eq!(r.expires_in, Some(7200));
-        assert_eq!(r.refresh_expires_in, Some(15_552_000));
+        assert_eq!(r.token.expires_in, Some(7200));
+        assert_eq!(r.token.refresh_expires_in, Some(15_552_000));
+        assert_eq!(r.open_id, None);
     }
 }

@@ -2,10 +2,8 @@
 
 use chrono::Utc;
 use integrations_core::ProviderError;
-pub(crate) use integrations_core::http::scrub;
-use integrations_core::http::{
-    CappedResponse, body_excerpt, classify_status, oauth_error, retry_after,
-};
+use integrations_core::client::Classify;
+use integrations_core::http::{CappedResponse, classify_status, oauth_error, retry_after};
 use reqwest::StatusCode;
 use serde::Deserialize;
 
@@ -45,49 +43,43 @@ fn with_log_id(text: Option<String>, log_id: Option<&str>) -> Option<String> {
     }
 }
 
-fn scrub_error(err: ProviderError, secrets: &[&str]) -> ProviderError {
-    let s = |d: Option<String>| d.map(|d| scrub(&d, secrets));
-    match err {
-        ProviderError::AccessDenied { description } => ProviderError::AccessDenied {
-            description: s(description),
-        },
-        ProviderError::InvalidGrant { description } => ProviderError::InvalidGrant {
-            description: s(description),
-        },
-        ProviderError::InvalidClient { description } => ProviderError::InvalidClient {
-            description: s(description),
-        },
-        ProviderError::Protocol { message, body } => ProviderError::Protocol {
-            message: scrub(&message, secrets),
-            body: s(body),
-        },
-        other => other,
+/// Which kind of endpoint a reply comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    /// `/v2/oauth/token/` and `/v2/oauth/revoke/`.
+    Token,
+    /// `/v2/user/info/` and the other data endpoints.
+    Data,
+}
+
+impl Classify for Endpoint {
+    fn classify(self, response: &CappedResponse) -> Option<ProviderError> {
+        match self {
+            Self::Token => token_reply_error(response),
+            Self::Data => api_reply_error(response),
+        }
     }
 }
 
-/// Checks a token or revoke reply; `None` means the caller may read the success body.
-pub(crate) fn check_token_reply(
-    response: &CappedResponse,
-    secrets: &[&str],
-) -> Option<ProviderError> {
+/// A token or revoke reply's error; `None` means the caller may read the success body.
+fn token_reply_error(response: &CappedResponse) -> Option<ProviderError> {
     if let Some(e) = classify_status(response, Utc::now()) {
         return Some(e);
     }
     if let Ok(e) = serde_json::from_slice::<TokenError>(&response.body) {
         let description = with_log_id(e.error_description, e.log_id.as_deref());
-        let mapped = match oauth_error(&e.error, description) {
+        return Some(match oauth_error(&e.error, description) {
             // Keep any Retry-After TikTok may add to a rate-limit error.
             ProviderError::RateLimited { .. } => ProviderError::RateLimited {
                 retry_after: retry_after(&response.headers, Utc::now()),
             },
             other => other,
-        };
-        return Some(scrub_error(mapped, secrets));
+        });
     }
     if let Ok(Envelope { error }) = serde_json::from_slice::<Envelope>(&response.body)
         && error.code != "ok"
     {
-        return Some(map_api_error(&error, response, secrets));
+        return Some(map_api_error(&error, response));
     }
     if response.status == StatusCode::UNAUTHORIZED {
         return Some(ProviderError::InvalidClient {
@@ -97,21 +89,18 @@ pub(crate) fn check_token_reply(
     if !response.status.is_success() {
         return Some(ProviderError::Protocol {
             message: format!("unexpected HTTP {}", response.status.as_u16()),
-            body: Some(scrub(&body_excerpt(&response.body), secrets)),
+            body: Some(response.excerpt()),
         });
     }
     None
 }
 
-/// Checks a data-endpoint reply; `None` means the caller may read `data`.
-pub(crate) fn check_api_reply(
-    response: &CappedResponse,
-    secrets: &[&str],
-) -> Option<ProviderError> {
+/// A data-endpoint reply's error; `None` means the caller may read `data`.
+fn api_reply_error(response: &CappedResponse) -> Option<ProviderError> {
     if let Ok(Envelope { error }) = serde_json::from_slice::<Envelope>(&response.body)
         && error.code != "ok"
     {
-        return Some(map_api_error(&error, response, secrets));
+        return Some(map_api_error(&error, response));
     }
     if let Some(e) = classify_status(response, Utc::now()) {
         return Some(e);
@@ -124,7 +113,7 @@ pub(crate) fn check_api_reply(
     if !response.status.is_success() {
         return Some(ProviderError::Protocol {
             message: format!("unexpected HTTP {}", response.status.as_u16()),
-            body: Some(scrub(&body_excerpt(&response.body), secrets)),
+            body: Some(response.excerpt()),
         });
     }
     None
@@ -137,9 +126,8 @@ pub(crate) fn api_error_code(response: &CappedResponse) -> Option<String> {
         .map(|e| e.error.code)
 }
 
-fn map_api_error(e: &ApiError, response: &CappedResponse, secrets: &[&str]) -> ProviderError {
-    let description =
-        with_log_id(e.message.clone(), e.log_id.as_deref()).map(|d| scrub(&d, secrets));
+fn map_api_error(e: &ApiError, response: &CappedResponse) -> ProviderError {
+    let description = with_log_id(e.message.clone(), e.log_id.as_deref());
     match e.code.as_str() {
         "access_token_invalid" => ProviderError::InvalidGrant { description },
         "scope_not_authorized" | "scope_permission_missed" => ProviderError::InvalidClient {
@@ -161,13 +149,10 @@ fn map_api_error(e: &ApiError, response: &CappedResponse, secrets: &[&str]) -> P
             },
         },
         other => ProviderError::Protocol {
-            message: scrub(
-                &format!(
-                    "TikTok API error `{other}` (HTTP {}){}",
-                    response.status.as_u16(),
-                    description.map(|d| format!(": {d}")).unwrap_or_default()
-                ),
-                secrets,
+            message: format!(
+                "TikTok API error `{other}` (HTTP {}){}",
+                response.status.as_u16(),
+                description.map(|d| format!(": {d}")).unwrap_or_default()
             ),
             body: None,
         },
@@ -177,19 +162,15 @@ fn map_api_error(e: &ApiError, response: &CappedResponse, secrets: &[&str]) -> P
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderMap;
+    use integrations_core::client::check;
 
     fn resp(status: u16, body: &str) -> CappedResponse {
-        CappedResponse {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: HeaderMap::new(),
-            body: body.as_bytes().to_vec(),
-        }
+        CappedResponse::new(status, &[], body)
     }
 
     fn api(code: &str, status: u16) -> Option<ProviderError> {
         let body = serde_json::json!({"data": {}, "error": {"code": code, "message": "m", "log_id": "L1"}});
-        check_api_reply(&resp(status, &body.to_string()), &[])
+        Endpoint::Data.classify(&resp(status, &body.to_string()))
     }
 
     #[test]
@@ -228,7 +209,7 @@ mod tests {
     #[test]
     fn token_errors_even_on_200() {
         let body = r#"{"error":"invalid_grant","error_description":"Authorization code is expired.","log_id":"2023X"}"#;
-        match check_token_reply(&resp(200, body), &[]) {
+        match Endpoint::Token.classify(&resp(200, body)) {
             Some(ProviderError::InvalidGrant { description }) => {
                 assert_eq!(
                     description.as_deref(),
@@ -239,14 +220,14 @@ mod tests {
         }
         let body =
             r#"{"error":"invalid_client","error_description":"Client key act.secret-token-x"}"#;
-        let e = check_token_reply(&resp(401, body), &["act.secret-token-x"]).unwrap();
+        let e = check(resp(401, body), Endpoint::Token, &["act.secret-token-x"]).unwrap_err();
         assert!(matches!(e, ProviderError::InvalidClient { .. }));
         assert!(!format!("{e:?}").contains("act.secret"));
         assert!(matches!(
-            check_token_reply(&resp(401, ""), &[]),
+            Endpoint::Token.classify(&resp(401, "")),
             Some(ProviderError::InvalidClient { .. })
         ));
-        assert!(check_token_reply(&resp(200, "{}"), &[]).is_none());
-        assert!(check_token_reply(&resp(200, ""), &[]).is_none());
+        assert!(Endpoint::Token.classify(&resp(200, "{}")).is_none());
+        assert!(Endpoint::Token.classify(&resp(200, "")).is_none());
     }
 }

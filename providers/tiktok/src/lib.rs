@@ -20,7 +20,8 @@
 //! as `{"error", "error_description", "log_id"}`, usually with HTTP 400 or 401 but possibly
 //! with 200, so the body is checked whatever the status:
 //! 1. HTTP 429 → `RateLimited` (with `Retry-After` when sent); HTTP 5xx → `Unavailable`.
-//! 2. An `error` string → core's RFC 6749 mapping ([`oauth_error`]): `invalid_grant` →
+//! 2. An `error` string → core's RFC 6749 mapping
+//!    ([`oauth_error`](integrations_core::http::oauth_error)): `invalid_grant` →
 //!    `InvalidGrant`, `invalid_client` / `unauthorized_client` → `InvalidClient`,
 //!    `access_denied` → `AccessDenied`, others → `Protocol`. The `log_id` is appended to
 //!    the description for TikTok support.
@@ -61,7 +62,7 @@
 //!     .pkce_encoding(PkceChallengeEncoding::Base64Url)
 //!     .build()?;
 //! // Or: TikTokConfig::from_env()?, reading TIKTOK_CLIENT_KEY, TIKTOK_CLIENT_SECRET,
-//! // TIKTOK_REDIRECT_URI and optionally TIKTOK_SCOPES and TIKTOK_PKCE_ENCODING.
+//! // TIKTOK_REDIRECT_URI and the optional TIKTOK_* variables it documents.
 //! let tiktok = TikTokProvider::new(config)?;
 //!
 //! let verifier = integrations_core::oauth::generate_pkce_verifier();
@@ -89,12 +90,12 @@ pub use config::{
 };
 
 use async_trait::async_trait;
-use integrations_core::http::{client, oauth_error};
+use integrations_core::client::{ApiClient, metadata_json};
+pub use integrations_core::http::callback_error;
 use integrations_core::{
-    AccessToken, AuthorizationRequest, CallbackParams, Capabilities, CodeExchange, PkceSupport,
-    Profile, Provider, ProviderError, ProviderId, RefreshRequest, RefreshToken, TokenSet,
+    AccessToken, AuthorizationRequest, Capabilities, CodeExchange, PkceSupport, Profile, Provider,
+    ProviderError, ProviderId, RefreshRequest, RefreshToken, TokenSet,
 };
-use std::time::Duration;
 use url::Url;
 
 /// The TikTok [`Provider`] (id `"tiktok"`). Cheap to share behind an `Arc`; holds one
@@ -109,7 +110,7 @@ impl TikTokProvider {
     /// Builds the provider and its HTTP client (redirects off, the configured timeout
     /// and User-Agent).
     pub fn new(config: TikTokConfig) -> Result<Self, ProviderError> {
-        let client = client(&config.user_agent, config.timeout)?;
+        let client = ApiClient::new(&config.client)?;
         Ok(Self {
             id: ProviderId::new("tiktok").map_err(|e| ProviderError::Config(e.to_string()))?,
             api: api::Api { client, config },
@@ -127,45 +128,14 @@ impl TikTokProvider {
     }
 
     fn token_set(
-        &self,
         reply: api::TokenReply,
-        fallback_refresh: Option<&RefreshToken>,
-        fallback_scopes: &[String],
+        kept: Option<&RefreshToken>,
+        scopes: &[String],
     ) -> TokenSet {
-        let scopes = reply
-            .scope
-            .as_deref()
-            .map(integrations_core::http::split_scopes)
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| fallback_scopes.to_vec());
-        TokenSet {
-            access_token: AccessToken::new(reply.access_token),
-            refresh_token: reply
-                .refresh_token
-                .filter(|r| !r.is_empty())
-                .map(RefreshToken::new)
-                .or_else(|| fallback_refresh.cloned()),
-            expires_in: reply.expires_in.map(Duration::from_secs),
-            refresh_expires_in: reply.refresh_expires_in.map(Duration::from_secs),
-            token_type: reply.token_type,
-            scopes,
-            account_id: reply.open_id.filter(|o| !o.is_empty()),
-        }
+        let mut tokens = reply.token.into_token_set(kept, scopes);
+        tokens.account_id = reply.open_id.filter(|o| !o.is_empty());
+        tokens
     }
-}
-
-/// Reads an error redirect (`?error=access_denied&error_description=...&state=...`) into a
-/// [`ProviderError`]; `None` when the callback carries no `error`.
-///
-/// `access_denied` → [`ProviderError::AccessDenied`]; other codes follow RFC 6749 via
-/// [`oauth_error`].
-pub fn callback_error(params: &CallbackParams) -> Option<ProviderError> {
-    let error = params.error()?;
-    let description = params
-        .get("error_description")
-        .map(str::to_owned)
-        .filter(|d| !d.is_empty());
-    Some(oauth_error(error, description))
 }
 
 #[async_trait]
@@ -188,30 +158,25 @@ impl Provider for TikTokProvider {
         request: &AuthorizationRequest,
     ) -> Result<Url, ProviderError> {
         let c = &self.api.config;
-        let scopes = if request.scopes.is_empty() {
-            &c.scopes
-        } else {
-            &request.scopes
-        };
-        let mut url = Url::parse(&format!("{}/v2/auth/authorize/", c.www_base_url))
-            .map_err(|e| ProviderError::Config(format!("bad TikTok www_base_url: {e}")))?;
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("client_key", &c.client_key)
-                .append_pair("scope", &scopes.join(","))
-                .append_pair("response_type", "code")
-                .append_pair("redirect_uri", c.redirect_uri.as_str())
-                .append_pair("state", &request.state);
-            if let Some(challenge) = &request.pkce_challenge {
-                let value = match c.pkce_encoding {
-                    PkceChallengeEncoding::Base64Url => &challenge.s256_base64url,
-                    PkceChallengeEncoding::Hex => &challenge.s256_hex,
-                };
-                q.append_pair("code_challenge", value)
-                    .append_pair("code_challenge_method", "S256");
-            }
+        let scope = c.client.scopes_for(&request.scopes).join(",");
+        let mut query = vec![
+            ("client_key", c.client_key()),
+            ("scope", &scope),
+            ("response_type", "code"),
+            ("redirect_uri", c.redirect_uri().as_str()),
+            ("state", &request.state),
+        ];
+        if let Some(challenge) = &request.pkce_challenge {
+            let value = match c.pkce_encoding {
+                PkceChallengeEncoding::Base64Url => &challenge.s256_base64url,
+                PkceChallengeEncoding::Hex => &challenge.s256_hex,
+            };
+            query.extend([
+                ("code_challenge", value.as_str()),
+                ("code_challenge_method", "S256"),
+            ]);
         }
-        Ok(url)
+        c.client.url(&config::WWW, "/v2/auth/authorize/", &query)
     }
 
     async fn exchange_code(&self, exchange: CodeExchange<'_>) -> Result<TokenSet, ProviderError> {
@@ -221,7 +186,7 @@ impl Provider for TikTokProvider {
         let code = exchange.params.require("code")?;
         let verifier = exchange.pkce_verifier.map(|v| v.expose_secret());
         let reply = self.api.exchange_code(code, verifier).await?;
-        Ok(self.token_set(reply, None, &[]))
+        Ok(Self::token_set(reply, None, &[]))
     }
 
     async fn refresh(&self, request: RefreshRequest<'_>) -> Result<TokenSet, ProviderError> {
@@ -233,7 +198,7 @@ impl Provider for TikTokProvider {
         let reply = self.api.refresh(refresh_token.expose_secret()).await?;
         // TikTok rotates refresh tokens: the reply's token replaces the old one. The old one
         // is returned only when a reply carries none (then it was not rotated).
-        Ok(self.token_set(reply, Some(refresh_token), request.scopes))
+        Ok(Self::token_set(reply, Some(refresh_token), request.scopes))
     }
 
     async fn fetch_profile(&self, access_token: &AccessToken) -> Result<Profile, ProviderError> {
@@ -259,10 +224,7 @@ impl Provider for TikTokProvider {
         Ok(Profile {
             account_id: open_id,
             username: Some(username),
-            metadata: serde_json::to_value(&metadata).map_err(|e| ProviderError::Protocol {
-                message: format!("cannot encode the metadata: {e}"),
-                body: None,
-            })?,
+            metadata: metadata_json(&metadata)?,
         })
     }
 
@@ -278,26 +240,16 @@ impl Provider for TikTokProvider {
         };
         self.api.revoke(token.expose_secret()).await
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn callback_errors() {
-        let p = CallbackParams::from_query(
-            "error=access_denied&error_description=User+cancelled&state=s",
-        );
-        assert!(matches!(
-            callback_error(&p),
-            Some(ProviderError::AccessDenied { .. })
-        ));
-        let p = CallbackParams::from_query("error=invalid_scope&state=s");
-        assert!(matches!(
-            callback_error(&p),
-            Some(ProviderError::Protocol { .. })
-        ));
-        assert!(callback_error(&CallbackParams::from_query("code=x&state=s")).is_none());
+    /// `Authorization: Bearer <token>` and the configured `User-Agent`.
+    fn authorize_request(
+        &self,
+        request: reqwest::RequestBuilder,
+        access_token: &AccessToken,
+    ) -> reqwest::RequestBuilder {
+        self.api
+            .client
+            .identify(request)
+            .bearer_auth(access_token.expose_secret())
     }
 }

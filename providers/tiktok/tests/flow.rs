@@ -287,3 +287,65 @@ async fn bad_code_through_the_service_is_a_typed_error() {
     );
     assert!(integrations.status(UserId(1)).await.unwrap().is_empty());
 }
+
+/// `Integrations::send` sends with the service's own client, which has no `User-Agent`:
+/// the provider's `authorize_request` adds `Authorization: Bearer <token>` and the
+/// configured `User-Agent`.
+#[tokio::test]
+async fn send_carries_the_bearer_token_and_the_configured_user_agent() {
+    let challenge = Arc::new(Mutex::new(None));
+    let server = platform(challenge.clone()).await;
+    let videos = "/tiktok/open/v2/video/list/";
+    Mock::given(method("POST"))
+        .and(path(videos))
+        .respond_with(json(
+            200,
+            serde_json::json!({"data": {}, "error": {"code": "ok"}}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let integrations = Integrations::builder(
+        Arc::new(MemoryStore::new()),
+        TokenCipher::new(EncryptionKey::generate()),
+    )
+    .provider(Arc::new(provider(&server)))
+    .build();
+    let user = UserId(9);
+    let start = integrations.connect(user, "tiktok", None).await.unwrap();
+    let q: HashMap<_, _> = start.auth_url.query_pairs().into_owned().collect();
+    *challenge.lock().unwrap() = Some(q["code_challenge"].clone());
+    let params =
+        CallbackParams::from_pairs([("code", "good-code"), ("state", start.state.as_str())]);
+    integrations
+        .callback(user, "tiktok", &params)
+        .await
+        .unwrap();
+
+    let request = reqwest::Client::new()
+        .post(format!("{}{videos}?fields=id", server.uri()))
+        .header("content-type", "application/json")
+        .body(r#"{"max_count":1}"#)
+        .build()
+        .unwrap();
+    let response = integrations
+        .send(user, "tiktok", "-000abcOpenId", request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let received = server.received_requests().await.unwrap();
+    let sent = received.iter().find(|r| r.url.path() == videos).unwrap();
+    let values = |name: &str| -> Vec<&[u8]> {
+        sent.headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect()
+    };
+    let ua = concat!("integrations-tiktok/", env!("CARGO_PKG_VERSION"));
+    assert_eq!(values("user-agent"), [ua.as_bytes()]);
+    assert_eq!(values("authorization"), [b"Bearer act.access-1".as_slice()]);
+    assert_eq!(values("content-type"), [b"application/json".as_slice()]);
+    assert_eq!(sent.body, br#"{"max_count":1}"#);
+}
