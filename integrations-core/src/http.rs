@@ -308,22 +308,6 @@ pub fn oauth_error(code: &str, description: Option<String>) -> ProviderError {
     }
 }
 
-/// Reads an error redirect (`?error=access_denied&error_description=...`) into a
-/// [`ProviderError`]; `None` when the callback carries no `error`. `access_denied`, or
-/// Meta's `error_reason=user_denied`, is [`ProviderError::AccessDenied`]; other codes
-/// follow RFC 6749 via [`oauth_error`].
-pub fn callback_error(params: &crate::CallbackParams) -> Option<ProviderError> {
-    let error = params.error()?;
-    let description = params
-        .get("error_description")
-        .map(str::to_owned)
-        .filter(|d| !d.is_empty());
-    if params.get("error_reason") == Some("user_denied") {
-        return Some(ProviderError::AccessDenied { description });
-    }
-    Some(oauth_error(error, description))
-}
-
 /// Reddit's (and others') rate-limit reset header: seconds until the window ends.
 pub const RATELIMIT_RESET: &str = "x-ratelimit-reset";
 
@@ -401,25 +385,6 @@ mod tests {
             seconds_header(&r, "x-ratelimit-reset"),
             Some(Duration::from_secs_f64(42.5))
         );
-    }
-
-    #[test]
-    fn callback_errors() {
-        use crate::CallbackParams;
-        for query in [
-            "error=access_denied&error_reason=user_denied&error_description=The+user+denied.&state=s",
-            "error=access_denied&state=s",
-            "error=server_error&error_reason=user_denied&state=s",
-        ] {
-            let e = callback_error(&CallbackParams::from_query(query));
-            assert!(
-                matches!(e, Some(ProviderError::AccessDenied { .. })),
-                "{query}"
-            );
-        }
-        let e = callback_error(&CallbackParams::from_query("error=invalid_scope&state=s"));
-        assert!(matches!(e, Some(ProviderError::Protocol { .. })));
-        assert!(callback_error(&CallbackParams::from_query("code=x&state=s")).is_none());
     }
 
     #[test]

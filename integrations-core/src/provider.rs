@@ -222,11 +222,15 @@ pub enum CallbackOutcome {
 
 impl<'a> CallbackReply<'a> {
     /// The RFC 6749 reading (§4.1.2 and §4.1.2.1): the state is `state`; an `error`
-    /// parameter is a failure, `access_denied` a cancellation; otherwise authorized.
+    /// parameter is a failure, `access_denied` (or Meta's `error_reason=user_denied`) a
+    /// cancellation; otherwise authorized.
     pub fn oauth2(params: &'a CallbackParams) -> Self {
         let outcome = match params.error() {
             None => CallbackOutcome::Authorized,
             Some("access_denied") => CallbackOutcome::Cancelled,
+            Some(_) if params.get("error_reason") == Some("user_denied") => {
+                CallbackOutcome::Cancelled
+            }
             Some(error) => CallbackOutcome::failed(error),
         };
         Self {
@@ -500,5 +504,52 @@ pub trait Provider: Send + Sync + fmt::Debug {
         access_token: &AccessToken,
     ) -> reqwest::RequestBuilder {
         request.bearer_auth(access_token.expose_secret())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_oauth2_reading_of_a_callback() {
+        let read = |q: &str| {
+            let params = CallbackParams::from_query(q);
+            let reply = CallbackReply::oauth2(&params);
+            (reply.state.map(str::to_owned), reply.outcome)
+        };
+        for q in [
+            "error=access_denied&error_reason=user_denied&error_description=The+user+denied.&state=s",
+            "error=access_denied&state=s",
+            // Meta's reason wins over an unexpected code.
+            "error=server_error&error_reason=user_denied&state=s",
+        ] {
+            assert_eq!(
+                read(q),
+                (Some("s".into()), CallbackOutcome::Cancelled),
+                "{q}"
+            );
+        }
+        assert_eq!(
+            read("error=invalid_scope&state=s").1,
+            CallbackOutcome::Failed {
+                error: "invalid_scope".into()
+            }
+        );
+        assert_eq!(
+            read("code=x&state=s"),
+            (Some("s".into()), CallbackOutcome::Authorized)
+        );
+        assert_eq!(read("code=x").0, None);
+        assert_eq!(
+            read("error=").1,
+            CallbackOutcome::Failed {
+                error: "unknown".into()
+            }
+        );
+        assert_eq!(
+            read(&format!("error={}", "e".repeat(200))).1,
+            CallbackOutcome::failed(&"e".repeat(64))
+        );
     }
 }

@@ -89,7 +89,6 @@ pub use config::{
 use async_trait::async_trait;
 use chrono::TimeDelta;
 use integrations_core::client::{ApiClient, metadata_json};
-pub use integrations_core::http::callback_error;
 use integrations_core::{
     AccessToken, AuthorizationRequest, CallbackParams, Capabilities, CodeExchange, PkceSupport,
     Profile, Provider, ProviderError, ProviderId, RefreshRequest, RefreshToken, TokenSet,
@@ -183,9 +182,6 @@ impl Provider for InstagramProvider {
     }
 
     async fn exchange_code(&self, exchange: CodeExchange<'_>) -> Result<TokenSet, ProviderError> {
-        if let Some(e) = callback_error(exchange.params) {
-            return Err(e);
-        }
         let code = callback_code(exchange.params)?;
         let short = self.api.exchange_code(code).await?;
         let long = self

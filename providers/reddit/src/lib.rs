@@ -71,7 +71,6 @@ use api::Api;
 use async_trait::async_trait;
 use error::Endpoint;
 use integrations_core::client::{ApiClient, metadata_json};
-use integrations_core::http::callback_error;
 use integrations_core::secret::{AccessToken, RefreshToken};
 use integrations_core::{
     AuthorizationRequest, Capabilities, CodeExchange, PkceSupport, Profile, Provider,
@@ -154,9 +153,6 @@ impl Provider for RedditProvider {
     }
 
     async fn exchange_code(&self, exchange: CodeExchange<'_>) -> Result<TokenSet, ProviderError> {
-        if let Some(e) = callback_error(exchange.params) {
-            return Err(e);
-        }
         let code = exchange.params.require("code")?;
         let form = [
             ("grant_type", "authorization_code"),

@@ -91,7 +91,6 @@ pub use config::{
 
 use async_trait::async_trait;
 use integrations_core::client::{ApiClient, metadata_json};
-pub use integrations_core::http::callback_error;
 use integrations_core::{
     AccessToken, AuthorizationRequest, Capabilities, CodeExchange, PkceSupport, Profile, Provider,
     ProviderError, ProviderId, RefreshRequest, RefreshToken, TokenSet,
@@ -180,9 +179,6 @@ impl Provider for TikTokProvider {
     }
 
     async fn exchange_code(&self, exchange: CodeExchange<'_>) -> Result<TokenSet, ProviderError> {
-        if let Some(e) = callback_error(exchange.params) {
-            return Err(e);
-        }
         let code = exchange.params.require("code")?;
         let verifier = exchange.pkce_verifier.map(|v| v.expose_secret());
         let reply = self.api.exchange_code(code, verifier).await?;
