@@ -9,7 +9,8 @@ use crate::provider::{
 };
 use crate::secret::PkceVerifier;
 use crate::store::{
-    AuditAction, NewAccount, PendingAuthorization, StateHash, StoreError, Upserted, UserId,
+    AuditAction, NewAccount, PendingAuthorization, StateHash, StoreError, USERNAME_KEY, Upserted,
+    UserId,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -228,7 +229,7 @@ impl Integrations {
                 refresh_expires_at: tokens.refresh_expires_in.map(|d| now + to_chrono(d)),
                 token_type: tokens.token_type.clone(),
                 scope: join_scopes(&tokens.scopes),
-                metadata: profile.metadata,
+                metadata: stored_metadata(profile.metadata, profile.username),
                 now,
             })
             .await
@@ -257,5 +258,53 @@ impl Integrations {
             redirect_url: pending.redirect_url,
             reauthorized,
         })
+    }
+}
+
+/// The metadata stored for a profile: its `metadata` with [`USERNAME_KEY`] set to the
+/// profile's `username` (removed when the profile has none), so that the stored handle is
+/// always the one the provider stated. A `null` metadata becomes an object when there is
+/// a handle to keep; other non-object values (which providers must not return) are kept
+/// as they are.
+fn stored_metadata(mut metadata: serde_json::Value, username: Option<String>) -> serde_json::Value {
+    if metadata.is_null() && username.is_some() {
+        metadata = serde_json::Value::Object(serde_json::Map::new());
+    }
+    if let Some(fields) = metadata.as_object_mut() {
+        match username {
+            Some(u) => {
+                fields.insert(USERNAME_KEY.to_owned(), u.into());
+            }
+            None => {
+                fields.remove(USERNAME_KEY);
+            }
+        }
+    }
+    metadata
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stored_metadata;
+    use serde_json::json;
+
+    #[test]
+    fn the_stored_username_is_the_profiles() {
+        let u = || Some("jane".to_owned());
+        let cases = [
+            (json!({"id": 1}), u(), json!({"id": 1, "username": "jane"})),
+            (json!({"username": "old"}), u(), json!({"username": "jane"})),
+            (json!({"username": "stale", "n": 2}), None, json!({"n": 2})),
+            (json!({}), None, json!({})),
+            (json!(null), u(), json!({"username": "jane"})),
+            (json!(null), None, json!(null)),
+        ];
+        for (metadata, username, want) in cases {
+            assert_eq!(
+                stored_metadata(metadata.clone(), username),
+                want,
+                "{metadata}"
+            );
+        }
     }
 }

@@ -18,7 +18,8 @@ pub struct IntegrationView {
     pub provider: ProviderId,
     /// The platform's account id.
     pub provider_account_id: String,
-    /// The handle, from the stored metadata.
+    /// The handle: [`Profile::username`](crate::Profile::username) as stored at the last
+    /// authorization ([`AccountRecord::username`]).
     pub username: Option<String>,
     /// Computed status.
     pub status: IntegrationStatus,
@@ -28,7 +29,8 @@ pub struct IntegrationView {
     pub expires_at: Option<DateTime<Utc>>,
     /// Granted scopes, space-separated.
     pub scope: Option<String>,
-    /// Platform metadata exactly as `fetch_profile` returned it.
+    /// Platform metadata as `fetch_profile` returned it, with `username` set from
+    /// [`Profile::username`](crate::Profile::username).
     pub metadata: serde_json::Value,
     /// The last refresh failure, user-safe.
     pub last_error: Option<String>,
@@ -45,11 +47,7 @@ impl IntegrationView {
         Self {
             provider: record.provider.clone(),
             provider_account_id: record.provider_account_id.clone(),
-            username: record
-                .metadata
-                .get("username")
-                .and_then(|u| u.as_str())
-                .map(str::to_owned),
+            username: record.username().map(str::to_owned),
             status,
             is_connected: status == IntegrationStatus::Connected,
             expires_at: record.expires_at,

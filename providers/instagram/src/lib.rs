@@ -6,8 +6,8 @@
 //! - [`Provider::exchange_code`] trades the code (with Meta's trailing `#_` removed) for a
 //!   short-lived token at `POST {api}/oauth/access_token`, then, in the same call, for a
 //!   long-lived (about 60 days) token at `GET {graph}/access_token?grant_type=ig_exchange_token`.
-//!   The returned [`TokenSet`] holds the long-lived token, its `expires_in`, and
-//!   `account_id` = the `user_id` of the code exchange.
+//!   The returned [`TokenSet`] holds the long-lived token and its `expires_in`; the account
+//!   id is the `user_id` of `/me` ([`Provider::fetch_profile`]).
 //! - [`Provider::refresh`] refreshes the access token itself (there is no refresh token) at
 //!   `GET {graph}/refresh_access_token?grant_type=ig_refresh_token`, and refuses, without a
 //!   request, tokens younger than 24 hours
@@ -217,7 +217,6 @@ impl Provider for InstagramProvider {
             refresh_expires_in: None,
             token_type: long.token_type,
             scopes: short.permissions,
-            account_id: Some(short.user_id),
         })
     }
 
@@ -242,7 +241,6 @@ impl Provider for InstagramProvider {
             refresh_expires_in: None,
             token_type: reply.token_type,
             scopes: request.scopes.to_vec(),
-            account_id: None,
         })
     }
 

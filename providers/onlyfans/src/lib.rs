@@ -14,8 +14,8 @@
 //! - The user comes back to `<redirect_uri>?state=<state>&connection_id=conn_…` (or
 //!   `error=access_denied`). [`exchange_code`](Provider::exchange_code) verifies the
 //!   connection with `GET {api}/v2/access/self` and returns a [`TokenSet`] whose
-//!   `access_token` **is the connection id**: no refresh token, no expiry, `account_id`
-//!   = the OnlyFans user id.
+//!   `access_token` **is the connection id**: no refresh token, no expiry. The account id
+//!   is the OnlyFans user id, from [`fetch_profile`](Provider::fetch_profile).
 //! - Every request carries the API key in the `apikey` header; account calls add
 //!   `x-connection-id`. [`authorize_request`](Provider::authorize_request) attaches
 //!   both, instead of a Bearer token.
@@ -157,7 +157,8 @@ impl Provider for OnlyFansProvider {
             ));
         }
         let connection_id = exchange.params.require(&self.config.callback_param)?;
-        let profile = api::access_self(&self.client, &self.config, connection_id).await?;
+        // Verifies the connection before it is stored.
+        api::access_self(&self.client, &self.config, connection_id).await?;
         Ok(TokenSet {
             access_token: AccessToken::new(connection_id),
             refresh_token: None,
@@ -165,7 +166,6 @@ impl Provider for OnlyFansProvider {
             refresh_expires_in: None,
             token_type: None,
             scopes: Vec::new(),
-            account_id: Some(profile.account_id),
         })
     }
 

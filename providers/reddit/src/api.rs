@@ -184,7 +184,6 @@ fn parse_token_set(response: &CappedResponse) -> Result<TokenSet, ProviderError>
             .as_deref()
             .map(integrations_core::http::split_scopes)
             .unwrap_or_default(),
-        account_id: None,
     })
 }
 

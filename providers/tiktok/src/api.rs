@@ -12,8 +12,6 @@ use serde::{Deserialize, Serialize};
 pub(crate) struct TokenReply {
     pub(crate) access_token: String,
     #[serde(default)]
-    pub(crate) open_id: Option<String>,
-    #[serde(default)]
     pub(crate) scope: Option<String>,
     #[serde(default, deserialize_with = "lenient_u64")]
     pub(crate) expires_in: Option<u64>,
