@@ -447,3 +447,54 @@ impl Integrations {
         self.open_tokens(record)?.0.ok_or(Error::NeedsReconnect)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn outcomes_and_their_labels() {
+        use RefreshOutcome::*;
+        let provider = |e: ProviderError| -> Result<(AccountRecord, bool)> { Err(e.into()) };
+        let cases = [
+            (
+                Err(Error::NeedsReconnect),
+                NeedsReconnect,
+                "needs_reconnect",
+            ),
+            (
+                provider(ProviderError::RefreshNotYetAllowed {
+                    not_before: chrono::Utc::now(),
+                }),
+                NotRefreshable,
+                "not_refreshable",
+            ),
+            (
+                provider(ProviderError::RateLimited {
+                    retry_after: Some(Duration::from_secs(1)),
+                }),
+                TransientFailure,
+                "transient_failure",
+            ),
+            (
+                provider(ProviderError::Unavailable { status: 503 }),
+                TransientFailure,
+                "transient_failure",
+            ),
+            (
+                provider(ProviderError::InvalidClient { description: None }),
+                Failure,
+                "failure",
+            ),
+            (Err(Error::Busy), TransientFailure, "transient_failure"),
+            (Err(Error::NotFound), Failure, "failure"),
+        ];
+        for (result, outcome, label) in cases {
+            assert_eq!(RefreshOutcome::of(&result), outcome, "{result:?}");
+            assert_eq!(outcome.label(), label);
+        }
+        assert_eq!(Refreshed.label(), "refreshed");
+        assert_eq!(Reused.label(), "reused");
+    }
+}
