@@ -21,12 +21,7 @@ use std::time::Duration;
 const TOKEN: &str = "act.3f9c1e2b7a5d4c6e8f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f";
 
 fn ctx() -> SecretContext<'static> {
-    SecretContext {
-        table: "oauth_accounts",
-        provider: "tiktok",
-        row: "open-id-0001",
-        column: "access_token",
-    }
+    SecretContext::access_token("tiktok", "open-id-0001")
 }
 
 fn cipher_benches(c: &mut Criterion) {

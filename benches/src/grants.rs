@@ -8,7 +8,7 @@ use crate::{Result, USER_AGENT};
 use futures::StreamExt;
 use integrations_core::oauth::{generate_pkce_verifier, generate_state, pkce_challenge};
 use integrations_core::{
-    AuthorizationRequest, CallbackParams, ClientSecret, CodeExchange, Provider, ProviderError,
+    AuthorizationRequest, CallbackParams, ClientSecret, CodeExchange, Provider,
 };
 use integrations_tiktok::{TikTokConfig, TikTokProvider};
 use std::sync::Arc;
@@ -87,13 +87,7 @@ pub async fn mint_one(
             pkce_verifier: Some(&verifier),
         })
         .await?;
-    let open_id = tokens
-        .account_id
-        .clone()
-        .ok_or_else(|| ProviderError::Protocol {
-            message: "the exchange reply has no open_id".into(),
-            body: None,
-        })?;
+    let open_id = tiktok.fetch_profile(&tokens.access_token).await?.account_id;
     let refresh_token = tokens
         .refresh_token
         .as_ref()

@@ -6,7 +6,6 @@ use crate::grants::Grant;
 use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures::StreamExt;
-use integrations_core::service::ACCOUNTS_TABLE;
 use integrations_core::{
     MemoryStore, NewAccount, ProviderId, SecretContext, TokenCipher, TokenStore, Upserted, UserId,
 };
@@ -163,12 +162,10 @@ pub fn redact(url: &str) -> String {
 }
 
 /// The sealing context of a TikTok account's token column, as the service uses it.
-pub fn context<'a>(provider: &'a str, account: &'a str, column: &'a str) -> SecretContext<'a> {
-    SecretContext {
-        table: ACCOUNTS_TABLE,
-        provider,
-        row: account,
-        column,
+pub fn context<'a>(provider: &'a str, account: &'a str, column: &str) -> SecretContext<'a> {
+    match column {
+        "refresh_token" => SecretContext::refresh_token(provider, account),
+        _ => SecretContext::access_token(provider, account),
     }
 }
 

@@ -729,7 +729,6 @@ impl TokenReply {
             scopes: granted
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| scopes.to_vec()),
-            account_id: None,
         }
     }
 }

@@ -62,9 +62,24 @@ pub enum CryptoError {
     NotUtf8,
 }
 
+/// Table name used in the associated data of sealed account tokens.
+pub const ACCOUNTS_TABLE: &str = "oauth_accounts";
+/// Table name used in the associated data of sealed PKCE verifiers.
+pub const PENDING_TABLE: &str = "oauth_pending_authorizations";
+
 /// Where a sealed value lives; it is authenticated as associated data, so a ciphertext
 /// copied to another row or column fails to open.
+///
+/// Made by its named constructors, one per kind of stored secret, so that the sealing and
+/// the opening of a value always describe it alike:
+///
+/// ```
+/// use integrations_core::SecretContext;
+/// let at = SecretContext::access_token("reddit", "1w72");
+/// assert_eq!((at.table, at.column), ("oauth_accounts", "access_token"));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SecretContext<'a> {
     /// Table name (`oauth_accounts`).
     pub table: &'a str,
@@ -76,7 +91,37 @@ pub struct SecretContext<'a> {
     pub column: &'a str,
 }
 
-impl SecretContext<'_> {
+impl<'a> SecretContext<'a> {
+    /// The access token of the account `account` (its `provider_account_id`) of `provider`.
+    pub const fn access_token(provider: &'a str, account: &'a str) -> Self {
+        Self::account_column(provider, account, "access_token")
+    }
+
+    /// The refresh token of the account `account` of `provider`.
+    pub const fn refresh_token(provider: &'a str, account: &'a str) -> Self {
+        Self::account_column(provider, account, "refresh_token")
+    }
+
+    /// The PKCE verifier of the pending authorization whose state hash is `state_hash_hex`
+    /// ([`StateHash::to_hex`](crate::StateHash::to_hex)).
+    pub const fn pkce_verifier(provider: &'a str, state_hash_hex: &'a str) -> Self {
+        Self {
+            table: PENDING_TABLE,
+            provider,
+            row: state_hash_hex,
+            column: "pkce_verifier",
+        }
+    }
+
+    const fn account_column(provider: &'a str, account: &'a str, column: &'a str) -> Self {
+        Self {
+            table: ACCOUNTS_TABLE,
+            provider,
+            row: account,
+            column,
+        }
+    }
+
     fn aad(&self) -> Vec<u8> {
         // Length-prefixed so no two contexts encode alike.
         let mut out = Vec::with_capacity(64);
@@ -158,10 +203,10 @@ impl fmt::Debug for EncryptionKey {
 /// ```
 /// use integrations_core::{EncryptionKey, SecretContext, TokenCipher};
 /// let cipher = TokenCipher::new(EncryptionKey::generate());
-/// let at = SecretContext { table: "oauth_accounts", provider: "reddit", row: "1w72", column: "access_token" };
+/// let at = SecretContext::access_token("reddit", "1w72");
 /// let sealed = cipher.seal(at, "token-text").unwrap();
 /// assert_eq!(&*cipher.open(at, &sealed).unwrap(), "token-text");
-/// let moved = SecretContext { column: "refresh_token", ..at };
+/// let moved = SecretContext::refresh_token("reddit", "1w72");
 /// assert!(cipher.open(moved, &sealed).is_err());
 /// ```
 #[derive(Clone)]
@@ -309,12 +354,7 @@ impl TokenCipher {
 mod tests {
     use super::*;
 
-    const AT: SecretContext<'static> = SecretContext {
-        table: "oauth_accounts",
-        provider: "tiktok",
-        row: "-000abc",
-        column: "access_token",
-    };
+    const AT: SecretContext<'static> = SecretContext::access_token("tiktok", "-000abc");
 
     #[test]
     fn seal_open_round_trip_with_fresh_nonces() {
@@ -331,18 +371,11 @@ mod tests {
         let c = TokenCipher::new(EncryptionKey::generate());
         let s = c.seal(AT, "x").unwrap();
         for moved in [
-            SecretContext {
-                column: "refresh_token",
-                ..AT
-            },
-            SecretContext {
-                row: "-000abd",
-                ..AT
-            },
-            SecretContext {
-                provider: "reddit",
-                ..AT
-            },
+            SecretContext::refresh_token("tiktok", "-000abc"),
+            SecretContext::access_token("tiktok", "-000abd"),
+            SecretContext::access_token("reddit", "-000abc"),
+            SecretContext::pkce_verifier("tiktok", "-000abc"),
+            // Same provider, row and column, another table.
             SecretContext {
                 table: "other",
                 ..AT

@@ -87,8 +87,8 @@
 //!
 //! The profile is fetched with `Authorization: Bearer` and read with the same cap. The
 //! stored [`Profile::metadata`] is a JSON object `{"account_id": "...", "username":
-//! "..." (omitted when unknown), "profile": <the whole profile document>}`, so the
-//! service finds the handle at `username` as it does for every provider. Integers in the
+//! "..." (omitted when unknown), "profile": <the whole profile document>}`; the handle is
+//! also [`Profile::username`], which the service stores and shows. Integers in the
 //! account id or username are rendered as their exact decimal text (any value that fits
 //! in 64 bits, including ids above 2^53).
 
@@ -464,7 +464,6 @@ impl GenericOAuth2Provider {
                 .into_iter()
                 .map(|s| s.to_string())
                 .collect(),
-            account_id: None,
         }
     }
 }

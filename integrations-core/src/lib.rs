@@ -74,9 +74,7 @@ pub mod memory;
 pub mod metrics;
 pub mod oauth;
 pub mod provider;
-pub mod refresher;
 pub mod secret;
-mod send;
 pub mod service;
 pub mod status;
 pub mod store;
@@ -92,11 +90,11 @@ pub use provider::{
     CodeExchange, InvalidProviderId, PkceChallenge, PkceSupport, Profile, Provider, ProviderError,
     ProviderId, RefreshRequest, TokenSet,
 };
-pub use refresher::{RefreshLimits, RefreshReport, Refresher, RefresherConfig};
 pub use secret::{AccessToken, ClientSecret, PkceVerifier, RefreshToken, SealedSecret};
 pub use service::{
     ConnectStart, Connection, ConnectionEvent, ConnectionEventKind, IntegrationView, Integrations,
-    IntegrationsBuilder, SendPolicy, ServiceConfig,
+    IntegrationsBuilder, RefreshLimits, RefreshReport, Refresher, RefresherConfig, SendPolicy,
+    ServiceConfig,
 };
 pub use status::{IntegrationStatus, compute_status, is_token_expired};
 pub use store::{

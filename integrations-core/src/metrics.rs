@@ -17,6 +17,7 @@
 //! | `integrations_connections_past_expiry` | gauge | `provider`, `status`: of those, accounts whose access token is past its expiry (for `active`: waiting for a refresh or unable to refresh) |
 
 use crate::provider::ProviderId;
+use crate::service::RefreshOutcome;
 use crate::store::{AccountCount, AccountStatus};
 use std::collections::HashSet;
 use std::time::Duration;
@@ -71,8 +72,8 @@ pub(crate) fn connect_finished(provider: &str, result: Result<bool, &'static str
 }
 
 /// Records a refresh outcome and its duration.
-pub(crate) fn refresh_outcome(provider: &str, outcome: &'static str, took: Duration) {
-    metrics::counter!("integrations_refresh_total", "provider" => provider.to_owned(), "outcome" => outcome)
+pub(crate) fn refresh_outcome(provider: &str, outcome: RefreshOutcome, took: Duration) {
+    metrics::counter!("integrations_refresh_total", "provider" => provider.to_owned(), "outcome" => outcome.label())
         .increment(1);
     metrics::histogram!("integrations_refresh_duration_seconds", "provider" => provider.to_owned())
         .record(took.as_secs_f64());

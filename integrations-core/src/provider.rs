@@ -281,9 +281,6 @@ pub struct TokenSet {
     pub token_type: Option<String>,
     /// Scopes granted.
     pub scopes: Vec<String>,
-    /// The account id, when the token response names it (Instagram `user_id`, TikTok
-    /// `open_id`).
-    pub account_id: Option<String>,
 }
 
 impl TokenSet {
@@ -296,7 +293,6 @@ impl TokenSet {
             refresh_expires_in: None,
             token_type: Some("bearer".into()),
             scopes: Vec::new(),
-            account_id: None,
         }
     }
 }
@@ -321,9 +317,13 @@ pub struct RefreshRequest<'a> {
 pub struct Profile {
     /// The platform's stable account id (the row's `provider_account_id`).
     pub account_id: String,
-    /// The handle, when the platform has one.
+    /// The handle, when the platform has one. The service stores it with the account
+    /// (under [`USERNAME_KEY`](crate::store::USERNAME_KEY) of the stored metadata,
+    /// replacing whatever `metadata` has there) and shows it as
+    /// [`IntegrationView::username`](crate::IntegrationView::username).
     pub username: Option<String>,
-    /// Platform-specific metadata (the design's per-platform structs), stored as JSON.
+    /// Platform-specific metadata (the design's per-platform structs), stored as JSON. A
+    /// JSON object (the conformance suite checks it).
     pub metadata: serde_json::Value,
 }
 

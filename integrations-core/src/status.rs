@@ -78,27 +78,49 @@ pub fn account_status(record: &AccountRecord, now: DateTime<Utc>) -> Integration
 /// What happens to a connection, as seen by its stored lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LifecycleEvent {
-    /// The user completed the authorization (new or again).
+    /// The user completed the authorization (new or again). The store's
+    /// [`upsert_account`](crate::TokenStore::upsert_account) applies it.
     Authorized,
     /// A refresh succeeded.
     RefreshSucceeded,
-    /// A refresh failed with a transient error.
+    /// A refresh failed with an error that leaves the grant alive (transient, or one the
+    /// platform may not repeat).
     RefreshFailedTransient,
-    /// The platform said the grant is dead.
+    /// The platform said the grant is dead (`invalid_grant`).
     GrantRevoked,
 }
 
+/// A lifecycle event that cannot happen to an account in its stored state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{event:?} cannot happen to an account that is {from:?}")]
+pub struct InvalidTransition {
+    /// The stored state.
+    pub from: AccountStatus,
+    /// The event.
+    pub event: LifecycleEvent,
+}
+
 /// The stored-status transition function.
-pub fn transition(current: AccountStatus, event: LifecycleEvent) -> AccountStatus {
+///
+/// Authorizing makes any account `Active`. Refresh outcomes only happen to an `Active`
+/// account: no refresh is attempted for a dead grant, so a `NeedsReconnect` account
+/// leaves that state only when the user authorizes again.
+pub fn transition(
+    current: AccountStatus,
+    event: LifecycleEvent,
+) -> Result<AccountStatus, InvalidTransition> {
     use AccountStatus::*;
     use LifecycleEvent::*;
     match (current, event) {
-        (_, Authorized) => Active,
-        (Active, RefreshSucceeded) => Active,
-        // A refresh cannot succeed on a dead grant; the state stays until the user acts.
-        (NeedsReconnect, RefreshSucceeded) => NeedsReconnect,
-        (s, RefreshFailedTransient) => s,
-        (_, GrantRevoked) => NeedsReconnect,
+        (_, Authorized) => Ok(Active),
+        (Active, RefreshSucceeded | RefreshFailedTransient) => Ok(Active),
+        (Active, GrantRevoked) => Ok(NeedsReconnect),
+        (NeedsReconnect, RefreshSucceeded | RefreshFailedTransient | GrantRevoked) => {
+            Err(InvalidTransition {
+                from: current,
+                event,
+            })
+        }
     }
 }
 
@@ -107,23 +129,66 @@ mod tests {
     use super::*;
     use chrono::{Duration, TimeZone};
 
+    /// Every state and every event; the matches fail to compile when either enum grows,
+    /// so the table below must grow with them.
+    const STATES: [AccountStatus; 2] = [AccountStatus::Active, AccountStatus::NeedsReconnect];
+    const EVENTS: [LifecycleEvent; 4] = [
+        LifecycleEvent::Authorized,
+        LifecycleEvent::RefreshSucceeded,
+        LifecycleEvent::RefreshFailedTransient,
+        LifecycleEvent::GrantRevoked,
+    ];
+    #[allow(dead_code)]
+    fn every_variant_listed(s: AccountStatus, e: LifecycleEvent) {
+        match s {
+            AccountStatus::Active | AccountStatus::NeedsReconnect => {}
+        }
+        match e {
+            LifecycleEvent::Authorized
+            | LifecycleEvent::RefreshSucceeded
+            | LifecycleEvent::RefreshFailedTransient
+            | LifecycleEvent::GrantRevoked => {}
+        }
+    }
+
     #[test]
-    fn transition_table() {
+    fn transition_table_covers_every_state_and_event() {
         use AccountStatus::*;
         use LifecycleEvent::*;
+        let refused = |from, event| Err(InvalidTransition { from, event });
         let table = [
-            (Active, Authorized, Active),
-            (Active, RefreshSucceeded, Active),
-            (Active, RefreshFailedTransient, Active),
-            (Active, GrantRevoked, NeedsReconnect),
-            (NeedsReconnect, Authorized, Active),
-            (NeedsReconnect, RefreshSucceeded, NeedsReconnect),
-            (NeedsReconnect, RefreshFailedTransient, NeedsReconnect),
-            (NeedsReconnect, GrantRevoked, NeedsReconnect),
+            (Active, Authorized, Ok(Active)),
+            (Active, RefreshSucceeded, Ok(Active)),
+            (Active, RefreshFailedTransient, Ok(Active)),
+            (Active, GrantRevoked, Ok(NeedsReconnect)),
+            (NeedsReconnect, Authorized, Ok(Active)),
+            (
+                NeedsReconnect,
+                RefreshSucceeded,
+                refused(NeedsReconnect, RefreshSucceeded),
+            ),
+            (
+                NeedsReconnect,
+                RefreshFailedTransient,
+                refused(NeedsReconnect, RefreshFailedTransient),
+            ),
+            (
+                NeedsReconnect,
+                GrantRevoked,
+                refused(NeedsReconnect, GrantRevoked),
+            ),
         ];
-        for (from, ev, to) in table {
-            assert_eq!(transition(from, ev), to, "{from:?} + {ev:?}");
+        for from in STATES {
+            for event in EVENTS {
+                let rows: Vec<_> = table
+                    .iter()
+                    .filter(|(f, e, _)| *f == from && *e == event)
+                    .collect();
+                assert_eq!(rows.len(), 1, "{from:?} + {event:?} must have one row");
+                assert_eq!(transition(from, event), rows[0].2, "{from:?} + {event:?}");
+            }
         }
+        assert_eq!(table.len(), STATES.len() * EVENTS.len());
     }
 
     #[test]

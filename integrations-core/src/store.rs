@@ -73,7 +73,8 @@ pub struct AccountRecord {
     pub token_type: Option<String>,
     /// Granted scopes, space-separated.
     pub scope: Option<String>,
-    /// Platform metadata from `fetch_profile`.
+    /// Platform metadata from `fetch_profile`, with the handle under
+    /// [`USERNAME_KEY`] (read it with [`username`](Self::username)).
     pub metadata: serde_json::Value,
     /// Lifecycle state.
     pub status: AccountStatus,
@@ -95,6 +96,19 @@ pub struct AccountRecord {
     pub created_at: DateTime<Utc>,
     /// Last update time.
     pub updated_at: DateTime<Utc>,
+}
+
+/// The key of the stored metadata holding the account's handle: the service writes
+/// [`Profile::username`](crate::Profile::username) there at every authorization.
+pub const USERNAME_KEY: &str = "username";
+
+impl AccountRecord {
+    /// The account's handle, as stored from [`Profile::username`](crate::Profile::username)
+    /// at the last authorization (the `username` of the metadata, where rows stored before
+    /// the service wrote it also keep it).
+    pub fn username(&self) -> Option<&str> {
+        self.metadata.get(USERNAME_KEY)?.as_str()
+    }
 }
 
 /// An account to insert or, when `(provider, provider_account_id)` exists for the same
@@ -119,7 +133,7 @@ pub struct NewAccount {
     pub token_type: Option<String>,
     /// Granted scopes, space-separated.
     pub scope: Option<String>,
-    /// Platform metadata.
+    /// Platform metadata, with the handle under [`USERNAME_KEY`].
     pub metadata: serde_json::Value,
     /// Now (creation or update time, and `token_issued_at`).
     pub now: DateTime<Utc>,

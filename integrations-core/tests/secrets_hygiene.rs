@@ -38,15 +38,7 @@ async fn debug_output_never_contains_secrets() {
     let audit = store.list_audit(UserId(1), 10).await.unwrap();
     let verifier = PkceVerifier::new("verifier-secret-text-0123456789-abcdefghijkl");
     let sealed = cipher
-        .seal(
-            SecretContext {
-                table: "t",
-                provider: "p",
-                row: "r",
-                column: "c",
-            },
-            "sealed-plaintext",
-        )
+        .seal(SecretContext::access_token("p", "r"), "sealed-plaintext")
         .unwrap();
 
     let tokens = provider
@@ -72,15 +64,7 @@ async fn debug_output_never_contains_secrets() {
         }),
         Error::Crypto(
             cipher
-                .open(
-                    SecretContext {
-                        table: "x",
-                        provider: "p",
-                        row: "r",
-                        column: "c",
-                    },
-                    &sealed,
-                )
+                .open(SecretContext::refresh_token("p", "r"), &sealed)
                 .unwrap_err(),
         ),
         provider

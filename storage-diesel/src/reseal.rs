@@ -1,7 +1,6 @@
 //! Key rotation: re-sealing stored tokens under the cipher's current key.
 
 use crate::DieselStore;
-use integrations_core::service::PENDING_TABLE;
 use integrations_core::{
     AccountRecord, SealedSecret, SecretContext, StoreError, TokenCipher, TokenStore,
 };
@@ -30,31 +29,29 @@ pub struct ResealReport {
 const PAGE: i64 = 200;
 const ATTEMPTS: usize = 3;
 
-/// The context `access_token` / `refresh_token` of an account are sealed for.
-fn context<'a>(record: &'a AccountRecord, column: &'a str) -> SecretContext<'a> {
-    SecretContext {
-        table: "oauth_accounts",
-        provider: record.provider.as_str(),
-        row: &record.provider_account_id,
-        column,
-    }
-}
-
 /// The record with its tokens re-sealed, `Ok(None)` when nothing needs it.
 fn reseal_record(
     cipher: &TokenCipher,
     record: &AccountRecord,
 ) -> Result<Option<AccountRecord>, integrations_core::CryptoError> {
-    let reseal = |sealed: &Option<SealedSecret>, column: &str| -> Result<Option<SealedSecret>, _> {
+    let (provider, account) = (
+        record.provider.as_str(),
+        record.provider_account_id.as_str(),
+    );
+    let reseal = |sealed: &Option<SealedSecret>, context| -> Result<Option<SealedSecret>, _> {
         match sealed {
-            Some(s) if cipher.needs_reseal(s) => {
-                cipher.reseal(context(record, column), s).map(Some)
-            }
+            Some(s) if cipher.needs_reseal(s) => cipher.reseal(context, s).map(Some),
             _ => Ok(None),
         }
     };
-    let access = reseal(&record.access_token, "access_token")?;
-    let refresh = reseal(&record.refresh_token, "refresh_token")?;
+    let access = reseal(
+        &record.access_token,
+        SecretContext::access_token(provider, account),
+    )?;
+    let refresh = reseal(
+        &record.refresh_token,
+        SecretContext::refresh_token(provider, account),
+    )?;
     if access.is_none() && refresh.is_none() {
         return Ok(None);
     }
@@ -74,15 +71,13 @@ impl DieselStore {
     ///
     /// Walks `oauth_accounts` by id in pages. Each value whose key id is not the cipher's
     /// current one ([`TokenCipher::needs_reseal`]) is opened with whichever loaded key
-    /// sealed it and sealed again under the current key, for the same
-    /// `SecretContext { table: "oauth_accounts", provider, row: provider_account_id,
-    /// column }`. The row is written back through the optimistic `version` check (so a
+    /// sealed it and sealed again under the current key, for the same context
+    /// ([`SecretContext::access_token`], [`SecretContext::refresh_token`]). The row is written back through the optimistic `version` check (so a
     /// concurrent refresh is never overwritten; the pass re-reads and retries). Values that
     /// fail to open are reported in [`ResealReport::failed`] and left untouched.
     ///
-    /// The PKCE verifiers of pending authorizations are re-sealed too (context `table:
-    /// "oauth_pending_authorizations"`, `row`: the state hash, `column: "pkce_verifier"`),
-    /// each with one conditional `UPDATE` that leaves a row taken or changed meanwhile
+    /// The PKCE verifiers of pending authorizations are re-sealed too (context
+    /// [`SecretContext::pkce_verifier`]), each with one conditional `UPDATE` that leaves a row taken or changed meanwhile
     /// alone. A connection started by an instance still sealing under the old key after
     /// the pass needs that key to finish: keep it loaded (`TOKEN_ENCRYPTION_KEY_PREVIOUS`)
     /// for the pending lifetime (10 minutes by default) after every instance has the new
@@ -155,12 +150,7 @@ impl DieselStore {
             if !cipher.needs_reseal(&sealed) {
                 continue;
             }
-            let context = SecretContext {
-                table: PENDING_TABLE,
-                provider: &provider,
-                row: &state_hash,
-                column: "pkce_verifier",
-            };
+            let context = SecretContext::pkce_verifier(&provider, &state_hash);
             match cipher.reseal(context, &sealed) {
                 Ok(resealed) => {
                     if self

@@ -194,12 +194,7 @@ async fn single_flight(store: DieselStore, rounds: i64) {
             .await
             .unwrap_or_else(|e| panic!("{e}"))
             .unwrap_or_else(|| panic!("row"));
-        let ctx = SecretContext {
-            table: "oauth_accounts",
-            provider: "reddit",
-            row: "hot",
-            column: "refresh_token",
-        };
+        let ctx = SecretContext::refresh_token("reddit", "hot");
         let stored_rt = cipher
             .open(
                 ctx,

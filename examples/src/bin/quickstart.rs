@@ -10,7 +10,6 @@
 //! in `./quickstart-data/` or `--data-dir` / `INTEGRATIONS_QUICKSTART_DIR`.
 
 use integrations_core::crypto::SecretContext;
-use integrations_core::service::ACCOUNTS_TABLE;
 use integrations_core::{Error, IntegrationView, Integrations, ProviderError, TokenStore, UserId};
 use integrations_examples::{
     fingerprint, follow_authorization, load_or_create_key, sandbox_providers,
@@ -93,15 +92,9 @@ async fn refresh_token_fingerprint(
     let Some(sealed) = row.refresh_token else {
         return Ok(None);
     };
-    let plain = integrations.cipher().open(
-        SecretContext {
-            table: ACCOUNTS_TABLE,
-            provider,
-            row: account,
-            column: "refresh_token",
-        },
-        &sealed,
-    )?;
+    let plain = integrations
+        .cipher()
+        .open(SecretContext::refresh_token(provider, account), &sealed)?;
     Ok(Some(fingerprint(&plain)))
 }
 

@@ -159,7 +159,6 @@ impl ScriptedProvider {
             refresh_expires_in: None,
             token_type: Some("bearer".into()),
             scopes: vec!["read".into()],
-            account_id: Some(account.to_owned()),
         }
     }
 }

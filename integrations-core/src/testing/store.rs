@@ -31,16 +31,8 @@ pub fn sealed(text: &str) -> SealedSecret {
         static CIPHER: TokenCipher = TokenCipher::new(EncryptionKey::from_bytes([7u8; 32]));
     }
     CIPHER.with(|c| {
-        c.seal(
-            SecretContext {
-                table: "conformance",
-                provider: "p",
-                row: "r",
-                column: "c",
-            },
-            text,
-        )
-        .expect("seal")
+        c.seal(SecretContext::access_token("conformance", "r"), text)
+            .expect("seal")
     })
 }
 

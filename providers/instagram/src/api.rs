@@ -78,13 +78,13 @@ impl Permissions {
 #[derive(Deserialize)]
 struct ShortLivedItem {
     access_token: String,
-    user_id: IgId,
     #[serde(default)]
     permissions: Option<Permissions>,
 }
 
 /// The code-exchange reply in either documented shape: flat `{access_token, user_id}` or
-/// `{data: [{access_token, user_id, permissions}]}`.
+/// `{data: [{access_token, user_id, permissions}]}`. The account id is taken from `/me`,
+/// not from here; the flat shape is recognised by its `user_id`.
 #[derive(Deserialize)]
 struct ShortLivedReply {
     #[serde(default)]
@@ -101,7 +101,6 @@ struct ShortLivedReply {
 #[derive(Debug)]
 pub(crate) struct ShortLived {
     pub(crate) access_token: integrations_core::AccessToken,
-    pub(crate) user_id: String,
     pub(crate) permissions: Vec<String>,
 }
 
@@ -192,12 +191,11 @@ impl Api {
                 })?,
             ShortLivedReply {
                 access_token: Some(access_token),
-                user_id: Some(user_id),
+                user_id: Some(_),
                 permissions,
                 ..
             } => ShortLivedItem {
                 access_token,
-                user_id,
                 permissions,
             },
             _ => {
@@ -215,7 +213,6 @@ impl Api {
         }
         Ok(ShortLived {
             access_token: integrations_core::AccessToken::new(item.access_token),
-            user_id: item.user_id.0,
             permissions: item
                 .permissions
                 .map(Permissions::into_vec)
@@ -295,7 +292,6 @@ mod tests {
         )
         .unwrap();
         let item = r.data.unwrap().into_iter().next().unwrap();
-        assert_eq!(item.user_id.0, "17841400000000000");
         assert_eq!(item.permissions.unwrap().into_vec(), ["a", "b"]);
         assert!(serde_json::from_str::<IgId>("1.5").is_err());
         assert!(serde_json::from_str::<IgId>("1e30").is_err());

@@ -6,8 +6,8 @@
 //! - [`Provider::exchange_code`] trades the code (with Meta's trailing `#_` removed) for a
 //!   short-lived token at `POST {api}/oauth/access_token`, then, in the same call, for a
 //!   long-lived (about 60 days) token at `GET {graph}/access_token?grant_type=ig_exchange_token`.
-//!   The returned [`TokenSet`] holds the long-lived token, its `expires_in`, and
-//!   `account_id` = the `user_id` of the code exchange.
+//!   The returned [`TokenSet`] holds the long-lived token and its `expires_in`; the account
+//!   id is the `user_id` of `/me` ([`Provider::fetch_profile`]).
 //! - [`Provider::refresh`] refreshes the access token itself (there is no refresh token) at
 //!   `GET {graph}/refresh_access_token?grant_type=ig_refresh_token`, and refuses, without a
 //!   request, tokens younger than 24 hours
@@ -188,9 +188,7 @@ impl Provider for InstagramProvider {
             .api
             .exchange_long_lived(short.access_token.expose_secret())
             .await?;
-        let mut tokens = long.into_token_set(None, &short.permissions);
-        tokens.account_id = Some(short.user_id);
-        Ok(tokens)
+        Ok(long.into_token_set(None, &short.permissions))
     }
 
     async fn refresh(&self, request: RefreshRequest<'_>) -> Result<TokenSet, ProviderError> {

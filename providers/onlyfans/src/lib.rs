@@ -20,8 +20,8 @@
 //!   ([`CallbackOutcome::Failed`]) (<https://docs.ofauth.com/api-reference/link/init>,
 //!   "Redirect Query Parameters"). [`exchange_code`](Provider::exchange_code) verifies the
 //!   connection with `GET {api}/v2/access/self` and returns a [`TokenSet`] whose
-//!   `access_token` **is the connection id**: no refresh token, no expiry, `account_id`
-//!   = the OnlyFans user id (a number on the wire).
+//!   `access_token` **is the connection id**: no refresh token, no expiry. The account id
+//!   is the OnlyFans user id, from [`fetch_profile`](Provider::fetch_profile).
 //! - Every request carries the API key in the `apikey` header; account calls add
 //!   `x-connection-id`. [`authorize_request`](Provider::authorize_request) attaches
 //!   both, instead of a Bearer token.
@@ -177,7 +177,8 @@ impl Provider for OnlyFansProvider {
     /// (`GET {api}/v2/access/self`) and returns it as the access token.
     async fn exchange_code(&self, exchange: CodeExchange<'_>) -> Result<TokenSet, ProviderError> {
         let connection_id = exchange.params.require(&self.config.callback_param)?;
-        let profile = api::access_self(&self.client, &self.config, connection_id).await?;
+        // Verifies the connection before it is stored.
+        api::access_self(&self.client, &self.config, connection_id).await?;
         Ok(TokenSet {
             access_token: AccessToken::new(connection_id),
             refresh_token: None,
@@ -185,7 +186,6 @@ impl Provider for OnlyFansProvider {
             refresh_expires_in: None,
             token_type: None,
             scopes: Vec::new(),
-            account_id: Some(profile.account_id),
         })
     }
 

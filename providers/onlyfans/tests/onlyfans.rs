@@ -169,7 +169,6 @@ async fn exchange_verifies_the_connection_and_returns_it_as_the_token() {
     assert!(tokens.refresh_token.is_none());
     assert!(tokens.expires_in.is_none());
     assert!(tokens.refresh_expires_in.is_none());
-    assert_eq!(tokens.account_id.as_deref(), Some("123456"));
 
     let profile = provider.fetch_profile(&tokens.access_token).await.unwrap();
     assert_eq!(profile.account_id, "123456");

@@ -207,7 +207,6 @@ async fn exchange_and_profile_happy_path() {
     assert_eq!(tokens.expires_in, Some(Duration::from_secs(3600)));
     assert_eq!(tokens.token_type.as_deref(), Some("bearer"));
     assert_eq!(tokens.scopes, ["identity", "read"]);
-    assert!(tokens.account_id.is_none());
 
     let profile = p.fetch_profile(&tokens.access_token).await.unwrap();
     assert_eq!(profile.account_id, "1w72");

@@ -7,14 +7,12 @@ use integrations_core::client::{self, ApiClient, check};
 use integrations_core::http::CappedResponse;
 use serde::{Deserialize, Serialize};
 
-/// The reply of `/v2/oauth/token/` (code exchange and refresh): the standard fields and
-/// `open_id`.
+/// The reply of `/v2/oauth/token/` (code exchange and refresh): the standard fields
+/// (`open_id` is not read here: the account id comes from the profile).
 #[derive(Debug, Deserialize)]
 pub(crate) struct TokenReply {
     #[serde(flatten)]
     pub(crate) token: client::TokenReply,
-    #[serde(default)]
-    pub(crate) open_id: Option<String>,
 }
 
 impl AsRef<client::TokenReply> for TokenReply {
@@ -237,6 +235,5 @@ mod tests {
         .unwrap();
         assert_eq!(r.token.expires_in, Some(7200));
         assert_eq!(r.token.refresh_expires_in, Some(15_552_000));
-        assert_eq!(r.open_id, None);
     }
 }

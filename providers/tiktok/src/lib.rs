@@ -7,8 +7,8 @@
 //! - [`Provider::exchange_code`] and [`Provider::refresh`] call `POST
 //!   {api}/v2/oauth/token/` (form-encoded). Lifetimes come from `expires_in` and
 //!   `refresh_expires_in`, never from constants; the newest `refresh_token` of a refresh
-//!   reply is always returned, since TikTok rotates refresh tokens. `account_id` is the
-//!   `open_id`.
+//!   reply is always returned, since TikTok rotates refresh tokens. The account id is the
+//!   `open_id` of the user info.
 //! - [`Provider::revoke`] calls `POST {api}/v2/oauth/revoke/` with the access token.
 //! - [`Provider::fetch_profile`] reads `GET {api}/v2/user/info/` into [`TikTokMetadata`].
 //!
@@ -131,9 +131,7 @@ impl TikTokProvider {
         kept: Option<&RefreshToken>,
         scopes: &[String],
     ) -> TokenSet {
-        let mut tokens = reply.token.into_token_set(kept, scopes);
-        tokens.account_id = reply.open_id.filter(|o| !o.is_empty());
-        tokens
+        reply.token.into_token_set(kept, scopes)
     }
 }
 

@@ -312,12 +312,11 @@ pub fn cipher() -> TokenCipher {
     TokenCipher::new(EncryptionKey::generate())
 }
 
-pub fn ctx<'a>(provider: &'a str, account: &'a str, column: &'a str) -> SecretContext<'a> {
-    SecretContext {
-        table: "oauth_accounts",
-        provider,
-        row: account,
-        column,
+pub fn ctx<'a>(provider: &'a str, account: &'a str, column: &str) -> SecretContext<'a> {
+    match column {
+        "access_token" => SecretContext::access_token(provider, account),
+        "refresh_token" => SecretContext::refresh_token(provider, account),
+        other => panic!("no account column {other}"),
     }
 }
 

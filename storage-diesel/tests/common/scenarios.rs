@@ -107,12 +107,7 @@ pub async fn key_rotation_reseals_rows(store: &DieselStore) {
     // and one without a verifier.
     let stranger = TokenCipher::new(EncryptionKey::generate());
     fn pending_ctx(hex: &str) -> SecretContext<'_> {
-        SecretContext {
-            table: "oauth_pending_authorizations",
-            provider: "tiktok",
-            row: hex,
-            column: "pkce_verifier",
-        }
+        SecretContext::pkce_verifier("tiktok", hex)
     }
     let mut states = Vec::new();
     for (i, sealer) in [Some(&old), Some(&stranger), None].into_iter().enumerate() {

@@ -1,9 +1,10 @@
 //! Refreshing tokens before they expire: [`Integrations::refresh_due`] and the
 //! [`Refresher`] background task.
 
-use crate::error::{Error, Result};
-use crate::provider::ProviderError;
-use crate::service::{AuditBuffer, Integrations, Slot};
+use super::Integrations;
+use super::eligibility::{Eligibility, Trigger, eligibility};
+use super::refresh::{AuditBuffer, RefreshContext, RefreshOutcome, Slot};
+use crate::error::Result;
 use crate::store::AccountRecord;
 use futures::StreamExt;
 use std::collections::{HashMap, HashSet};
@@ -71,15 +72,19 @@ impl RefreshReport {
         self.skipped_leased += other.skipped_leased;
         self.skipped_not_refreshable += other.skipped_not_refreshable;
     }
-}
 
-enum Outcome {
-    Refreshed,
-    Reused,
-    NeedsReconnect,
-    Transient,
-    Other,
-    NotRefreshable,
+    /// Counts one account's outcome.
+    fn count(&mut self, outcome: RefreshOutcome) {
+        let field = match outcome {
+            RefreshOutcome::Refreshed => &mut self.refreshed,
+            RefreshOutcome::Reused => &mut self.skipped_leased,
+            RefreshOutcome::NeedsReconnect => &mut self.needs_reconnect,
+            RefreshOutcome::TransientFailure => &mut self.failed_transient,
+            RefreshOutcome::Failure => &mut self.failed_other,
+            RefreshOutcome::NotRefreshable => &mut self.skipped_not_refreshable,
+        };
+        *field += 1;
+    }
 }
 
 impl Integrations {
@@ -197,15 +202,8 @@ impl Integrations {
                 report.failed_other += 1;
                 continue;
             };
-            match outcome {
-                Outcome::Refreshed => report.refreshed += 1,
-                Outcome::Reused => report.skipped_leased += 1,
-                Outcome::NeedsReconnect => report.needs_reconnect += 1,
-                Outcome::Transient => report.failed_transient += 1,
-                Outcome::NotRefreshable => report.skipped_not_refreshable += 1,
-                Outcome::Other => report.failed_other += 1,
-            }
-            if !matches!(outcome, Outcome::Refreshed | Outcome::Reused) {
+            report.count(outcome);
+            if !matches!(outcome, RefreshOutcome::Refreshed | RefreshOutcome::Reused) {
                 held.push((id, owner));
             }
         }
@@ -238,23 +236,14 @@ impl Integrations {
         owner: &str,
         audit: &AuditBuffer,
         slot: Slot,
-    ) -> Outcome {
+    ) -> RefreshOutcome {
         let Ok(provider) = self.provider(record.provider.as_str()).cloned() else {
-            return Outcome::NotRefreshable;
+            return RefreshOutcome::NotRefreshable;
         };
-        let caps = provider.capabilities();
-        let too_young = caps.min_token_age_for_refresh.is_some_and(|min| {
-            let issued = record.token_issued_at.unwrap_or(record.created_at);
-            self.now_pub() - issued
-                < chrono::Duration::from_std(min).unwrap_or(chrono::Duration::MAX)
-        });
-        let needs_refresh_token = provider.refresh_needs_refresh_token();
-        if !caps.refresh
-            || too_young
-            || record.access_token.is_none() && record.refresh_token.is_none()
-            || needs_refresh_token && record.refresh_token.is_none()
+        if eligibility(provider.as_ref(), &record, Trigger::Scheduled, self.now())
+            != Eligibility::Refresh
         {
-            return Outcome::NotRefreshable;
+            return RefreshOutcome::NotRefreshable;
         }
         let id = record.id;
         let pid = record.provider.clone();
@@ -263,38 +252,15 @@ impl Integrations {
             .refresh_record(
                 &provider,
                 record,
-                Some(owner),
-                false,
-                Some(audit),
-                Some(slot),
+                RefreshContext::in_pass(owner, audit, slot),
             )
             .await;
-        let outcome = match result {
-            Ok((_, true)) => Outcome::Refreshed,
-            Ok((_, false)) => Outcome::Reused,
-            Err(Error::NeedsReconnect) => Outcome::NeedsReconnect,
-            Err(Error::Provider(ProviderError::RefreshNotYetAllowed { .. })) => {
-                Outcome::NotRefreshable
-            }
-            Err(e) if e.is_transient() => Outcome::Transient,
-            Err(e) => {
-                tracing::warn!(error = %e, account = id, provider = %pid, "refresh failed");
-                Outcome::Other
-            }
-        };
-        crate::metrics::refresh_outcome(pid.as_str(), outcome_label(&outcome), started.elapsed());
+        let outcome = RefreshOutcome::of(&result);
+        if let (RefreshOutcome::Failure, Err(e)) = (outcome, &result) {
+            tracing::warn!(error = %e, account = id, provider = %pid, "refresh failed");
+        }
+        crate::metrics::refresh_outcome(pid.as_str(), outcome, started.elapsed());
         outcome
-    }
-}
-
-fn outcome_label(o: &Outcome) -> &'static str {
-    match o {
-        Outcome::Refreshed => "refreshed",
-        Outcome::Reused => "reused",
-        Outcome::NeedsReconnect => "needs_reconnect",
-        Outcome::Transient => "transient_failure",
-        Outcome::Other => "failure",
-        Outcome::NotRefreshable => "not_refreshable",
     }
 }
 

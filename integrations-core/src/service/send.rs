@@ -1,10 +1,11 @@
 //! Authorized requests with refresh-and-retry: [`Integrations::send`].
 
+use super::Integrations;
+use super::eligibility::{Eligibility, Trigger, eligibility};
+use super::refresh::RefreshContext;
 use crate::error::{Error, Result};
 use crate::provider::ProviderError;
-use crate::service::Integrations;
-use crate::status::is_token_expired;
-use crate::store::{AccountStatus, AuditAction, UserId};
+use crate::store::{AuditAction, UserId};
 use reqwest::{Method, Request, Response, ResponseBuilderExt, StatusCode};
 use std::time::Duration;
 
@@ -28,15 +29,15 @@ impl Integrations {
     /// the way the platform wants it ([`Provider::authorize_request`](crate::Provider::authorize_request)).
     ///
     /// - The token is refreshed first when it expires within
-    ///   [`SendPolicy::refresh_skew`](crate::service::SendPolicy::refresh_skew).
+    ///   [`SendPolicy::refresh_skew`](super::SendPolicy::refresh_skew).
     /// - On 401 the token is refreshed once (single-flight) and the request retried once;
     ///   a refresh answering `invalid_grant` marks the account `NeedsReconnect` and gives
     ///   [`Error::NeedsReconnect`].
     /// - On 429 it waits for `Retry-After` (or `X-Ratelimit-Reset`), up to
-    ///   [`SendPolicy::max_retry_wait`](crate::service::SendPolicy::max_retry_wait), then
+    ///   [`SendPolicy::max_retry_wait`](super::SendPolicy::max_retry_wait), then
     ///   retries; a longer wait returns [`ProviderError::RateLimited`].
     /// - Network errors and 5xx are retried for idempotent methods, up to
-    ///   [`SendPolicy::max_attempts`](crate::service::SendPolicy::max_attempts) in all,
+    ///   [`SendPolicy::max_attempts`](super::SendPolicy::max_attempts) in all,
     ///   with exponential backoff and jitter; then the typed error is returned.
     ///
     /// Other responses (including 4xx) are returned as they are. A request whose body
@@ -51,25 +52,24 @@ impl Integrations {
     ) -> Result<Response> {
         let provider = self.provider(provider_id)?.clone();
         let pid = provider.id().clone();
-        let policy = self.config().send.clone();
-        let mut record = self
-            .store()
-            .find_account(&pid, provider_account_id)
-            .await?
-            .filter(|r| r.user_id == user)
-            .ok_or(Error::NotFound)?;
-        if record.status == AccountStatus::NeedsReconnect {
-            return Err(Error::NeedsReconnect);
-        }
+        let policy = self.inner.config.send.clone();
+        let mut record = self.owned_account(user, &pid, provider_account_id).await?;
         let skew = chrono::Duration::from_std(policy.refresh_skew).unwrap_or_default();
-        let expiring = record
-            .expires_at
-            .is_some_and(|at| is_token_expired(Some(at - skew), self.now_pub()));
-        if expiring && provider.capabilities().refresh {
-            record = self
-                .refresh_record(&provider, record, None, false, None, None)
-                .await?
-                .0;
+        match eligibility(
+            provider.as_ref(),
+            &record,
+            Trigger::Needed(skew),
+            self.now(),
+        ) {
+            Eligibility::NeedsReconnect => return Err(Error::NeedsReconnect),
+            Eligibility::Refresh => {
+                record = self
+                    .refresh_record(&provider, record, RefreshContext::on_demand())
+                    .await?
+                    .0;
+            }
+            // Without a refresh the token is sent as it is: the platform decides.
+            Eligibility::Fresh | Eligibility::Unsupported | Eligibility::Pointless => {}
         }
         let retryable = idempotent(request.method());
         let mut pending = Some(request);
@@ -85,18 +85,21 @@ impl Integrations {
             };
             pending = current.try_clone();
             let token = self.open_access_token(&record)?;
-            let builder = reqwest::RequestBuilder::from_parts(self.inner_http().clone(), current);
+            let builder = reqwest::RequestBuilder::from_parts(self.inner.http.clone(), current);
             let sent = provider.authorize_request(builder, &token).send().await;
             let last_attempt = attempt >= policy.max_attempts.max(1);
             match sent {
                 Ok(resp) if resp.status() == StatusCode::UNAUTHORIZED && !refreshed_after_401 => {
-                    if !provider.capabilities().refresh {
+                    let now = self.now();
+                    if eligibility(provider.as_ref(), &record, Trigger::Unauthorized, now)
+                        != Eligibility::Refresh
+                    {
                         crate::metrics::send(pid.as_str(), "failed");
                         return self.unauthorized(&provider, &record, resp).await;
                     }
                     refreshed_after_401 = true;
                     record = self
-                        .refresh_record(&provider, record, None, true, None, None)
+                        .refresh_record(&provider, record, RefreshContext::after_unauthorized())
                         .await?
                         .0;
                     // The retry after a refresh does not count as an attempt.
@@ -104,7 +107,7 @@ impl Integrations {
                     crate::metrics::send(pid.as_str(), "refreshed_and_retried");
                 }
                 Ok(resp) if resp.status() == StatusCode::TOO_MANY_REQUESTS => {
-                    let now = self.now_pub();
+                    let now = self.now();
                     let wait = crate::http::retry_after(resp.headers(), now).or_else(|| {
                         crate::http::seconds_header(resp.headers(), "x-ratelimit-reset")
                     });
@@ -168,8 +171,13 @@ impl Integrations {
         let url = resp.url().clone();
         let capped = crate::http::read_capped(resp, crate::http::DEFAULT_BODY_LIMIT).await?;
         if let Some(ProviderError::InvalidGrant { .. }) = provider.api_error(&capped) {
-            self.mark_needs_reconnect(record, None, AuditAction::GrantRevoked)
-                .await?;
+            self.store_failure(
+                record,
+                Error::NeedsReconnect,
+                None,
+                AuditAction::GrantRevoked,
+            )
+            .await?;
             return Err(Error::NeedsReconnect);
         }
         let mut rebuilt = ::http::Response::builder()

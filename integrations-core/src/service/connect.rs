@@ -1,0 +1,308 @@
+//! Connecting an account: [`Integrations::connect`] and [`Integrations::callback`].
+
+use super::{ConnectionEventKind, IntegrationView, Integrations, join_scopes, to_chrono};
+use crate::crypto::SecretContext;
+use crate::error::{Error, Result};
+use crate::oauth::{generate_pkce_verifier, generate_state, pkce_challenge};
+use crate::provider::{
+    AuthorizationRequest, CallbackOutcome, CallbackParams, CodeExchange, PkceSupport, Provider,
+    ProviderError,
+};
+use crate::secret::PkceVerifier;
+use crate::store::{
+    AuditAction, NewAccount, PendingAuthorization, StateHash, StoreError, USERNAME_KEY, Upserted,
+    UserId,
+};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::sync::Arc;
+use url::Url;
+
+/// What `connect` returns: where to send the user, and the state (the design's
+/// `{ authUrl, state }`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectStart {
+    /// The platform's authorization URL.
+    pub auth_url: Url,
+    /// The one-time state carried by the URL.
+    pub state: String,
+}
+
+/// What a successful callback gives.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// The connected account.
+    pub account: IntegrationView,
+    /// Where the host wanted the user sent afterwards (from `connect`).
+    pub redirect_url: Option<String>,
+    /// Whether an existing connection was re-authorized rather than created.
+    pub reauthorized: bool,
+}
+
+impl Integrations {
+    /// The per-user connect limit, counted from the store's `ConnectStarted` audit events
+    /// so that every instance sharing the store enforces the same limit.
+    async fn check_connect_rate(&self, user: UserId, now: DateTime<Utc>) -> Result<()> {
+        let limit = self.inner.config.connect_limit;
+        if limit == usize::MAX {
+            return Ok(());
+        }
+        let window = to_chrono(self.inner.config.connect_window);
+        // Events younger than the window count; one exactly `window` old has left it.
+        let since = now - window + chrono::Duration::microseconds(1);
+        let recent = self
+            .inner
+            .store
+            .recent_audit_times(user, AuditAction::ConnectStarted, since, limit)
+            .await?;
+        if recent.len() >= limit {
+            // The oldest of the `limit` newest leaves the window first.
+            let retry_at = recent.last().map_or(now, |t| *t + window);
+            return Err(Error::RateLimited { retry_at });
+        }
+        Ok(())
+    }
+
+    /// Starts connecting an account: checks the per-user rate limit, stores a pending
+    /// authorization (state hashed, PKCE verifier sealed) and returns the platform URL.
+    ///
+    /// `redirect_url` is where the host wants the user sent after the callback; it is
+    /// returned by [`callback`](Self::callback).
+    #[tracing::instrument(level = "debug", skip(self, redirect_url), fields(user = user.0))]
+    pub async fn connect(
+        &self,
+        user: UserId,
+        provider_id: &str,
+        redirect_url: Option<String>,
+    ) -> Result<ConnectStart> {
+        let provider = self.provider(provider_id)?.clone();
+        let now = self.now();
+        self.check_connect_rate(user, now).await?;
+        crate::metrics::connect_started(provider.id().as_str());
+        let state = generate_state();
+        let state_hash = StateHash::of(&state);
+        let verifier =
+            (provider.capabilities().pkce != PkceSupport::Unsupported).then(generate_pkce_verifier);
+        let request = AuthorizationRequest {
+            state: state.clone(),
+            pkce_challenge: verifier.as_ref().map(pkce_challenge),
+            scopes: Vec::new(),
+        };
+        let auth_url = provider.authorization_url(&request).await?;
+        let hash_hex = state_hash.to_hex();
+        let sealed_verifier = verifier
+            .as_ref()
+            .map(|v| {
+                self.inner.cipher.seal(
+                    SecretContext::pkce_verifier(provider.id().as_str(), &hash_hex),
+                    v.expose_secret(),
+                )
+            })
+            .transpose()?;
+        self.inner
+            .store
+            .put_pending(PendingAuthorization {
+                state_hash,
+                user_id: user,
+                provider: provider.id().clone(),
+                pkce_verifier: sealed_verifier,
+                redirect_url,
+                created_at: now,
+                expires_at: now + to_chrono(self.inner.config.pending_ttl),
+            })
+            .await?;
+        self.audit(
+            user,
+            provider.id(),
+            None,
+            AuditAction::ConnectStarted,
+            "success",
+        )
+        .await;
+        Ok(ConnectStart { auth_url, state })
+    }
+
+    /// Completes a connection from the platform's redirect.
+    ///
+    /// The state must exist, belong to `user` and this provider, and be unexpired; it is
+    /// consumed whatever happens next. `error=access_denied` gives [`Error::Cancelled`].
+    /// The code is exchanged, the profile fetched, and the account stored for `user`
+    /// (re-authorizing it when the user already has it; refused when another user does).
+    #[tracing::instrument(level = "debug", skip(self, params), fields(user = user.0))]
+    pub async fn callback(
+        &self,
+        user: UserId,
+        provider_id: &str,
+        params: &CallbackParams,
+    ) -> Result<Connection> {
+        let provider = self.provider(provider_id)?.clone();
+        let pid = provider.id().clone();
+        let result = self.callback_inner(user, &provider, params).await;
+        crate::metrics::connect_finished(
+            pid.as_str(),
+            result
+                .as_ref()
+                .map(|c| c.reauthorized)
+                .map_err(|e| e.code()),
+        );
+        if let Err(e) = &result {
+            self.audit(user, &pid, None, AuditAction::CallbackFailed, e.code())
+                .await;
+        }
+        result
+    }
+
+    async fn callback_inner(
+        &self,
+        user: UserId,
+        provider: &Arc<dyn Provider>,
+        params: &CallbackParams,
+    ) -> Result<Connection> {
+        let reply = provider.read_callback(params);
+        let refused = match reply.outcome {
+            CallbackOutcome::Authorized => None,
+            CallbackOutcome::Cancelled => Some(Error::Cancelled),
+            CallbackOutcome::Failed { error } => Some(Error::AuthorizationFailed { error }),
+        };
+        let Some(state) = reply.state.filter(|s| !s.is_empty()) else {
+            return Err(refused.unwrap_or(Error::InvalidState));
+        };
+        if state.len() > 512 {
+            return Err(Error::InvalidState);
+        }
+        let state_hash = StateHash::of(state);
+        let pending = self
+            .inner
+            .store
+            .take_pending(&state_hash)
+            .await?
+            .ok_or(Error::InvalidState)?;
+        if &pending.provider != provider.id() || pending.user_id != user {
+            return Err(Error::StateMismatch);
+        }
+        let now = self.now();
+        if now >= pending.expires_at {
+            return Err(Error::StateExpired);
+        }
+        if let Some(refused) = refused {
+            return Err(refused);
+        }
+        let verifier = match &pending.pkce_verifier {
+            Some(sealed) => {
+                let hash_hex = state_hash.to_hex();
+                let plain = self.inner.cipher.open(
+                    SecretContext::pkce_verifier(provider.id().as_str(), &hash_hex),
+                    sealed,
+                )?;
+                Some(PkceVerifier::new(plain.as_str()))
+            }
+            None => None,
+        };
+        let tokens = provider
+            .exchange_code(CodeExchange {
+                params,
+                pkce_verifier: verifier.as_ref(),
+            })
+            .await?;
+        let profile = provider.fetch_profile(&tokens.access_token).await?;
+        if profile.account_id.is_empty() || profile.account_id.len() > 255 {
+            return Err(Error::Provider(ProviderError::Protocol {
+                message: "the profile has no usable account id".into(),
+                body: None,
+            }));
+        }
+        let now = self.now();
+        let (access, refresh) = self.seal_tokens(provider.id(), &profile.account_id, &tokens)?;
+        let upserted = self
+            .inner
+            .store
+            .upsert_account(NewAccount {
+                user_id: user,
+                provider: provider.id().clone(),
+                provider_account_id: profile.account_id.clone(),
+                access_token: Some(access),
+                refresh_token: refresh,
+                expires_at: tokens.expires_in.map(|d| now + to_chrono(d)),
+                refresh_expires_at: tokens.refresh_expires_in.map(|d| now + to_chrono(d)),
+                token_type: tokens.token_type.clone(),
+                scope: join_scopes(&tokens.scopes),
+                metadata: stored_metadata(profile.metadata, profile.username),
+                now,
+            })
+            .await
+            .map_err(|e| match e {
+                StoreError::OwnedByAnotherUser => Error::AccountOwnedByAnotherUser,
+                other => Error::Store(other),
+            })?;
+        let reauthorized = matches!(upserted, Upserted::Updated(_));
+        let record = upserted.into_record();
+        let (kind, action) = if reauthorized {
+            (ConnectionEventKind::Reauthorized, AuditAction::Reauthorized)
+        } else {
+            (ConnectionEventKind::Connected, AuditAction::Connected)
+        };
+        self.audit(
+            user,
+            provider.id(),
+            Some(&record.provider_account_id),
+            action,
+            "success",
+        )
+        .await;
+        self.after_write(kind, &record).await;
+        Ok(Connection {
+            account: IntegrationView::from_record(&record, now),
+            redirect_url: pending.redirect_url,
+            reauthorized,
+        })
+    }
+}
+
+/// The metadata stored for a profile: its `metadata` with [`USERNAME_KEY`] set to the
+/// profile's `username` (removed when the profile has none), so that the stored handle is
+/// always the one the provider stated. A `null` metadata becomes an object when there is
+/// a handle to keep; other non-object values (which providers must not return) are kept
+/// as they are.
+fn stored_metadata(mut metadata: serde_json::Value, username: Option<String>) -> serde_json::Value {
+    if metadata.is_null() && username.is_some() {
+        metadata = serde_json::Value::Object(serde_json::Map::new());
+    }
+    if let Some(fields) = metadata.as_object_mut() {
+        match username {
+            Some(u) => {
+                fields.insert(USERNAME_KEY.to_owned(), u.into());
+            }
+            None => {
+                fields.remove(USERNAME_KEY);
+            }
+        }
+    }
+    metadata
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stored_metadata;
+    use serde_json::json;
+
+    #[test]
+    fn the_stored_username_is_the_profiles() {
+        let u = || Some("jane".to_owned());
+        let cases = [
+            (json!({"id": 1}), u(), json!({"id": 1, "username": "jane"})),
+            (json!({"username": "old"}), u(), json!({"username": "jane"})),
+            (json!({"username": "stale", "n": 2}), None, json!({"n": 2})),
+            (json!({}), None, json!({})),
+            (json!(null), u(), json!({"username": "jane"})),
+            (json!(null), None, json!(null)),
+        ];
+        for (metadata, username, want) in cases {
+            assert_eq!(
+                stored_metadata(metadata.clone(), username),
+                want,
+                "{metadata}"
+            );
+        }
+    }
+}

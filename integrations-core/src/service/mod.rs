@@ -1,0 +1,373 @@
+//! [`Integrations`]: the connect → callback → refresh → disconnect state machine.
+
+mod config;
+mod connect;
+mod disconnect;
+mod eligibility;
+mod refresh;
+mod refresher;
+mod send;
+mod views;
+
+pub use config::{SendPolicy, ServiceConfig};
+pub use connect::{ConnectStart, Connection};
+pub(crate) use refresh::RefreshOutcome;
+pub use refresher::{RefreshLimits, RefreshReport, Refresher, RefresherConfig};
+pub use views::IntegrationView;
+
+use crate::clock::{Clock, SystemClock};
+use crate::crypto::{SecretContext, TokenCipher};
+use crate::error::{Error, Result};
+use crate::provider::{Provider, ProviderId, TokenSet};
+use crate::secret::{AccessToken, RefreshToken, SealedSecret};
+use crate::store::{AccountRecord, AuditAction, NewAuditEvent, TokenStore, UserId};
+use chrono::{DateTime, Utc};
+use refresh::AuditBuffer;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// The kinds of [`ConnectionEvent`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectionEventKind {
+    /// A new account was connected.
+    Connected,
+    /// An existing account was authorized again.
+    Reauthorized,
+    /// Tokens were refreshed.
+    Refreshed,
+    /// A refresh failed transiently; sent on the first failure after a success.
+    RefreshFailed {
+        /// The error code.
+        code: &'static str,
+    },
+    /// The grant is dead; sent when the account enters that state.
+    NeedsReconnect,
+    /// The account was disconnected.
+    Disconnected,
+}
+
+/// A change of a connection, delivered to [`Integrations::subscribe`]rs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionEvent {
+    /// What happened.
+    pub kind: ConnectionEventKind,
+    /// The user.
+    pub user_id: UserId,
+    /// The platform.
+    pub provider: ProviderId,
+    /// The platform account.
+    pub provider_account_id: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// Builds an [`Integrations`] service.
+pub struct IntegrationsBuilder {
+    store: Arc<dyn TokenStore>,
+    cipher: TokenCipher,
+    providers: HashMap<ProviderId, Arc<dyn Provider>>,
+    clock: Arc<dyn Clock>,
+    config: ServiceConfig,
+    http: Option<reqwest::Client>,
+}
+
+impl fmt::Debug for IntegrationsBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntegrationsBuilder")
+            .field("providers", &self.providers.keys().collect::<Vec<_>>())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IntegrationsBuilder {
+    /// Registers a provider (a later one with the same id replaces an earlier one).
+    pub fn provider(mut self, provider: Arc<dyn Provider>) -> Self {
+        self.providers.insert(provider.id().clone(), provider);
+        self
+    }
+
+    /// Injects a clock (tests use [`ManualClock`](crate::clock::ManualClock)).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Replaces the tunables.
+    pub fn config(mut self, config: ServiceConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The HTTP client [`Integrations::send`] uses (default: redirects off, 30 s timeout).
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// Builds the service.
+    pub fn build(self) -> Integrations {
+        let status_cache = (!self.config.status_cache_ttl.is_zero()).then(|| {
+            moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(self.config.status_cache_ttl)
+                .build()
+        });
+        let http = self.http.unwrap_or_else(|| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap_or_default()
+        });
+        let (events, _) = broadcast::channel(1024);
+        let mut instance = [0u8; 8];
+        rand::fill(&mut instance[..]);
+        Integrations {
+            inner: Arc::new(Inner {
+                store: self.store,
+                cipher: self.cipher,
+                providers: self.providers,
+                clock: self.clock,
+                config: self.config,
+                events,
+                inflight: Mutex::new(HashMap::new()),
+                gauged: Mutex::new(Default::default()),
+                instance_id: hex::encode(instance),
+                status_cache,
+                http,
+            }),
+        }
+    }
+}
+
+/// The integrations service (the design's `IntegrationsService`). Cheap to clone; share one
+/// per process.
+#[derive(Clone)]
+pub struct Integrations {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn TokenStore>,
+    cipher: TokenCipher,
+    providers: HashMap<ProviderId, Arc<dyn Provider>>,
+    clock: Arc<dyn Clock>,
+    config: ServiceConfig,
+    events: broadcast::Sender<ConnectionEvent>,
+    inflight: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+    /// The connection gauges set by the last `record_connection_gauges` (set to zero when
+    /// their group disappears).
+    gauged: Mutex<crate::metrics::Gauged>,
+    instance_id: String,
+    status_cache: Option<moka::future::Cache<UserId, Arc<Vec<AccountRecord>>>>,
+    http: reqwest::Client,
+}
+
+impl fmt::Debug for Integrations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Integrations")
+            .field(
+                "providers",
+                &self.inner.providers.keys().collect::<Vec<_>>(),
+            )
+            .field("store", &self.inner.store)
+            .field("cipher", &self.inner.cipher)
+            .field("instance", &self.inner.instance_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn to_chrono(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+fn join_scopes(scopes: &[String]) -> Option<String> {
+    (!scopes.is_empty()).then(|| scopes.join(" "))
+}
+
+impl Integrations {
+    /// Starts building a service over a store and a cipher.
+    pub fn builder(store: Arc<dyn TokenStore>, cipher: TokenCipher) -> IntegrationsBuilder {
+        IntegrationsBuilder {
+            store,
+            cipher,
+            providers: HashMap::new(),
+            clock: Arc::new(SystemClock),
+            config: ServiceConfig::default(),
+            http: None,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn TokenStore> {
+        &self.inner.store
+    }
+
+    /// The cipher.
+    pub fn cipher(&self) -> &TokenCipher {
+        &self.inner.cipher
+    }
+
+    /// The registered provider ids, sorted.
+    pub fn provider_ids(&self) -> Vec<ProviderId> {
+        let mut ids: Vec<_> = self.inner.providers.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// A registered provider.
+    pub fn provider(&self, id: &str) -> Result<&Arc<dyn Provider>> {
+        self.inner
+            .providers
+            .iter()
+            .find(|(k, _)| k.as_str() == id)
+            .map(|(_, p)| p)
+            .ok_or_else(|| Error::UnknownProvider(id.chars().take(50).collect()))
+    }
+
+    /// Subscribes to connection events (a lagging receiver loses the oldest ones).
+    pub fn subscribe(&self) -> broadcast::Receiver<ConnectionEvent> {
+        self.inner.events.subscribe()
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    async fn after_write(&self, kind: ConnectionEventKind, record: &AccountRecord) {
+        self.invalidate_status(record.user_id).await;
+        self.emit(kind, record);
+    }
+
+    fn emit(&self, kind: ConnectionEventKind, record: &AccountRecord) {
+        let _ = self.inner.events.send(ConnectionEvent {
+            kind,
+            user_id: record.user_id,
+            provider: record.provider.clone(),
+            provider_account_id: record.provider_account_id.clone(),
+            at: self.now(),
+        });
+    }
+
+    /// Records an audit event: appended at once, or, with a buffer (a refresher pass),
+    /// collected there and appended by the pass in one batch.
+    async fn audit_via(
+        &self,
+        buffer: Option<&AuditBuffer>,
+        user_id: UserId,
+        provider: &ProviderId,
+        account: Option<&str>,
+        action: AuditAction,
+        outcome: &str,
+    ) {
+        match buffer {
+            Some(buffer) => buffer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(NewAuditEvent {
+                    user_id,
+                    provider: provider.clone(),
+                    provider_account_id: account.map(str::to_owned),
+                    action,
+                    outcome: outcome.to_owned(),
+                    at: self.now(),
+                }),
+            None => {
+                self.audit(user_id, provider, account, action, outcome)
+                    .await
+            }
+        }
+    }
+
+    async fn audit(
+        &self,
+        user_id: UserId,
+        provider: &ProviderId,
+        account: Option<&str>,
+        action: AuditAction,
+        outcome: &str,
+    ) {
+        let event = NewAuditEvent {
+            user_id,
+            provider: provider.clone(),
+            provider_account_id: account.map(str::to_owned),
+            action,
+            outcome: outcome.to_owned(),
+            at: self.now(),
+        };
+        if let Err(e) = self.inner.store.append_audit(event).await {
+            tracing::warn!(error = %e, action = action.as_str(), "could not append an audit event");
+        }
+    }
+
+    /// Seals a token set for the account `account` of `provider`.
+    fn seal_tokens(
+        &self,
+        provider: &ProviderId,
+        account: &str,
+        tokens: &TokenSet,
+    ) -> Result<(SealedSecret, Option<SealedSecret>)> {
+        let cipher = &self.inner.cipher;
+        let provider = provider.as_str();
+        let access = cipher.seal(
+            SecretContext::access_token(provider, account),
+            tokens.access_token.expose_secret(),
+        )?;
+        let refresh = tokens
+            .refresh_token
+            .as_ref()
+            .map(|r| {
+                cipher.seal(
+                    SecretContext::refresh_token(provider, account),
+                    r.expose_secret(),
+                )
+            })
+            .transpose()?;
+        Ok((access, refresh))
+    }
+
+    /// Opens an account's stored tokens.
+    fn open_tokens(
+        &self,
+        record: &AccountRecord,
+    ) -> Result<(Option<AccessToken>, Option<RefreshToken>)> {
+        let cipher = &self.inner.cipher;
+        let pid = record.provider.as_str();
+        let account = record.provider_account_id.as_str();
+        let access = record
+            .access_token
+            .as_ref()
+            .map(|s| cipher.open(SecretContext::access_token(pid, account), s))
+            .transpose()?
+            .map(|p| AccessToken::new(p.as_str()));
+        let refresh = record
+            .refresh_token
+            .as_ref()
+            .map(|s| cipher.open(SecretContext::refresh_token(pid, account), s))
+            .transpose()?
+            .map(|p| RefreshToken::new(p.as_str()));
+        Ok((access, refresh))
+    }
+
+    /// The account of `user`; [`Error::NotFound`] when it is missing or another user's.
+    async fn owned_account(
+        &self,
+        user: UserId,
+        provider: &ProviderId,
+        provider_account_id: &str,
+    ) -> Result<AccountRecord> {
+        match self
+            .inner
+            .store
+            .find_account(provider, provider_account_id)
+            .await?
+        {
+            Some(r) if r.user_id == user => Ok(r),
+            _ => Err(Error::NotFound),
+        }
+    }
+}
