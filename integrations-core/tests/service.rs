@@ -784,6 +784,20 @@ async fn expired_token_without_refresh_shows_expired() {
         err,
         Error::Provider(ProviderError::Unsupported { .. })
     ));
+    // Asking for the token says the same, without calling the platform or recording a
+    // refresh failure on the account.
+    let err = f
+        .integrations
+        .access_token(UserId(1), "reddit", "short")
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        Error::Provider(ProviderError::Unsupported { .. })
+    ));
+    assert_eq!(f.provider.refresh_calls(), 0);
+    let row = &snapshot(&f.store).await[0];
+    assert_eq!((row.refresh_failures, row.last_error.as_deref()), (0, None));
 }
 
 #[tokio::test]

@@ -28,11 +28,11 @@ pub struct ServiceConfig {
     /// the cache). Writes through this instance invalidate the user's entry at once;
     /// writes by other instances sharing the store show after at most this long.
     pub status_cache_ttl: Duration,
-    /// Retry policy of [`Integrations::send`].
+    /// Retry policy of [`Integrations::send`](super::Integrations::send).
     pub send: SendPolicy,
 }
 
-/// How [`Integrations::send`] retries.
+/// How [`Integrations::send`](super::Integrations::send) retries.
 #[derive(Debug, Clone)]
 pub struct SendPolicy {
     /// Attempts in all, for network errors and 5xx on idempotent requests (default 3).

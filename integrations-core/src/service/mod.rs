@@ -1,4 +1,11 @@
 //! [`Integrations`]: the connect → callback → refresh → disconnect state machine.
+//!
+//! This file holds the service, its builder and the helpers every operation uses; each
+//! submodule adds the operations of one part of the lifecycle: `connect` (connect and
+//! callback), `refresh` (refresh, access_token, the single-flight refresh under the
+//! store's lease), `eligibility` (whether an account is refreshed), `refresher`
+//! (refresh_due and the [`Refresher`] task), `send`, `disconnect` (disconnect and
+//! delete_user_data) and `views` (status and the connection gauges).
 
 mod config;
 mod connect;

@@ -63,7 +63,7 @@ impl IntegrationView {
 impl Integrations {
     /// Every connection of `user`, with its status, metadata and dates; never a token.
     ///
-    /// Cached per user for [`ServiceConfig::status_cache_ttl`]; the status itself is
+    /// Cached per user for [`ServiceConfig::status_cache_ttl`](super::ServiceConfig::status_cache_ttl); the status itself is
     /// computed at every call, so an expiry shows at once even from the cache.
     #[tracing::instrument(level = "debug", skip(self), fields(user = user.0))]
     pub async fn status(&self, user: UserId) -> Result<Vec<IntegrationView>> {
@@ -100,7 +100,7 @@ impl Integrations {
     }
 
     /// Counts the store's accounts by platform and stored status
-    /// ([`TokenStore::count_accounts`], one aggregate query) and sets the gauges
+    /// ([`TokenStore::count_accounts`](crate::TokenStore::count_accounts), one aggregate query) and sets the gauges
     /// `integrations_connections` and `integrations_connections_past_expiry` (labels
     /// `provider`, `status`); a group that has disappeared since the last call is set to
     /// zero. Returns the counts.
