@@ -339,13 +339,14 @@ async fn exchange_data_array_reply() {
 #[tokio::test]
 async fn user_cancelled_redirect_makes_no_request() {
     let (server, provider) = setup().await;
-    let err = exchange(
-        &provider,
+    // The redirect's error is read by `read_callback` before any exchange.
+    let params = integrations_core::CallbackParams::from_query(
         "error=access_denied&error_reason=user_denied&error_description=The+user+denied+your+request.&state=s",
-    )
-    .await
-    .unwrap_err();
-    assert!(matches!(err, ProviderError::AccessDenied { .. }), "{err:?}");
+    );
+    assert_eq!(
+        provider.read_callback(&params).outcome,
+        integrations_core::CallbackOutcome::Cancelled
+    );
     assert!(server.received_requests().await.unwrap().is_empty());
     let err = exchange(&provider, "state=s").await.unwrap_err();
     assert!(matches!(err, ProviderError::Protocol { .. }), "{err:?}");

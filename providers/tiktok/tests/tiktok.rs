@@ -317,15 +317,13 @@ async fn exchange_sends_the_verifier_and_keeps_lifetimes() {
 #[tokio::test]
 async fn user_cancelled_redirect_makes_no_request() {
     let (server, provider) = setup().await;
-    let verifier = generate_pkce_verifier();
-    let err = exchange(
-        &provider,
+    let params = integrations_core::CallbackParams::from_query(
         "error=access_denied&error_description=User+cancelled+the+authorization&state=s",
-        &verifier,
-    )
-    .await
-    .unwrap_err();
-    assert!(matches!(err, ProviderError::AccessDenied { .. }), "{err:?}");
+    );
+    assert_eq!(
+        provider.read_callback(&params).outcome,
+        integrations_core::CallbackOutcome::Cancelled
+    );
     assert!(server.received_requests().await.unwrap().is_empty());
 }
 
