@@ -761,11 +761,35 @@ pub struct ApiClient {
 impl ApiClient {
     /// Builds the client for these settings.
     pub fn new(config: &ClientConfig) -> Result<Self, ProviderError> {
+        Self::with_settings(&config.user_agent, config.timeout, config.body_limit).map_err(|e| {
+            match e {
+                ProviderError::Config(message) => config.spec.error(message),
+                other => other,
+            }
+        })
+    }
+
+    /// Builds a client from its three settings, for a provider without a [`ClientConfig`]
+    /// (the [generic](crate::generic) one).
+    pub fn with_settings(
+        user_agent: &str,
+        timeout: Duration,
+        body_limit: usize,
+    ) -> Result<Self, ProviderError> {
+        if timeout.is_zero() {
+            return Err(ProviderError::Config("`timeout` must be positive".into()));
+        }
+        if body_limit == 0 {
+            return Err(ProviderError::Config(
+                "`body_limit` must be positive".into(),
+            ));
+        }
         Ok(Self {
-            http: http::client(&config.user_agent, config.timeout)?,
-            user_agent: HeaderValue::from_str(&config.user_agent)
-                .map_err(|_| config.spec.error("user_agent is not a valid header value"))?,
-            body_limit: config.body_limit,
+            http: http::client(user_agent, timeout)?,
+            user_agent: HeaderValue::from_str(user_agent).map_err(|_| {
+                ProviderError::Config("`user_agent` is not a valid header value".into())
+            })?,
+            body_limit,
         })
     }
 
@@ -782,6 +806,19 @@ impl ApiClient {
     /// Sends and reads the body under the cap, without classifying.
     pub async fn send(&self, request: RequestBuilder) -> Result<CappedResponse, ProviderError> {
         http::send_capped(request, self.body_limit).await
+    }
+
+    /// Sends a built request and reads the body under the cap, without classifying.
+    pub(crate) async fn execute(
+        &self,
+        request: reqwest::Request,
+    ) -> Result<CappedResponse, ProviderError> {
+        let response = self
+            .http
+            .execute(request)
+            .await
+            .map_err(http::network_error)?;
+        http::read_capped(response, self.body_limit).await
     }
 
     /// Sends, reads the body under the cap and [`check`]s the reply: the one entry every

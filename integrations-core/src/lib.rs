@@ -67,6 +67,7 @@
 pub mod client;
 pub mod clock;
 pub mod crypto;
+pub mod engine;
 pub mod error;
 pub mod generic;
 pub mod http;

@@ -591,7 +591,7 @@ async fn connection_refused_is_a_network_error() {
 #[tokio::test]
 async fn profile_with_nested_pointers_and_a_large_numeric_id() {
     let server = MockServer::start().await;
-    let body = r#"{"data":{"user":{"open_id":18446744073709551557,"handle":"jane","avatar":"https://x/a.png"}}}"#;
+    let body = r#"{"data":{"user":{"open_id":18446744073709551557,"handle":"jane","avatar":"https://x/a.png","email":"jane@example.com","followers":12}}}"#;
     Mock::given(method("GET"))
         .and(path("/api/me"))
         .and(bearer_token("at-1"))
@@ -603,15 +603,25 @@ async fn profile_with_nested_pointers_and_a_large_numeric_id() {
     let mut c = config(&server);
     c.account_id_pointer = "/data/user/open_id".into();
     c.username_pointer = Some("/data/user/handle".into());
+    c.metadata_pointers = [
+        ("avatar".to_owned(), "/data/user/avatar".to_owned()),
+        ("followers".to_owned(), "/data/user/followers".to_owned()),
+        ("missing".to_owned(), "/data/user/nope".to_owned()),
+    ]
+    .into();
     let p = provider(c);
     let profile = p.fetch_profile(&AccessToken::new("at-1")).await.unwrap();
     assert_eq!(profile.account_id, "18446744073709551557");
     assert_eq!(profile.username.as_deref(), Some("jane"));
-    assert_eq!(profile.metadata["account_id"], "18446744073709551557");
-    assert_eq!(profile.metadata["username"], "jane");
+    // Only the allow-list is kept: the e-mail address in the reply is not.
     assert_eq!(
-        profile.metadata["profile"]["data"]["user"]["avatar"],
-        "https://x/a.png"
+        profile.metadata,
+        serde_json::json!({
+            "account_id": "18446744073709551557",
+            "username": "jane",
+            "avatar": "https://x/a.png",
+            "followers": "12",
+        })
     );
 }
 
@@ -637,7 +647,6 @@ async fn profile_id_just_above_2_pow_53_is_exact() {
         profile.metadata,
         serde_json::json!({
             "account_id": "9007199254740993",
-            "profile": {"id": 9007199254740993_u64, "name": null}
         })
     );
 }
@@ -802,6 +811,34 @@ async fn config_from_json_and_validation() {
         GenericOAuth2Provider::new(c),
         Err(ProviderError::Config(m)) if m.contains("account_id_pointer")
     ));
+    // A typo is refused with the field's name instead of silently falling back.
+    let mut typo = json.clone();
+    typo["account_id_path"] = "/data/id".into();
+    let e = serde_json::from_value::<GenericOAuth2Config>(typo)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("account_id_path"), "{e}");
+    // The secret may come from the environment instead of the file; not both.
+    let mut from_env = json.clone();
+    from_env.as_object_mut().unwrap().remove("client_secret");
+    // Cargo sets CARGO_PKG_NAME for the test process: a variable that is surely set.
+    from_env["client_secret_env"] = "CARGO_PKG_NAME".into();
+    let c: GenericOAuth2Config = serde_json::from_value(from_env.clone()).unwrap();
+    assert_eq!(
+        c.client_secret.as_ref().map(|s| s.expose_secret()),
+        Some("integrations-core")
+    );
+    from_env["client_secret_env"] = "GENERIC_TEST_SECRET_UNSET".into();
+    let e = serde_json::from_value::<GenericOAuth2Config>(from_env.clone())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("GENERIC_TEST_SECRET_UNSET"), "{e}");
+    from_env["client_secret"] = "inline".into();
+    let e = serde_json::from_value::<GenericOAuth2Config>(from_env)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not both"), "{e}");
+
     let mut bad = json;
     bad["profile_url"] = "::nope".into();
     let c: GenericOAuth2Config = serde_json::from_value(bad).unwrap();
@@ -957,8 +994,72 @@ async fn connect_callback_refresh_disconnect_through_the_service() {
 
     let view = integrations.refresh(user, "acme", "u-42").await.unwrap();
     assert!(view.is_connected);
-    assert_eq!(view.metadata["profile"]["data"]["user"]["handle"], "jane");
+    assert_eq!(view.metadata["username"], "jane");
 
     integrations.disconnect(user, "acme", "u-42").await.unwrap();
     assert!(integrations.status(user).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_renamed_client_parameter_is_renamed_everywhere() {
+    let server = MockServer::start().await;
+    let mut c = config(&server);
+    c.client_id_param = "client_key".into();
+    c.client_auth = ClientAuth::Body;
+    c.scope_separator = ",".into();
+    let p = provider(c);
+    let url = p
+        .authorization_url(&AuthorizationRequest {
+            state: "st".into(),
+            pkce_challenge: None,
+            scopes: Vec::new(),
+        })
+        .await
+        .unwrap();
+    let query: HashMap<_, _> = url.query_pairs().into_owned().collect();
+    assert_eq!(query["client_key"], CLIENT_ID);
+    assert!(!query.contains_key("client_id"), "{url}");
+    assert_eq!(query["scope"], "user.read,posts.read");
+
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .and(has("client_key", CLIENT_ID))
+        .and(has("client_secret", CLIENT_SECRET))
+        .and(has("code", "the-code"))
+        .and(NoFormKey("client_id"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "access_token": "at-1", "expires_in": "7200", "scope": "user.read,posts.read"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/revoke"))
+        .and(has("client_key", CLIENT_ID))
+        .and(has("token", "at-1"))
+        .and(NoFormKey("client_id"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let params = CallbackParams::from_pairs([("code", "the-code"), ("state", "st")]);
+    let tokens = p
+        .exchange_code(CodeExchange {
+            params: &params,
+            pkce_verifier: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(tokens.access_token.expose_secret(), "at-1");
+    assert_eq!(tokens.expires_in, Some(Duration::from_secs(7200)));
+    assert_eq!(tokens.scopes, ["user.read", "posts.read"]);
+    p.revoke(Some(&tokens.access_token), None).await.unwrap();
+}
+
+/// The form body lacks `name`.
+struct NoFormKey(&'static str);
+impl Match for NoFormKey {
+    fn matches(&self, request: &Request) -> bool {
+        !form(request).contains_key(self.0)
+    }
 }
