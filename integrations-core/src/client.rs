@@ -187,8 +187,30 @@ impl ClientConfig {
     ) -> Result<Url, ProviderError> {
         let mut url = Url::parse(&format!("{}{path}", self.base_url(which)))
             .map_err(|e| self.spec.error(format_args!("bad {}: {e}", which.name)))?;
-        url.query_pairs_mut().extend_pairs(query);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
         Ok(url)
+    }
+
+    /// The [`OAuthApp`](crate::engine::OAuthApp) of these settings for the
+    /// [engine](crate::engine): the client, the redirect URI and the endpoints, each a
+    /// path under one of the base URLs.
+    pub fn oauth_app(
+        &self,
+        authorize: (&BaseUrl, &str),
+        token: (&BaseUrl, &str),
+        revoke: Option<(&BaseUrl, &str)>,
+    ) -> Result<crate::engine::OAuthApp, ProviderError> {
+        let at = |(which, path): (&BaseUrl, &str)| self.url(which, path, &[]);
+        Ok(crate::engine::OAuthApp {
+            client_id: self.client_id.clone(),
+            client_secret: Some(self.client_secret.clone()),
+            redirect_uri: self.redirect_uri.clone(),
+            authorize_url: at(authorize)?,
+            token_url: at(token)?,
+            revoke_url: revoke.map(at).transpose()?,
+        })
     }
 
     /// Total timeout of one HTTP request.

@@ -3,10 +3,10 @@
 use crate::config::RedditConfig;
 use crate::error::Endpoint;
 use integrations_core::ProviderError;
-use integrations_core::client::{ApiClient, TokenReply};
-use integrations_core::http::CappedResponse;
+use integrations_core::client::ApiClient;
+use integrations_core::engine::OAuthEngine;
 use integrations_core::secret::AccessToken;
-use reqwest::header::{ACCEPT, AUTHORIZATION};
+use reqwest::header::AUTHORIZATION;
 use serde::{Deserialize, Serialize};
 
 /// Path of the authorization page on the `www` host.
@@ -108,57 +108,10 @@ pub(crate) fn html_unescape(s: &str) -> String {
 pub(crate) struct Api {
     pub(crate) client: ApiClient,
     pub(crate) config: RedditConfig,
+    pub(crate) engine: OAuthEngine,
 }
 
 impl Api {
-    /// A `POST` to the `www` host with HTTP Basic client authentication, checked as
-    /// `endpoint`; `secrets` (besides the client secret) are scrubbed from errors.
-    async fn post_basic(
-        &self,
-        path: &str,
-        endpoint: Endpoint,
-        form: &[(&str, &str)],
-        secrets: &[&str],
-    ) -> Result<CappedResponse, ProviderError> {
-        let c = &self.config;
-        let secret = c.client.client_secret().expose_secret();
-        let request = self
-            .client
-            .post(format!("{}{path}", c.www_base_url()))
-            .basic_auth(c.client_id(), Some(secret))
-            .header(ACCEPT, "application/json")
-            .form(form);
-        let mut all = vec![secret];
-        all.extend_from_slice(secrets);
-        self.client.call(request, endpoint, &all).await
-    }
-
-    /// POSTs a grant to the token endpoint (`endpoint` is the code exchange or refresh).
-    pub(crate) async fn token_request(
-        &self,
-        endpoint: Endpoint,
-        form: &[(&str, &str)],
-        secret: &str,
-    ) -> Result<TokenReply, ProviderError> {
-        let response = self
-            .post_basic(TOKEN_PATH, endpoint, form, &[secret])
-            .await?;
-        TokenReply::parse(&response, "token response")
-    }
-
-    /// `POST /api/v1/revoke_token`.
-    pub(crate) async fn revoke(
-        &self,
-        token: &str,
-        token_type_hint: &str,
-    ) -> Result<(), ProviderError> {
-        let form = [("token", token), ("token_type_hint", token_type_hint)];
-        self.post_basic(REVOKE_PATH, Endpoint::Revoke, &form, &[token])
-            .await
-            .map(drop)
-    }
-
-    /// `GET /api/v1/me` with `Authorization: bearer <token>`.
     pub(crate) async fn me(&self, access_token: &AccessToken) -> Result<Me, ProviderError> {
         let url = format!("{}{ME_PATH}", self.config.oauth_base_url());
         let request = self.authorize(self.client.get(url), access_token);

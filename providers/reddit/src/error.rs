@@ -14,6 +14,7 @@
 use chrono::Utc;
 use integrations_core::ProviderError;
 use integrations_core::client::Classify;
+use integrations_core::engine::TokenCall;
 use integrations_core::http::{
     CappedResponse, OAuthErrorBody, check_token_response, classify_status,
 };
@@ -31,6 +32,19 @@ pub(crate) enum Endpoint {
     Revoke,
     /// `GET /api/v1/me` and other resource API calls.
     Api,
+}
+
+/// Reddit's reading of the engine's token-endpoint replies.
+pub(crate) fn classify_token_reply(
+    call: TokenCall,
+    response: &CappedResponse,
+) -> Option<ProviderError> {
+    match call {
+        TokenCall::Refresh => Endpoint::Refresh,
+        TokenCall::Revoke => Endpoint::Revoke,
+        _ => Endpoint::CodeExchange,
+    }
+    .classify(response)
 }
 
 impl Classify for Endpoint {

@@ -69,8 +69,8 @@ pub use config::{
 
 use api::Api;
 use async_trait::async_trait;
-use error::Endpoint;
 use integrations_core::client::{ApiClient, metadata_json};
+use integrations_core::engine::{OAuthDialect, OAuthEngine, RevokeStyle};
 use integrations_core::secret::{AccessToken, RefreshToken};
 use integrations_core::{
     AuthorizationRequest, Capabilities, CodeExchange, PkceSupport, Profile, Provider,
@@ -95,9 +95,28 @@ impl RedditProvider {
         let client = ApiClient::new(&config.client)?;
         let id = ProviderId::new(PROVIDER_ID)
             .map_err(|e| ProviderError::Config(format!("reddit: {e}")))?;
+        let app = config.client.oauth_app(
+            (&config::WWW, api::AUTHORIZE_PATH),
+            (&config::WWW, api::TOKEN_PATH),
+            Some((&config::WWW, api::REVOKE_PATH)),
+        )?;
+        // Reddit's dialect: Basic client authentication, no PKCE, `duration=permanent` for
+        // a refresh token, refresh tokens kept, RFC 7009 revocation, its own error replies.
+        let dialect = OAuthDialect {
+            pkce: None,
+            extra_authorize_params: vec![("duration".into(), "permanent".into())],
+            revoke_style: RevokeStyle::Rfc7009,
+            classify: Some(error::classify_token_reply),
+            ..OAuthDialect::default()
+        };
+        let engine = OAuthEngine::new(client.clone(), app, dialect)?;
         Ok(Self {
             id,
-            api: Api { client, config },
+            api: Api {
+                client,
+                config,
+                engine,
+            },
         })
     }
 
@@ -136,48 +155,24 @@ impl Provider for RedditProvider {
                 "reddit: the authorization request needs a state; Reddit requires one".into(),
             ));
         }
-        let c = self.api.config.client();
-        let scope = c.scopes_for(&request.scopes).join(" ");
-        c.url(
-            &config::WWW,
-            api::AUTHORIZE_PATH,
-            &[
-                ("client_id", c.client_id()),
-                ("response_type", "code"),
-                ("state", &request.state),
-                ("redirect_uri", c.redirect_uri().as_str()),
-                ("duration", "permanent"),
-                ("scope", &scope),
-            ],
-        )
+        let scopes = self.api.config.client().scopes_for(&request.scopes);
+        Ok(self
+            .api
+            .engine
+            .authorization_url(&request.state, &scopes, None))
     }
 
     async fn exchange_code(&self, exchange: CodeExchange<'_>) -> Result<TokenSet, ProviderError> {
         let code = exchange.params.require("code")?;
-        let form = [
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", self.config().redirect_uri().as_str()),
-        ];
-        let reply = self.api.token_request(Endpoint::CodeExchange, &form, code);
-        Ok(reply.await?.into_token_set(None, &[]))
+        self.api.engine.exchange_code(code, None).await
     }
 
+    /// Reddit keeps the refresh token; its reply omits it, so the old one is handed back.
     async fn refresh(&self, request: RefreshRequest<'_>) -> Result<TokenSet, ProviderError> {
-        let old = request
-            .refresh_token
-            .ok_or_else(|| ProviderError::InvalidGrant {
-                description: Some("no Reddit refresh token is stored for this account".into()),
-            })?;
-        let form = [
-            ("grant_type", "refresh_token"),
-            ("refresh_token", old.expose_secret()),
-        ];
-        let reply = self
-            .api
-            .token_request(Endpoint::Refresh, &form, old.expose_secret());
-        // Reddit keeps the refresh token; its reply omits it. Hand the old one back.
-        Ok(reply.await?.into_token_set(Some(old), request.scopes))
+        self.api
+            .engine
+            .refresh(request.refresh_token, request.scopes)
+            .await
     }
 
     async fn fetch_profile(&self, access_token: &AccessToken) -> Result<Profile, ProviderError> {
@@ -202,15 +197,9 @@ impl Provider for RedditProvider {
         access_token: Option<&AccessToken>,
         refresh_token: Option<&RefreshToken>,
     ) -> Result<(), ProviderError> {
-        match (refresh_token, access_token) {
-            (Some(rt), _) => self.api.revoke(rt.expose_secret(), "refresh_token").await,
-            (None, Some(at)) => self.api.revoke(at.expose_secret(), "access_token").await,
-            (None, None) => Ok(()),
-        }
+        self.api.engine.revoke(access_token, refresh_token).await
     }
 
-    /// `Authorization: bearer <token>` and the configured `User-Agent`, which Reddit
-    /// requires on every request (the client of `Integrations::send` has none).
     fn authorize_request(
         &self,
         request: reqwest::RequestBuilder,
