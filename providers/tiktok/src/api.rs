@@ -3,25 +3,13 @@
 use crate::config::TikTokConfig;
 use crate::error::{Endpoint, api_error_code};
 use integrations_core::ProviderError;
-use integrations_core::client::{self, ApiClient, check};
+use integrations_core::client::{ApiClient, check};
+use integrations_core::engine::OAuthEngine;
 use integrations_core::http::CappedResponse;
 use serde::{Deserialize, Serialize};
 
 /// The reply of `/v2/oauth/token/` (code exchange and refresh): the standard fields
 /// (`open_id` is not read here: the account id comes from the profile).
-#[derive(Debug, Deserialize)]
-pub(crate) struct TokenReply {
-    #[serde(flatten)]
-    pub(crate) token: client::TokenReply,
-}
-
-impl AsRef<client::TokenReply> for TokenReply {
-    fn as_ref(&self) -> &client::TokenReply {
-        &self.token
-    }
-}
-
-/// `data.user` of `/v2/user/info/`.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct User {
     #[serde(default)]
@@ -67,85 +55,10 @@ pub struct TikTokMetadata {
 pub(crate) struct Api {
     pub(crate) client: ApiClient,
     pub(crate) config: TikTokConfig,
+    pub(crate) engine: OAuthEngine,
 }
 
 impl Api {
-    fn token_url(&self) -> String {
-        format!("{}/v2/oauth/token/", self.config.api_base_url())
-    }
-
-    async fn post_form(
-        &self,
-        url: String,
-        form: &[(&str, &str)],
-        secrets: &[&str],
-    ) -> Result<CappedResponse, ProviderError> {
-        let request = self.client.post(url).form(form);
-        self.client.call(request, Endpoint::Token, secrets).await
-    }
-
-    /// `POST /v2/oauth/token/` with `grant_type=authorization_code`.
-    pub(crate) async fn exchange_code(
-        &self,
-        code: &str,
-        code_verifier: Option<&str>,
-    ) -> Result<TokenReply, ProviderError> {
-        let c = &self.config;
-        let secret = c.client.client_secret().expose_secret();
-        let mut form = vec![
-            ("client_key", c.client_key()),
-            ("client_secret", secret),
-            ("code", code),
-            ("grant_type", "authorization_code"),
-            ("redirect_uri", c.redirect_uri().as_str()),
-        ];
-        if let Some(v) = code_verifier {
-            form.push(("code_verifier", v));
-        }
-        let secrets = [secret, code, code_verifier.unwrap_or_default()];
-        let response = self.post_form(self.token_url(), &form, &secrets).await?;
-        client::TokenReply::parse(&response, "token reply")
-    }
-
-    /// `POST /v2/oauth/token/` with `grant_type=refresh_token`.
-    pub(crate) async fn refresh(&self, refresh_token: &str) -> Result<TokenReply, ProviderError> {
-        let c = &self.config;
-        let secret = c.client.client_secret().expose_secret();
-        let form = [
-            ("client_key", c.client_key()),
-            ("client_secret", secret),
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-        ];
-        let response = self
-            .post_form(self.token_url(), &form, &[secret, refresh_token])
-            .await?;
-        client::TokenReply::parse(&response, "token reply")
-    }
-
-    /// `POST /v2/oauth/revoke/`; success is an empty body or `{}`.
-    pub(crate) async fn revoke(&self, access_token: &str) -> Result<(), ProviderError> {
-        let c = &self.config;
-        let secret = c.client.client_secret().expose_secret();
-        let form = [
-            ("client_key", c.client_key()),
-            ("client_secret", secret),
-            ("token", access_token),
-        ];
-        self.post_form(
-            format!("{}/v2/oauth/revoke/", c.api_base_url()),
-            &form,
-            &[secret, access_token],
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// `GET /v2/user/info/?fields=...` with the bearer token.
-    ///
-    /// When TikTok answers `scope_not_authorized` (a field such as `username` needs
-    /// `user.info.profile`, which the user did not grant), the request is made once more
-    /// with only the `user.info.basic` fields of the configured list.
     pub(crate) async fn user_info(&self, access_token: &str) -> Result<User, ProviderError> {
         let fields = self.config.user_info_fields.as_str();
         let mut response = self.get_user_info(access_token, fields).await?;
@@ -225,15 +138,5 @@ mod tests {
             "open_id,union_id,avatar_url,display_name"
         );
         assert_eq!(basic_fields("open_id, bio_description"), "open_id");
-    }
-
-    #[test]
-    fn lifetimes_as_numbers_or_strings() {
-        let r: TokenReply = serde_json::from_str(
-            r#"{"access_token":"a","expires_in":"7200","refresh_expires_in":15552000}"#,
-        )
-        .unwrap();
-        assert_eq!(r.token.expires_in, Some(7200));
-        assert_eq!(r.token.refresh_expires_in, Some(15_552_000));
     }
 }

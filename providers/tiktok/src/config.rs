@@ -14,33 +14,10 @@ pub const DEFAULT_API_BASE_URL: &str = "https://open.tiktokapis.com";
 /// The `fields` asked of `/v2/user/info/` by default.
 pub const DEFAULT_USER_INFO_FIELDS: &str = "open_id,union_id,avatar_url,display_name,username";
 
-/// How the PKCE `code_challenge` is encoded.
-///
-/// RFC 7636 specifies base64url (without padding) of the SHA-256 of the verifier, and that
-/// is what TikTok's web flow accepts. Some of TikTok's desktop documentation computes the
-/// challenge as the **hex** SHA-256 instead; that variant is unverified, so it is offered
-/// as an option rather than assumed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum PkceChallengeEncoding {
-    /// `base64url(SHA-256(verifier))`, RFC 7636 (the default).
-    #[default]
-    Base64Url,
-    /// `hex(SHA-256(verifier))`, as some TikTok desktop documents show.
-    Hex,
-}
-
-impl std::str::FromStr for PkceChallengeEncoding {
-    type Err = ProviderError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "base64url" | "base64" | "rfc7636" => Ok(Self::Base64Url),
-            "hex" => Ok(Self::Hex),
-            other => Err(ProviderError::Config(format!(
-                "unknown PKCE challenge encoding {other:?} (use `base64url` or `hex`)"
-            ))),
-        }
-    }
-}
+/// How the PKCE `code_challenge` is encoded: base64url per RFC 7636 by default, which is
+/// what TikTok's web flow accepts; some of TikTok's desktop documentation shows the hex
+/// SHA-256 instead (unverified, so offered as an option rather than assumed).
+pub use integrations_core::engine::PkceEncoding as PkceChallengeEncoding;
 
 pub(crate) const WWW: BaseUrl = BaseUrl::new("www_base_url", DEFAULT_WWW_BASE_URL);
 pub(crate) const API: BaseUrl = BaseUrl::new("api_base_url", DEFAULT_API_BASE_URL);

@@ -3,6 +3,7 @@
 use chrono::Utc;
 use integrations_core::ProviderError;
 use integrations_core::client::Classify;
+use integrations_core::engine::TokenCall;
 use integrations_core::http::{CappedResponse, classify_status, oauth_error, retry_after};
 use reqwest::StatusCode;
 use serde::Deserialize;
@@ -50,6 +51,15 @@ pub(crate) enum Endpoint {
     Token,
     /// `/v2/user/info/` and the other data endpoints.
     Data,
+}
+
+/// TikTok's reading of the engine's token-endpoint replies (the revoke endpoint answers
+/// like the token endpoint).
+pub(crate) fn classify_token_reply(
+    _: TokenCall,
+    response: &CappedResponse,
+) -> Option<ProviderError> {
+    Endpoint::Token.classify(response)
 }
 
 impl Classify for Endpoint {

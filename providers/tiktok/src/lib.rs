@@ -91,6 +91,7 @@ pub use config::{
 
 use async_trait::async_trait;
 use integrations_core::client::{ApiClient, metadata_json};
+use integrations_core::engine::{ClientAuth, OAuthDialect, OAuthEngine, RevokeStyle};
 use integrations_core::{
     AccessToken, AuthorizationRequest, Capabilities, CodeExchange, PkceSupport, Profile, Provider,
     ProviderError, ProviderId, RefreshRequest, RefreshToken, TokenSet,
@@ -110,9 +111,31 @@ impl TikTokProvider {
     /// and User-Agent).
     pub fn new(config: TikTokConfig) -> Result<Self, ProviderError> {
         let client = ApiClient::new(&config.client)?;
+        let app = config.client.oauth_app(
+            (&config::WWW, "/v2/auth/authorize/"),
+            (&config::API, "/v2/oauth/token/"),
+            Some((&config::API, "/v2/oauth/revoke/")),
+        )?;
+        // TikTok's dialect: `client_key`, comma-separated scopes, credentials in the form,
+        // revocation by access token without a hint, errors possibly sent with HTTP 200.
+        // It rotates refresh tokens; a reply without one keeps the current one.
+        let dialect = OAuthDialect {
+            client_id_param: "client_key".into(),
+            scope_separator: ",".into(),
+            client_auth: ClientAuth::Body,
+            pkce: Some(config.pkce_encoding),
+            revoke_style: RevokeStyle::AccessTokenOnly,
+            classify: Some(error::classify_token_reply),
+            ..OAuthDialect::default()
+        };
+        let engine = OAuthEngine::new(client.clone(), app, dialect)?;
         Ok(Self {
             id: ProviderId::new("tiktok").map_err(|e| ProviderError::Config(e.to_string()))?,
-            api: api::Api { client, config },
+            api: api::Api {
+                client,
+                config,
+                engine,
+            },
         })
     }
 
@@ -124,14 +147,6 @@ impl TikTokProvider {
     /// The configuration.
     pub fn config(&self) -> &TikTokConfig {
         &self.api.config
-    }
-
-    fn token_set(
-        reply: api::TokenReply,
-        kept: Option<&RefreshToken>,
-        scopes: &[String],
-    ) -> TokenSet {
-        reply.token.into_token_set(kept, scopes)
     }
 }
 
@@ -154,45 +169,29 @@ impl Provider for TikTokProvider {
         &self,
         request: &AuthorizationRequest,
     ) -> Result<Url, ProviderError> {
-        let c = &self.api.config;
-        let scope = c.client.scopes_for(&request.scopes).join(",");
-        let mut query = vec![
-            ("client_key", c.client_key()),
-            ("scope", &scope),
-            ("response_type", "code"),
-            ("redirect_uri", c.redirect_uri().as_str()),
-            ("state", &request.state),
-        ];
-        if let Some(challenge) = &request.pkce_challenge {
-            let value = match c.pkce_encoding {
-                PkceChallengeEncoding::Base64Url => &challenge.s256_base64url,
-                PkceChallengeEncoding::Hex => &challenge.s256_hex,
-            };
-            query.extend([
-                ("code_challenge", value.as_str()),
-                ("code_challenge_method", "S256"),
-            ]);
-        }
-        c.client.url(&config::WWW, "/v2/auth/authorize/", &query)
+        let scopes = self.api.config.client.scopes_for(&request.scopes);
+        let pkce = request.pkce_challenge.as_ref();
+        Ok(self
+            .api
+            .engine
+            .authorization_url(&request.state, &scopes, pkce))
     }
 
     async fn exchange_code(&self, exchange: CodeExchange<'_>) -> Result<TokenSet, ProviderError> {
         let code = exchange.params.require("code")?;
-        let verifier = exchange.pkce_verifier.map(|v| v.expose_secret());
-        let reply = self.api.exchange_code(code, verifier).await?;
-        Ok(Self::token_set(reply, None, &[]))
+        self.api
+            .engine
+            .exchange_code(code, exchange.pkce_verifier)
+            .await
     }
 
+    /// TikTok rotates refresh tokens: the reply's token replaces the old one, which is
+    /// returned only when a reply carries none (then it was not rotated).
     async fn refresh(&self, request: RefreshRequest<'_>) -> Result<TokenSet, ProviderError> {
-        let Some(refresh_token) = request.refresh_token else {
-            return Err(ProviderError::InvalidGrant {
-                description: Some("there is no refresh token".into()),
-            });
-        };
-        let reply = self.api.refresh(refresh_token.expose_secret()).await?;
-        // TikTok rotates refresh tokens: the reply's token replaces the old one. The old one
-        // is returned only when a reply carries none (then it was not rotated).
-        Ok(Self::token_set(reply, Some(refresh_token), request.scopes))
+        self.api
+            .engine
+            .refresh(request.refresh_token, request.scopes)
+            .await
     }
 
     async fn fetch_profile(&self, access_token: &AccessToken) -> Result<Profile, ProviderError> {
@@ -225,17 +224,11 @@ impl Provider for TikTokProvider {
     async fn revoke(
         &self,
         access_token: Option<&AccessToken>,
-        _refresh_token: Option<&RefreshToken>,
+        refresh_token: Option<&RefreshToken>,
     ) -> Result<(), ProviderError> {
-        let Some(token) = access_token else {
-            return Err(ProviderError::InvalidGrant {
-                description: Some("TikTok revokes by access token and there is none".into()),
-            });
-        };
-        self.api.revoke(token.expose_secret()).await
+        self.api.engine.revoke(access_token, refresh_token).await
     }
 
-    /// `Authorization: Bearer <token>` and the configured `User-Agent`.
     fn authorize_request(
         &self,
         request: reqwest::RequestBuilder,
