@@ -490,10 +490,13 @@ impl ClientConfigBuilder {
 /// - `Config::builder()`, `Config::from_env()` (documented by the doc comment given
 ///   first, which lists the variables) and `Config::from_lookup(lookup)`, which reads the
 ///   shared variables, then calls the `env:` function, if any, for the platform's own;
-/// - getters: the client id under the platform's name, `redirect_uri`, `scopes`,
-///   `timeout`, `body_limit`, `user_agent`, `client()` and one per base URL;
-/// - builder setters for the same (and `client_secret`), and `Default` for the builder,
-///   with the `extras:` fields (all `Option`s) unset.
+/// - getters: the client id under the platform's name (`id:`, left out for a platform
+///   without one), `redirect_uri`, `scopes` (with `scopes:`, left out for a platform
+///   without scopes), `timeout`, `body_limit`, `user_agent`, `client()` and one per base
+///   URL;
+/// - builder setters for the same, and for the secret under the platform's name
+///   (`secret:`, such as `client_secret` or `api_key`); `Default` for the builder, with
+///   the `extras:` fields (all `Option`s) unset.
 ///
 /// The crate writes the structs and `Builder::build`.
 ///
@@ -502,6 +505,8 @@ impl ClientConfigBuilder {
 ///     /// Reads the configuration from the process environment: ...
 ///     InstagramConfig, InstagramConfigBuilder, client, SPEC;
 ///     id: client_id;
+///     secret: client_secret;
+///     scopes: scopes;
 ///     base_urls: { www_base_url => WWW, api_base_url => API, graph_base_url => GRAPH };
 ///     extras: {};
 /// }
@@ -510,7 +515,9 @@ impl ClientConfigBuilder {
 macro_rules! client_settings {
     ($(#[$from_env_doc:meta])*
      $config:ident, $builder:ident, $field:ident, $spec:path;
-     id: $id:ident;
+     $(id: $id:ident;)?
+     secret: $secret:ident;
+     $(scopes: $scopes:ident;)?
      base_urls: { $($url:ident => $which:path),* $(,)? };
      extras: { $($extra:ident),* $(,)? };
      $(env: $env:path;)?) => {
@@ -535,19 +542,22 @@ macro_rules! client_settings {
                 builder.build()
             }
 
-            #[doc = concat!("The app's `", stringify!($id), "`.")]
-            #[doc = concat!("The app's `", stringify!($id), "`.")]
-            pub fn $id(&self) -> &str {
-                self.$field.client_id()
-            }
+            $(
+                #[doc = concat!("The app's `", stringify!($id), "`.")]
+                pub fn $id(&self) -> &str {
+                    self.$field.client_id()
+                }
+            )?
             /// The registered redirect URI; sent at authorize and at the code exchange.
             pub fn redirect_uri(&self) -> &url::Url {
                 self.$field.redirect_uri()
             }
-            /// Scopes asked for when the service passes none.
-            pub fn scopes(&self) -> &[String] {
-                self.$field.scopes()
-            }
+            $(
+                /// Scopes asked for when the service passes none.
+                pub fn $scopes(&self) -> &[String] {
+                    self.$field.scopes()
+                }
+            )?
             /// Total timeout of one HTTP request.
             pub fn timeout(&self) -> std::time::Duration {
                 self.$field.timeout()
@@ -582,13 +592,15 @@ macro_rules! client_settings {
         }
 
         impl $builder {
-            #[doc = concat!("The app's `", stringify!($id), "` (required).")]
-            pub fn $id(mut self, value: impl Into<String>) -> Self {
-                self.$field = self.$field.client_id(value);
-                self
-            }
-            /// The app's client secret (required).
-            pub fn client_secret(mut self, secret: $crate::ClientSecret) -> Self {
+            $(
+                #[doc = concat!("The app's `", stringify!($id), "` (required).")]
+                pub fn $id(mut self, value: impl Into<String>) -> Self {
+                    self.$field = self.$field.client_id(value);
+                    self
+                }
+            )?
+            #[doc = concat!("The app's `", stringify!($secret), "` (required).")]
+            pub fn $secret(mut self, secret: $crate::ClientSecret) -> Self {
                 self.$field = self.$field.client_secret(secret);
                 self
             }
@@ -598,12 +610,14 @@ macro_rules! client_settings {
                 self.$field = self.$field.redirect_uri(uri);
                 self
             }
-            /// Default scopes; each non-empty, without spaces or commas. An empty list
-            /// keeps the default.
-            pub fn scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
-                self.$field = self.$field.scopes(scopes);
-                self
-            }
+            $(
+                /// Default scopes; each non-empty, without spaces or commas. An empty list
+                /// keeps the default.
+                pub fn $scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
+                    self.$field = self.$field.scopes(scopes);
+                    self
+                }
+            )?
             /// Total timeout of one request (default 20 s).
             pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
                 self.$field = self.$field.timeout(timeout);
@@ -823,6 +837,11 @@ impl ApiClient {
     /// A `POST` request.
     pub fn post(&self, url: impl IntoUrl) -> RequestBuilder {
         self.http.post(url)
+    }
+
+    /// A `DELETE` request.
+    pub fn delete(&self, url: impl IntoUrl) -> RequestBuilder {
+        self.http.delete(url)
     }
 
     /// Sends and reads the body under the cap, without classifying.

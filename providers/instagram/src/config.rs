@@ -74,6 +74,8 @@ integrations_core::client_settings! {
     /// [`ProviderError::Config`] naming it.
     InstagramConfig, InstagramConfigBuilder, client, SPEC;
     id: client_id;
+    secret: client_secret;
+    scopes: scopes;
     base_urls: { www_base_url => WWW, api_base_url => API, graph_base_url => GRAPH };
     extras: {};
 }

@@ -4,9 +4,9 @@
 //! <https://docs.ofauth.com/api-reference/account/disconnect-connection>.
 
 use crate::config::{CONNECTION_ID_PLACEHOLDER, OnlyFansConfig};
-use crate::error;
+use crate::error::Endpoint;
 use integrations_core::ProviderError;
-use integrations_core::http::send_capped;
+use integrations_core::client::ApiClient;
 use reqwest::header::HeaderValue;
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -112,107 +112,101 @@ pub(crate) fn check_connection_id(id: &str) -> Result<(), ProviderError> {
     }
 }
 
-/// The API key header value, marked sensitive so it is never printed.
-fn api_key_value(config: &OnlyFansConfig) -> Result<HeaderValue, ProviderError> {
-    let mut v = HeaderValue::from_str(config.api_key.expose_secret())
-        .map_err(|_| ProviderError::Config("onlyfans: the API key is not a valid header".into()))?;
-    v.set_sensitive(true);
-    Ok(v)
+/// The raw calls, sharing one client.
+#[derive(Debug)]
+pub(crate) struct Api {
+    pub(crate) client: ApiClient,
+    pub(crate) config: OnlyFansConfig,
 }
 
-/// Adds the API key header, and the connection id header when given.
-pub(crate) fn authorize(
-    config: &OnlyFansConfig,
-    request: reqwest::RequestBuilder,
-    connection_id: Option<&str>,
-) -> reqwest::RequestBuilder {
-    let mut request = match api_key_value(config) {
-        Ok(v) => request.header(config.api_key_header.clone(), v),
-        // The builder already checked the key; an invalid value cannot get here.
-        Err(_) => request,
-    };
-    if let Some(Ok(mut v)) = connection_id.map(HeaderValue::from_str) {
-        v.set_sensitive(true);
-        request = request.header(config.connection_id_header.clone(), v);
+impl Api {
+    fn key(&self) -> &str {
+        self.config.client.client_secret().expose_secret()
     }
-    request
-}
 
-/// `POST {link_init_path}`: starts a hosted link session and returns its URL.
-pub(crate) async fn link_init(
-    client: &reqwest::Client,
-    config: &OnlyFansConfig,
-    state: &str,
-) -> Result<Url, ProviderError> {
-    let request = authorize(
-        config,
-        client
-            .post(config.url(&config.link_init_path))
-            .json(&LinkInit {
-                redirect_url: config.redirect_uri.as_str(),
-                client_reference_id: state,
-            }),
-        None,
-    );
-    let secrets = [config.api_key.expose_secret()];
-    let response = send_capped(request, config.body_limit).await?;
-    error::check(&response, &secrets)?;
-    let session: LinkSession = response.json_scrubbed("link session", &secrets)?;
-    let url = Url::parse(session.url.trim()).map_err(|e| ProviderError::Protocol {
-        message: format!("the gateway's link URL is not an absolute URL: {e}"),
-        body: None,
-    })?;
-    if !matches!(url.scheme(), "https" | "http") {
-        return Err(ProviderError::Protocol {
-            message: "the gateway's link URL is not http(s)".into(),
-            body: None,
+    /// Adds the API key header, and the connection id header when given (both marked
+    /// sensitive so they are never printed), and the configured `User-Agent`.
+    pub(crate) fn authorize(
+        &self,
+        request: reqwest::RequestBuilder,
+        connection_id: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let mut request = self.client.identify(request);
+        let c = &self.config;
+        // The builder checked the key, and `check_connection_id` every connection id.
+        for (name, value) in [
+            (&c.api_key_header, Some(self.key())),
+            (&c.connection_id_header, connection_id),
+        ] {
+            if let Some(Ok(mut v)) = value.map(HeaderValue::from_str) {
+                v.set_sensitive(true);
+                request = request.header(name.clone(), v);
+            }
+        }
+        request
+    }
+
+    /// `POST {link_init_path}`: starts a hosted link session and returns its URL.
+    pub(crate) async fn link_init(&self, state: &str) -> Result<Url, ProviderError> {
+        let c = &self.config;
+        let request = self.client.post(c.url(&c.link_init_path)).json(&LinkInit {
+            redirect_url: c.redirect_uri().as_str(),
+            client_reference_id: state,
         });
+        let secrets = [self.key()];
+        let response = self
+            .client
+            .call(self.authorize(request, None), Endpoint::Api, &secrets)
+            .await?;
+        let session: LinkSession = response.json_scrubbed("link session", &secrets)?;
+        let url = Url::parse(session.url.trim()).map_err(|e| ProviderError::Protocol {
+            message: format!("the gateway's link URL is not an absolute URL: {e}"),
+            body: None,
+        })?;
+        if !matches!(url.scheme(), "https" | "http") {
+            return Err(ProviderError::Protocol {
+                message: "the gateway's link URL is not http(s)".into(),
+                body: None,
+            });
+        }
+        Ok(url)
     }
-    Ok(url)
-}
 
-/// `GET {self_path}` for a connection.
-pub(crate) async fn access_self(
-    client: &reqwest::Client,
-    config: &OnlyFansConfig,
-    connection_id: &str,
-) -> Result<OnlyFansMetadata, ProviderError> {
-    check_connection_id(connection_id)?;
-    let request = authorize(
-        config,
-        client.get(config.url(&config.self_path)),
-        Some(connection_id),
-    );
-    let secrets = [config.api_key.expose_secret(), connection_id];
-    let response = send_capped(request, config.body_limit).await?;
-    error::check(&response, &secrets)?;
-    response
-        .json_scrubbed::<SelfProfile>("profile", &secrets)?
-        .into_metadata()
-}
-
-/// `DELETE {connection_path}`. A connection the gateway no longer has
-/// (`RESOURCE_NOT_FOUND`) is already disconnected; any other refusal, including a 404 for
-/// an unknown route, is an error.
-pub(crate) async fn delete_connection(
-    client: &reqwest::Client,
-    config: &OnlyFansConfig,
-    connection_id: &str,
-) -> Result<(), ProviderError> {
-    check_connection_id(connection_id)?;
-    let path = config
-        .connection_path
-        .replace(CONNECTION_ID_PLACEHOLDER, connection_id);
-    let request = authorize(config, client.delete(config.url(&path)), None);
-    let secrets = [config.api_key.expose_secret(), connection_id];
-    let response = send_capped(request, config.body_limit).await?;
-    let gone = response.status == reqwest::StatusCode::NOT_FOUND
-        && error::gateway_error(&response.body)
-            .is_some_and(|e| e.kind.as_deref() == Some("RESOURCE_NOT_FOUND"));
-    if gone {
-        return Ok(());
+    /// `GET {self_path}` for a connection.
+    pub(crate) async fn access_self(
+        &self,
+        connection_id: &str,
+    ) -> Result<OnlyFansMetadata, ProviderError> {
+        check_connection_id(connection_id)?;
+        let request = self.client.get(self.config.url(&self.config.self_path));
+        let secrets = [self.key(), connection_id];
+        let response = self
+            .client
+            .call(
+                self.authorize(request, Some(connection_id)),
+                Endpoint::Api,
+                &secrets,
+            )
+            .await?;
+        response
+            .json_scrubbed::<SelfProfile>("profile", &secrets)?
+            .into_metadata()
     }
-    error::check(&response, &secrets)
+
+    /// `DELETE {connection_path}` (see [`Endpoint::Delete`]).
+    pub(crate) async fn delete_connection(&self, connection_id: &str) -> Result<(), ProviderError> {
+        check_connection_id(connection_id)?;
+        let path = self
+            .config
+            .connection_path
+            .replace(CONNECTION_ID_PLACEHOLDER, connection_id);
+        let request = self.authorize(self.client.delete(self.config.url(&path)), None);
+        let secrets = [self.key(), connection_id];
+        self.client
+            .call(request, Endpoint::Delete, &secrets)
+            .await
+            .map(drop)
+    }
 }
 
 #[cfg(test)]

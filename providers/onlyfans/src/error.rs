@@ -15,11 +15,12 @@
 //!
 //! Without a known type: 429 → `RateLimited`, 5xx → `Unavailable`, 401/403 →
 //! `InvalidClient`, anything else → `Protocol`. Excerpts kept in errors have the API key
-//! and the connection id scrubbed ([`integrations_core::http::scrub`]).
+//! and the connection id scrubbed (by [`integrations_core::client::check`]).
 
 use chrono::Utc;
 use integrations_core::ProviderError;
-use integrations_core::http::{CappedResponse, retry_after, scrub};
+use integrations_core::client::{Classify, scrub_error};
+use integrations_core::http::{CappedResponse, retry_after};
 use reqwest::StatusCode;
 
 /// Types meaning the connection is gone or expired and the user must link again.
@@ -47,52 +48,73 @@ pub(crate) fn gateway_error(body: &[u8]) -> Option<GatewayError> {
     (kind.is_some() || message.is_some()).then_some(GatewayError { kind, message })
 }
 
-/// Classifies a gateway reply; `Ok(())` for 2xx. `secrets` (the API key, the connection
-/// id) are scrubbed from every excerpt kept in the error.
-pub(crate) fn check(response: &CappedResponse, secrets: &[&str]) -> Result<(), ProviderError> {
-    let status = response.status;
-    if status.is_success() {
-        return Ok(());
-    }
-    let parsed = gateway_error(&response.body);
-    let description = parsed.as_ref().map(|e| {
-        let text = match (&e.kind, &e.message) {
+/// The gateway's endpoints, for [`Classify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    /// Link sessions and account-scoped calls: any non-2xx is an error.
+    Api,
+    /// `DELETE {connection_path}`: a connection the gateway no longer has
+    /// (`RESOURCE_NOT_FOUND`) is already disconnected; any other refusal, including a 404
+    /// for an unknown route, is an error.
+    Delete,
+}
+
+impl Classify for Endpoint {
+    /// Maps a non-2xx reply to its [`ProviderError`] (the table in the module docs).
+    /// Secrets are scrubbed by [`integrations_core::client::check`].
+    fn classify(self, response: &CappedResponse) -> Option<ProviderError> {
+        let status = response.status;
+        if status.is_success() {
+            return None;
+        }
+        let parsed = gateway_error(&response.body);
+        let kind = parsed.as_ref().and_then(|e| e.kind.as_deref());
+        if self == Self::Delete
+            && status == StatusCode::NOT_FOUND
+            && kind == Some("RESOURCE_NOT_FOUND")
+        {
+            return None;
+        }
+        let description = parsed.as_ref().map(|e| match (&e.kind, &e.message) {
             (Some(k), Some(m)) => format!("{k}: {m}"),
             (Some(k), None) => k.clone(),
             (None, Some(m)) => m.clone(),
             (None, None) => String::new(),
+        });
+        let rate_limited = || ProviderError::RateLimited {
+            retry_after: retry_after(&response.headers, Utc::now()),
         };
-        scrub(&text, secrets)
-    });
-    let rate_limited = || ProviderError::RateLimited {
-        retry_after: retry_after(&response.headers, Utc::now()),
-    };
-    match parsed.as_ref().and_then(|e| e.kind.as_deref()) {
-        Some(t) if RECONNECT_TYPES.contains(&t) => {
-            return Err(ProviderError::InvalidGrant { description });
-        }
-        Some("UNAUTHORIZED") => return Err(ProviderError::InvalidClient { description }),
-        Some("RULES_OUTDATED") => {
-            return Err(ProviderError::Unavailable {
+        Some(match kind {
+            Some(t) if RECONNECT_TYPES.contains(&t) => ProviderError::InvalidGrant { description },
+            Some("UNAUTHORIZED") => ProviderError::InvalidClient { description },
+            Some("RULES_OUTDATED") => ProviderError::Unavailable {
                 status: status.as_u16(),
-            });
-        }
-        Some("RATE_LIMIT_EXCEEDED") => return Err(rate_limited()),
-        _ => {}
+            },
+            Some("RATE_LIMIT_EXCEEDED") => rate_limited(),
+            _ => match status {
+                StatusCode::TOO_MANY_REQUESTS => rate_limited(),
+                s if s.is_server_error() => ProviderError::Unavailable { status: s.as_u16() },
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => ProviderError::InvalidClient {
+                    description: Some(description.unwrap_or_else(|| {
+                        format!("the gateway refused the request (HTTP {})", status.as_u16())
+                    })),
+                },
+                s => ProviderError::Protocol {
+                    message: format!("unexpected HTTP {} from the gateway", s.as_u16()),
+                    body: Some(response.excerpt()),
+                },
+            },
+        })
     }
-    Err(match status {
-        StatusCode::TOO_MANY_REQUESTS => rate_limited(),
-        s if s.is_server_error() => ProviderError::Unavailable { status: s.as_u16() },
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => ProviderError::InvalidClient {
-            description: Some(description.unwrap_or_else(|| {
-                format!("the gateway refused the request (HTTP {})", status.as_u16())
-            })),
-        },
-        s => ProviderError::Protocol {
-            message: format!("unexpected HTTP {} from the gateway", s.as_u16()),
-            body: Some(scrub(&response.excerpt(), secrets)),
-        },
-    })
+}
+
+/// Classifies with `Endpoint::Api` and scrubs `secrets`: what the tests and
+/// `Provider::api_error` read.
+pub(crate) fn check(response: &CappedResponse, secrets: &[&str]) -> Result<(), ProviderError> {
+    match Endpoint::Api.classify(response) {
+        Some(e) => Err(scrub_error(e, secrets)),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -51,7 +51,7 @@
 //!     .redirect_uri("https://app.example.com/integrations/onlyfans/callback")
 //!     .build()?;
 //! // Or: OnlyFansConfig::from_env()?, reading ONLYFANS_API_KEY, ONLYFANS_REDIRECT_URI
-//! // and optionally ONLYFANS_GATEWAY_URL.
+//! // and optionally ONLYFANS_API_BASE_URL.
 //! let onlyfans = OnlyFansProvider::new(config)?;
 //!
 //! // Opens a link session at the gateway and returns its hosted page.
@@ -76,12 +76,13 @@ pub use api::OnlyFansMetadata;
 pub use config::{
     CONNECTION_ID_PLACEHOLDER, DEFAULT_API_BASE_URL, DEFAULT_API_KEY_HEADER,
     DEFAULT_CALLBACK_PARAM, DEFAULT_CONNECTION_ID_HEADER, DEFAULT_CONNECTION_PATH,
-    DEFAULT_LINK_INIT_PATH, DEFAULT_SELF_PATH, DEFAULT_STATE_PARAM, OnlyFansConfig,
-    OnlyFansConfigBuilder,
+    DEFAULT_LINK_INIT_PATH, DEFAULT_SELF_PATH, DEFAULT_STATE_PARAM, LEGACY_GATEWAY_URL_VAR,
+    OnlyFansConfig, OnlyFansConfigBuilder,
 };
 
 use async_trait::async_trait;
-use integrations_core::http::{self, CappedResponse};
+use integrations_core::client::{ApiClient, metadata_json};
+use integrations_core::http::CappedResponse;
 use integrations_core::secret::{AccessToken, RefreshToken};
 use integrations_core::{
     AuthorizationRequest, CallbackOutcome, CallbackParams, CallbackReply, Capabilities,
@@ -93,25 +94,25 @@ use url::Url;
 /// The provider id: `"onlyfans"`.
 pub const PROVIDER_ID: &str = "onlyfans";
 
-/// The User-Agent sent to the gateway.
-const USER_AGENT: &str = concat!("integrations-onlyfans/", env!("CARGO_PKG_VERSION"));
-
 /// OnlyFans through a third-party connection gateway, as a [`Provider`]. Not an
 /// official OnlyFans API; see the crate docs.
 #[derive(Debug)]
 pub struct OnlyFansProvider {
     id: ProviderId,
-    config: OnlyFansConfig,
-    client: reqwest::Client,
+    api: api::Api,
 }
 
 impl OnlyFansProvider {
-    /// Builds the provider and its HTTP client (redirects off, the configured timeout).
+    /// Builds the provider and its HTTP client (redirects off, the configured timeout,
+    /// body cap and `User-Agent`).
     pub fn new(config: OnlyFansConfig) -> Result<Self, ProviderError> {
-        let client = http::client(USER_AGENT, config.timeout)?;
+        let client = ApiClient::new(&config.client)?;
         let id = ProviderId::new(PROVIDER_ID)
             .map_err(|e| ProviderError::Config(format!("onlyfans: {e}")))?;
-        Ok(Self { id, config, client })
+        Ok(Self {
+            id,
+            api: api::Api { client, config },
+        })
     }
 
     /// Reads [`OnlyFansConfig::from_env`] and builds the provider.
@@ -121,7 +122,7 @@ impl OnlyFansProvider {
 
     /// The configuration.
     pub fn config(&self) -> &OnlyFansConfig {
-        &self.config
+        &self.api.config
     }
 }
 
@@ -151,7 +152,7 @@ impl Provider for OnlyFansProvider {
                 "onlyfans: the link session needs a state (sent as clientReferenceId)".into(),
             ));
         }
-        api::link_init(&self.client, &self.config, &request.state).await
+        self.api.link_init(&request.state).await
     }
 
     /// OFAuth's redirect: the state is `client_reference_id` (the configured
@@ -168,7 +169,7 @@ impl Provider for OnlyFansProvider {
             None => CallbackReply::oauth2(params).outcome,
         };
         CallbackReply {
-            state: params.get(&self.config.state_param),
+            state: params.get(self.config().state_param()),
             outcome,
         }
     }
@@ -176,9 +177,9 @@ impl Provider for OnlyFansProvider {
     /// Reads the connection id from the callback, checks it with the gateway
     /// (`GET {api}/v2/access/self`) and returns it as the access token.
     async fn exchange_code(&self, exchange: CodeExchange<'_>) -> Result<TokenSet, ProviderError> {
-        let connection_id = exchange.params.require(&self.config.callback_param)?;
+        let connection_id = exchange.params.require(self.config().callback_param())?;
         // Verifies the connection before it is stored.
-        api::access_self(&self.client, &self.config, connection_id).await?;
+        self.api.access_self(connection_id).await?;
         Ok(TokenSet {
             access_token: AccessToken::new(connection_id),
             refresh_token: None,
@@ -199,15 +200,11 @@ impl Provider for OnlyFansProvider {
     }
 
     async fn fetch_profile(&self, access_token: &AccessToken) -> Result<Profile, ProviderError> {
-        let metadata =
-            api::access_self(&self.client, &self.config, access_token.expose_secret()).await?;
+        let metadata = self.api.access_self(access_token.expose_secret()).await?;
         Ok(Profile {
             account_id: metadata.account_id.clone(),
             username: Some(metadata.username.clone()),
-            metadata: serde_json::to_value(&metadata).map_err(|e| ProviderError::Protocol {
-                message: format!("cannot encode the OnlyFans metadata: {e}"),
-                body: None,
-            })?,
+            metadata: metadata_json(&metadata)?,
         })
     }
 
@@ -220,9 +217,7 @@ impl Provider for OnlyFansProvider {
         _refresh_token: Option<&RefreshToken>,
     ) -> Result<(), ProviderError> {
         match access_token {
-            Some(connection) => {
-                api::delete_connection(&self.client, &self.config, connection.expose_secret()).await
-            }
+            Some(connection) => self.api.delete_connection(connection.expose_secret()).await,
             None => Ok(()),
         }
     }
@@ -235,7 +230,8 @@ impl Provider for OnlyFansProvider {
     /// Reads the gateway's error body on a request made through `Integrations::send`:
     /// `SESSION_EXPIRED` / `SESSION_NOT_PROVIDED` are [`ProviderError::InvalidGrant`].
     fn api_error(&self, response: &CappedResponse) -> Option<ProviderError> {
-        error::check(response, &[self.config.api_key.expose_secret()]).err()
+        let key = self.config().client().client_secret().expose_secret();
+        error::check(response, &[key]).err()
     }
 
     /// Adds the API key header and the connection id header (the access token is the
@@ -245,7 +241,8 @@ impl Provider for OnlyFansProvider {
         request: reqwest::RequestBuilder,
         access_token: &AccessToken,
     ) -> reqwest::RequestBuilder {
-        api::authorize(&self.config, request, Some(access_token.expose_secret()))
+        self.api
+            .authorize(request, Some(access_token.expose_secret()))
     }
 }
 

@@ -70,6 +70,8 @@ integrations_core::client_settings! {
     /// malformed variable is a [`ProviderError::Config`] naming it.
     RedditConfig, RedditConfigBuilder, client, SPEC;
     id: client_id;
+    secret: client_secret;
+    scopes: scopes;
     base_urls: { www_base_url => WWW, oauth_base_url => OAUTH };
     extras: {};
 }

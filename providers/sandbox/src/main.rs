@@ -113,7 +113,7 @@ async fn main() -> ExitCode {
             Platform::OnlyFans => {
                 println!("# OnlyFans gateway  (api {})", urls.onlyfans_gateway);
                 println!("{n}_API_KEY={}", c.client_secret);
-                println!("{n}_GATEWAY_URL={}", urls.onlyfans_gateway);
+                println!("{n}_API_BASE_URL={}", urls.onlyfans_gateway);
             }
         }
         println!("{n}_REDIRECT_URI={}", c.redirect_uri);

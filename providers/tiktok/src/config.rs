@@ -75,6 +75,8 @@ integrations_core::client_settings! {
     /// missing or malformed variable is a [`ProviderError::Config`] naming it.
     TikTokConfig, TikTokConfigBuilder, client, SPEC;
     id: client_key;
+    secret: client_secret;
+    scopes: scopes;
     base_urls: { www_base_url => WWW, api_base_url => API };
     extras: { pkce_encoding, user_info_fields };
     env: TikTokConfigBuilder::with_env;
