@@ -1,7 +1,7 @@
 //! Raw Reddit calls and their wire types.
 
 use crate::config::RedditConfig;
-use crate::error::Endpoint;
+use crate::error;
 use integrations_core::ProviderError;
 use integrations_core::client::ApiClient;
 use integrations_core::engine::OAuthEngine;
@@ -117,7 +117,7 @@ impl Api {
         let request = self.authorize(self.client.get(url), access_token);
         let secrets = [access_token.expose_secret()];
         self.client
-            .call(request, Endpoint::Api, &secrets)
+            .call(request, error::Api, &secrets)
             .await?
             .json()
     }

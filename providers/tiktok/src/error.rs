@@ -78,30 +78,14 @@ fn token_reply_error(response: &CappedResponse) -> Option<ProviderError> {
     }
     if let Ok(e) = serde_json::from_slice::<TokenError>(&response.body) {
         let description = with_log_id(e.error_description, e.log_id.as_deref());
-        return Some(match oauth_error(&e.error, description) {
-            // Keep any Retry-After TikTok may add to a rate-limit error.
-            ProviderError::RateLimited { .. } => ProviderError::RateLimited {
-                retry_after: retry_after(&response.headers, Utc::now()),
-            },
-            other => other,
-        });
+        return Some(oauth_error(&e.error, description));
     }
     if let Ok(Envelope { error }) = serde_json::from_slice::<Envelope>(&response.body)
         && error.code != "ok"
     {
         return Some(map_api_error(&error, response));
     }
-    if response.status == StatusCode::UNAUTHORIZED {
-        return Some(ProviderError::InvalidClient {
-            description: Some("HTTP 401 from the token endpoint".into()),
-        });
-    }
-    if !response.status.is_success() {
-        return Some(ProviderError::Protocol {
-            message: format!("unexpected HTTP {}", response.status.as_u16()),
-            body: Some(response.excerpt()),
-        });
-    }
+    // The rest (401 without a body, other non-2xx) follows the engine's standard rules.
     None
 }
 
@@ -233,10 +217,8 @@ mod tests {
         let e = check(resp(401, body), Endpoint::Token, &["act.secret-token-x"]).unwrap_err();
         assert!(matches!(e, ProviderError::InvalidClient { .. }));
         assert!(!format!("{e:?}").contains("act.secret"));
-        assert!(matches!(
-            Endpoint::Token.classify(&resp(401, "")),
-            Some(ProviderError::InvalidClient { .. })
-        ));
+        // A 401 without a body is left to the engine's standard rules.
+        assert!(Endpoint::Token.classify(&resp(401, "")).is_none());
         assert!(Endpoint::Token.classify(&resp(200, "{}")).is_none());
         assert!(Endpoint::Token.classify(&resp(200, "")).is_none());
     }
