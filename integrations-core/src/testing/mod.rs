@@ -60,3 +60,40 @@ macro_rules! store_conformance_tests {
         )*
     };
 }
+
+/// A variable lookup over fixed pairs, for a provider config's `from_lookup` in tests.
+pub fn env_lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let pairs: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    move |name| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+/// Asserts that `from_lookup` succeeds with the `required` variables and, with any one
+/// of them left out, fails with a [`ProviderError::Config`](crate::ProviderError) naming
+/// it.
+pub fn assert_each_required_variable_named<T: std::fmt::Debug>(
+    required: &[(&str, &str)],
+    from_lookup: impl Fn(&dyn Fn(&str) -> Option<String>) -> Result<T, crate::ProviderError>,
+) {
+    if let Err(e) = from_lookup(&env_lookup(required)) {
+        panic!("the required variables alone should be enough: {e}");
+    }
+    for (missing, _) in required {
+        let rest: Vec<_> = required
+            .iter()
+            .copied()
+            .filter(|(k, _)| k != missing)
+            .collect();
+        match from_lookup(&env_lookup(&rest)) {
+            Err(crate::ProviderError::Config(m)) if m.contains(missing) => {}
+            other => panic!("without {missing}: expected a Config error naming it, got {other:?}"),
+        }
+    }
+}

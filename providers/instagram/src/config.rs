@@ -92,32 +92,29 @@ impl InstagramConfigBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use integrations_core::ClientSecret;
+    use integrations_core::testing::{assert_each_required_variable_named, env_lookup};
+
+    const REQUIRED: &[(&str, &str)] = &[
+        ("INSTAGRAM_CLIENT_ID", "123"),
+        ("INSTAGRAM_CLIENT_SECRET", "shh"),
+        ("INSTAGRAM_REDIRECT_URI", "https://app.example/cb"),
+    ];
 
     #[test]
     fn from_lookup_reads_instagram_variables() {
-        let vars = [
-            ("INSTAGRAM_CLIENT_ID", "123"),
-            ("INSTAGRAM_CLIENT_SECRET", "shh"),
-            ("INSTAGRAM_REDIRECT_URI", "https://app.example/cb"),
-            (
-                "INSTAGRAM_SCOPES",
-                "instagram_business_basic, instagram_business_content_publish",
-            ),
-            (
-                "INSTAGRAM_GRAPH_BASE_URL",
-                "http://127.0.0.1:1/instagram/graph/",
-            ),
-        ];
-        let lookup = |name: &str| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        };
-        let c = InstagramConfig::from_lookup(lookup).unwrap();
+        assert_each_required_variable_named(REQUIRED, |l| InstagramConfig::from_lookup(l));
+        let mut vars = REQUIRED.to_vec();
+        vars.push((
+            "INSTAGRAM_SCOPES",
+            "instagram_business_basic, instagram_business_content_publish",
+        ));
+        vars.push((
+            "INSTAGRAM_GRAPH_BASE_URL",
+            "http://127.0.0.1:1/instagram/graph/",
+        ));
+        let c = InstagramConfig::from_lookup(env_lookup(&vars)).unwrap();
         assert_eq!(c.client_id(), "123");
         assert_eq!(c.client.client_secret().expose_secret(), "shh");
-        assert_eq!(c.redirect_uri().as_str(), "https://app.example/cb");
         assert_eq!(
             c.scopes(),
             [
@@ -126,34 +123,14 @@ mod tests {
             ]
         );
         assert_eq!(c.graph_base_url(), "http://127.0.0.1:1/instagram/graph");
-        assert!(!format!("{c:?}").contains("shh"));
-        let err = InstagramConfig::from_lookup(|name| {
-            lookup(name).filter(|_| name != "INSTAGRAM_CLIENT_ID")
-        })
-        .unwrap_err();
-        assert!(err.to_string().contains("INSTAGRAM_CLIENT_ID"), "{err}");
-    }
-
-    #[test]
-    fn defaults_and_setters() {
-        let c = InstagramConfig::builder()
-            .client_id("1")
-            .client_secret(ClientSecret::new("s3cr3t-value"))
-            .redirect_uri("https://a.example/cb")
-            .api_base_url("http://127.0.0.1:1/instagram/api")
-            .build()
-            .unwrap();
-        assert_eq!(c.scopes(), [DEFAULT_SCOPE]);
         assert_eq!(c.www_base_url(), DEFAULT_WWW_BASE_URL);
-        assert_eq!(c.api_base_url(), "http://127.0.0.1:1/instagram/api");
-        assert_eq!(c.graph_base_url(), DEFAULT_GRAPH_BASE_URL);
+        assert!(!format!("{c:?}").contains("shh"));
+        let c = InstagramConfig::from_lookup(env_lookup(REQUIRED)).unwrap();
+        assert_eq!(c.scopes(), [DEFAULT_SCOPE]);
+        assert_eq!(c.api_base_url(), DEFAULT_API_BASE_URL);
         assert_eq!(
             c.user_agent(),
             concat!("integrations-instagram/", env!("CARGO_PKG_VERSION"))
-        );
-        let err = InstagramConfig::builder().build().unwrap_err();
-        assert!(
-            matches!(&err, ProviderError::Config(m) if m.contains("client_id (INSTAGRAM_CLIENT_ID)"))
         );
     }
 }

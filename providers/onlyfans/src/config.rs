@@ -249,15 +249,7 @@ impl OnlyFansConfigBuilder {
 mod tests {
     use super::*;
     use integrations_core::ClientSecret;
-    use std::collections::HashMap;
-
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        move |k| map.get(k).cloned()
-    }
+    use integrations_core::testing::{assert_each_required_variable_named, env_lookup as env};
 
     const FULL: &[(&str, &str)] = &[
         ("ONLYFANS_API_KEY", "key-123"),
@@ -298,14 +290,7 @@ mod tests {
 
     #[test]
     fn each_missing_variable_is_named() {
-        for (missing, _) in FULL {
-            let pairs: Vec<_> = FULL.iter().copied().filter(|(k, _)| k != missing).collect();
-            let err = OnlyFansConfig::from_lookup(env(&pairs)).unwrap_err();
-            assert!(
-                matches!(&err, ProviderError::Config(m) if m.contains(missing)),
-                "{missing}: {err}"
-            );
-        }
+        assert_each_required_variable_named(FULL, |l| OnlyFansConfig::from_lookup(l));
     }
 
     #[test]

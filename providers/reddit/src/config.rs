@@ -88,7 +88,7 @@ impl RedditConfigBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use integrations_core::ClientSecret;
+    use integrations_core::testing::{assert_each_required_variable_named, env_lookup};
 
     const FULL: &[(&str, &str)] = &[
         ("REDDIT_CLIENT_ID", "cid"),
@@ -97,34 +97,18 @@ mod tests {
         ("REDDIT_USER_AGENT", "web:com.example:v1 (by /u/example)"),
     ];
 
-    fn lookup(pairs: &[(&str, &str)]) -> Result<RedditConfig, ProviderError> {
-        RedditConfig::from_lookup(|name| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        })
-    }
-
     #[test]
     fn from_lookup_reads_reddit_variables() {
+        assert_each_required_variable_named(FULL, |l| RedditConfig::from_lookup(l));
         let mut pairs = FULL.to_vec();
         pairs.push(("REDDIT_SCOPES", "read, history"));
         pairs.push(("REDDIT_WWW_BASE_URL", "http://127.0.0.1:9/reddit/www/"));
-        let c = lookup(&pairs).unwrap();
+        let c = RedditConfig::from_lookup(env_lookup(&pairs)).unwrap();
         assert_eq!(c.client_id(), "cid");
         assert_eq!(c.user_agent(), "web:com.example:v1 (by /u/example)");
         assert_eq!(c.scopes(), ["identity", "read", "history"]);
         assert_eq!(c.www_base_url(), "http://127.0.0.1:9/reddit/www");
         assert_eq!(c.oauth_base_url(), DEFAULT_OAUTH_BASE_URL);
-        for (missing, _) in FULL {
-            let pairs: Vec<_> = FULL.iter().copied().filter(|(k, _)| k != missing).collect();
-            let err = lookup(&pairs).unwrap_err();
-            assert!(
-                matches!(&err, ProviderError::Config(m) if m.contains(missing)),
-                "{missing}: {err}"
-            );
-        }
     }
 
     #[test]
@@ -132,18 +116,11 @@ mod tests {
         for ua in ["", "   "] {
             let mut pairs: Vec<_> = FULL[..3].to_vec();
             pairs.push(("REDDIT_USER_AGENT", ua));
-            let err = lookup(&pairs).unwrap_err();
+            let err = RedditConfig::from_lookup(env_lookup(&pairs)).unwrap_err();
             assert!(
                 matches!(&err, ProviderError::Config(m) if m.contains("REDDIT_USER_AGENT")),
                 "{err}"
             );
         }
-        let err = RedditConfig::builder()
-            .client_id("a")
-            .client_secret(ClientSecret::new("b"))
-            .redirect_uri("https://x.example/cb")
-            .build()
-            .unwrap_err();
-        assert!(matches!(err, ProviderError::Config(m) if m.contains("user_agent")));
     }
 }

@@ -145,6 +145,7 @@ impl TikTokConfigBuilder {
 mod tests {
     use super::*;
     use integrations_core::ClientSecret;
+    use integrations_core::testing::{assert_each_required_variable_named, env_lookup};
 
     const BASE: [(&str, &str); 3] = [
         ("TIKTOK_CLIENT_KEY", "awkey"),
@@ -152,39 +153,25 @@ mod tests {
         ("TIKTOK_REDIRECT_URI", "https://app.example/cb"),
     ];
 
-    fn lookup(vars: &[(&str, &str)]) -> TikTokConfig {
-        TikTokConfig::from_lookup(|name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        })
-        .unwrap()
-    }
-
     #[test]
     fn from_lookup_reads_tiktok_variables() {
+        assert_each_required_variable_named(&BASE, |l| TikTokConfig::from_lookup(l));
         let mut vars = BASE.to_vec();
         vars.push(("TIKTOK_SCOPES", "user.info.basic,user.info.profile"));
         vars.push(("TIKTOK_PKCE_ENCODING", "hex"));
         vars.push(("TIKTOK_API_BASE_URL", "http://127.0.0.1:1/tiktok/open/"));
-        let c = lookup(&vars);
+        let c = TikTokConfig::from_lookup(env_lookup(&vars)).unwrap();
         assert_eq!(c.client_key(), "awkey");
         assert_eq!(c.scopes(), ["user.info.basic", "user.info.profile"]);
         assert_eq!(c.pkce_encoding(), PkceChallengeEncoding::Hex);
         assert_eq!(c.api_base_url(), "http://127.0.0.1:1/tiktok/open");
         assert!(!format!("{c:?}").contains("shh-secret"));
-        let c = lookup(&BASE);
+        let c = TikTokConfig::from_lookup(env_lookup(&BASE)).unwrap();
         assert_eq!(c.scopes(), [DEFAULT_SCOPE]);
         assert_eq!(c.pkce_encoding(), PkceChallengeEncoding::Base64Url);
         assert_eq!(c.user_info_fields(), DEFAULT_USER_INFO_FIELDS);
-        vars.push(("TIKTOK_PKCE_ENCODING", "plain"));
-        vars.swap_remove(4);
-        let err = TikTokConfig::from_lookup(|name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        })
-        .unwrap_err();
+        vars[4].1 = "plain";
+        let err = TikTokConfig::from_lookup(env_lookup(&vars)).unwrap_err();
         assert!(err.to_string().contains("TIKTOK_PKCE_ENCODING"), "{err}");
     }
 
@@ -212,9 +199,5 @@ mod tests {
             .build()
             .unwrap_err();
         assert!(matches!(&err, ProviderError::Config(m) if m.contains("open_id")));
-        let err = TikTokConfig::builder().build().unwrap_err();
-        assert!(
-            matches!(&err, ProviderError::Config(m) if m.contains("client_key (TIKTOK_CLIENT_KEY)"))
-        );
     }
 }
