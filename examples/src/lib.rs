@@ -6,16 +6,13 @@
 //! background refresher over `DATABASE_URL`).
 
 pub mod metrics;
+pub mod registry;
 pub mod server;
 
-use integrations_core::{CallbackParams, ClientSecret, EncryptionKey, Provider, TokenCipher};
-use integrations_instagram::{InstagramConfig, InstagramProvider};
-use integrations_onlyfans::{OnlyFansConfig, OnlyFansProvider};
-use integrations_reddit::{RedditConfig, RedditProvider};
-use integrations_sandbox::{Platform, SandboxHandle};
-use integrations_tiktok::{TikTokConfig, TikTokProvider};
+pub use registry::sandbox_providers;
+
+use integrations_core::{CallbackParams, EncryptionKey, TokenCipher};
 use std::path::Path;
-use std::sync::Arc;
 use url::Url;
 
 /// Errors of the examples' set-up.
@@ -32,6 +29,9 @@ pub enum SetupError {
         /// What went wrong.
         message: String,
     },
+    /// The extra providers' file (`PROVIDERS_FILE`) is unreadable or wrong.
+    #[error("providers file: {0}")]
+    ProvidersFile(String),
     /// The authorization URL did not redirect back as expected.
     #[error("authorization did not redirect back: {0}")]
     Authorization(String),
@@ -39,63 +39,6 @@ pub enum SetupError {
 
 /// The User-Agent the examples send (Reddit requires a descriptive one).
 pub const USER_AGENT: &str = "rust:integrations-examples:0.1.0 (by /u/integrations-demo)";
-
-/// The four providers, configured against a running sandbox with its demo clients and
-/// the redirect URI `redirect(platform)` (which must be registered with the sandbox).
-pub fn sandbox_providers(
-    sandbox: &SandboxHandle,
-    redirect: impl Fn(Platform) -> String,
-) -> Result<Vec<Arc<dyn Provider>>, SetupError> {
-    let urls = sandbox.urls();
-    let ig = sandbox.client(Platform::Instagram);
-    let instagram = InstagramProvider::new(
-        InstagramConfig::builder()
-            .client_id(ig.client_id.clone())
-            .client_secret(ClientSecret::new(ig.client_secret.clone()))
-            .redirect_uri(redirect(Platform::Instagram))
-            .www_base_url(&urls.instagram_www)
-            .api_base_url(&urls.instagram_api)
-            .graph_base_url(&urls.instagram_graph)
-            .user_agent(USER_AGENT)
-            .build()?,
-    )?;
-    let tt = sandbox.client(Platform::TikTok);
-    let tiktok = TikTokProvider::new(
-        TikTokConfig::builder()
-            .client_key(tt.client_id.clone())
-            .client_secret(ClientSecret::new(tt.client_secret.clone()))
-            .redirect_uri(redirect(Platform::TikTok))
-            .www_base_url(&urls.tiktok_www)
-            .api_base_url(&urls.tiktok_open)
-            .user_agent(USER_AGENT)
-            .build()?,
-    )?;
-    let rd = sandbox.client(Platform::Reddit);
-    let reddit = RedditProvider::new(
-        RedditConfig::builder()
-            .client_id(rd.client_id.clone())
-            .client_secret(ClientSecret::new(rd.client_secret.clone()))
-            .redirect_uri(redirect(Platform::Reddit))
-            .user_agent(USER_AGENT)
-            .www_base_url(&urls.reddit_www)
-            .oauth_base_url(&urls.reddit_oauth)
-            .build()?,
-    )?;
-    let of = sandbox.client(Platform::OnlyFans);
-    let onlyfans = OnlyFansProvider::new(
-        OnlyFansConfig::builder()
-            .api_key(ClientSecret::new(of.client_secret.clone()))
-            .redirect_uri(redirect(Platform::OnlyFans))
-            .api_base_url(&urls.onlyfans_gateway)
-            .build()?,
-    )?;
-    Ok(vec![
-        Arc::new(instagram),
-        Arc::new(tiktok),
-        Arc::new(reddit),
-        Arc::new(onlyfans),
-    ])
-}
 
 /// Loads the cipher: from `TOKEN_ENCRYPTION_KEY` when set, otherwise from `key_file`,
 /// creating the file with a fresh random key (mode 0600) on first use. Returns whether a

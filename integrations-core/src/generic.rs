@@ -108,6 +108,8 @@ use url::Url;
 pub struct GenericOAuth2Config {
     /// The provider id the service registers this provider under.
     pub id: ProviderId,
+    /// The name people read (`"Acme"`); the id when unset.
+    pub display_name: Option<String>,
     /// The OAuth client id.
     pub client_id: String,
     /// The OAuth client secret; `None` for public clients (then use PKCE).
@@ -204,6 +206,8 @@ fn de_param_pairs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, String
 #[serde(deny_unknown_fields)]
 struct WireConfig {
     id: ProviderId,
+    #[serde(default)]
+    display_name: Option<String>,
     client_id: String,
     #[serde(default)]
     client_secret: Option<String>,
@@ -263,6 +267,7 @@ impl TryFrom<WireConfig> for GenericOAuth2Config {
         };
         Ok(Self {
             client_secret,
+            display_name: w.display_name,
             id: w.id,
             client_id: w.client_id,
             authorize_url: w.authorize_url,
@@ -300,6 +305,7 @@ impl GenericOAuth2Config {
     ) -> Self {
         Self {
             id,
+            display_name: None,
             client_id: client_id.into(),
             client_secret: None,
             authorize_url: authorize_url.into(),
@@ -441,6 +447,13 @@ impl GenericOAuth2Provider {
 impl Provider for GenericOAuth2Provider {
     fn id(&self) -> &ProviderId {
         &self.config.id
+    }
+
+    fn display_name(&self) -> &str {
+        self.config
+            .display_name
+            .as_deref()
+            .unwrap_or(self.config.id.as_str())
     }
 
     fn capabilities(&self) -> Capabilities {

@@ -425,6 +425,11 @@ pub trait Provider: Send + Sync + fmt::Debug {
     /// The stable lowercase id (`"instagram"`).
     fn id(&self) -> &ProviderId;
 
+    /// The name people read (`"Reddit"`); the id by default.
+    fn display_name(&self) -> &str {
+        self.id().as_str()
+    }
+
     /// What the provider supports.
     fn capabilities(&self) -> Capabilities;
 

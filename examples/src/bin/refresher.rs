@@ -14,6 +14,8 @@
 //! - the providers' own variables (`INSTAGRAM_CLIENT_ID`, `TIKTOK_CLIENT_KEY`,
 //!   `REDDIT_CLIENT_ID`, `ONLYFANS_API_KEY` and the rest of each set): a provider is
 //!   loaded when its first variable is present and `ENABLE_<P>_INTEGRATION` is not `false`;
+//! - `PROVIDERS_FILE` (optional): a TOML file of extra OAuth 2.0 providers
+//!   (`integrations_examples::registry::parse_providers` shows its format);
 //! - `REFRESH_INTERVAL_SECS` (60), `REFRESH_WINDOW_SECS` (600), `REFRESH_CONCURRENCY` (16),
 //!   `REFRESH_JITTER_SECS` (10): the same as the flags, which win;
 //! - `REFRESHER_SANDBOX=1`: the same as `--sandbox`;
@@ -33,13 +35,10 @@ use integrations_core::{
     EncryptionKey, Integrations, Provider, RefreshLimits, RefreshReport, Refresher,
     RefresherConfig, TokenCipher, UserId,
 };
+use integrations_examples::registry;
 use integrations_examples::{follow_authorization, sandbox_providers};
-use integrations_instagram::{InstagramConfig, InstagramProvider};
-use integrations_onlyfans::{OnlyFansConfig, OnlyFansProvider};
-use integrations_reddit::{RedditConfig, RedditProvider};
 use integrations_sandbox::{Consent, Platform, Sandbox, SandboxConfig};
 use integrations_storage_diesel::{DieselStore, StoreOptions};
-use integrations_tiktok::{TikTokConfig, TikTokProvider};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -162,56 +161,21 @@ fn truthy(v: &str) -> bool {
     )
 }
 
-fn disabled(v: &str) -> bool {
-    matches!(
-        v.trim().to_ascii_lowercase().as_str(),
-        "false" | "0" | "no" | "off"
-    )
-}
-
-/// The providers configured in the environment: those whose first variable is present
-/// and whose `ENABLE_<P>_INTEGRATION` is not `false`. A provider whose set is incomplete
-/// is an error naming the missing variable.
+/// The providers configured in the environment: the built-in platforms whose first
+/// variable is present and whose `ENABLE_<P>_INTEGRATION` is not `false`, and those of
+/// the file in `PROVIDERS_FILE`. A provider whose set is incomplete is an error naming the
+/// missing variable.
 fn providers_from(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<Arc<dyn Provider>>, String> {
-    let wanted = |prefix: &str, marker: &str| {
-        lookup(marker).is_some_and(|v| !v.trim().is_empty())
-            && !lookup(&format!("ENABLE_{prefix}_INTEGRATION")).is_some_and(|v| disabled(&v))
-    };
-    fn fail(name: &'static str) -> impl Fn(integrations_core::ProviderError) -> String {
-        move |e| format!("{name}: {e}")
-    }
-    let mut out: Vec<Arc<dyn Provider>> = Vec::new();
-    if wanted("INSTAGRAM", "INSTAGRAM_CLIENT_ID") {
-        let config = InstagramConfig::from_lookup(lookup).map_err(fail("instagram"))?;
-        out.push(Arc::new(
-            InstagramProvider::new(config).map_err(fail("instagram"))?,
-        ));
-    }
-    if wanted("TIKTOK", "TIKTOK_CLIENT_KEY") {
-        let config = TikTokConfig::from_lookup(lookup).map_err(fail("tiktok"))?;
-        out.push(Arc::new(
-            TikTokProvider::new(config).map_err(fail("tiktok"))?,
-        ));
-    }
-    if wanted("REDDIT", "REDDIT_CLIENT_ID") {
-        let config = RedditConfig::from_lookup(lookup).map_err(fail("reddit"))?;
-        out.push(Arc::new(
-            RedditProvider::new(config).map_err(fail("reddit"))?,
-        ));
-    }
-    if wanted("ONLYFANS", "ONLYFANS_API_KEY") {
-        let config = OnlyFansConfig::from_lookup(lookup).map_err(fail("onlyfans"))?;
-        out.push(Arc::new(
-            OnlyFansProvider::new(config).map_err(fail("onlyfans"))?,
-        ));
-    }
+    let mut out = registry::providers_from_env(lookup).map_err(|e| e.to_string())?;
+    out.extend(registry::providers_file_from_env(lookup).map_err(|e| e.to_string())?);
     if out.is_empty() {
         return Err(
             "no provider is configured: set the variables of at least one \
                     (INSTAGRAM_CLIENT_ID…, TIKTOK_CLIENT_KEY…, REDDIT_CLIENT_ID…, \
-                    ONLYFANS_API_KEY…) and leave its ENABLE_<P>_INTEGRATION unset or true"
+                    ONLYFANS_API_KEY…) and leave its ENABLE_<P>_INTEGRATION unset or true, \
+                    or name a providers file in PROVIDERS_FILE"
                 .into(),
         );
     }

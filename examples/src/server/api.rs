@@ -3,6 +3,7 @@
 
 use super::AppState;
 use super::session::{SessionUser, local_path};
+use crate::registry;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, RawQuery, State};
@@ -163,7 +164,7 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ProviderInfo {
     id: String,
-    name: &'static str,
+    name: String,
     can_refresh: bool,
 }
 
@@ -181,19 +182,14 @@ pub(crate) async fn providers(
         .integrations
         .provider_ids()
         .into_iter()
-        .map(|id| {
-            let can_refresh = state
-                .integrations
-                .provider(id.as_str())
-                .is_ok_and(|p| p.capabilities().refresh);
-            ProviderInfo {
-                name: super::display_name(id.as_str()),
-                id: id.as_str().to_owned(),
-                can_refresh,
-            }
+        .filter_map(|id| state.integrations.provider(id.as_str()).ok())
+        .map(|p| ProviderInfo {
+            name: registry::display_name(p.as_ref()),
+            id: p.id().as_str().to_owned(),
+            can_refresh: p.capabilities().refresh,
         })
         .collect();
-    providers.sort_by_key(|p| super::PLATFORMS.iter().position(|x| *x == p.id));
+    providers.sort_by_key(|p| (registry::order(&p.id), p.id.clone()));
     Json(ProvidersBody { providers })
 }
 
@@ -326,9 +322,13 @@ pub(crate) async fn disconnect(
         .disconnect(user, &provider, &account)
         .await
         .map_err(fail(&state))?;
+    let name = state
+        .integrations
+        .provider(&provider)
+        .map_or_else(|_| provider.clone(), |p| registry::display_name(p.as_ref()));
     Ok(Json(DisconnectAnswer {
         success: true,
-        message: format!("{} disconnected.", super::display_name(&provider)),
+        message: format!("{name} disconnected."),
     }))
 }
 

@@ -31,37 +31,20 @@ mod api;
 mod page;
 mod session;
 
-use crate::{SetupError, load_or_create_key, sandbox_providers};
+use crate::registry::{self, PLATFORMS};
+use crate::{SetupError, load_or_create_key};
 use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::{delete, get, post};
 use axum_extra::extract::cookie::Key;
 use integrations_core::{Clock, Integrations, Provider, SystemClock, TokenCipher};
-use integrations_instagram::InstagramProvider;
-use integrations_onlyfans::OnlyFansProvider;
-use integrations_reddit::RedditProvider;
-use integrations_sandbox::{Consent, Platform, Sandbox, SandboxConfig, SandboxHandle};
+use integrations_sandbox::{Consent, Sandbox, SandboxConfig, SandboxHandle};
 use integrations_storage_diesel::{DieselStore, StoreOptions};
-use integrations_tiktok::TikTokProvider;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-
-/// The platforms the server knows, in the order the page shows them.
-pub const PLATFORMS: [&str; 4] = ["instagram", "tiktok", "reddit", "onlyfans"];
-
-/// The display name of a platform id.
-pub fn display_name(provider: &str) -> &'static str {
-    match provider {
-        "instagram" => "Instagram",
-        "tiktok" => "TikTok",
-        "reddit" => "Reddit",
-        "onlyfans" => "OnlyFans",
-        _ => "Unknown",
-    }
-}
 
 /// Errors of starting the server.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +98,9 @@ pub struct ServerConfig {
     pub clock: Option<Arc<dyn Clock>>,
     /// The sandbox's consent mode; `None` shows its consent pages (the default).
     pub sandbox_auto_consent: Option<Consent>,
+    /// Providers beyond the built-in platforms, such as those of a `PROVIDERS_FILE`
+    /// ([`registry::load_providers_file`]).
+    pub extra_providers: Vec<Arc<dyn Provider>>,
     /// Mark the session cookie `Secure` (behind HTTPS).
     pub secure_cookies: bool,
     /// Serve `GET /metrics` (Prometheus text, no session needed; the connection gauges are
@@ -142,6 +128,14 @@ impl fmt::Debug for ServerConfig {
             .field("credentials_from_env", &self.credentials_from_env)
             .field("clock", &self.clock)
             .field("sandbox_auto_consent", &self.sandbox_auto_consent)
+            .field(
+                "extra_providers",
+                &self
+                    .extra_providers
+                    .iter()
+                    .map(|p| p.id().as_str())
+                    .collect::<Vec<_>>(),
+            )
             .field("secure_cookies", &self.secure_cookies)
             .field("metrics", &self.metrics)
             .finish()
@@ -161,22 +155,11 @@ impl Default for ServerConfig {
             credentials_from_env: false,
             clock: None,
             sandbox_auto_consent: None,
+            extra_providers: Vec::new(),
             secure_cookies: false,
             metrics: false,
         }
     }
-}
-
-/// Whether `ENABLE_<PROVIDER>_INTEGRATION` (read through `lookup`) leaves a platform on:
-/// unset or anything but `false`/`0`/`no`/`off` means on.
-pub fn enabled_by(lookup: &impl Fn(&str) -> Option<String>, provider: &str) -> bool {
-    let var = format!("ENABLE_{}_INTEGRATION", provider.to_ascii_uppercase());
-    !matches!(
-        lookup(&var)
-            .map(|v| v.trim().to_ascii_lowercase())
-            .as_deref(),
-        Some("false" | "0" | "no" | "off")
-    )
 }
 
 impl ServerConfig {
@@ -221,12 +204,13 @@ impl ServerConfig {
             session_secret,
             disabled: PLATFORMS
                 .iter()
-                .filter(|p| !enabled_by(&lookup, p))
-                .map(|p| (*p).to_owned())
+                .filter(|p| !p.enabled(&lookup))
+                .map(|p| p.id.to_owned())
                 .collect(),
             credentials_from_env: true,
             clock: None,
             sandbox_auto_consent: None,
+            extra_providers: registry::providers_file_from_env(&lookup)?,
             secure_cookies: lookup("SECURE_COOKIES").is_some_and(|v| v == "true" || v == "1"),
             metrics: lookup("METRICS")
                 .is_none_or(|v| !matches!(v.trim(), "false" | "0" | "no" | "off")),
@@ -328,28 +312,6 @@ impl Drop for RunningServer {
     }
 }
 
-/// Whether a platform's real credentials are present in the environment.
-fn has_real_credentials(provider: &str) -> bool {
-    let var = match provider {
-        "instagram" => "INSTAGRAM_CLIENT_ID",
-        "tiktok" => "TIKTOK_CLIENT_KEY",
-        "reddit" => "REDDIT_CLIENT_ID",
-        "onlyfans" => "ONLYFANS_API_KEY",
-        _ => return false,
-    };
-    std::env::var(var).is_ok_and(|v| !v.trim().is_empty())
-}
-
-fn provider_from_env(provider: &str) -> Result<Arc<dyn Provider>, ServerError> {
-    Ok(match provider {
-        "instagram" => Arc::new(InstagramProvider::from_env()?),
-        "tiktok" => Arc::new(TikTokProvider::from_env()?),
-        "reddit" => Arc::new(RedditProvider::from_env()?),
-        "onlyfans" => Arc::new(OnlyFansProvider::from_env()?),
-        other => return Err(ServerError::Config(format!("unknown platform {other}"))),
-    })
-}
-
 /// Binds 127.0.0.1:`config.port`, starts the sandbox when a platform needs it, opens the
 /// store and serves until the returned server is shut down or dropped.
 pub async fn serve(config: ServerConfig) -> Result<RunningServer, ServerError> {
@@ -357,17 +319,13 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let addr = listener.local_addr()?;
     let base = format!("http://{addr}");
 
-    let enabled: Vec<&str> = PLATFORMS
+    let env = |name: &str| std::env::var(name).ok();
+    let enabled: Vec<&registry::PlatformEntry> = PLATFORMS
         .iter()
-        .copied()
-        .filter(|p| !config.disabled.contains(*p))
+        .filter(|p| !config.disabled.contains(p.id))
         .collect();
-    let from_env: Vec<&str> = enabled
-        .iter()
-        .copied()
-        .filter(|p| config.credentials_from_env && has_real_credentials(p))
-        .collect();
-    let needs_sandbox = enabled.iter().any(|p| !from_env.contains(p));
+    let from_env = |p: &registry::PlatformEntry| config.credentials_from_env && p.configured(&env);
+    let needs_sandbox = enabled.iter().any(|p| !from_env(p));
 
     let sandbox = if needs_sandbox {
         Some(
@@ -384,23 +342,26 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, ServerError> {
 
     let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
     let mut sources = Vec::new();
-    if let Some(sandbox) = &sandbox {
-        let all = sandbox_providers(&sandbox.handle(), |p: Platform| {
-            format!("{base}/api/integrations/callback/{}", p.as_str())
-        })?;
-        for p in all {
-            let id = p.id().as_str().to_owned();
-            if enabled.contains(&id.as_str()) && !from_env.contains(&id.as_str()) {
-                sources.push((id, "sandbox"));
-                providers.push(p);
-            }
+    for p in enabled {
+        if from_env(p) {
+            providers.push(p.from_lookup(&env)?);
+            sources.push((p.id.to_owned(), "environment"));
+        } else if let Some(sandbox) = &sandbox {
+            let redirect = format!("{base}/api/integrations/callback/{}", p.id);
+            providers.push(p.for_sandbox(&sandbox.handle(), redirect)?);
+            sources.push((p.id.to_owned(), "sandbox"));
         }
     }
-    for id in &from_env {
-        providers.push(provider_from_env(id)?);
-        sources.push(((*id).to_owned(), "environment"));
+    for p in config.extra_providers {
+        if providers.iter().any(|q| q.id() == p.id()) {
+            return Err(ServerError::Config(format!(
+                "provider `{}` is registered twice",
+                p.id()
+            )));
+        }
+        sources.push((p.id().as_str().to_owned(), "configuration"));
+        providers.push(p);
     }
-    sources.sort_by_key(|(id, _)| PLATFORMS.iter().position(|p| p == id));
 
     let cipher = match config.cipher {
         Some(c) => c,

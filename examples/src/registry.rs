@@ -1,0 +1,320 @@
+//! The provider registry: the one table of platforms the server, the refresher and the
+//! quickstart know, and the extra OAuth 2.0 providers a host adds by configuration.
+//!
+//! Each [`PlatformEntry`] says how its platform is named, how it is configured from the
+//! environment and how it is pointed at the local sandbox. A new platform is one crate and
+//! one entry in [`PLATFORMS`] (see `docs/adding-a-provider.md`); a platform that speaks
+//! standard OAuth 2.0 needs no crate at all: it is one `[[provider]]` table in the file
+//! named by `PROVIDERS_FILE` ([`load_providers_file`]), run by
+//! [`GenericOAuth2Provider`].
+
+use crate::{SetupError, USER_AGENT};
+use integrations_core::generic::{GenericOAuth2Config, GenericOAuth2Provider};
+use integrations_core::{ClientSecret, Provider, ProviderError};
+use integrations_instagram::{InstagramConfig, InstagramProvider};
+use integrations_onlyfans::{OnlyFansConfig, OnlyFansProvider};
+use integrations_reddit::{RedditConfig, RedditProvider};
+use integrations_sandbox::{Platform, SandboxHandle};
+use integrations_tiktok::{TikTokConfig, TikTokProvider};
+use std::path::Path;
+use std::sync::Arc;
+
+/// A variable lookup (`std::env::var`, or a fixed table in tests).
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+type Built = Result<Arc<dyn Provider>, ProviderError>;
+
+/// One built-in platform.
+#[derive(Debug)]
+pub struct PlatformEntry {
+    /// The provider id (`"reddit"`), the path segment of every route.
+    pub id: &'static str,
+    /// The name people read (`"Reddit"`).
+    pub display_name: &'static str,
+    /// The variable prefix (`REDDIT`): `ENABLE_<PREFIX>_INTEGRATION=false` switches the
+    /// platform off.
+    pub env_prefix: &'static str,
+    /// The variable whose presence means "configured from the environment".
+    pub credential_var: &'static str,
+    /// The platform's emulation in the sandbox.
+    pub sandbox: Platform,
+    from_lookup: fn(Lookup<'_>) -> Built,
+    for_sandbox: fn(&SandboxHandle, String) -> Built,
+}
+
+impl PlatformEntry {
+    /// Builds the provider from the platform's variables (its crate's `from_lookup`).
+    pub fn from_lookup(&self, lookup: Lookup<'_>) -> Built {
+        (self.from_lookup)(lookup)
+    }
+
+    /// Builds the provider pointed at `sandbox`, with `redirect_uri` registered there.
+    pub fn for_sandbox(&self, sandbox: &SandboxHandle, redirect_uri: String) -> Built {
+        (self.for_sandbox)(sandbox, redirect_uri)
+    }
+
+    /// Whether the environment configures this platform: its credential variable is set
+    /// and `ENABLE_<PREFIX>_INTEGRATION` is not false.
+    pub fn configured(&self, lookup: Lookup<'_>) -> bool {
+        lookup(self.credential_var).is_some_and(|v| !v.trim().is_empty()) && self.enabled(lookup)
+    }
+
+    /// Whether `ENABLE_<PREFIX>_INTEGRATION` leaves the platform on (unset counts as on).
+    pub fn enabled(&self, lookup: Lookup<'_>) -> bool {
+        !lookup(&format!("ENABLE_{}_INTEGRATION", self.env_prefix)).is_some_and(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "false" | "0" | "no" | "off"
+            )
+        })
+    }
+}
+
+fn arc<P: Provider + 'static>(p: Result<P, ProviderError>) -> Built {
+    Ok(Arc::new(p?))
+}
+
+/// The built-in platforms, in the order pages list them.
+pub static PLATFORMS: [PlatformEntry; 4] = [
+    PlatformEntry {
+        id: "instagram",
+        display_name: "Instagram",
+        env_prefix: "INSTAGRAM",
+        credential_var: "INSTAGRAM_CLIENT_ID",
+        sandbox: Platform::Instagram,
+        from_lookup: |l| arc(InstagramConfig::from_lookup(l).and_then(InstagramProvider::new)),
+        for_sandbox: |sandbox, redirect| {
+            let (urls, c) = (sandbox.urls(), sandbox.client(Platform::Instagram));
+            let config = InstagramConfig::builder()
+                .client_id(c.client_id.clone())
+                .client_secret(ClientSecret::new(c.client_secret.clone()))
+                .redirect_uri(redirect)
+                .www_base_url(&urls.instagram_www)
+                .api_base_url(&urls.instagram_api)
+                .graph_base_url(&urls.instagram_graph)
+                .user_agent(USER_AGENT);
+            arc(config.build().and_then(InstagramProvider::new))
+        },
+    },
+    PlatformEntry {
+        id: "tiktok",
+        display_name: "TikTok",
+        env_prefix: "TIKTOK",
+        credential_var: "TIKTOK_CLIENT_KEY",
+        sandbox: Platform::TikTok,
+        from_lookup: |l| arc(TikTokConfig::from_lookup(l).and_then(TikTokProvider::new)),
+        for_sandbox: |sandbox, redirect| {
+            let (urls, c) = (sandbox.urls(), sandbox.client(Platform::TikTok));
+            let config = TikTokConfig::builder()
+                .client_key(c.client_id.clone())
+                .client_secret(ClientSecret::new(c.client_secret.clone()))
+                .redirect_uri(redirect)
+                .www_base_url(&urls.tiktok_www)
+                .api_base_url(&urls.tiktok_open)
+                .user_agent(USER_AGENT);
+            arc(config.build().and_then(TikTokProvider::new))
+        },
+    },
+    PlatformEntry {
+        id: "reddit",
+        display_name: "Reddit",
+        env_prefix: "REDDIT",
+        credential_var: "REDDIT_CLIENT_ID",
+        sandbox: Platform::Reddit,
+        from_lookup: |l| arc(RedditConfig::from_lookup(l).and_then(RedditProvider::new)),
+        for_sandbox: |sandbox, redirect| {
+            let (urls, c) = (sandbox.urls(), sandbox.client(Platform::Reddit));
+            let config = RedditConfig::builder()
+                .client_id(c.client_id.clone())
+                .client_secret(ClientSecret::new(c.client_secret.clone()))
+                .redirect_uri(redirect)
+                .user_agent(USER_AGENT)
+                .www_base_url(&urls.reddit_www)
+                .oauth_base_url(&urls.reddit_oauth);
+            arc(config.build().and_then(RedditProvider::new))
+        },
+    },
+    PlatformEntry {
+        id: "onlyfans",
+        display_name: "OnlyFans",
+        env_prefix: "ONLYFANS",
+        credential_var: "ONLYFANS_API_KEY",
+        sandbox: Platform::OnlyFans,
+        from_lookup: |l| arc(OnlyFansConfig::from_lookup(l).and_then(OnlyFansProvider::new)),
+        for_sandbox: |sandbox, redirect| {
+            let (urls, c) = (sandbox.urls(), sandbox.client(Platform::OnlyFans));
+            let config = OnlyFansConfig::builder()
+                .api_key(ClientSecret::new(c.client_secret.clone()))
+                .redirect_uri(redirect)
+                .api_base_url(&urls.onlyfans_gateway);
+            arc(config.build().and_then(OnlyFansProvider::new))
+        },
+    },
+];
+
+/// The built-in platform with this id.
+pub fn platform(id: &str) -> Option<&'static PlatformEntry> {
+    PLATFORMS.iter().find(|p| p.id == id)
+}
+
+/// Where a provider sits in page order: the built-ins first, in table order, then the
+/// others.
+pub fn order(id: &str) -> usize {
+    PLATFORMS
+        .iter()
+        .position(|p| p.id == id)
+        .unwrap_or(PLATFORMS.len())
+}
+
+/// The name people read: the table's, or the provider's own
+/// ([`Provider::display_name`]).
+pub fn display_name(provider: &dyn Provider) -> String {
+    match platform(provider.id().as_str()) {
+        Some(p) => p.display_name.to_owned(),
+        None => provider.display_name().to_owned(),
+    }
+}
+
+/// Every built-in platform pointed at `sandbox`; `redirect` gives each one's registered
+/// redirect URI.
+pub fn sandbox_providers(
+    sandbox: &SandboxHandle,
+    redirect: impl Fn(Platform) -> String,
+) -> Result<Vec<Arc<dyn Provider>>, SetupError> {
+    PLATFORMS
+        .iter()
+        .map(|p| Ok(p.for_sandbox(sandbox, redirect(p.sandbox))?))
+        .collect()
+}
+
+/// The built-in platforms the environment configures ([`PlatformEntry::configured`]).
+/// A platform whose set is incomplete is an error naming the missing variable.
+pub fn providers_from_env(lookup: Lookup<'_>) -> Result<Vec<Arc<dyn Provider>>, SetupError> {
+    PLATFORMS
+        .iter()
+        .filter(|p| p.configured(lookup))
+        .map(|p| Ok(p.from_lookup(lookup)?))
+        .collect()
+}
+
+/// The variable naming the extra providers' file.
+pub const PROVIDERS_FILE_VAR: &str = "PROVIDERS_FILE";
+
+/// The extra providers of a `PROVIDERS_FILE`: TOML with one `[[provider]]` table per
+/// platform, each a [`GenericOAuth2Config`] (its fields and defaults; unknown fields are
+/// refused with their name; the secret inline as `client_secret` or, better, named by
+/// `client_secret_env`):
+///
+/// ```toml
+/// [[provider]]
+/// id = "acme"
+/// display_name = "Acme"
+/// client_id = "my-client"
+/// client_secret_env = "ACME_CLIENT_SECRET"
+/// authorize_url = "https://auth.acme.example/oauth/authorize"
+/// token_url = "https://auth.acme.example/oauth/token"
+/// revoke_url = "https://auth.acme.example/oauth/revoke"
+/// redirect_uri = "https://app.example/api/integrations/callback/acme"
+/// profile_url = "https://api.acme.example/v2/me"
+/// scopes = ["profile"]
+/// account_id_pointer = "/data/id"
+/// username_pointer = "/data/handle"
+/// ```
+pub fn parse_providers(text: &str) -> Result<Vec<Arc<dyn Provider>>, SetupError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct File {
+        #[serde(default)]
+        provider: Vec<GenericOAuth2Config>,
+    }
+    let file: File = toml::from_str(text).map_err(|e| SetupError::ProvidersFile(e.to_string()))?;
+    let mut out: Vec<Arc<dyn Provider>> = Vec::new();
+    for config in file.provider {
+        let id = config.id.clone();
+        if platform(id.as_str()).is_some() || out.iter().any(|p| *p.id() == id) {
+            return Err(SetupError::ProvidersFile(format!(
+                "provider `{id}` is defined twice"
+            )));
+        }
+        let provider = GenericOAuth2Provider::new(config)
+            .map_err(|e| SetupError::ProvidersFile(format!("provider `{id}`: {e}")))?;
+        out.push(Arc::new(provider));
+    }
+    Ok(out)
+}
+
+/// Reads and parses the file `PROVIDERS_FILE` names ([`parse_providers`]).
+pub fn load_providers_file(path: &Path) -> Result<Vec<Arc<dyn Provider>>, SetupError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| SetupError::ProvidersFile(format!("{}: {e}", path.display())))?;
+    parse_providers(&text)
+        .map_err(|e| SetupError::ProvidersFile(format!("{}: {e}", path.display())))
+}
+
+/// The extra providers of the file in `PROVIDERS_FILE`, if the variable is set.
+pub fn providers_file_from_env(lookup: Lookup<'_>) -> Result<Vec<Arc<dyn Provider>>, SetupError> {
+    match lookup(PROVIDERS_FILE_VAR).filter(|v| !v.trim().is_empty()) {
+        Some(path) => load_providers_file(Path::new(path.trim())),
+        None => Ok(Vec::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use integrations_core::testing::env_lookup;
+
+    #[test]
+    fn the_table_is_consistent() {
+        for (i, p) in PLATFORMS.iter().enumerate() {
+            assert_eq!(p.sandbox.as_str(), p.id);
+            assert_eq!(order(p.id), i);
+            assert!(p.credential_var.starts_with(p.env_prefix));
+        }
+        assert_eq!(order("acme"), PLATFORMS.len());
+    }
+
+    #[test]
+    fn environment_selects_platforms() {
+        let vars = [
+            ("TIKTOK_CLIENT_KEY", "k"),
+            ("TIKTOK_CLIENT_SECRET", "s"),
+            ("TIKTOK_REDIRECT_URI", "https://app.example/callback/tiktok"),
+            ("ENABLE_REDDIT_INTEGRATION", "false"),
+            ("REDDIT_CLIENT_ID", "r"),
+        ];
+        let found = providers_from_env(&env_lookup(&vars)).unwrap();
+        let ids: Vec<_> = found.iter().map(|p| p.id().as_str().to_owned()).collect();
+        assert_eq!(ids, ["tiktok"]);
+        let err = providers_from_env(&env_lookup(&vars[..2])).err().unwrap();
+        assert!(err.to_string().contains("TIKTOK_REDIRECT_URI"), "{err}");
+    }
+
+    #[test]
+    fn providers_file_errors_name_what_is_wrong() {
+        let base = r#"
+            [[provider]]
+            id = "acme"
+            client_id = "c"
+            authorize_url = "https://a.example/authorize"
+            token_url = "https://a.example/token"
+            redirect_uri = "https://app.example/cb"
+            profile_url = "https://a.example/me"
+        "#;
+        let ok = parse_providers(base).unwrap();
+        assert_eq!(ok[0].id().as_str(), "acme");
+        assert_eq!(display_name(ok[0].as_ref()), "acme");
+        let typo = format!("{base}account_id_path = \"/id\"\n");
+        let e = parse_providers(&typo).err().unwrap().to_string();
+        assert!(e.contains("account_id_path"), "{e}");
+        let twice = format!("{base}{base}");
+        let e = parse_providers(&twice).err().unwrap().to_string();
+        assert!(e.contains("defined twice"), "{e}");
+        let builtin = base.replace("\"acme\"", "\"reddit\"");
+        assert!(parse_providers(&builtin).is_err());
+        let bad_url = base.replace("https://a.example/token", "not a url");
+        let e = parse_providers(&bad_url).err().unwrap().to_string();
+        assert!(e.contains("token_url"), "{e}");
+        assert!(parse_providers("").unwrap().is_empty());
+    }
+}
