@@ -8,9 +8,11 @@
 //! - [`ScriptedProvider`]: a scriptable in-process [`Provider`](crate::Provider) whose
 //!   calls are counted.
 
+mod flow;
 mod provider;
 pub mod store;
 
+pub use flow::{FlowReport, ProviderFlow, Redirect, provider_flow};
 pub use provider::{ProviderConformance, ScriptedProvider, provider_conformance};
 
 /// Expands one `#[tokio::test(flavor = "multi_thread")]` per store contract case.

@@ -2,7 +2,9 @@
 //! flow through `Integrations` with `MemoryStore`, against a local wiremock server.
 
 use chrono::{TimeDelta, Utc};
-use integrations_core::testing::{ProviderConformance, provider_conformance};
+use integrations_core::testing::{
+    ProviderConformance, ProviderFlow, provider_conformance, provider_flow,
+};
 use integrations_core::{
     CallbackParams, ClientSecret, EncryptionKey, Error, IntegrationStatus, Integrations,
     ManualClock, MemoryStore, ProviderError, TokenCipher, UserId,
@@ -10,6 +12,7 @@ use integrations_core::{
 use integrations_instagram::{InstagramConfig, InstagramProvider, PROFILE_FIELDS};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
 
@@ -126,7 +129,7 @@ async fn provider_conformance_suite() {
 }
 
 #[tokio::test]
-async fn connect_callback_refresh_disconnect() {
+async fn a_refresh_under_24_hours_is_refused_without_a_platform_call() {
     let server = platform().await;
     let clock = Arc::new(ManualClock::new(Utc::now()));
     let integrations = Integrations::builder(
@@ -183,62 +186,15 @@ async fn connect_callback_refresh_disconnect() {
         .await
         .unwrap();
     assert_eq!(view.status, IntegrationStatus::Connected);
-    let refreshed = server
-        .received_requests()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.url.path() == "/instagram/graph/refresh_access_token")
-        .count();
-    assert_eq!(refreshed, 1);
-
-    let status = integrations.status(user).await.unwrap();
-    assert_eq!(status.len(), 1);
-    assert!(!serde_json::to_string(&status).unwrap().contains("IGAA"));
-
-    // No revocation endpoint: disconnect deletes the row without calling the platform.
-    let before = server.received_requests().await.unwrap().len();
-    integrations
-        .disconnect(user, "instagram", "17841405793187218")
-        .await
-        .unwrap();
-    assert_eq!(server.received_requests().await.unwrap().len(), before);
-    assert!(integrations.status(user).await.unwrap().is_empty());
 }
 
+/// The core's whole flow, then what is Instagram's own: a declined consent (Meta's
+/// `error_reason=user_denied`) never reaching the platform, the two-step exchange, a
+/// refresh after 24 hours, a disconnect without any platform call (Instagram has no
+/// revocation endpoint), and `send` carrying the token as the `access_token` query
+/// parameter (no `Authorization` header) and the configured `User-Agent`.
 #[tokio::test]
-async fn cancelled_callback_never_reaches_the_platform() {
-    let server = platform().await;
-    let integrations = Integrations::builder(
-        Arc::new(MemoryStore::new()),
-        TokenCipher::new(EncryptionKey::generate()),
-    )
-    .provider(Arc::new(provider(&server)))
-    .build();
-    let start = integrations
-        .connect(UserId(1), "instagram", None)
-        .await
-        .unwrap();
-    let params = CallbackParams::from_pairs([
-        ("error", "access_denied"),
-        ("error_reason", "user_denied"),
-        ("error_description", "The user denied your request."),
-        ("state", start.state.as_str()),
-    ]);
-    let err = integrations
-        .callback(UserId(1), "instagram", &params)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Cancelled), "{err:?}");
-    assert!(server.received_requests().await.unwrap().is_empty());
-}
-
-/// `Integrations::send` sends with the service's own client, which has no `User-Agent`:
-/// the provider's `authorize_request` adds the token as Instagram wants it (the
-/// `access_token` query parameter, no `Authorization` header) and the configured
-/// `User-Agent`.
-#[tokio::test]
-async fn send_carries_the_token_query_and_the_configured_user_agent() {
+async fn the_whole_flow_through_integrations() {
     let server = platform().await;
     let media = "/instagram/graph/me/media";
     Mock::given(method("GET"))
@@ -247,32 +203,46 @@ async fn send_carries_the_token_query_and_the_configured_user_agent() {
         .expect(1)
         .mount(&server)
         .await;
-    let integrations = Integrations::builder(
-        Arc::new(MemoryStore::new()),
-        TokenCipher::new(EncryptionKey::generate()),
-    )
-    .provider(Arc::new(provider(&server)))
-    .build();
-    let user = UserId(7);
-    let start = integrations.connect(user, "instagram", None).await.unwrap();
-    let params =
-        CallbackParams::from_pairs([("code", "good-code#_"), ("state", start.state.as_str())]);
-    integrations
-        .callback(user, "instagram", &params)
-        .await
-        .unwrap();
-
-    let request = reqwest::Client::new()
-        .get(format!("{}{media}?fields=id", server.uri()))
-        .build()
-        .unwrap();
-    let response = integrations
-        .send(user, "instagram", "17841405793187218", request)
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    let report = provider_flow(ProviderFlow {
+        provider: Arc::new(provider(&server)),
+        authorized: Box::new(|start| {
+            let q: HashMap<_, _> = start.auth_url.query_pairs().into_owned().collect();
+            assert_eq!(q["client_id"], CLIENT_ID);
+            assert!(!q.contains_key("code_challenge"));
+            CallbackParams::from_pairs([("code", "good-code#_"), ("state", start.state.as_str())])
+        }),
+        cancelled: Box::new(|start| {
+            CallbackParams::from_pairs([
+                ("error", "access_denied"),
+                ("error_reason", "user_denied"),
+                ("error_description", "The user denied your request."),
+                ("state", start.state.as_str()),
+            ])
+        }),
+        account_id: "17841405793187218".into(),
+        username: "acme".into(),
+        state_in_url: true,
+        refresh_after: Duration::from_secs(25 * 3600),
+        send_url: Some(format!("{}{media}?fields=id", server.uri())),
+    })
+    .await;
+    assert_eq!(
+        report.connected.metadata["ig_business_id"],
+        "17841405793187218"
+    );
 
     let received = server.received_requests().await.unwrap();
+    let paths: Vec<&str> = received.iter().map(|r| r.url.path()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/instagram/api/oauth/access_token",
+            "/instagram/graph/access_token",
+            "/instagram/graph/me",
+            media,
+            "/instagram/graph/refresh_access_token",
+        ]
+    );
     let sent = received.iter().find(|r| r.url.path() == media).unwrap();
     let values = |name: &str| -> Vec<&[u8]> {
         sent.headers

@@ -1,13 +1,16 @@
 //! The core provider conformance check and the whole connect → callback → refresh →
 //! disconnect flow through `Integrations` with `MemoryStore`, against a wiremock gateway.
 
-use integrations_core::testing::{ProviderConformance, provider_conformance};
+use integrations_core::testing::{
+    ProviderConformance, ProviderFlow, provider_conformance, provider_flow,
+};
 use integrations_core::{
     CallbackParams, ClientSecret, EncryptionKey, Error, IntegrationStatus, Integrations,
     MemoryStore, ProviderError, TokenCipher, UserId,
 };
 use integrations_onlyfans::{OnlyFansConfig, OnlyFansProvider};
 use std::sync::Arc;
+use std::time::Duration;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -117,8 +120,13 @@ fn integrations(server: &MockServer) -> Integrations {
     .build()
 }
 
+/// The core's whole flow, then what is the gateway's own: the state sent to the gateway
+/// as `clientReferenceId` and echoed in OFAuth's redirect (no `state` parameter), no
+/// expiry and no refresh, the connection deleted at disconnect, and `send` carrying the
+/// API key and connection id headers (no `Authorization`) and the configured
+/// `User-Agent`.
 #[tokio::test]
-async fn connect_callback_refresh_disconnect_through_integrations() {
+async fn the_whole_flow_through_integrations() {
     let server = MockServer::start().await;
     mount_gateway(&server).await;
     Mock::given(method("DELETE"))
@@ -128,35 +136,37 @@ async fn connect_callback_refresh_disconnect_through_integrations() {
         .expect(1)
         .mount(&server)
         .await;
-    let svc = integrations(&server);
-    let user = UserId(11);
-
-    let start = svc
-        .connect(user, "onlyfans", Some("/settings".into()))
-        .await
-        .unwrap();
-    assert_eq!(start.auth_url.as_str(), HOSTED);
-    // The state went to the gateway as clientReferenceId.
-    let init = server
-        .received_requests()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|r| r.url.path().ends_with("/v2/link/init"))
-        .unwrap();
-    let body: serde_json::Value = serde_json::from_slice(&init.body).unwrap();
-    assert_eq!(body["clientReferenceId"], start.state.as_str());
-
-    // OFAuth's documented success redirect: no `state`, the clientReferenceId echoed.
-    let params = success(&start.state, "conn_abc123");
-    let conn = svc.callback(user, "onlyfans", &params).await.unwrap();
-    assert_eq!(conn.redirect_url.as_deref(), Some("/settings"));
-    assert_eq!(conn.account.provider_account_id, "123456");
-    assert_eq!(conn.account.username.as_deref(), Some("jane"));
-    assert_eq!(conn.account.status, IntegrationStatus::Connected);
-    assert_eq!(conn.account.expires_at, None);
+    let posts = "/onlyfans/gateway/v2/access/posts";
+    Mock::given(method("GET"))
+        .and(path(posts))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"list": []})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let report = provider_flow(ProviderFlow {
+        provider: Arc::new(provider(&server)),
+        authorized: Box::new(|start| {
+            assert_eq!(start.auth_url.as_str(), HOSTED);
+            success(&start.state, "conn_abc123")
+        }),
+        cancelled: Box::new(|start| {
+            CallbackParams::from_pairs([
+                ("status", "cancelled"),
+                ("step", "authorization"),
+                ("client_reference_id", start.state.as_str()),
+            ])
+        }),
+        account_id: "123456".into(),
+        username: "jane".into(),
+        state_in_url: false,
+        refresh_after: Duration::ZERO,
+        send_url: Some(format!("{}{posts}", server.uri())),
+    })
+    .await;
+    assert_eq!(report.connected.expires_at, None);
+    assert!(report.refreshed.is_none());
     assert_eq!(
-        conn.account.metadata,
+        report.connected.metadata,
         serde_json::json!({
             "account_id": "123456",
             "username": "jane",
@@ -165,26 +175,28 @@ async fn connect_callback_refresh_disconnect_through_integrations() {
         })
     );
 
-    // No refresh for a gateway connection.
-    let err = svc.refresh(user, "onlyfans", "123456").await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Provider(ProviderError::Unsupported {
-                operation: "refresh"
-            })
-        ),
-        "{err:?}"
-    );
-    let status = svc.status(user).await.unwrap();
-    assert_eq!(status[0].status, IntegrationStatus::Connected);
-
-    // The stored access token is the connection id.
-    let token = svc.access_token(user, "onlyfans", "123456").await.unwrap();
-    assert_eq!(token.expose_secret(), "conn_abc123");
-
-    svc.disconnect(user, "onlyfans", "123456").await.unwrap();
-    assert!(svc.status(user).await.unwrap().is_empty());
+    let received = server.received_requests().await.unwrap();
+    // Each connect sent its state to the gateway as clientReferenceId.
+    let inits: Vec<serde_json::Value> = received
+        .iter()
+        .filter(|r| r.url.path().ends_with("/v2/link/init"))
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(inits.len(), 2);
+    assert_ne!(inits[0]["clientReferenceId"], inits[1]["clientReferenceId"]);
+    let sent = received.iter().find(|r| r.url.path() == posts).unwrap();
+    let values = |name: &str| -> Vec<&[u8]> {
+        sent.headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect()
+    };
+    let ua = concat!("integrations-onlyfans/", env!("CARGO_PKG_VERSION"));
+    assert_eq!(values("user-agent"), [ua.as_bytes()]);
+    assert_eq!(values("apikey"), [API_KEY.as_bytes()]);
+    assert_eq!(values("x-connection-id"), [b"conn_abc123".as_slice()]);
+    assert!(values("authorization").is_empty());
 }
 
 #[tokio::test]

@@ -1,7 +1,9 @@
 //! The core provider conformance check and the whole connect → callback → refresh →
 //! disconnect flow through `Integrations` with `MemoryStore`, against wiremock.
 
-use integrations_core::testing::{ProviderConformance, provider_conformance};
+use integrations_core::testing::{
+    ProviderConformance, ProviderFlow, provider_conformance, provider_flow,
+};
 use integrations_core::{
     CallbackParams, ClientSecret, EncryptionKey, Error, IntegrationStatus, Integrations,
     MemoryStore, ProviderError, TokenCipher, UserId,
@@ -9,6 +11,7 @@ use integrations_core::{
 use integrations_reddit::{RedditConfig, RedditProvider};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -133,12 +136,14 @@ fn integrations(server: &MockServer) -> Integrations {
     .build()
 }
 
+/// The core's whole flow, then what is Reddit's own: `duration=permanent` and no PKCE on
+/// the authorization URL, the refresh token kept through the refresh (the revocation
+/// names the original one), a declined consent never reaching Reddit, and `send` carrying
+/// Reddit's bearer spelling and the configured `User-Agent` in place of the caller's.
 #[tokio::test]
-async fn connect_callback_refresh_disconnect_through_integrations() {
+async fn the_whole_flow_through_integrations() {
     let server = MockServer::start().await;
     mount_reddit(&server).await;
-    // Disconnect revokes the refresh token, which must still be the original one after
-    // the refresh (Reddit's refresh reply carries none).
     Mock::given(method("POST"))
         .and(path(REVOKE_PATH))
         .and(header("authorization", BASIC))
@@ -151,44 +156,60 @@ async fn connect_callback_refresh_disconnect_through_integrations() {
         .expect(1)
         .mount(&server)
         .await;
-    let svc = integrations(&server);
-    let user = UserId(7);
+    let karma = "/reddit/oauth/api/v1/me/karma";
+    Mock::given(method("GET"))
+        .and(path(karma))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"data": []})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let report = provider_flow(ProviderFlow {
+        provider: Arc::new(provider(&server)),
+        authorized: Box::new(|start| {
+            let q: BTreeMap<String, String> = start.auth_url.query_pairs().into_owned().collect();
+            assert_eq!(q.get("duration").map(String::as_str), Some("permanent"));
+            assert!(!q.contains_key("code_challenge"));
+            CallbackParams::from_pairs([("code", "good-code"), ("state", start.state.as_str())])
+        }),
+        cancelled: Box::new(|start| {
+            CallbackParams::from_pairs([
+                ("error", "access_denied"),
+                ("state", start.state.as_str()),
+            ])
+        }),
+        account_id: "1w72".into(),
+        username: "spez".into(),
+        state_in_url: true,
+        refresh_after: Duration::ZERO,
+        send_url: Some(format!("{}{karma}", server.uri())),
+    })
+    .await;
+    assert_eq!(report.connected.metadata["karma"], 1234);
+    assert!(report.connected.expires_at.is_some());
 
-    let start = svc
-        .connect(user, "reddit", Some("/settings/integrations".into()))
-        .await
-        .unwrap();
-    assert!(
-        start
-            .auth_url
-            .as_str()
-            .starts_with(&format!("{}/reddit/www/api/v1/authorize?", server.uri()))
+    let received = server.received_requests().await.unwrap();
+    let token_calls = received
+        .iter()
+        .filter(|r| r.url.path() == TOKEN_PATH)
+        .count();
+    assert_eq!(
+        token_calls, 2,
+        "the code exchange and the refresh, nothing for the decline"
     );
-    let q: BTreeMap<String, String> = start.auth_url.query_pairs().into_owned().collect();
-    assert_eq!(q.get("state"), Some(&start.state));
-    assert_eq!(q.get("duration").map(String::as_str), Some("permanent"));
-    assert!(!q.contains_key("code_challenge"));
-
-    let params =
-        CallbackParams::from_pairs([("code", "good-code"), ("state", start.state.as_str())]);
-    let conn = svc.callback(user, "reddit", &params).await.unwrap();
-    assert!(!conn.reauthorized);
-    assert_eq!(conn.redirect_url.as_deref(), Some("/settings/integrations"));
-    assert_eq!(conn.account.provider_account_id, "1w72");
-    assert_eq!(conn.account.username.as_deref(), Some("spez"));
-    assert_eq!(conn.account.status, IntegrationStatus::Connected);
-    assert_eq!(conn.account.metadata["karma"], 1234);
-    assert!(conn.account.expires_at.is_some());
-
-    let refreshed = svc.refresh(user, "reddit", "1w72").await.unwrap();
-    assert_eq!(refreshed.status, IntegrationStatus::Connected);
-
-    let status = svc.status(user).await.unwrap();
-    assert_eq!(status.len(), 1);
-    assert!(status[0].is_connected);
-
-    svc.disconnect(user, "reddit", "1w72").await.unwrap();
-    assert!(svc.status(user).await.unwrap().is_empty());
+    let sent = received.iter().find(|r| r.url.path() == karma).unwrap();
+    let values = |name: &str| -> Vec<&[u8]> {
+        sent.headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect()
+    };
+    assert_eq!(values("user-agent"), [UA.as_bytes()]);
+    assert_eq!(
+        values("authorization"),
+        [b"bearer eyJhbGciOiJSUzI1NiJ9.access-1".as_slice()]
+    );
+    assert_eq!(sent.url.query(), None);
 }
 
 #[tokio::test]
@@ -221,69 +242,4 @@ async fn revoked_refresh_token_marks_the_account_needs_reconnect() {
     );
     let status = svc.status(user).await.unwrap();
     assert_eq!(status[0].status, IntegrationStatus::NeedsReconnect);
-}
-
-#[tokio::test]
-async fn cancelled_callback_never_reaches_reddit() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
-        .respond_with(ResponseTemplate::new(500))
-        .expect(0)
-        .mount(&server)
-        .await;
-    let svc = integrations(&server);
-    let user = UserId(9);
-    let start = svc.connect(user, "reddit", None).await.unwrap();
-    let params =
-        CallbackParams::from_pairs([("error", "access_denied"), ("state", start.state.as_str())]);
-    let err = svc.callback(user, "reddit", &params).await.unwrap_err();
-    assert!(matches!(err, Error::Cancelled), "{err:?}");
-    assert!(svc.status(user).await.unwrap().is_empty());
-}
-
-/// `Integrations::send` sends with the service's own client, which has no `User-Agent`:
-/// the provider's `authorize_request` must add every header Reddit requires. The caller's
-/// generic `User-Agent` is replaced by the configured one.
-#[tokio::test]
-async fn send_carries_the_bearer_token_and_the_configured_user_agent() {
-    let server = MockServer::start().await;
-    mount_reddit(&server).await;
-    let karma = "/reddit/oauth/api/v1/me/karma";
-    Mock::given(method("GET"))
-        .and(path(karma))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"data": []})))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let svc = integrations(&server);
-    let user = UserId(7);
-    let start = svc.connect(user, "reddit", None).await.unwrap();
-    let params =
-        CallbackParams::from_pairs([("code", "good-code"), ("state", start.state.as_str())]);
-    svc.callback(user, "reddit", &params).await.unwrap();
-
-    let request = reqwest::Client::new()
-        .get(format!("{}{karma}", server.uri()))
-        .header("user-agent", "generic/1.0")
-        .build()
-        .unwrap();
-    let response = svc.send(user, "reddit", "1w72", request).await.unwrap();
-    assert_eq!(response.status(), 200);
-
-    let received = server.received_requests().await.unwrap();
-    let sent = received.iter().find(|r| r.url.path() == karma).unwrap();
-    let values = |name: &str| -> Vec<&[u8]> {
-        sent.headers
-            .get_all(name)
-            .iter()
-            .map(|v| v.as_bytes())
-            .collect()
-    };
-    assert_eq!(values("user-agent"), [UA.as_bytes()]);
-    assert_eq!(
-        values("authorization"),
-        [b"bearer eyJhbGciOiJSUzI1NiJ9.access-1".as_slice()]
-    );
-    assert_eq!(sent.url.query(), None);
 }

@@ -1,16 +1,18 @@
 //! The core conformance check and the whole connect → callback → refresh → disconnect
 //! flow through `Integrations` with `MemoryStore`, against a local wiremock server.
 
-use chrono::Utc;
 use integrations_core::oauth::pkce_challenge;
-use integrations_core::testing::{ProviderConformance, provider_conformance};
+use integrations_core::testing::{
+    ProviderConformance, ProviderFlow, provider_conformance, provider_flow,
+};
 use integrations_core::{
-    CallbackParams, ClientSecret, EncryptionKey, Error, IntegrationStatus, Integrations,
-    ManualClock, MemoryStore, PkceVerifier, TokenCipher, UserId,
+    CallbackParams, ClientSecret, EncryptionKey, Error, Integrations, MemoryStore, PkceVerifier,
+    TokenCipher, UserId,
 };
 use integrations_tiktok::{TikTokConfig, TikTokProvider};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
 
@@ -159,104 +161,74 @@ async fn provider_conformance_suite() {
     .await;
 }
 
+/// The core's whole flow, then what is TikTok's own: `client_key` and an S256 challenge
+/// that the code exchange's verifier matches, the rotated refresh token used, the
+/// current access token revoked, a declined consent never reaching TikTok, and `send`
+/// carrying `Authorization: Bearer` and the configured `User-Agent`.
 #[tokio::test]
-async fn connect_callback_refresh_disconnect() {
+async fn the_whole_flow_through_integrations() {
     let challenge = Arc::new(Mutex::new(None));
     let server = platform(challenge.clone()).await;
     Mock::given(method("POST"))
         .and(path("/tiktok/open/v2/oauth/revoke/"))
         .and(FormHas("client_key", CLIENT_KEY))
         .and(FormHas("client_secret", CLIENT_SECRET))
-        .and(FormHas("token", "act.access-3"))
+        .and(FormHas("token", "act.access-2"))
         .respond_with(ResponseTemplate::new(200))
         .expect(1)
         .mount(&server)
         .await;
-    let clock = Arc::new(ManualClock::new(Utc::now()));
-    let integrations = Integrations::builder(
-        Arc::new(MemoryStore::new()),
-        TokenCipher::new(EncryptionKey::generate()),
-    )
-    .provider(Arc::new(provider(&server)))
-    .clock(clock.clone())
-    .build();
-    let user = UserId(9);
+    let videos = "/tiktok/open/v2/video/list/";
+    Mock::given(method("GET"))
+        .and(path(videos))
+        .respond_with(json(
+            200,
+            serde_json::json!({"data": {}, "error": {"code": "ok"}}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let seen = challenge.clone();
+    provider_flow(ProviderFlow {
+        provider: Arc::new(provider(&server)),
+        authorized: Box::new(move |start| {
+            let q: HashMap<_, _> = start.auth_url.query_pairs().into_owned().collect();
+            assert_eq!(q["client_key"], CLIENT_KEY);
+            assert_eq!(q["code_challenge_method"], "S256");
+            *seen.lock().unwrap() = Some(q["code_challenge"].clone());
+            CallbackParams::from_pairs([("code", "good-code"), ("state", start.state.as_str())])
+        }),
+        cancelled: Box::new(|start| {
+            CallbackParams::from_pairs([
+                ("error", "access_denied"),
+                ("error_description", "User cancelled the authorization"),
+                ("state", start.state.as_str()),
+            ])
+        }),
+        account_id: "-000abcOpenId".into(),
+        username: "jane".into(),
+        state_in_url: true,
+        refresh_after: Duration::from_secs(3 * 3600),
+        send_url: Some(format!("{}{videos}?fields=id", server.uri())),
+    })
+    .await;
 
-    let start = integrations
-        .connect(user, "tiktok", Some("/settings".into()))
-        .await
-        .unwrap();
-    let q: HashMap<_, _> = start.auth_url.query_pairs().into_owned().collect();
-    assert_eq!(q["state"], start.state);
-    assert_eq!(q["client_key"], CLIENT_KEY);
-    assert_eq!(q["code_challenge_method"], "S256");
-    *challenge.lock().unwrap() = Some(q["code_challenge"].clone());
-
-    let params =
-        CallbackParams::from_pairs([("code", "good-code"), ("state", start.state.as_str())]);
-    let connection = integrations
-        .callback(user, "tiktok", &params)
-        .await
-        .unwrap();
-    assert_eq!(connection.account.provider_account_id, "-000abcOpenId");
-    assert_eq!(connection.account.username.as_deref(), Some("jane"));
-    assert_eq!(connection.account.status, IntegrationStatus::Connected);
-    assert_eq!(connection.redirect_url.as_deref(), Some("/settings"));
-
-    // Two refreshes: the second must send the refresh token the first one rotated in.
-    for _ in 0..2 {
-        clock.advance(chrono::TimeDelta::hours(3));
-        let view = integrations
-            .refresh(user, "tiktok", "-000abcOpenId")
-            .await
-            .unwrap();
-        assert_eq!(view.status, IntegrationStatus::Connected);
-    }
     let requests = server.received_requests().await.unwrap();
+    assert_eq!(calls(&requests, "authorization_code").len(), 1);
     let refreshes = calls(&requests, "refresh_token");
-    assert_eq!(refreshes.len(), 2);
+    assert_eq!(refreshes.len(), 1);
     assert_eq!(refreshes[0]["refresh_token"], "rft.refresh-1");
-    assert_eq!(refreshes[1]["refresh_token"], "rft.refresh-2");
-
-    let status = integrations.status(user).await.unwrap();
-    let shown = serde_json::to_string(&status).unwrap();
-    assert!(
-        !shown.contains("act.") && !shown.contains("rft."),
-        "{shown}"
-    );
-
-    // Disconnect revokes the current access token (the mock expects exactly one call).
-    integrations
-        .disconnect(user, "tiktok", "-000abcOpenId")
-        .await
-        .unwrap();
-    assert!(integrations.status(user).await.unwrap().is_empty());
-}
-
-#[tokio::test]
-async fn cancelled_callback_never_reaches_the_platform() {
-    let server = platform(Arc::new(Mutex::new(None))).await;
-    let integrations = Integrations::builder(
-        Arc::new(MemoryStore::new()),
-        TokenCipher::new(EncryptionKey::generate()),
-    )
-    .provider(Arc::new(provider(&server)))
-    .build();
-    let start = integrations
-        .connect(UserId(1), "tiktok", None)
-        .await
-        .unwrap();
-    let params = CallbackParams::from_pairs([
-        ("error", "access_denied"),
-        ("error_description", "User cancelled the authorization"),
-        ("state", start.state.as_str()),
-    ]);
-    let err = integrations
-        .callback(UserId(1), "tiktok", &params)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Cancelled), "{err:?}");
-    assert!(server.received_requests().await.unwrap().is_empty());
+    let sent = requests.iter().find(|r| r.url.path() == videos).unwrap();
+    let values = |name: &str| -> Vec<&[u8]> {
+        sent.headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect()
+    };
+    let ua = concat!("integrations-tiktok/", env!("CARGO_PKG_VERSION"));
+    assert_eq!(values("user-agent"), [ua.as_bytes()]);
+    assert_eq!(values("authorization"), [b"Bearer act.access-1".as_slice()]);
 }
 
 #[tokio::test]
@@ -286,66 +258,4 @@ async fn bad_code_through_the_service_is_a_typed_error() {
         "{err:?}"
     );
     assert!(integrations.status(UserId(1)).await.unwrap().is_empty());
-}
-
-/// `Integrations::send` sends with the service's own client, which has no `User-Agent`:
-/// the provider's `authorize_request` adds `Authorization: Bearer <token>` and the
-/// configured `User-Agent`.
-#[tokio::test]
-async fn send_carries_the_bearer_token_and_the_configured_user_agent() {
-    let challenge = Arc::new(Mutex::new(None));
-    let server = platform(challenge.clone()).await;
-    let videos = "/tiktok/open/v2/video/list/";
-    Mock::given(method("POST"))
-        .and(path(videos))
-        .respond_with(json(
-            200,
-            serde_json::json!({"data": {}, "error": {"code": "ok"}}),
-        ))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let integrations = Integrations::builder(
-        Arc::new(MemoryStore::new()),
-        TokenCipher::new(EncryptionKey::generate()),
-    )
-    .provider(Arc::new(provider(&server)))
-    .build();
-    let user = UserId(9);
-    let start = integrations.connect(user, "tiktok", None).await.unwrap();
-    let q: HashMap<_, _> = start.auth_url.query_pairs().into_owned().collect();
-    *challenge.lock().unwrap() = Some(q["code_challenge"].clone());
-    let params =
-        CallbackParams::from_pairs([("code", "good-code"), ("state", start.state.as_str())]);
-    integrations
-        .callback(user, "tiktok", &params)
-        .await
-        .unwrap();
-
-    let request = reqwest::Client::new()
-        .post(format!("{}{videos}?fields=id", server.uri()))
-        .header("content-type", "application/json")
-        .body(r#"{"max_count":1}"#)
-        .build()
-        .unwrap();
-    let response = integrations
-        .send(user, "tiktok", "-000abcOpenId", request)
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-
-    let received = server.received_requests().await.unwrap();
-    let sent = received.iter().find(|r| r.url.path() == videos).unwrap();
-    let values = |name: &str| -> Vec<&[u8]> {
-        sent.headers
-            .get_all(name)
-            .iter()
-            .map(|v| v.as_bytes())
-            .collect()
-    };
-    let ua = concat!("integrations-tiktok/", env!("CARGO_PKG_VERSION"));
-    assert_eq!(values("user-agent"), [ua.as_bytes()]);
-    assert_eq!(values("authorization"), [b"Bearer act.access-1".as_slice()]);
-    assert_eq!(values("content-type"), [b"application/json".as_slice()]);
-    assert_eq!(sent.body, br#"{"max_count":1}"#);
 }
