@@ -97,11 +97,19 @@ pub async fn follow_authorization(
     auth_url: &Url,
     redirect_prefix: &str,
 ) -> Result<CallbackParams, SetupError> {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(USER_AGENT)
-        .build()
-        .map_err(|e| SetupError::Authorization(e.to_string()))?;
+    // One client for every call (tests connect thousands of accounts through here).
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    let client = match CLIENT.get() {
+        Some(c) => c,
+        None => {
+            let built = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(USER_AGENT)
+                .build()
+                .map_err(|e| SetupError::Authorization(e.to_string()))?;
+            CLIENT.get_or_init(|| built)
+        }
+    };
     let mut url = auth_url.clone();
     for _ in 0..5 {
         let resp = client

@@ -36,7 +36,7 @@ async fn world(test: &str) -> Option<World> {
     let mut stores = Vec::new();
     let mut instances = Vec::new();
     for _ in 0..3 {
-        let store = Arc::new(schema.store(8).await);
+        let store = Arc::new(schema.store_pool(8).await);
         instances.push(instance(
             store.clone(),
             &cipher,

@@ -64,8 +64,8 @@ async fn writes_show_at_once_here_and_within_the_ttl_elsewhere() {
             .config(config.clone())
             .build()
     };
-    let a = build(schema.store(4).await);
-    let b = build(schema.store(4).await);
+    let a = build(schema.store_pool(4).await);
+    let b = build(schema.store_pool(4).await);
     assert!(a.status(USER).await.unwrap().is_empty());
     assert!(b.status(USER).await.unwrap().is_empty());
 
@@ -111,11 +111,11 @@ async fn a_zero_ttl_disables_the_cache() {
         status_cache_ttl: Duration::ZERO,
         ..ServiceConfig::default()
     };
-    let a = Integrations::builder(Arc::new(schema.store(2).await), cipher.clone())
+    let a = Integrations::builder(Arc::new(schema.store_pool(2).await), cipher.clone())
         .provider(provider.clone())
         .config(config.clone())
         .build();
-    let b = Integrations::builder(Arc::new(schema.store(2).await), cipher)
+    let b = Integrations::builder(Arc::new(schema.store_pool(2).await), cipher)
         .provider(provider)
         .config(config)
         .build();

@@ -104,6 +104,8 @@ mod models;
 mod reseal;
 mod schema;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod types;
 
 pub use connect::{BackendKind, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, StoreOptions};

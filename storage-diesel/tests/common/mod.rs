@@ -4,11 +4,10 @@
 //! `postgres://postgres@127.0.0.1:5432/test`). Every test gets its own schema with a
 //! random name, dropped at the end. An unreachable server fails the test, unless
 //! `INTEGRATIONS_SKIP_POSTGRES=1`, in which case the test says it skips.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use integrations_core::{
     AccountCount, AccountRecord, AuditAction, AuditEvent, DeletedUserData, EncryptionKey, Lease,
     NewAccount, NewAuditEvent, PendingAuthorization, ProviderId, SecretContext, StateHash,
@@ -20,110 +19,10 @@ use std::sync::Arc;
 
 pub mod scenarios;
 
-pub const POSTGRES_URL_ENV: &str = "INTEGRATIONS_TEST_POSTGRES_URL";
-pub const SKIP_POSTGRES_ENV: &str = "INTEGRATIONS_SKIP_POSTGRES";
-pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-pub fn postgres_url() -> String {
-    std::env::var(POSTGRES_URL_ENV).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned())
-}
-
-fn skip_postgres() -> bool {
-    std::env::var(SKIP_POSTGRES_ENV).is_ok_and(|v| v == "1")
-}
+pub use integrations_storage_diesel::testing::{PgSchema, postgres_url};
 
 fn random_suffix() -> String {
     format!("{:016x}", rand::random::<u64>())
-}
-
-/// A schema of its own on the test server, dropped (CASCADE) when this value drops.
-pub struct PgSchema {
-    pub name: String,
-    url: String,
-}
-
-impl PgSchema {
-    /// Creates a fresh schema; `None` (after saying so) when PostgreSQL tests are skipped.
-    /// Panics with a clear message when the server cannot be reached.
-    pub async fn create(test: &str) -> Option<Self> {
-        let url = postgres_url();
-        let mut conn = match AsyncPgConnection::establish(&url).await {
-            Ok(c) => c,
-            Err(e) if skip_postgres() => {
-                eprintln!("SKIPPED {test}: PostgreSQL unreachable ({e}) and {SKIP_POSTGRES_ENV}=1");
-                return None;
-            }
-            Err(e) => panic!(
-                "{test}: cannot connect to PostgreSQL at {POSTGRES_URL_ENV} (default \
-                 {DEFAULT_POSTGRES_URL}): {e}. Start a server, point {POSTGRES_URL_ENV} at one, \
-                 or set {SKIP_POSTGRES_ENV}=1 to skip the PostgreSQL tests."
-            ),
-        };
-        let name = format!("itest_{}", random_suffix());
-        conn.batch_execute(&format!("CREATE SCHEMA \"{name}\""))
-            .await
-            .unwrap_or_else(|e| panic!("{test}: CREATE SCHEMA failed: {e}"));
-        Some(Self { name, url })
-    }
-
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    pub fn options(&self) -> StoreOptions {
-        StoreOptions {
-            schema: Some(self.name.clone()),
-            max_connections: 8,
-            ..StoreOptions::default()
-        }
-    }
-
-    pub async fn store(&self) -> DieselStore {
-        self.store_with(self.options()).await
-    }
-
-    pub async fn store_with(&self, options: StoreOptions) -> DieselStore {
-        DieselStore::connect_with(&self.url, options)
-            .await
-            .unwrap_or_else(|e| panic!("connect to PostgreSQL schema {}: {e}", self.name))
-    }
-
-    /// A direct connection with `search_path` set to the schema, for raw SQL.
-    pub async fn raw(&self) -> AsyncPgConnection {
-        let mut conn = AsyncPgConnection::establish(&self.url)
-            .await
-            .unwrap_or_else(|e| panic!("raw connection: {e}"));
-        conn.batch_execute(&format!("SET search_path TO \"{}\"", self.name))
-            .await
-            .unwrap_or_else(|e| panic!("set search_path: {e}"));
-        conn
-    }
-}
-
-impl Drop for PgSchema {
-    fn drop(&mut self) {
-        let url = self.url.clone();
-        let sql = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name);
-        // Runs on its own thread and runtime: Drop cannot await, and it may run inside
-        // (or after) the test's runtime.
-        let done = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build();
-            let Ok(rt) = rt else { return };
-            rt.block_on(async move {
-                if let Ok(mut conn) = AsyncPgConnection::establish(&url).await
-                    && let Err(e) = conn.batch_execute(&sql).await
-                {
-                    eprintln!("cleanup: {sql}: {e}");
-                }
-            });
-        })
-        .join();
-        if done.is_err() {
-            eprintln!("cleanup of schema {} panicked", self.name);
-        }
-    }
 }
 
 /// A temporary directory, removed when this value drops.
@@ -154,12 +53,6 @@ impl Drop for TempDir {
 pub struct Owned<G: Send + Sync + 'static> {
     pub store: DieselStore,
     pub guard: G,
-}
-
-impl std::fmt::Debug for PgSchema {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("PgSchema").field(&self.name).finish()
-    }
 }
 
 impl std::fmt::Debug for TempDir {
