@@ -196,7 +196,13 @@
     const state = cardState(p.id);
     const [badgeText, badgeClass] = BADGES[state];
     const icon = el('div', { class: 'app-icon', 'aria-hidden': 'true' });
-    icon.innerHTML = ICONS[p.id] || '';
+    if (ICONS[p.id]) {
+      icon.innerHTML = ICONS[p.id];
+    } else {
+      // A platform added by configuration: its initial.
+      icon.classList.add('app-icon-fallback');
+      icon.textContent = (p.name || p.id).slice(0, 1).toUpperCase();
+    }
     const head = el('div', { class: 'card-head' }, [
       icon,
       el('div', { class: 'card-title' }, [
