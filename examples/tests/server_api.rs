@@ -29,6 +29,15 @@ async fn error_body(resp: reqwest::Response) -> Value {
     body
 }
 
+/// A request as the page sends it: JSON on `POST`.
+async fn send(client: &Client, method: &Method, path: &str) -> reqwest::Response {
+    let mut request = client.request(method.clone(), path);
+    if *method == Method::POST {
+        request = request.json(&serde_json::json!({}));
+    }
+    request.send().await.unwrap()
+}
+
 #[tokio::test]
 async fn every_route_needs_a_session() {
     let server = start(ServerConfig::default()).await;
@@ -50,7 +59,7 @@ async fn every_route_needs_a_session() {
     ];
     for client in [&anon, &forged] {
         for (method, path) in &routes {
-            let resp = client.request(method.clone(), path).send().await.unwrap();
+            let resp = send(client, method, path).await;
             assert_eq!(resp.status(), 401, "{method} {path}");
             let body = error_body(resp).await;
             assert_eq!(body["code"], "unauthenticated");
@@ -60,7 +69,7 @@ async fn every_route_needs_a_session() {
     // The page sends the browser to the sign-in form instead.
     let resp = anon.get("/integrations").await;
     assert_eq!(resp.status(), 303);
-    assert_eq!(location(&resp), "/signin?next=/integrations");
+    assert_eq!(location(&resp), "/signin?next=%2Fintegrations");
     server.shutdown().await;
 }
 
@@ -222,7 +231,7 @@ async fn another_users_account_is_a_404_like_a_missing_one() {
             "/api/integrations/refresh/tiktok/no-such-account".to_owned(),
         ),
     ] {
-        let resp = mallory.request(method.clone(), &path).send().await.unwrap();
+        let resp = send(&mallory, &method, &path).await;
         assert_eq!(resp.status(), 404, "{method} {path}");
         bodies.push(error_body(resp).await);
     }
@@ -278,7 +287,7 @@ async fn unknown_and_disabled_providers_are_json_404s() {
                 format!("/api/integrations/refresh/{provider}/1"),
             ),
         ] {
-            let resp = user.request(method.clone(), &path).send().await.unwrap();
+            let resp = send(&user, &method, &path).await;
             assert_eq!(resp.status(), 404, "{method} {path}");
             let body = error_body(resp).await;
             assert_eq!(body["code"], "unknown_provider", "{method} {path}");
@@ -559,9 +568,19 @@ async fn the_sign_in_form_and_the_page() {
     assert!(csp.contains("script-src 'self'"), "{csp}");
     let html = page.text().await.unwrap();
     assert!(html.contains("<h1>Integrations</h1>"));
-    assert!(html.contains("/assets/integrations.js"));
-    assert_eq!(user.get("/assets/integrations.js").await.status(), 200);
-    assert_eq!(user.get("/assets/integrations.css").await.status(), 200);
+    assert!(html.contains("/integrations/assets/integrations.js"));
+    assert_eq!(
+        user.get("/integrations/assets/integrations.js")
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        user.get("/integrations/assets/integrations.css")
+            .await
+            .status(),
+        200
+    );
 
     // A bad user number or an off-site `next` never signs in elsewhere.
     let resp = anon

@@ -4,6 +4,11 @@
   'use strict';
 
   const MESSAGES = JSON.parse(document.getElementById('messages').textContent);
+  // Where the API is mounted, where to sign in and who is signed in: set by the server.
+  const API = document.body.dataset.api;
+  const SIGNIN = document.body.dataset.signin;
+  const WHOAMI = document.body.dataset.whoami;
+  const PAGE = window.location.pathname;
   const GENERIC = MESSAGES.internal;
 
   const ICONS = {
@@ -68,7 +73,7 @@
     let data = null;
     try { data = await res.json(); } catch (_) { data = null; }
     if (res.status === 401) {
-      window.location.assign('/signin?next=/integrations');
+      if (SIGNIN) window.location.assign(SIGNIN + '?next=' + encodeURIComponent(PAGE));
       throw new ApiError(data && data.message || GENERIC, 'unauthenticated', 401);
     }
     if (!res.ok) {
@@ -311,8 +316,8 @@
   async function load() {
     try {
       const [p, s] = await Promise.all([
-        api('GET', '/api/integrations/providers'),
-        api('GET', '/api/integrations/status')
+        api('GET', API + '/providers'),
+        api('GET', API + '/status')
       ]);
       view.providers = p.providers;
       view.integrations = s.integrations;
@@ -329,8 +334,8 @@
     delete view.errors[p.id];
     render();
     try {
-      const start = await api('POST', '/api/integrations/connect/' + encodeURIComponent(p.id),
-        { redirectUrl: '/integrations' });
+      const start = await api('POST', API + '/connect/' + encodeURIComponent(p.id),
+        { redirectUrl: PAGE });
       window.location.assign(start.authUrl);
     } catch (e) {
       delete view.busy[p.id];
@@ -344,8 +349,8 @@
     delete view.errors[p.id];
     render();
     try {
-      await api('POST', '/api/integrations/refresh/' + encodeURIComponent(p.id) + '/' +
-        encodeURIComponent(account.providerAccountId));
+      await api('POST', API + '/refresh/' + encodeURIComponent(p.id) + '/' +
+        encodeURIComponent(account.providerAccountId), {});
       notify(p.name + ' connection refreshed.');
     } catch (e) {
       view.errors[p.id] = e.message;
@@ -371,7 +376,7 @@
     delete view.errors[p.id];
     render();
     try {
-      const r = await api('DELETE', '/api/integrations/disconnect/' + encodeURIComponent(p.id) + '/' +
+      const r = await api('DELETE', API + '/disconnect/' + encodeURIComponent(p.id) + '/' +
         encodeURIComponent(account.providerAccountId));
       notify(r.message || p.name + ' disconnected.');
     } catch (e) {
@@ -404,12 +409,13 @@
       view.justConnected = connected;
       view.justAccount = q.get('account');
     }
-    if (q.toString()) window.history.replaceState(null, '', '/integrations');
+    if (q.toString()) window.history.replaceState(null, '', PAGE);
   }
 
   async function whoami() {
+    if (!WHOAMI || !$('who')) return;
     try {
-      const s = await api('GET', '/api/session');
+      const s = await api('GET', WHOAMI);
       $('who').textContent = 'User ' + s.userId;
     } catch (_) { /* the page redirects on 401 */ }
   }

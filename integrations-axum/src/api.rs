@@ -1,17 +1,87 @@
-//! The design's REST API under `/api/integrations`, with its JSON shapes, and the mapping
-//! of [`integrations_core::Error`] to HTTP.
+//! The design's REST API, with its JSON shapes, and the mapping of
+//! [`integrations_core::Error`] to HTTP.
 
-use super::AppState;
-use super::session::{SessionUser, local_path};
-use crate::registry;
+use crate::Card;
+use crate::auth::{Authenticate, CurrentUser, HasAuth};
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, RawQuery, State};
+use axum::Router;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequestParts, RawQuery, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{delete, get, post};
 use chrono::{DateTime, Utc};
-use integrations_core::{CallbackParams, Error, IntegrationView, ProviderError, StoreError};
+use integrations_core::{
+    CallbackParams, Error, IntegrationView, Integrations, Provider, ProviderError, StoreError,
+};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// What the API handlers share.
+#[derive(Clone)]
+pub(crate) struct ApiState {
+    pub(crate) integrations: Integrations,
+    pub(crate) auth: Arc<dyn Authenticate>,
+    pub(crate) cards: Arc<Vec<Card>>,
+    /// Where the page is: the redirect after a callback by default.
+    pub(crate) home: Arc<str>,
+}
+
+impl HasAuth for ApiState {
+    fn auth(&self) -> &Arc<dyn Authenticate> {
+        &self.auth
+    }
+}
+
+impl ApiState {
+    fn name(&self, p: &dyn Provider) -> String {
+        match self.cards.iter().find(|c| c.id == p.id().as_str()) {
+            Some(c) => c.name.clone(),
+            None => p.display_name().to_owned(),
+        }
+    }
+
+    fn order(&self, id: &str) -> usize {
+        self.cards
+            .iter()
+            .position(|c| c.id == id)
+            .unwrap_or(self.cards.len())
+    }
+}
+
+pub(crate) fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/providers", get(providers))
+        .route("/status", get(status))
+        .route("/connect/{provider}", post(connect))
+        .route("/callback/{provider}", get(callback))
+        .route("/disconnect/{provider}/{account_id}", delete(disconnect))
+        .route("/refresh/{provider}/{account_id}", post(refresh))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(crate::guard::same_site_json))
+        .layer(axum::middleware::from_fn(crate::guard::json_errors))
+        .with_state(state)
+}
+
+/// Path parameters, refused as a JSON 400 (axum's own rejection is text naming internal
+/// parameters).
+pub(crate) struct ApiPath<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| ApiPath(v))
+            .map_err(|_: PathRejection| {
+                ApiError::bad_request("invalid_request", "The address is not valid.")
+            })
+    }
+}
 
 /// The message of `401`.
 pub(crate) const MSG_SIGN_IN: &str = "Please sign in.";
@@ -23,6 +93,8 @@ pub(crate) const MSG_UNSUPPORTED: &str =
     "This platform keeps the connection without refreshing it.";
 /// The message of an unknown route.
 pub(crate) const MSG_NO_ROUTE: &str = "There is nothing here.";
+/// The message of a method a route does not take.
+pub(crate) const MSG_METHOD: &str = "This address does not take that method.";
 
 /// An error answer: `{"success": false, "code": "...", "message": "..."}`; never internal
 /// detail.
@@ -103,10 +175,13 @@ impl ApiError {
             Error::Busy => Some(1),
             _ => None,
         };
+        // `?` (Debug) escapes what came from the request (a callback's `error`, a path
+        // segment): no forged log lines, no terminal escape codes.
+        let detail = e.to_string();
         if status.is_server_error() || status == S::BAD_GATEWAY {
-            tracing::error!(code = e.code(), error = %e, "integrations request failed");
+            tracing::error!(code = e.code(), error = ?detail, "integrations request failed");
         } else {
-            tracing::info!(code = e.code(), error = %e, "integrations request refused");
+            tracing::info!(code = e.code(), error = ?detail, "integrations request refused");
         }
         Self {
             status,
@@ -137,8 +212,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn fail(state: &AppState) -> impl Fn(Error) -> ApiError + '_ {
-    move |e| ApiError::from_service(&e, state.clock.now())
+fn fail(state: &ApiState) -> impl Fn(Error) -> ApiError + '_ {
+    move |e| ApiError::from_service(&e, state.integrations.now())
 }
 
 /// Fallback for unknown routes: a JSON 404.
@@ -146,17 +221,13 @@ pub(crate) async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", MSG_NO_ROUTE)
 }
 
-/// `GET /metrics`: the process's metrics in the Prometheus text format, with the
-/// connection gauges counted from the store first. A 404 like any unknown route when
-/// metrics are off.
-pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
-    let Some(handle) = &state.metrics else {
-        return not_found().await.into_response();
-    };
-    if let Err(e) = state.integrations.record_connection_gauges().await {
-        tracing::warn!(error = %e, "could not count connections for /metrics");
-    }
-    crate::metrics::response(handle)
+/// A known route asked with another method: a JSON 405.
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        MSG_METHOD,
+    )
 }
 
 /// One enabled platform.
@@ -175,8 +246,8 @@ pub(crate) struct ProvidersBody {
 }
 
 pub(crate) async fn providers(
-    SessionUser(_): SessionUser,
-    State(state): State<AppState>,
+    CurrentUser(_): CurrentUser,
+    State(state): State<ApiState>,
 ) -> Json<ProvidersBody> {
     let mut providers: Vec<ProviderInfo> = state
         .integrations
@@ -184,12 +255,12 @@ pub(crate) async fn providers(
         .into_iter()
         .filter_map(|id| state.integrations.provider(id.as_str()).ok())
         .map(|p| ProviderInfo {
-            name: registry::display_name(p.as_ref()),
+            name: state.name(p.as_ref()),
             id: p.id().as_str().to_owned(),
             can_refresh: p.capabilities().refresh,
         })
         .collect();
-    providers.sort_by_key(|p| (registry::order(&p.id), p.id.clone()));
+    providers.sort_by_key(|p| (state.order(&p.id), p.id.clone()));
     Json(ProvidersBody { providers })
 }
 
@@ -200,8 +271,8 @@ pub(crate) struct StatusBody {
 }
 
 pub(crate) async fn status(
-    SessionUser(user): SessionUser,
-    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    State(state): State<ApiState>,
 ) -> Result<Json<StatusBody>, ApiError> {
     let integrations = state
         .integrations
@@ -227,23 +298,24 @@ pub(crate) struct ConnectAnswer {
 }
 
 pub(crate) async fn connect(
-    SessionUser(user): SessionUser,
-    State(state): State<AppState>,
-    Path(provider): Path<String>,
-    body: Result<Json<ConnectBody>, JsonRejection>,
+    CurrentUser(user): CurrentUser,
+    State(state): State<ApiState>,
+    ApiPath(provider): ApiPath<String>,
+    body: axum::body::Bytes,
 ) -> Result<Json<ConnectAnswer>, ApiError> {
-    let body = match body {
-        Ok(Json(b)) => b,
-        // No body (or not JSON) is fine: the redirect defaults to the page.
-        Err(JsonRejection::MissingJsonContentType(_)) => ConnectBody::default(),
-        Err(_) => {
-            return Err(ApiError::bad_request(
+    // The guard let only JSON through; an empty body is fine (the redirect then defaults
+    // to the page).
+    let body: ConnectBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ConnectBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|_| {
+            ApiError::bad_request(
                 "invalid_request",
                 "Send {\"redirectUrl\": \"/integrations\"} or no body.",
-            ));
-        }
+            )
+        })?
     };
-    let redirect = local_path(body.redirect_url.as_deref());
+    let redirect = local_path_or(body.redirect_url.as_deref(), &state.home);
     let start = state
         .integrations
         .connect(user, &provider, Some(redirect))
@@ -253,6 +325,27 @@ pub(crate) async fn connect(
         auth_url: start.auth_url.to_string(),
         state: start.state,
     }))
+}
+
+/// A local path (`/…`, not `//…`), else `/integrations`: never an open redirect.
+pub fn local_path(next: Option<&str>) -> String {
+    local_path_or(next, "/integrations")
+}
+
+/// A local path (`/…`, not `//…`), else `default`.
+pub(crate) fn local_path_or(next: Option<&str>, default: &str) -> String {
+    match next {
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.contains('\\')
+                && p.len() < 512
+                && !p.chars().any(char::is_control) =>
+        {
+            p.to_owned()
+        }
+        _ => default.to_owned(),
+    }
 }
 
 /// Adds `key=value` pairs to a local path.
@@ -273,19 +366,19 @@ fn with_query(path: &str, pairs: &[(&str, &str)]) -> String {
 /// `GET /api/integrations/callback/:provider`: completes the connection and 303-redirects
 /// to the page with `?connected=<provider>` or `?provider=<provider>&error=<code>`.
 pub(crate) async fn callback(
-    SessionUser(user): SessionUser,
-    State(state): State<AppState>,
-    Path(provider): Path<String>,
+    CurrentUser(user): CurrentUser,
+    State(state): State<ApiState>,
+    ApiPath(provider): ApiPath<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     // An unknown or disabled platform is a JSON 404, like every other route.
     if let Err(e) = state.integrations.provider(&provider) {
-        return Err(ApiError::from_service(&e, state.clock.now()));
+        return Err(ApiError::from_service(&e, state.integrations.now()));
     }
     let params = CallbackParams::from_query(query.as_deref().unwrap_or_default());
     match state.integrations.callback(user, &provider, &params).await {
         Ok(connection) => {
-            let target = local_path(connection.redirect_url.as_deref());
+            let target = local_path_or(connection.redirect_url.as_deref(), &state.home);
             let account = connection.account.provider_account_id.as_str();
             Ok(Redirect::to(&with_query(
                 &target,
@@ -295,9 +388,9 @@ pub(crate) async fn callback(
         }
         Err(e) => {
             // Log it like any API error; the browser gets the code, the page the message.
-            let mapped = ApiError::from_service(&e, state.clock.now());
+            let mapped = ApiError::from_service(&e, state.integrations.now());
             Ok(Redirect::to(&with_query(
-                "/integrations",
+                &state.home,
                 &[("provider", provider.as_str()), ("error", mapped.code)],
             ))
             .into_response())
@@ -313,9 +406,9 @@ pub(crate) struct DisconnectAnswer {
 }
 
 pub(crate) async fn disconnect(
-    SessionUser(user): SessionUser,
-    State(state): State<AppState>,
-    Path((provider, account)): Path<(String, String)>,
+    CurrentUser(user): CurrentUser,
+    State(state): State<ApiState>,
+    ApiPath((provider, account)): ApiPath<(String, String)>,
 ) -> Result<Json<DisconnectAnswer>, ApiError> {
     state
         .integrations
@@ -325,7 +418,7 @@ pub(crate) async fn disconnect(
     let name = state
         .integrations
         .provider(&provider)
-        .map_or_else(|_| provider.clone(), |p| registry::display_name(p.as_ref()));
+        .map_or_else(|_| provider.clone(), |p| state.name(p.as_ref()));
     Ok(Json(DisconnectAnswer {
         success: true,
         message: format!("{name} disconnected."),
@@ -341,9 +434,9 @@ pub(crate) struct RefreshAnswer {
 }
 
 pub(crate) async fn refresh(
-    SessionUser(user): SessionUser,
-    State(state): State<AppState>,
-    Path((provider, account)): Path<(String, String)>,
+    CurrentUser(user): CurrentUser,
+    State(state): State<ApiState>,
+    ApiPath((provider, account)): ApiPath<(String, String)>,
 ) -> Result<Json<RefreshAnswer>, ApiError> {
     let view = state
         .integrations

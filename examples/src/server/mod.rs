@@ -27,16 +27,13 @@
 //! | `DELETE /api/integrations/disconnect/:provider/:accountId` | disconnect |
 //! | `POST /api/integrations/refresh/:provider/:accountId` | refresh now |
 
-mod api;
-mod page;
-mod session;
-
 use crate::registry::{self, PLATFORMS};
 use crate::{SetupError, load_or_create_key};
 use axum::Router;
-use axum::extract::FromRef;
-use axum::routing::{delete, get, post};
-use axum_extra::extract::cookie::Key;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use integrations_axum::session::DemoSessions;
+use integrations_axum::{IntegrationsRouter, NavLink, PageConfig, ServeLimits};
 use integrations_core::{Clock, Integrations, Provider, SystemClock, TokenCipher};
 use integrations_sandbox::{Consent, Sandbox, SandboxConfig, SandboxHandle};
 use integrations_storage_diesel::{DieselStore, StoreOptions};
@@ -218,22 +215,6 @@ impl ServerConfig {
     }
 }
 
-/// Shared state of the handlers.
-#[derive(Clone)]
-pub(crate) struct AppState {
-    pub(crate) integrations: Integrations,
-    pub(crate) key: Key,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) secure_cookies: bool,
-    pub(crate) metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
-}
-
-impl FromRef<AppState> for Key {
-    fn from_ref(state: &AppState) -> Key {
-        state.key.clone()
-    }
-}
-
 /// A running server. Dropping it stops the server; [`RunningServer::shutdown`] waits.
 pub struct RunningServer {
     addr: SocketAddr,
@@ -395,31 +376,45 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, ServerError> {
     }
     let integrations = builder.build();
 
-    let key = match config.session_secret {
-        Some(secret) => Key::try_from(secret.as_slice()).map_err(|_| {
-            ServerError::Config("the session secret must be at least 64 bytes".into())
-        })?,
-        None => Key::try_generate()
-            .ok_or_else(|| ServerError::Config("no randomness for the session key".into()))?,
+    let sessions = DemoSessions::new(
+        config.session_secret.as_deref(),
+        "/integrations",
+        "/integrations/assets/integrations.css",
+    )
+    .map_err(ServerError::Config)?
+    .secure_cookies(config.secure_cookies);
+    let mut web =
+        IntegrationsRouter::new(integrations.clone(), sessions.clone()).page_config(PageConfig {
+            nav: ["Dashboard", "Content", "Analytics"]
+                .into_iter()
+                .map(|label| NavLink {
+                    label: label.into(),
+                    href: None,
+                })
+                .collect(),
+            sign_in_url: Some("/signin".into()),
+            sign_out_action: Some("/signout".into()),
+            whoami_url: Some("/api/session".into()),
+            ..PageConfig::default()
+        });
+    for p in PLATFORMS.iter() {
+        web = web.card(p.id, p.display_name);
+    }
+    let metrics = if config.metrics {
+        crate::metrics::prometheus()
+    } else {
+        None
     };
-    let state = AppState {
-        integrations: integrations.clone(),
-        key,
-        clock,
-        secure_cookies: config.secure_cookies,
-        metrics: if config.metrics {
-            crate::metrics::prometheus()
-        } else {
-            None
-        },
-    };
-    let app = router(state);
+    let app = router(&web, &sessions, integrations.clone(), metrics);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let stop = async move {
             let _ = rx.await;
-        });
-        if let Err(e) = serve.await {
+        };
+        if let Err(e) =
+            integrations_axum::serve_with_shutdown(listener, app, ServeLimits::default(), stop)
+                .await
+        {
             tracing::warn!(error = %e, "the example server stopped with an error");
         }
     });
@@ -433,33 +428,42 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, ServerError> {
     })
 }
 
-fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/providers", get(api::providers))
-        .route("/status", get(api::status))
-        .route("/connect/{provider}", post(api::connect))
-        .route("/callback/{provider}", get(api::callback))
-        .route(
-            "/disconnect/{provider}/{account_id}",
-            delete(api::disconnect),
-        )
-        .route("/refresh/{provider}/{account_id}", post(api::refresh))
-        .fallback(api::not_found);
-    Router::new()
-        .route("/", get(page::root))
-        .route("/integrations", get(page::integrations))
-        .route("/assets/integrations.css", get(page::css))
-        .route("/assets/integrations.js", get(page::js))
-        .route("/signin", get(page::signin).post(session::signin_form))
-        .route("/signout", post(session::signout_form))
-        .route("/metrics", get(api::metrics))
-        .route(
-            "/api/session",
-            get(session::whoami)
-                .post(session::signin_json)
-                .delete(session::signout_json),
-        )
-        .nest("/api/integrations", api)
-        .fallback(api::not_found)
-        .with_state(state)
+/// The example's routes: the demo sign-in, the API under `/api/integrations`, the page
+/// under `/integrations`, and `GET /metrics`.
+fn router(
+    web: &IntegrationsRouter,
+    sessions: &DemoSessions,
+    integrations: Integrations,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+) -> Router {
+    let metrics_route = get(move || {
+        let integrations = integrations.clone();
+        let metrics = metrics.clone();
+        async move {
+            let Some(handle) = metrics else {
+                return not_found();
+            };
+            if let Err(e) = integrations.record_connection_gauges().await {
+                tracing::warn!(error = %e, "could not count connections for /metrics");
+            }
+            crate::metrics::response(&handle)
+        }
+    });
+    sessions
+        .router()
+        .route("/", get(|| async { Redirect::to("/integrations") }))
+        .route("/metrics", metrics_route)
+        .nest("/api/integrations", web.api())
+        .nest("/integrations", web.page())
+        .fallback(|| async { not_found() })
+}
+
+fn not_found() -> Response {
+    (
+        axum::http::StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({
+            "success": false, "code": "not_found", "message": "There is nothing here."
+        })),
+    )
+        .into_response()
 }

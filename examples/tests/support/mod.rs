@@ -79,8 +79,10 @@ impl Client {
             .unwrap()
     }
 
+    /// A `POST` with an empty JSON object, as the page sends it.
     pub async fn post(&self, path: &str) -> reqwest::Response {
         self.request(reqwest::Method::POST, path)
+            .json(&serde_json::json!({}))
             .send()
             .await
             .unwrap()

@@ -241,7 +241,8 @@ impl Integrations {
         self.inner.events.subscribe()
     }
 
-    fn now(&self) -> DateTime<Utc> {
+    /// Now, by the service's clock (the one its expiry rules use).
+    pub fn now(&self) -> DateTime<Utc> {
         self.inner.clock.now()
     }
 

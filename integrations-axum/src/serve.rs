@@ -1,0 +1,180 @@
+//! Serving a router with limits: what `axum::serve` leaves open.
+
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tower::ServiceExt;
+
+/// Limits of [`serve`]. The defaults suit a service behind a reverse proxy or on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeLimits {
+    /// How long a client may take to send a request's headers, including the wait for the
+    /// next request on a kept-alive connection (default 10 s): a connection that trickles
+    /// headers, sends nothing, or idles after a request is closed.
+    pub header_read_timeout: Duration,
+    /// How long one request may take to be answered (default 60 s); then `408`.
+    pub request_timeout: Duration,
+    /// How long a connection may stay open at all (default 10 minutes).
+    pub connection_lifetime: Duration,
+    /// The most connections served at once (default 1024); more wait in the listen
+    /// backlog until one closes.
+    pub max_connections: usize,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            connection_lifetime: Duration::from_secs(600),
+            max_connections: 1024,
+        }
+    }
+}
+
+/// Serves `app` on `listener` with `limits` until the process ends or accepting fails.
+pub async fn serve(listener: TcpListener, app: Router, limits: ServeLimits) -> std::io::Result<()> {
+    serve_with_shutdown(listener, app, limits, std::future::pending()).await
+}
+
+/// Like [`serve`], stopping to accept when `shutdown` completes and then waiting for open
+/// connections to finish their current request (closing them when they idle).
+pub async fn serve_with_shutdown(
+    listener: TcpListener,
+    app: Router,
+    limits: ServeLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut shutdown = std::pin::pin!(shutdown);
+    let app = app.layer(tower::layer::layer_fn(move |inner| RequestTimeout {
+        inner,
+        timeout: limits.request_timeout,
+    }));
+    loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                // A transient accept error (too many open files, a reset): wait and retry.
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+                app.clone().oneshot(request.map(axum::body::Body::new))
+            });
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
+                .keep_alive(true);
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .keep_alive_interval(Some(limits.header_read_timeout))
+                .keep_alive_timeout(limits.header_read_timeout);
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            let lifetime = tokio::time::sleep(limits.connection_lifetime);
+            let mut lifetime = std::pin::pin!(lifetime);
+            loop {
+                tokio::select! {
+                    _ = conn.as_mut() => break,
+                    () = &mut lifetime => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = tokio::time::timeout(limits.request_timeout, conn.as_mut()).await;
+                        break;
+                    }
+                    changed = stop.changed() => {
+                        if changed.is_err() || *stop.borrow() {
+                            conn.as_mut().graceful_shutdown();
+                            let _ = tokio::time::timeout(limits.request_timeout, conn.as_mut()).await;
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    }
+    let _ = stop_tx.send(true);
+    // Wait for the connections to finish (each holds a slot).
+    let _ = tokio::time::timeout(
+        limits.request_timeout,
+        slots.acquire_many(limits.max_connections.max(1) as u32),
+    )
+    .await;
+    Ok(())
+}
+
+/// Answers `408` (JSON) when a request takes longer than the timeout.
+#[derive(Clone)]
+struct RequestTimeout<S> {
+    inner: S,
+    timeout: Duration,
+}
+
+impl<S> tower::Service<axum::extract::Request> for RequestTimeout<S>
+where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = axum::response::Response;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn Future<Output = Result<axum::response::Response, std::convert::Infallible>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: axum::extract::Request) -> Self::Future {
+        let future = self.inner.call(request);
+        let timeout = self.timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, future).await {
+                Ok(r) => r,
+                Err(_) => Ok(axum::response::IntoResponse::into_response(
+                    crate::api::ApiError::new(
+                        axum::http::StatusCode::REQUEST_TIMEOUT,
+                        "request_timeout",
+                        "The request took too long.",
+                    ),
+                )),
+            }
+        })
+    }
+}
