@@ -2,8 +2,7 @@
 
 use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,18 +85,14 @@ pub async fn serve_with_shutdown(
             let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
                 app.clone().oneshot(request.map(axum::body::Body::new))
             });
-            let mut builder = auto::Builder::new(TokioExecutor::new());
+            // HTTP/1.1 only: the version sniffing of an HTTP/2-capable server reads without
+            // a timeout, which is exactly what an idle socket exploits.
+            let mut builder = hyper::server::conn::http1::Builder::new();
             builder
-                .http1()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_read_timeout)
                 .keep_alive(true);
-            builder
-                .http2()
-                .timer(TokioTimer::new())
-                .keep_alive_interval(Some(limits.header_read_timeout))
-                .keep_alive_timeout(limits.header_read_timeout);
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
             let mut conn = std::pin::pin!(conn);
             let lifetime = tokio::time::sleep(limits.connection_lifetime);
             let mut lifetime = std::pin::pin!(lifetime);
