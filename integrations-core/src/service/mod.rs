@@ -361,6 +361,8 @@ impl Integrations {
     }
 
     /// The account of `user`; [`Error::NotFound`] when it is missing or another user's.
+    /// The user's cached status is dropped on `NotFound`: the account may have been
+    /// disconnected through another instance.
     async fn owned_account(
         &self,
         user: UserId,
@@ -374,7 +376,10 @@ impl Integrations {
             .await?
         {
             Some(r) if r.user_id == user => Ok(r),
-            _ => Err(Error::NotFound),
+            _ => {
+                self.invalidate_status(user).await;
+                Err(Error::NotFound)
+            }
         }
     }
 }
