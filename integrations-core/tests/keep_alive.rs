@@ -391,6 +391,74 @@ async fn a_refresh_reusing_another_instances_result_drops_the_cached_status() {
     );
 }
 
+/// A `tracing` writer collecting what is logged.
+#[derive(Clone, Default)]
+struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+#[tokio::test]
+async fn a_window_longer_than_the_tokens_life_refreshes_them_at_half_life_not_every_pass() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let _subscriber = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::WARN)
+            .finish(),
+    );
+    let store = Arc::new(MemoryStore::new());
+    // Reddit-like one-hour tokens, a two-hour window.
+    let provider = Arc::new(ScriptedProvider::new("reddit"));
+    let clock = clock();
+    let i = instance(
+        &store,
+        &provider,
+        &clock,
+        &EncryptionKey::generate(),
+        no_limit(),
+    );
+    for n in 0..3 {
+        connect(&i, 1, "reddit", &format!("a{n}")).await;
+    }
+    let window = StdDuration::from_secs(2 * 3600);
+    let pass = || i.refresh_due(window, RefreshLimits::default());
+    let first = pass().await.unwrap();
+    assert_eq!((first.claimed, first.refreshed), (3, 0), "{first:?}");
+    assert_eq!(first.skipped_not_refreshable, 3);
+    clock.advance(Duration::minutes(29));
+    assert_eq!(pass().await.unwrap().refreshed, 0);
+    assert_eq!(provider.refresh_calls(), 0, "not refreshed on every pass");
+    // Half the lifetime left: due.
+    clock.advance(Duration::minutes(1));
+    assert_eq!(pass().await.unwrap().refreshed, 3);
+    assert_eq!(
+        pass().await.unwrap().refreshed,
+        0,
+        "the new tokens are not due"
+    );
+    assert_eq!(provider.refresh_calls(), 3);
+    let logs = logs.text();
+    let warning = "the refresh window is longer than half the lifetime";
+    assert_eq!(logs.matches(warning).count(), 1, "warned once: {logs}");
+    assert!(logs.contains("provider=reddit"), "{logs}");
+}
+
 /// A platform API answering from a script of statuses, recording the tokens it saw.
 struct Scripted {
     statuses: std::sync::Mutex<Vec<ResponseTemplate>>,

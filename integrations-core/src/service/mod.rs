@@ -143,6 +143,7 @@ impl IntegrationsBuilder {
                 events,
                 inflight: Mutex::new(HashMap::new()),
                 gauged: Mutex::new(Default::default()),
+                window_warned: Mutex::new(Default::default()),
                 instance_id: hex::encode(instance),
                 status_cache,
                 http,
@@ -169,6 +170,9 @@ struct Inner {
     /// The connection gauges set by the last `record_connection_gauges` (set to zero when
     /// their group disappears).
     gauged: Mutex<crate::metrics::Gauged>,
+    /// The platforms for which a refresher pass warned that its window is longer than
+    /// half their tokens' lifetime (warned once per instance).
+    window_warned: Mutex<std::collections::HashSet<ProviderId>>,
     instance_id: String,
     status_cache: Option<moka::future::Cache<UserId, Arc<Vec<AccountRecord>>>>,
     http: reqwest::Client,
