@@ -11,6 +11,7 @@ use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use std::fmt;
+use std::path::Path;
 use std::time::Duration;
 
 /// The PostgreSQL migrations (`migrations/postgres/`), embedded in the binary.
@@ -160,6 +161,33 @@ pub(crate) fn pg_pool(url: &str, options: &StoreOptions) -> Result<Pool<AsyncPgC
         .max_size(options.max_connections)
         .build()
         .map_err(|e| Error::InvalidOption(format!("cannot build the connection pool: {e}")))
+}
+
+/// Prepares the file of a `sqlite://PATH` store: creates its missing parent directories
+/// and the file itself (an empty file is an empty SQLite database), so that a path
+/// problem is reported as [`Error::SqliteFile`] naming the path, not as the
+/// `Unavailable` of an outage when the first connection fails. A SQLite URI filename
+/// (`file:…`) is left to SQLite.
+pub(crate) fn prepare_sqlite_file(path: &str) -> Result<()> {
+    if path.starts_with("file:") {
+        return Ok(());
+    }
+    let file = Path::new(path);
+    let failed = |source| Error::SqliteFile {
+        path: file.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(failed)?;
+    }
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(file)
+        .map_err(failed)?;
+    Ok(())
 }
 
 pub(crate) fn sqlite_pool(target: &Target, options: &StoreOptions) -> Result<Pool<SqliteConn>> {
