@@ -4,21 +4,38 @@
 
 mod common;
 
-use common::{PgSchema, connect_many, host_user, instance, sandbox, sandbox_user, tiktok};
+use chrono::{DateTime, Utc};
+use common::{PgSchema, connect_many, host_user, sandbox, sandbox_user, tiktok};
 use integrations_core::{
-    AccountRecord, AccountStatus, EncryptionKey, Integrations, RefreshLimits, RefreshReport,
+    AccountRecord, AccountStatus, Clock, EncryptionKey, Integrations, RefreshLimits, RefreshReport,
     ServiceConfig, TokenCipher, TokenStore, UserId,
 };
 use integrations_sandbox::{Faults, Platform, Sandbox};
 use integrations_storage_diesel::DieselStore;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 const ACCOUNTS: usize = 2000;
-/// Access tokens issued while connecting live this long: inside the refresh window.
+/// Access tokens issued while connecting live this long: inside the refresh window, and
+/// due once half of it is gone.
 const SHORT: Duration = Duration::from_secs(300);
 const WINDOW: Duration = Duration::from_secs(600);
+
+/// The wall clock, set ahead once the accounts are connected: a pass refreshes a token
+/// once half its lifetime is gone, and the passes run as if that time had passed, while
+/// the tokens are still valid at the sandbox (which keeps the real time).
+#[derive(Debug, Default)]
+struct AheadClock {
+    ahead_secs: AtomicI64,
+}
+
+impl Clock for AheadClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::seconds(self.ahead_secs.load(Ordering::SeqCst))
+    }
+}
 
 struct World {
     _schema: PgSchema,
@@ -33,16 +50,21 @@ async fn world(test: &str) -> Option<World> {
     let sandbox = sandbox().await;
     let provider = tiktok(&sandbox);
     let cipher = TokenCipher::new(EncryptionKey::generate());
+    let clock = Arc::new(AheadClock::default());
     let mut stores = Vec::new();
     let mut instances = Vec::new();
     for _ in 0..3 {
         let store = Arc::new(schema.store_pool(8).await);
-        instances.push(instance(
-            store.clone(),
-            &cipher,
-            provider.clone(),
-            ServiceConfig::default(),
-        ));
+        instances.push(
+            Integrations::builder(store.clone(), cipher.clone())
+                .provider(provider.clone())
+                .clock(clock.clone())
+                .config(ServiceConfig {
+                    connect_limit: usize::MAX,
+                    ..ServiceConfig::default()
+                })
+                .build(),
+        );
         stores.push(store);
     }
     sandbox.set_token_lifetime(Platform::TikTok, SHORT);
@@ -54,6 +76,9 @@ async fn world(test: &str) -> Option<World> {
     );
     // Refreshed tokens live a day: once refreshed, an account is no longer due.
     sandbox.set_token_lifetime(Platform::TikTok, Duration::from_secs(86_400));
+    // Past half the connected tokens' life: every account is due.
+    let half = SHORT.as_secs() / 2;
+    clock.ahead_secs.store(half as i64 + 10, Ordering::SeqCst);
     assert_eq!(sandbox.counters(Platform::TikTok).grants.len(), ACCOUNTS);
     Some(World {
         _schema: schema,

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{delete, get, post};
 use chrono::{DateTime, Utc};
 use integrations_core::{
-    CallbackParams, Error, IntegrationView, Integrations, Provider, ProviderError, StoreError,
+    CallbackParams, Error, IntegrationView, Integrations, Provider, ProviderError,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -131,35 +131,10 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
-    /// Maps a service error, logging what the user does not see.
+    /// Maps a service error, logging what the user does not see. The status is the
+    /// library's own, [`Error::http_status`]: the table in `docs/http-api.md`.
     pub(crate) fn from_service(e: &Error, now: DateTime<Utc>) -> Self {
-        use StatusCode as S;
-        let status = match e {
-            Error::UnknownProvider(_) | Error::NotFound => S::NOT_FOUND,
-            Error::Cancelled
-            | Error::AuthorizationFailed { .. }
-            | Error::InvalidState
-            | Error::StateMismatch
-            | Error::StateExpired => S::BAD_REQUEST,
-            Error::AccountOwnedByAnotherUser | Error::NeedsReconnect => S::CONFLICT,
-            Error::RateLimited { .. } => S::TOO_MANY_REQUESTS,
-            Error::Busy => S::SERVICE_UNAVAILABLE,
-            Error::Provider(p) => match p {
-                ProviderError::AccessDenied { .. } => S::BAD_REQUEST,
-                ProviderError::InvalidGrant { .. } | ProviderError::RefreshNotYetAllowed { .. } => {
-                    S::CONFLICT
-                }
-                ProviderError::Unsupported { .. } => S::BAD_REQUEST,
-                ProviderError::RateLimited { .. } => S::TOO_MANY_REQUESTS,
-                ProviderError::Unavailable { .. } => S::SERVICE_UNAVAILABLE,
-                ProviderError::Network { .. }
-                | ProviderError::Protocol { .. }
-                | ProviderError::InvalidClient { .. } => S::BAD_GATEWAY,
-                _ => S::INTERNAL_SERVER_ERROR,
-            },
-            Error::Store(StoreError::Unavailable { .. }) => S::SERVICE_UNAVAILABLE,
-            _ => S::INTERNAL_SERVER_ERROR,
-        };
+        let status = e.http_status();
         let message = match e {
             Error::Provider(ProviderError::RefreshNotYetAllowed { .. }) => MSG_TOO_EARLY,
             Error::Provider(ProviderError::Unsupported { .. }) => MSG_UNSUPPORTED,
@@ -178,7 +153,7 @@ impl ApiError {
         // `?` (Debug) escapes what came from the request (a callback's `error`, a path
         // segment): no forged log lines, no terminal escape codes.
         let detail = e.to_string();
-        if status.is_server_error() || status == S::BAD_GATEWAY {
+        if status.is_server_error() {
             tracing::error!(code = e.code(), error = ?detail, "integrations request failed");
         } else {
             tracing::info!(code = e.code(), error = ?detail, "integrations request refused");
@@ -452,6 +427,7 @@ pub(crate) async fn refresh(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use integrations_core::StoreError;
 
     #[test]
     fn with_query_appends_and_encodes() {
@@ -475,6 +451,41 @@ mod tests {
         assert_eq!(api.status, StatusCode::BAD_GATEWAY);
         assert_eq!(api.code, "provider_protocol");
         assert!(!api.message.contains("upstream"));
+    }
+
+    #[test]
+    fn every_error_answers_the_librarys_status() {
+        let errors = [
+            Error::UnknownProvider("x".into()),
+            Error::Cancelled,
+            Error::InvalidState,
+            Error::AccountOwnedByAnotherUser,
+            Error::NotFound,
+            Error::NeedsReconnect,
+            Error::Busy,
+            Error::Provider(ProviderError::RefreshNotYetAllowed {
+                not_before: Utc::now(),
+            }),
+            Error::Provider(ProviderError::Unsupported {
+                operation: "refresh",
+            }),
+            Error::Provider(ProviderError::Network {
+                message: "reset".into(),
+                timeout: true,
+            }),
+            Error::Provider(ProviderError::Unavailable { status: 502 }),
+            Error::Provider(ProviderError::Config("X".into())),
+            Error::Store(StoreError::Unavailable {
+                message: "down".into(),
+                source: None,
+            }),
+            Error::Store(StoreError::VersionConflict),
+        ];
+        for e in errors {
+            let api = ApiError::from_service(&e, Utc::now());
+            assert_eq!(api.status, e.http_status(), "{e:?}");
+            assert_eq!(api.code, e.code());
+        }
     }
 
     #[test]

@@ -140,12 +140,209 @@ impl Error {
         }
     }
 
+    /// The HTTP status a host's API answers this error with, the same for every route (the
+    /// table in `docs/http-api.md`): 400 for a refused or cancelled authorization and for
+    /// an operation the platform does not offer, 404 for an unknown platform or account,
+    /// 409 when the connection's state forbids it (owned by another user, needs
+    /// reconnecting, too young to refresh), 429 for rate limits, 502 when the platform
+    /// answered something unusable or could not be reached, 503 for outages worth retrying
+    /// (the platform's 5xx, a store outage, a busy refresh lease) and 500 for the rest.
+    ///
+    /// It is an [`http::StatusCode`] of the `http` 1.x crate (the type
+    /// `axum`, `hyper` and `reqwest` use); `.as_u16()` gives the number.
+    ///
+    /// ```
+    /// use integrations_core::Error;
+    /// assert_eq!(Error::NeedsReconnect.http_status().as_u16(), 409);
+    /// ```
+    pub fn http_status(&self) -> ::http::StatusCode {
+        use ::http::StatusCode as S;
+        match self {
+            Self::UnknownProvider(_) | Self::NotFound => S::NOT_FOUND,
+            Self::Cancelled
+            | Self::AuthorizationFailed { .. }
+            | Self::InvalidState
+            | Self::StateMismatch
+            | Self::StateExpired => S::BAD_REQUEST,
+            Self::AccountOwnedByAnotherUser | Self::NeedsReconnect => S::CONFLICT,
+            Self::RateLimited { .. } => S::TOO_MANY_REQUESTS,
+            Self::Busy => S::SERVICE_UNAVAILABLE,
+            Self::Provider(e) => match e {
+                ProviderError::AccessDenied { .. } | ProviderError::Unsupported { .. } => {
+                    S::BAD_REQUEST
+                }
+                ProviderError::InvalidGrant { .. } | ProviderError::RefreshNotYetAllowed { .. } => {
+                    S::CONFLICT
+                }
+                ProviderError::RateLimited { .. } => S::TOO_MANY_REQUESTS,
+                ProviderError::Unavailable { .. } => S::SERVICE_UNAVAILABLE,
+                ProviderError::Network { .. }
+                | ProviderError::Protocol { .. }
+                | ProviderError::InvalidClient { .. } => S::BAD_GATEWAY,
+                ProviderError::Config(_) => S::INTERNAL_SERVER_ERROR,
+            },
+            Self::Store(StoreError::Unavailable { .. }) => S::SERVICE_UNAVAILABLE,
+            Self::Store(_) | Self::Crypto(_) => S::INTERNAL_SERVER_ERROR,
+        }
+    }
+
     /// Whether retrying later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Provider(e) => e.is_transient(),
             Self::Store(StoreError::Unavailable { .. }) | Self::Busy => true,
             _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    /// One error of every kind the status table distinguishes. The exhaustive matches in
+    /// `kind` make a new variant fail to compile here until it is listed.
+    fn every_kind() -> Vec<Error> {
+        let provider = |e: ProviderError| Error::Provider(e);
+        let all = vec![
+            Error::UnknownProvider("x".into()),
+            Error::Cancelled,
+            Error::AuthorizationFailed {
+                error: "invalid_scope".into(),
+            },
+            Error::InvalidState,
+            Error::StateMismatch,
+            Error::StateExpired,
+            Error::AccountOwnedByAnotherUser,
+            Error::NotFound,
+            Error::NeedsReconnect,
+            Error::RateLimited {
+                retry_at: Utc::now(),
+            },
+            Error::Busy,
+            provider(ProviderError::AccessDenied { description: None }),
+            provider(ProviderError::InvalidGrant { description: None }),
+            provider(ProviderError::InvalidClient { description: None }),
+            provider(ProviderError::RateLimited {
+                retry_after: Some(Duration::from_secs(3)),
+            }),
+            provider(ProviderError::Unavailable { status: 503 }),
+            provider(ProviderError::Network {
+                message: "reset".into(),
+                timeout: false,
+            }),
+            provider(ProviderError::Protocol {
+                message: "bad".into(),
+                body: None,
+            }),
+            provider(ProviderError::RefreshNotYetAllowed {
+                not_before: Utc::now(),
+            }),
+            provider(ProviderError::Unsupported {
+                operation: "refresh",
+            }),
+            provider(ProviderError::Config("X_CLIENT_ID".into())),
+            Error::Store(StoreError::Unavailable {
+                message: "down".into(),
+                source: None,
+            }),
+            Error::Store(StoreError::VersionConflict),
+            Error::Store(StoreError::NotFound),
+            Error::Store(StoreError::UniqueViolation("k".into())),
+            Error::Store(StoreError::OwnedByAnotherUser),
+            Error::Store(StoreError::Corrupt("row".into())),
+            Error::Store(StoreError::Other {
+                message: "x".into(),
+                source: None,
+            }),
+            Error::Crypto(CryptoError::Authentication),
+        ];
+        let mut kinds: Vec<usize> = all.iter().map(kind).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        assert_eq!(kinds, (0..KINDS).collect::<Vec<_>>(), "a kind is missing");
+        all
+    }
+
+    const KINDS: usize = 24;
+
+    fn kind(e: &Error) -> usize {
+        match e {
+            Error::UnknownProvider(_) => 0,
+            Error::Cancelled => 1,
+            Error::AuthorizationFailed { .. } => 2,
+            Error::InvalidState => 3,
+            Error::StateMismatch => 4,
+            Error::StateExpired => 5,
+            Error::AccountOwnedByAnotherUser => 6,
+            Error::NotFound => 7,
+            Error::NeedsReconnect => 8,
+            Error::RateLimited { .. } => 9,
+            Error::Busy => 10,
+            Error::Provider(p) => match p {
+                ProviderError::AccessDenied { .. } => 11,
+                ProviderError::InvalidGrant { .. } => 12,
+                ProviderError::InvalidClient { .. } => 13,
+                ProviderError::RateLimited { .. } => 14,
+                ProviderError::Unavailable { .. } => 15,
+                ProviderError::Network { .. } => 16,
+                ProviderError::Protocol { .. } => 17,
+                ProviderError::RefreshNotYetAllowed { .. } => 18,
+                ProviderError::Unsupported { .. } => 19,
+                ProviderError::Config(_) => 20,
+            },
+            Error::Store(StoreError::Unavailable { .. }) => 21,
+            Error::Store(
+                StoreError::VersionConflict
+                | StoreError::NotFound
+                | StoreError::UniqueViolation(_)
+                | StoreError::OwnedByAnotherUser
+                | StoreError::Corrupt(_)
+                | StoreError::Other { .. },
+            ) => 22,
+            Error::Crypto(_) => 23,
+        }
+    }
+
+    /// `code → status` from the "Every error code" section of `docs/http-api.md`.
+    fn documented_statuses() -> HashMap<String, u16> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/http-api.md");
+        let doc = std::fs::read_to_string(path).expect("docs/http-api.md is readable");
+        let section = doc
+            .split("## Every error code")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("docs/http-api.md has an \"Every error code\" section");
+        let mut table = HashMap::new();
+        let mut words = section.split(['`', '·', '\n']).map(str::trim);
+        while let Some(word) = words.next() {
+            let is_code =
+                !word.is_empty() && word.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+            if !is_code {
+                continue;
+            }
+            let status = words
+                .next()
+                .and_then(|s| s.split_whitespace().next())
+                .map(|s| s.trim_end_matches('.'));
+            if let Some(status) = status.and_then(|s| s.parse().ok()) {
+                table.insert(word.to_owned(), status);
+            }
+        }
+        table
+    }
+
+    #[test]
+    fn every_error_answers_the_documented_http_status() {
+        let documented = documented_statuses();
+        assert!(documented.len() >= 20, "parsed {documented:?}");
+        for e in every_kind() {
+            let want = documented
+                .get(e.code())
+                .unwrap_or_else(|| panic!("`{}` is missing from docs/http-api.md", e.code()));
+            assert_eq!(e.http_status().as_u16(), *want, "{e:?}");
         }
     }
 }

@@ -483,6 +483,23 @@ pub trait Provider: Send + Sync + fmt::Debug {
         false
     }
 
+    /// Whether [`revoke`](Self::revoke) ends only the grant of the tokens it is given,
+    /// leaving the same platform account's other grants to this client alive (default
+    /// `false`: a revoke may end them all).
+    ///
+    /// It decides what happens to a grant a callback leaves behind: when the profile fetch
+    /// or the save fails after a successful code exchange, the service revokes the grant
+    /// just issued. Where a revoke may end every grant of the account (TikTok's revoke
+    /// "disconnects your app from the user's TikTok account"), that would also end a
+    /// connection stored for the same platform account (the same user's, or the one
+    /// another user owns), so the service revokes there only when the account is known
+    /// and no connection of it is stored. A platform whose revoke ends one token chain
+    /// (RFC 7009 revocation of a refresh token, Reddit) or one gateway connection answers
+    /// `true`, and its orphaned grants are always revoked.
+    fn revoke_is_per_grant(&self) -> bool {
+        false
+    }
+
     /// Reads an API response the platform refused, for requests made through
     /// [`Integrations::send`](crate::Integrations::send) on a provider that cannot
     /// refresh ([`Capabilities::refresh`] `false`): an `HTTP 401` answer is handed here

@@ -237,6 +237,11 @@ pub enum AuditAction {
     GrantRevoked,
     /// All of a user's data was deleted.
     UserDataDeleted,
+    /// A callback failed after the code exchange (profile fetch, save), and the grant it
+    /// had just obtained was revoked at the platform. The outcome is `success`, the
+    /// revoke's error code, or `skipped: …` when revoking might have ended a stored
+    /// connection ([`Provider::revoke_is_per_grant`](crate::Provider::revoke_is_per_grant)).
+    OrphanRevoked,
 }
 
 impl AuditAction {
@@ -253,6 +258,7 @@ impl AuditAction {
             Self::DisconnectFailed => "disconnect_failed",
             Self::GrantRevoked => "grant_revoked",
             Self::UserDataDeleted => "user_data_deleted",
+            Self::OrphanRevoked => "orphan_revoked",
         }
     }
 
@@ -269,6 +275,7 @@ impl AuditAction {
             Self::DisconnectFailed,
             Self::GrantRevoked,
             Self::UserDataDeleted,
+            Self::OrphanRevoked,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)

@@ -289,6 +289,176 @@ async fn status_cache_is_invalidated_by_own_writes_and_bounded_for_others() {
     let _ = a.status(UserId(1)).await.unwrap();
 }
 
+/// What a host instance asks of an account another instance has marked
+/// `needs_reconnect`.
+#[derive(Debug, Clone, Copy)]
+enum Ask {
+    Refresh,
+    AccessToken,
+    Send,
+}
+
+#[tokio::test]
+async fn a_dead_grant_read_from_the_store_drops_the_cached_status() {
+    let store = Arc::new(MemoryStore::new());
+    let provider = Arc::new(ScriptedProvider::new("reddit"));
+    let clock = clock();
+    let key = EncryptionKey::generate();
+    // The host's web process (status cached for the default five minutes) and a
+    // refresher process on the same store.
+    let host = instance(&store, &provider, &clock, &key, no_limit());
+    let refresher = instance(&store, &provider, &clock, &key, no_limit());
+    for (n, ask) in [Ask::Refresh, Ask::AccessToken, Ask::Send]
+        .into_iter()
+        .enumerate()
+    {
+        let user = UserId(n as i64 + 1);
+        let account = format!("acct{n}");
+        connect(&host, user.0, "reddit", &account).await;
+        let before = host.status(user).await.unwrap();
+        assert_eq!(before[0].status, IntegrationStatus::Connected);
+        // The user removes the app; the refresher finds out.
+        provider.revoke_grant(&account);
+        clock.advance(Duration::minutes(55));
+        let report = refresher
+            .refresh_due(StdDuration::from_secs(600), RefreshLimits::default())
+            .await
+            .unwrap();
+        assert_eq!(report.needs_reconnect, 1, "{ask:?}");
+        assert_eq!(
+            host.status(user).await.unwrap()[0].status,
+            IntegrationStatus::Connected,
+            "another process's write shows in the host only after the cache TTL"
+        );
+        // The host reads the row itself and answers 409 needs_reconnect ...
+        let calls = provider.refresh_calls();
+        let answer = match ask {
+            Ask::Refresh => host.refresh(user, "reddit", &account).await.map(|_| ()),
+            Ask::AccessToken => host
+                .access_token(user, "reddit", &account)
+                .await
+                .map(|_| ()),
+            Ask::Send => {
+                let url = "http://127.0.0.1:9/never-sent".parse().unwrap();
+                host.send(
+                    user,
+                    "reddit",
+                    &account,
+                    reqwest::Request::new(reqwest::Method::GET, url),
+                )
+                .await
+                .map(|_| ())
+            }
+        };
+        assert!(
+            matches!(answer, Err(Error::NeedsReconnect)),
+            "{ask:?}: {answer:?}"
+        );
+        assert_eq!(provider.refresh_calls(), calls, "no platform call");
+        // ... and its status page says the same at once, with no expiry for the cleared
+        // tokens.
+        let after = host.status(user).await.unwrap();
+        assert_eq!(
+            after[0].status,
+            IntegrationStatus::NeedsReconnect,
+            "{ask:?}"
+        );
+        assert_eq!(after[0].expires_at, None, "{ask:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_reusing_another_instances_result_drops_the_cached_status() {
+    let store = Arc::new(MemoryStore::new());
+    let provider = Arc::new(ScriptedProvider::new("reddit"));
+    let clock = clock();
+    let key = EncryptionKey::generate();
+    let host = instance(&store, &provider, &clock, &key, no_limit());
+    let other = instance(&store, &provider, &clock, &key, no_limit());
+    connect(&host, 1, "reddit", "acct").await;
+    clock.advance(Duration::minutes(55));
+    let cached = host.status(UserId(1)).await.unwrap();
+    let refreshed = other.refresh(UserId(1), "reddit", "acct").await.unwrap();
+    assert_ne!(refreshed.expires_at, cached[0].expires_at);
+    // Within `refresh_coalesce` the host reuses the other instance's refresh ...
+    let reused = host.refresh(UserId(1), "reddit", "acct").await.unwrap();
+    assert_eq!(provider.refresh_calls(), 1);
+    assert_eq!(reused.expires_at, refreshed.expires_at);
+    // ... and its status shows that refresh, not the cached row.
+    assert_eq!(
+        host.status(UserId(1)).await.unwrap()[0].expires_at,
+        refreshed.expires_at
+    );
+}
+
+/// A `tracing` writer collecting what is logged.
+#[derive(Clone, Default)]
+struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+#[tokio::test]
+async fn a_window_longer_than_the_tokens_life_refreshes_them_at_half_life_not_every_pass() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let _subscriber = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::WARN)
+            .finish(),
+    );
+    let store = Arc::new(MemoryStore::new());
+    // Reddit-like one-hour tokens, a two-hour window.
+    let provider = Arc::new(ScriptedProvider::new("reddit"));
+    let clock = clock();
+    let i = instance(
+        &store,
+        &provider,
+        &clock,
+        &EncryptionKey::generate(),
+        no_limit(),
+    );
+    for n in 0..3 {
+        connect(&i, 1, "reddit", &format!("a{n}")).await;
+    }
+    let window = StdDuration::from_secs(2 * 3600);
+    let pass = || i.refresh_due(window, RefreshLimits::default());
+    let first = pass().await.unwrap();
+    assert_eq!((first.claimed, first.refreshed), (3, 0), "{first:?}");
+    assert_eq!(first.skipped_not_refreshable, 3);
+    clock.advance(Duration::minutes(29));
+    assert_eq!(pass().await.unwrap().refreshed, 0);
+    assert_eq!(provider.refresh_calls(), 0, "not refreshed on every pass");
+    // Half the lifetime left: due.
+    clock.advance(Duration::minutes(1));
+    assert_eq!(pass().await.unwrap().refreshed, 3);
+    assert_eq!(
+        pass().await.unwrap().refreshed,
+        0,
+        "the new tokens are not due"
+    );
+    assert_eq!(provider.refresh_calls(), 3);
+    let logs = logs.text();
+    let warning = "the refresh window is longer than half the lifetime";
+    assert_eq!(logs.matches(warning).count(), 1, "warned once: {logs}");
+    assert!(logs.contains("provider=reddit"), "{logs}");
+}
+
 /// A platform API answering from a script of statuses, recording the tokens it saw.
 struct Scripted {
     statuses: std::sync::Mutex<Vec<ResponseTemplate>>,

@@ -487,6 +487,26 @@ async fn invalid_grant_marks_needs_reconnect_and_clears_tokens_once() {
     assert!(events.try_recv().is_err());
 }
 
+#[tokio::test]
+async fn needs_reconnect_shows_no_expiry_for_its_cleared_tokens() {
+    let f = fixture();
+    connect(&f, 1, "dead").await;
+    let live = &f.integrations.status(UserId(1)).await.unwrap()[0];
+    assert!(live.expires_at.is_some());
+    f.provider.revoke_grant("dead");
+    f.clock.advance(Duration::minutes(30));
+    let err = f.integrations.refresh(UserId(1), "reddit", "dead").await;
+    assert!(matches!(err, Err(Error::NeedsReconnect)), "{err:?}");
+    let row = &snapshot(&f.store).await[0];
+    assert!(row.access_token.is_none() && row.refresh_token.is_none());
+    let view = &f.integrations.status(UserId(1)).await.unwrap()[0];
+    assert_eq!(view.status, IntegrationStatus::NeedsReconnect);
+    assert_eq!(view.expires_at, None);
+    let json = serde_json::to_value(view).unwrap();
+    assert_eq!(json["expiresAt"], serde_json::Value::Null);
+    assert_eq!(json["status"], "needs_reconnect");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_grant_after_a_concurrent_reconnect_is_a_lost_race() {
     let f = fixture();

@@ -11,6 +11,7 @@ use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use std::fmt;
+use std::path::Path;
 use std::time::Duration;
 
 /// The PostgreSQL migrations (`migrations/postgres/`), embedded in the binary.
@@ -162,6 +163,33 @@ pub(crate) fn pg_pool(url: &str, options: &StoreOptions) -> Result<Pool<AsyncPgC
         .map_err(|e| Error::InvalidOption(format!("cannot build the connection pool: {e}")))
 }
 
+/// Prepares the file of a `sqlite://PATH` store: creates its missing parent directories
+/// and the file itself (an empty file is an empty SQLite database), so that a path
+/// problem is reported as [`Error::SqliteFile`] naming the path, not as the
+/// `Unavailable` of an outage when the first connection fails. A SQLite URI filename
+/// (`file:…`) is left to SQLite.
+pub(crate) fn prepare_sqlite_file(path: &str) -> Result<()> {
+    if path.starts_with("file:") {
+        return Ok(());
+    }
+    let file = Path::new(path);
+    let failed = |source| Error::SqliteFile {
+        path: file.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(failed)?;
+    }
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(file)
+        .map_err(failed)?;
+    Ok(())
+}
+
 pub(crate) fn sqlite_pool(target: &Target, options: &StoreOptions) -> Result<Pool<SqliteConn>> {
     let (path, size) = match target {
         Target::SqliteFile(path) => (path.clone(), options.max_connections),
@@ -171,6 +199,7 @@ pub(crate) fn sqlite_pool(target: &Target, options: &StoreOptions) -> Result<Poo
         "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
         options.busy_timeout.as_millis()
     );
+    let busy_timeout = options.busy_timeout;
     let mut config = ManagerConfig::<SqliteConn>::default();
     // A file connection does not go away; skip the `SELECT 1` hop per checkout.
     config.recycling_method = RecyclingMethod::Fast;
@@ -179,10 +208,21 @@ pub(crate) fn sqlite_pool(target: &Target, options: &StoreOptions) -> Result<Poo
         let setup = setup.clone();
         Box::pin(async move {
             let mut conn = SqliteConn::establish(&url).await?;
-            conn.batch_execute(&setup)
-                .await
-                .map_err(ConnectionError::CouldntSetupConfiguration)?;
-            Ok(conn)
+            // Switching a new file to WAL takes its exclusive lock. When two processes
+            // open a new file at once, SQLite answers one of them `database is locked`
+            // at once instead of waiting (the two would otherwise wait for each other),
+            // so the setup, which only sets pragmas, is tried again for up to
+            // `busy_timeout`.
+            let deadline = tokio::time::Instant::now() + busy_timeout;
+            loop {
+                match conn.batch_execute(&setup).await {
+                    Ok(()) => return Ok(conn),
+                    Err(e) if is_busy(&e) && tokio::time::Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Err(e) => return Err(ConnectionError::CouldntSetupConfiguration(e)),
+                }
+            }
         })
     });
     let manager = AsyncDieselConnectionManager::new_with_config(path, config);
@@ -190,6 +230,17 @@ pub(crate) fn sqlite_pool(target: &Target, options: &StoreOptions) -> Result<Poo
         .max_size(size)
         .build()
         .map_err(|e| Error::InvalidOption(format!("cannot build the connection pool: {e}")))
+}
+
+/// Whether SQLite answered `SQLITE_BUSY` (`database is locked`).
+fn is_busy(e: &diesel::result::Error) -> bool {
+    match e {
+        diesel::result::Error::DatabaseError(_, info) => {
+            let message = info.message().to_ascii_lowercase();
+            message.contains("database is locked") || message.contains("database is busy")
+        }
+        _ => false,
+    }
 }
 
 /// Applies pending PostgreSQL migrations on one pooled connection, under an advisory lock.
@@ -236,14 +287,36 @@ pub(crate) async fn migrate_pg(
     applied
 }
 
-/// Applies pending SQLite migrations on the inner sync connection.
+/// Why a SQLite migration run failed: the database, or a migration.
+enum SqliteMigrationFailure {
+    Database(diesel::result::Error),
+    Migration(String),
+}
+
+impl From<diesel::result::Error> for SqliteMigrationFailure {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Database(e)
+    }
+}
+
+/// Applies pending SQLite migrations on the inner sync connection, in one `BEGIN
+/// IMMEDIATE` transaction (each migration in a savepoint of it): the list of pending
+/// migrations is read under the database's write lock, so processes starting together on
+/// a new file wait for each other (up to `busy_timeout`) and each migration runs once.
 pub(crate) async fn migrate_sqlite(conn: &mut SqliteConn) -> Result<usize> {
-    conn.spawn_blocking(|c| {
-        Ok(c.run_pending_migrations(SQLITE_MIGRATIONS)
-            .map(|v| v.len())
-            .map_err(|e| e.to_string()))
-    })
-    .await
-    .map_err(|e| Error::Store(error::db(e)))?
-    .map_err(|message| Error::Migration { message })
+    let outcome = conn
+        .spawn_blocking(|c| {
+            Ok(c.immediate_transaction(|c| {
+                c.run_pending_migrations(SQLITE_MIGRATIONS)
+                    .map(|v| v.len())
+                    .map_err(|e| SqliteMigrationFailure::Migration(e.to_string()))
+            }))
+        })
+        .await
+        .map_err(|e| Error::Store(error::db(e)))?;
+    match outcome {
+        Ok(applied) => Ok(applied),
+        Err(SqliteMigrationFailure::Database(e)) => Err(Error::Store(error::db(e))),
+        Err(SqliteMigrationFailure::Migration(message)) => Err(Error::Migration { message }),
+    }
 }

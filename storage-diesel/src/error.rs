@@ -17,6 +17,17 @@ pub enum Error {
     /// An option is out of range (for example `max_connections = 0`).
     #[error("invalid store option: {0}")]
     InvalidOption(String),
+    /// The SQLite database file, or a directory on its path, cannot be created or opened
+    /// for writing (the path runs through a file, a permission is missing, the disk is
+    /// read-only): a configuration problem, which retrying does not fix. Names the path.
+    #[error("the SQLite database {} cannot be created or opened: {source}", path.display())]
+    SqliteFile {
+        /// The database file's path, as the URL gave it.
+        path: std::path::PathBuf,
+        /// What the file system answered.
+        #[source]
+        source: std::io::Error,
+    },
     /// Applying the embedded migrations failed.
     #[error("database migration failed: {message}")]
     Migration {

@@ -6,7 +6,7 @@
 //! | URL | backend |
 //! | --- | --- |
 //! | `postgres://user:pass@host:5432/db`, `postgresql://...` | PostgreSQL (`AsyncPgConnection`, deadpool pool) |
-//! | `sqlite://path/to/file.db` (created when missing) | SQLite file, WAL journal, `busy_timeout` |
+//! | `sqlite://path/to/file.db` (the file and its directories created when missing) | SQLite file, WAL journal, `busy_timeout` |
 //! | `sqlite::memory:` | SQLite in memory (one connection: each memory connection is its own database) |
 //!
 //! ```no_run

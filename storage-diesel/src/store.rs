@@ -174,10 +174,12 @@ macro_rules! released_update {
 impl DieselStore {
     /// Connects with [`StoreOptions::default`] (migrations applied).
     ///
-    /// `url` is `postgres://...` / `postgresql://...`, `sqlite://PATH` (created when
-    /// missing) or `sqlite::memory:`. Fails with [`Error::InvalidUrl`] for anything else
-    /// and with [`StoreError::Unavailable`] (inside [`Error::Store`]) when the database
-    /// cannot be reached.
+    /// `url` is `postgres://...` / `postgresql://...`, `sqlite://PATH` (the file and its
+    /// missing parent directories are created; a relative path is relative to the
+    /// working directory) or `sqlite::memory:`. Fails with [`Error::InvalidUrl`] for
+    /// anything else, with [`Error::SqliteFile`] naming the path when a SQLite file cannot
+    /// be created or opened, and with [`StoreError::Unavailable`] (inside
+    /// [`Error::Store`]) when the database cannot be reached.
     pub async fn connect(url: &str) -> Result<Self> {
         Self::connect_with(url, StoreOptions::default()).await
     }
@@ -202,6 +204,9 @@ impl DieselStore {
             Target::SqliteFile(_) | Target::SqliteMemory => {
                 if options.schema.is_some() {
                     return Err(Error::InvalidOption("schema is a PostgreSQL option".into()));
+                }
+                if let Target::SqliteFile(path) = &target {
+                    connect::prepare_sqlite_file(path)?;
                 }
                 Backend::Sqlite(connect::sqlite_pool(&target, &options)?)
             }

@@ -98,15 +98,49 @@ async fn key_rotation_reseals_rows() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn unopenable_file_is_unavailable() {
-    let err = DieselStore::connect("sqlite:///nonexistent-directory/for/sure/store.db")
+async fn a_file_in_missing_directories_is_created_with_them() {
+    let dir = TempDir::new();
+    let path = dir.0.join("not").join("yet").join("there.db");
+    let url = format!("sqlite://{}", path.display());
+    let store = DieselStore::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+    assert!(path.is_file(), "{path:?}");
+    assert_eq!(
+        store.list_accounts(UserId(1)).await.ok().map(|v| v.len()),
+        Some(0)
+    );
+    // Opening it again finds the schema in place.
+    drop(store);
+    let again = DieselStore::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("reconnect: {e}"));
+    assert_eq!(again.migrate().await.ok(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_uncreatable_file_is_a_configuration_error_naming_the_path() {
+    let dir = TempDir::new();
+    // A directory on the path is a regular file: no permission or retry can fix that.
+    let blocker = dir.0.join("a-file");
+    std::fs::write(&blocker, b"not a directory").unwrap_or_else(|e| panic!("{e}"));
+    let path = blocker.join("sub").join("store.db");
+    let err = DieselStore::connect(&format!("sqlite://{}", path.display()))
         .await
         .err()
         .unwrap_or_else(|| panic!("must fail"));
-    assert!(
-        matches!(err, Error::Store(StoreError::Unavailable { .. })),
-        "{err:?}"
-    );
+    match &err {
+        Error::SqliteFile { path: named, .. } => assert_eq!(named, &path),
+        other => panic!("not a configuration error: {other:?}"),
+    }
+    let message = err.to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    // The database file being a directory is the same kind of mistake.
+    let err = DieselStore::connect(&dir.sqlite_url(""))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("must fail"));
+    assert!(matches!(err, Error::SqliteFile { .. }), "{err:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -232,7 +232,8 @@ async fn run_config(
         // (a) raw refresh calls, same grants, same sandbox, same concurrency.
         r.a.push(baseline::http_refresh(&env.sandbox.info, grants, concurrency).await?);
 
-        // The pipeline on a fresh store: every account due within the window.
+        // The pipeline on a fresh store: every account due, its token issued a day ago and
+        // expiring within the window.
         let (store, place) = stores::open(kind, args.pool, &env.postgres_url).await?;
         let now = Utc::now();
         let ids = stores::fill(
@@ -241,7 +242,7 @@ async fn run_config(
             &env.cipher,
             grants,
             now + chrono::Duration::seconds(60),
-            now,
+            now - chrono::Duration::days(1),
             16,
         )
         .await?;

@@ -27,8 +27,8 @@
 //!
 //! `--sandbox` starts the local platform sandbox in the process, points the four providers
 //! at it, uses an in-memory SQLite store (never `DATABASE_URL`: sandbox grants would
-//! overwrite real ones), connects one demo account per platform with short-lived tokens,
-//! and refreshes them on every pass. Ctrl-C or SIGTERM finishes the running pass, releases
+//! overwrite real ones), connects one demo account per platform with short-lived tokens
+//! (TikTok and Reddit tokens live twice the interval), and refreshes them on every pass. Ctrl-C or SIGTERM finishes the running pass, releases
 //! its leases and exits 0.
 
 use integrations_core::{
@@ -280,10 +280,15 @@ async fn sandbox_setup(settings: &Settings) -> Result<Setup, BoxError> {
         ..SandboxConfig::default()
     })
     .await?;
-    // Tokens shorter than the window: every pass has something to refresh.
-    let lifetime = (settings.window / 2).max(Duration::from_secs(1));
-    sandbox.set_token_lifetime(Platform::TikTok, lifetime);
-    sandbox.set_token_lifetime(Platform::Reddit, lifetime);
+    // A pass refreshes a token once half its lifetime is gone (or it expires within the
+    // window). The demo accounts are connected with two-second tokens, due after one
+    // second, when the first pass runs; the tokens refreshed afterwards live twice the
+    // interval, so every later pass finds them due again.
+    let first = Duration::from_secs(2);
+    let lifetime = (settings.interval * 2).max(first);
+    for platform in [Platform::TikTok, Platform::Reddit] {
+        sandbox.set_token_lifetime(platform, first);
+    }
     println!(
         "refresher: sandbox (development only) at {}; TikTok and Reddit access tokens live {}s",
         sandbox.base_url(),
@@ -313,6 +318,10 @@ async fn sandbox_setup(settings: &Settings) -> Result<Setup, BoxError> {
             c.account.provider_account_id
         );
     }
+    for platform in [Platform::TikTok, Platform::Reddit] {
+        sandbox.set_token_lifetime(platform, lifetime);
+    }
+    tokio::time::sleep(first / 2).await;
     Ok(Setup {
         integrations,
         _sandbox: Some(sandbox),

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::oauth::{generate_pkce_verifier, generate_state, pkce_challenge};
 use crate::provider::{
     AuthorizationRequest, CallbackOutcome, CallbackParams, CodeExchange, PkceSupport, Provider,
-    ProviderError,
+    ProviderError, TokenSet,
 };
 use crate::secret::PkceVerifier;
 use crate::store::{
@@ -129,6 +129,13 @@ impl Integrations {
     /// consumed whatever happens next. `error=access_denied` gives [`Error::Cancelled`].
     /// The code is exchanged, the profile fetched, and the account stored for `user`
     /// (re-authorizing it when the user already has it; refused when another user does).
+    ///
+    /// When the profile fetch or the save fails after a successful exchange (a
+    /// configuration error, [`Error::AccountOwnedByAnotherUser`], a store outage), the
+    /// grant just issued is revoked at the platform where it can revoke and doing so ends
+    /// no stored connection ([`Provider::revoke_is_per_grant`]), and the attempt is
+    /// audited as [`AuditAction::OrphanRevoked`]; the error returned is the original one,
+    /// whatever the revoke answers.
     #[tracing::instrument(level = "debug", skip(self, params), fields(user = user.0))]
     pub async fn callback(
         &self,
@@ -205,36 +212,21 @@ impl Integrations {
                 pkce_verifier: verifier.as_ref(),
             })
             .await?;
-        let profile = provider.fetch_profile(&tokens.access_token).await?;
-        if profile.account_id.is_empty() || profile.account_id.len() > 255 {
-            return Err(Error::Provider(ProviderError::Protocol {
-                message: "the profile has no usable account id".into(),
-                body: None,
-            }));
-        }
-        let now = self.now();
-        let (access, refresh) = self.seal_tokens(provider.id(), &profile.account_id, &tokens)?;
-        let upserted = self
-            .inner
-            .store
-            .upsert_account(NewAccount {
-                user_id: user,
-                provider: provider.id().clone(),
-                provider_account_id: profile.account_id.clone(),
-                access_token: Some(access),
-                refresh_token: refresh,
-                expires_at: tokens.expires_in.map(|d| now + to_chrono(d)),
-                refresh_expires_at: tokens.refresh_expires_in.map(|d| now + to_chrono(d)),
-                token_type: tokens.token_type.clone(),
-                scope: join_scopes(&tokens.scopes),
-                metadata: stored_metadata(profile.metadata, profile.username),
-                now,
-            })
+        // From here on the platform has issued a grant: if it cannot be stored, nobody
+        // holds it, and it is revoked where that is safe.
+        let mut account = None;
+        let upserted = match self
+            .store_grant(user, provider, &tokens, &mut account)
             .await
-            .map_err(|e| match e {
-                StoreError::OwnedByAnotherUser => Error::AccountOwnedByAnotherUser,
-                other => Error::Store(other),
-            })?;
+        {
+            Ok(upserted) => upserted,
+            Err(e) => {
+                self.revoke_orphan(user, provider, account.as_deref(), &tokens, &e)
+                    .await;
+                return Err(e);
+            }
+        };
+        let now = self.now();
         let reauthorized = matches!(upserted, Upserted::Updated(_));
         let record = upserted.into_record();
         let (kind, action) = if reauthorized {
@@ -256,6 +248,104 @@ impl Integrations {
             redirect_url: pending.redirect_url,
             reauthorized,
         })
+    }
+
+    /// Fetches the profile of a grant just obtained and stores the account with its
+    /// tokens. `account` is set to the platform account id once the profile named a
+    /// usable one.
+    async fn store_grant(
+        &self,
+        user: UserId,
+        provider: &Arc<dyn Provider>,
+        tokens: &TokenSet,
+        account: &mut Option<String>,
+    ) -> Result<Upserted> {
+        let profile = provider.fetch_profile(&tokens.access_token).await?;
+        if profile.account_id.is_empty() || profile.account_id.len() > 255 {
+            return Err(Error::Provider(ProviderError::Protocol {
+                message: "the profile has no usable account id".into(),
+                body: None,
+            }));
+        }
+        *account = Some(profile.account_id.clone());
+        let now = self.now();
+        let (access, refresh) = self.seal_tokens(provider.id(), &profile.account_id, tokens)?;
+        self.inner
+            .store
+            .upsert_account(NewAccount {
+                user_id: user,
+                provider: provider.id().clone(),
+                provider_account_id: profile.account_id.clone(),
+                access_token: Some(access),
+                refresh_token: refresh,
+                expires_at: tokens.expires_in.map(|d| now + to_chrono(d)),
+                refresh_expires_at: tokens.refresh_expires_in.map(|d| now + to_chrono(d)),
+                token_type: tokens.token_type.clone(),
+                scope: join_scopes(&tokens.scopes),
+                metadata: stored_metadata(profile.metadata, profile.username),
+                now,
+            })
+            .await
+            .map_err(|e| match e {
+                StoreError::OwnedByAnotherUser => Error::AccountOwnedByAnotherUser,
+                other => Error::Store(other),
+            })
+    }
+
+    /// Revokes a grant a failed callback leaves behind (`cause` is that failure, which the
+    /// caller returns whatever happens here), where the platform can revoke and it is
+    /// safe: a platform whose revoke may end every grant of the account
+    /// ([`Provider::revoke_is_per_grant`] `false`) is asked only when the account is known
+    /// and no connection of it is stored, which the revoke would end too. One attempt;
+    /// audited as `orphan_revoked` with its outcome.
+    async fn revoke_orphan(
+        &self,
+        user: UserId,
+        provider: &Arc<dyn Provider>,
+        account: Option<&str>,
+        tokens: &TokenSet,
+        cause: &Error,
+    ) {
+        if !provider.capabilities().revoke {
+            return;
+        }
+        let safe = provider.revoke_is_per_grant()
+            || match account {
+                Some(account) => matches!(
+                    self.inner.store.find_account(provider.id(), account).await,
+                    Ok(None)
+                ),
+                None => false,
+            };
+        let outcome = if safe {
+            let revoked = provider
+                .revoke(Some(&tokens.access_token), tokens.refresh_token.as_ref())
+                .await;
+            crate::metrics::revoke(provider.id().as_str(), revoked.is_ok());
+            match revoked {
+                Ok(()) => "success",
+                Err(e) => {
+                    let e = Error::Provider(e);
+                    tracing::warn!(
+                        error = %e,
+                        cause = cause.code(),
+                        provider = %provider.id(),
+                        "could not revoke the grant of a failed connection; it stays live at the platform"
+                    );
+                    e.code()
+                }
+            }
+        } else {
+            "skipped: the revoke could end a stored connection of the account"
+        };
+        self.audit(
+            user,
+            provider.id(),
+            account,
+            AuditAction::OrphanRevoked,
+            outcome,
+        )
+        .await;
     }
 }
 

@@ -143,6 +143,7 @@ impl IntegrationsBuilder {
                 events,
                 inflight: Mutex::new(HashMap::new()),
                 gauged: Mutex::new(Default::default()),
+                window_warned: Mutex::new(Default::default()),
                 instance_id: hex::encode(instance),
                 status_cache,
                 http,
@@ -169,6 +170,9 @@ struct Inner {
     /// The connection gauges set by the last `record_connection_gauges` (set to zero when
     /// their group disappears).
     gauged: Mutex<crate::metrics::Gauged>,
+    /// The platforms for which a refresher pass warned that its window is longer than
+    /// half their tokens' lifetime (warned once per instance).
+    window_warned: Mutex<std::collections::HashSet<ProviderId>>,
     instance_id: String,
     status_cache: Option<moka::future::Cache<UserId, Arc<Vec<AccountRecord>>>>,
     http: reqwest::Client,
@@ -362,6 +366,8 @@ impl Integrations {
     }
 
     /// The account of `user`; [`Error::NotFound`] when it is missing or another user's.
+    /// The user's cached status is dropped on `NotFound`: the account may have been
+    /// disconnected through another instance.
     async fn owned_account(
         &self,
         user: UserId,
@@ -375,7 +381,10 @@ impl Integrations {
             .await?
         {
             Some(r) if r.user_id == user => Ok(r),
-            _ => Err(Error::NotFound),
+            _ => {
+                self.invalidate_status(user).await;
+                Err(Error::NotFound)
+            }
         }
     }
 }

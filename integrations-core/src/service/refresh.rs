@@ -127,7 +127,7 @@ impl Integrations {
             .await?;
         let trigger = Trigger::Needed(chrono::Duration::zero());
         let record = match eligibility(provider.as_ref(), &record, trigger, self.now()) {
-            Eligibility::NeedsReconnect => return Err(Error::NeedsReconnect),
+            Eligibility::NeedsReconnect => return Err(self.dead_grant(&record).await),
             Eligibility::Refresh => {
                 self.refresh_record(&provider, record, RefreshContext::on_demand())
                     .await?
@@ -164,7 +164,7 @@ impl Integrations {
             .owned_account(user, provider.id(), provider_account_id)
             .await?;
         match eligibility(provider.as_ref(), &record, Trigger::Requested, self.now()) {
-            Eligibility::NeedsReconnect => return Err(Error::NeedsReconnect),
+            Eligibility::NeedsReconnect => return Err(self.dead_grant(&record).await),
             Eligibility::Unsupported => {
                 return Err(ProviderError::Unsupported {
                     operation: "refresh",
@@ -246,6 +246,7 @@ impl Integrations {
             tokio::time::sleep(self.inner.config.lease_poll).await;
             // The account may have been deleted meanwhile.
             if self.inner.store.get_account(observed.id).await?.is_none() {
+                self.invalidate_status(observed.user_id).await;
                 return Err(Error::NotFound);
             }
         }
@@ -270,9 +271,11 @@ impl Integrations {
             && !is_token_expired(current.expires_at, now);
         let result = if current.status == AccountStatus::NeedsReconnect {
             // The grant died while we waited: no platform call can revive it.
-            Err(Error::NeedsReconnect)
+            Err(self.dead_grant(&current).await)
         } else if current.version != observed.version || just_refreshed {
-            // Someone else wrote (refreshed, reconnected) while we waited: use their result.
+            // Someone else wrote (refreshed, reconnected) while we waited: use their result,
+            // which the cached status of the user may not show yet.
+            self.invalidate_status(current.user_id).await;
             Ok((current, false))
         } else {
             let slot = ctx.slot.take();
@@ -455,6 +458,15 @@ impl Integrations {
             self.emit(ConnectionEventKind::RefreshFailed { code }, &stored);
         }
         Err(err)
+    }
+
+    /// The error for an account the store shows as `NeedsReconnect`. The row was read from
+    /// the store just now, and another instance (a refresher, another web process) may
+    /// have written that state: the user's cached status is dropped, so that `status`
+    /// shows what this answer says.
+    pub(super) async fn dead_grant(&self, record: &AccountRecord) -> Error {
+        self.invalidate_status(record.user_id).await;
+        Error::NeedsReconnect
     }
 
     /// The access token of a record; none stored means the user must reconnect.

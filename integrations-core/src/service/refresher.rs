@@ -2,7 +2,7 @@
 //! [`Refresher`] background task.
 
 use super::Integrations;
-use super::eligibility::{Eligibility, Trigger, eligibility};
+use super::eligibility::{Eligibility, Trigger, eligibility, scheduled_window};
 use super::refresh::{AuditBuffer, RefreshContext, RefreshOutcome, Slot};
 use crate::error::Result;
 use crate::store::AccountRecord;
@@ -57,8 +57,9 @@ pub struct RefreshReport {
     /// Another worker had refreshed or was refreshing them.
     pub skipped_leased: usize,
     /// Nothing to do without a pointless call: no refresh capability, no refresh token
-    /// where one is needed, too young to refresh (Instagram's 24 hours), or the platform
-    /// is not registered here.
+    /// where one is needed, too young to refresh (Instagram's 24 hours), not due yet (more
+    /// than half its lifetime left, see [`Integrations::refresh_due`]), or the platform is
+    /// not registered here.
     pub skipped_not_refreshable: usize,
 }
 
@@ -92,6 +93,12 @@ impl Integrations {
     /// through the store (`claim_due`) so that several workers share the work and no
     /// account is refreshed twice. Runs until no due account is left that this pass has
     /// not handled.
+    ///
+    /// A token whose whole lifetime is not much longer than `window` is refreshed when
+    /// half its lifetime remains rather than within `window`, which would refresh it on
+    /// every pass (a two-hour window with one-hour tokens refreshes them when 30 minutes
+    /// remain); such accounts count as `skipped_not_refreshable` until then, and the first
+    /// pass that meets one logs a warning naming the platform.
     ///
     /// Accounts that were not refreshed (transient failures, nothing to refresh yet) keep
     /// their lease until the pass ends, so that neither this pass nor another worker's
@@ -169,6 +176,7 @@ impl Integrations {
                     let this = self.clone();
                     let owner = lease.owner.clone();
                     let audit = audit.clone();
+                    let window = super::to_chrono(window);
                     tasks.spawn(async move {
                         let mut slot = Slot::new();
                         slot.extend(global.acquire_owned().await.ok());
@@ -180,7 +188,7 @@ impl Integrations {
                             account = %record.provider_account_id,
                         );
                         let outcome = tracing::Instrument::instrument(
-                            this.refresh_claimed(record, &owner, &audit, slot),
+                            this.refresh_claimed(record, window, &owner, &audit, slot),
                             span,
                         )
                         .await;
@@ -224,6 +232,35 @@ impl Integrations {
         }
     }
 
+    /// Warns, once per platform and instance, when a pass's window is longer than half the
+    /// lifetime of a platform's tokens: such tokens are refreshed when half their lifetime
+    /// remains ([`scheduled_window`]), not as soon as the window says, which would be on
+    /// every pass.
+    fn warn_if_window_clamped(&self, record: &AccountRecord, window: chrono::Duration) {
+        let Some(clamped) = scheduled_window(record, window) else {
+            return;
+        };
+        if clamped >= window {
+            return;
+        }
+        let first = self
+            .inner
+            .window_warned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(record.provider.clone());
+        if first {
+            tracing::warn!(
+                provider = %record.provider,
+                window_secs = window.num_seconds(),
+                refreshed_within_secs = clamped.num_seconds(),
+                "the refresh window is longer than half the lifetime of this platform's tokens; \
+                 they are refreshed when half their lifetime remains. Choose a window shorter \
+                 than half the token lifetime"
+            );
+        }
+    }
+
     async fn release_quietly(&self, id: i64, owner: &str) {
         if let Err(e) = self.store().release_lease(id, owner).await {
             tracing::warn!(error = %e, account = id, "could not release a refresh lease");
@@ -233,6 +270,7 @@ impl Integrations {
     async fn refresh_claimed(
         &self,
         record: AccountRecord,
+        window: chrono::Duration,
         owner: &str,
         audit: &AuditBuffer,
         slot: Slot,
@@ -240,9 +278,9 @@ impl Integrations {
         let Ok(provider) = self.provider(record.provider.as_str()).cloned() else {
             return RefreshOutcome::NotRefreshable;
         };
-        if eligibility(provider.as_ref(), &record, Trigger::Scheduled, self.now())
-            != Eligibility::Refresh
-        {
+        self.warn_if_window_clamped(&record, window);
+        let trigger = Trigger::Scheduled(window);
+        if eligibility(provider.as_ref(), &record, trigger, self.now()) != Eligibility::Refresh {
             return RefreshOutcome::NotRefreshable;
         }
         let id = record.id;
@@ -272,7 +310,9 @@ pub struct RefresherConfig {
     /// Up to this much random time is added to each interval, so that instances started
     /// together spread out (default 10 seconds).
     pub jitter: Duration,
-    /// Refresh tokens expiring within this window (default 10 minutes).
+    /// Refresh tokens expiring within this window (default 10 minutes), or within half
+    /// their lifetime when that is shorter. Choose it longer than `interval + jitter` and
+    /// shorter than half the shortest token lifetime (Reddit: one hour).
     pub window: Duration,
     /// Bounds of each pass.
     pub limits: RefreshLimits,

@@ -61,7 +61,7 @@ impl Integrations {
             Trigger::Needed(skew),
             self.now(),
         ) {
-            Eligibility::NeedsReconnect => return Err(Error::NeedsReconnect),
+            Eligibility::NeedsReconnect => return Err(self.dead_grant(&record).await),
             Eligibility::Refresh => {
                 record = self
                     .refresh_record(&provider, record, RefreshContext::on_demand())

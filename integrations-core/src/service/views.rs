@@ -5,7 +5,7 @@ use super::Integrations;
 use crate::error::{Error, Result};
 use crate::provider::ProviderId;
 use crate::status::{IntegrationStatus, account_status};
-use crate::store::{AccountCount, AccountRecord, StoreError, UserId};
+use crate::store::{AccountCount, AccountRecord, AccountStatus, StoreError, UserId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::sync::Arc;
@@ -25,7 +25,8 @@ pub struct IntegrationView {
     pub status: IntegrationStatus,
     /// `status == Connected` (the design's `isConnected`).
     pub is_connected: bool,
-    /// Access-token expiry.
+    /// When the stored access token expires: `None` when it does not expire, and when
+    /// there is no usable token (a `NeedsReconnect` account, whose tokens were cleared).
     pub expires_at: Option<DateTime<Utc>>,
     /// Granted scopes, space-separated.
     pub scope: Option<String>,
@@ -50,7 +51,7 @@ impl IntegrationView {
             username: record.username().map(str::to_owned),
             status,
             is_connected: status == IntegrationStatus::Connected,
-            expires_at: record.expires_at,
+            expires_at: usable_token_expiry(record),
             scope: record.scope.clone(),
             metadata: record.metadata.clone(),
             last_error: record.last_error.clone(),
@@ -58,6 +59,15 @@ impl IntegrationView {
             updated_at: record.updated_at,
         }
     }
+}
+
+/// The expiry of the account's access token, when it has one it can use: a dead grant's
+/// expiry (kept in the row) describes a token that no longer exists.
+fn usable_token_expiry(record: &AccountRecord) -> Option<DateTime<Utc>> {
+    if record.status == AccountStatus::NeedsReconnect || record.access_token.is_none() {
+        return None;
+    }
+    record.expires_at
 }
 
 impl Integrations {

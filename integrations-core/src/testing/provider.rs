@@ -23,7 +23,12 @@ use url::Url;
 /// - `refresh` accepts only the account's current refresh token; with rotation (the
 ///   default) every refresh issues a new one and invalidates the old one.
 /// - [`revoke_grant`](Self::revoke_grant) kills an account's grant: refresh then answers
-///   `InvalidGrant`. [`fail_next_refresh`](Self::fail_next_refresh) queues errors.
+///   `InvalidGrant`. [`fail_next_refresh`](Self::fail_next_refresh),
+///   [`fail_next_profile`](Self::fail_next_profile) and
+///   [`fail_next_revoke`](Self::fail_next_revoke) queue errors.
+/// - `revoke` ends every token of the account (like TikTok's revoke), or, after
+///   [`set_revoke_per_grant`](Self::set_revoke_per_grant), only the tokens it is given
+///   (like an RFC 7009 revocation).
 #[derive(Debug)]
 pub struct ScriptedProvider {
     id: ProviderId,
@@ -46,6 +51,9 @@ struct Script {
     refresh: HashMap<String, String>,
     revoked: HashSet<String>,
     refresh_failures: VecDeque<ProviderError>,
+    profile_failures: VecDeque<ProviderError>,
+    revoke_failures: VecDeque<ProviderError>,
+    revoke_per_grant: bool,
     refresh_delay: Duration,
     metadata: HashMap<String, serde_json::Value>,
 }
@@ -104,6 +112,22 @@ impl ScriptedProvider {
     /// Queues an error for the next refresh call.
     pub fn fail_next_refresh(&self, error: ProviderError) {
         self.script().refresh_failures.push_back(error);
+    }
+
+    /// Queues an error for the next `fetch_profile` call.
+    pub fn fail_next_profile(&self, error: ProviderError) {
+        self.script().profile_failures.push_back(error);
+    }
+
+    /// Queues an error for the next `revoke` call (the tokens then stay live).
+    pub fn fail_next_revoke(&self, error: ProviderError) {
+        self.script().revoke_failures.push_back(error);
+    }
+
+    /// Whether `revoke` ends only the tokens it is given (`true`) or every token of their
+    /// account (`false`, the default); [`Provider::revoke_is_per_grant`] answers this.
+    pub fn set_revoke_per_grant(&self, per_grant: bool) {
+        self.script().revoke_per_grant = per_grant;
     }
 
     /// Kills an account's grant: its refresh answers `InvalidGrant` from now on.
@@ -250,7 +274,10 @@ impl Provider for ScriptedProvider {
 
     async fn fetch_profile(&self, access_token: &AccessToken) -> Result<Profile, ProviderError> {
         self.profile_calls.fetch_add(1, Ordering::SeqCst);
-        let s = self.script();
+        let mut s = self.script();
+        if let Some(e) = s.profile_failures.pop_front() {
+            return Err(e);
+        }
         let account = s.access.get(access_token.expose_secret()).cloned().ok_or(
             ProviderError::InvalidGrant {
                 description: Some("unknown access token".into()),
@@ -283,6 +310,18 @@ impl Provider for ScriptedProvider {
             });
         }
         let mut s = self.script();
+        if let Some(e) = s.revoke_failures.pop_front() {
+            return Err(e);
+        }
+        if s.revoke_per_grant {
+            if let Some(t) = access_token {
+                s.access.remove(t.expose_secret());
+            }
+            if let Some(t) = refresh_token {
+                s.refresh.remove(t.expose_secret());
+            }
+            return Ok(());
+        }
         let account = access_token
             .and_then(|t| s.access.get(t.expose_secret()).cloned())
             .or_else(|| refresh_token.and_then(|t| s.refresh.get(t.expose_secret()).cloned()));
@@ -291,6 +330,10 @@ impl Provider for ScriptedProvider {
             s.refresh.retain(|_, a| *a != account);
         }
         Ok(())
+    }
+
+    fn revoke_is_per_grant(&self) -> bool {
+        self.script().revoke_per_grant
     }
 }
 
