@@ -227,6 +227,11 @@ impl Provider for OnlyFansProvider {
         true
     }
 
+    /// `true`: a delete ends one gateway connection, nothing else.
+    fn revoke_is_per_grant(&self) -> bool {
+        true
+    }
+
     /// Reads the gateway's error body on a request made through `Integrations::send`:
     /// `SESSION_EXPIRED` / `SESSION_NOT_PROVIDED` are [`ProviderError::InvalidGrant`].
     fn api_error(&self, response: &CappedResponse) -> Option<ProviderError> {

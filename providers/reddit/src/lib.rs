@@ -200,6 +200,11 @@ impl Provider for RedditProvider {
         self.api.engine.revoke(access_token, refresh_token).await
     }
 
+    /// `true`: revoking a refresh token ends that grant's token chain only.
+    fn revoke_is_per_grant(&self) -> bool {
+        true
+    }
+
     fn authorize_request(
         &self,
         request: reqwest::RequestBuilder,
