@@ -29,12 +29,34 @@ pub enum SetupError {
         /// What went wrong.
         message: String,
     },
+    /// A variable has a value it cannot have.
+    #[error("{0}")]
+    Variable(String),
     /// The extra providers' file (`PROVIDERS_FILE`) is unreadable or wrong.
     #[error("providers file: {0}")]
     ProvidersFile(String),
     /// The authorization URL did not redirect back as expected.
     #[error("authorization did not redirect back: {0}")]
     Authorization(String),
+}
+
+/// Reads a boolean variable the one way every example binary does: `true`/`false`,
+/// `1`/`0`, `yes`/`no`, `on`/`off` in any case; unset or empty is `None`; anything else is
+/// an error naming the variable (never a silent `false`).
+pub fn env_bool(
+    lookup: &dyn Fn(&str) -> Option<String>,
+    name: &str,
+) -> Result<Option<bool>, SetupError> {
+    let Some(value) = lookup(name).filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(Some(true)),
+        "false" | "0" | "no" | "off" => Ok(Some(false)),
+        _ => Err(SetupError::Variable(format!(
+            "{name} must be true or false (or 1/0, yes/no, on/off), got {value:?}"
+        ))),
+    }
 }
 
 /// The User-Agent the examples send (Reddit requires a descriptive one).

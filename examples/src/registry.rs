@@ -55,18 +55,18 @@ impl PlatformEntry {
 
     /// Whether the environment configures this platform: its credential variable is set
     /// and `ENABLE_<PREFIX>_INTEGRATION` is not false.
-    pub fn configured(&self, lookup: Lookup<'_>) -> bool {
-        lookup(self.credential_var).is_some_and(|v| !v.trim().is_empty()) && self.enabled(lookup)
+    pub fn configured(&self, lookup: Lookup<'_>) -> Result<bool, SetupError> {
+        Ok(
+            lookup(self.credential_var).is_some_and(|v| !v.trim().is_empty())
+                && self.enabled(lookup)?,
+        )
     }
 
-    /// Whether `ENABLE_<PREFIX>_INTEGRATION` leaves the platform on (unset counts as on).
-    pub fn enabled(&self, lookup: Lookup<'_>) -> bool {
-        !lookup(&format!("ENABLE_{}_INTEGRATION", self.env_prefix)).is_some_and(|v| {
-            matches!(
-                v.trim().to_ascii_lowercase().as_str(),
-                "false" | "0" | "no" | "off"
-            )
-        })
+    /// Whether `ENABLE_<PREFIX>_INTEGRATION` leaves the platform on (unset counts as on);
+    /// a value that is not a boolean is an error ([`env_bool`](crate::env_bool)).
+    pub fn enabled(&self, lookup: Lookup<'_>) -> Result<bool, SetupError> {
+        let name = format!("ENABLE_{}_INTEGRATION", self.env_prefix);
+        Ok(crate::env_bool(lookup, &name)?.unwrap_or(true))
     }
 }
 
@@ -190,11 +190,13 @@ pub fn sandbox_providers(
 /// The built-in platforms the environment configures ([`PlatformEntry::configured`]).
 /// A platform whose set is incomplete is an error naming the missing variable.
 pub fn providers_from_env(lookup: Lookup<'_>) -> Result<Vec<Arc<dyn Provider>>, SetupError> {
-    PLATFORMS
-        .iter()
-        .filter(|p| p.configured(lookup))
-        .map(|p| Ok(p.from_lookup(lookup)?))
-        .collect()
+    let mut out = Vec::new();
+    for p in &PLATFORMS {
+        if p.configured(lookup)? {
+            out.push(p.from_lookup(lookup)?);
+        }
+    }
+    Ok(out)
 }
 
 /// The variable naming the extra providers' file.
@@ -265,6 +267,32 @@ mod tests {
     use integrations_core::testing::env_lookup;
 
     #[test]
+    fn booleans_parse_one_way() {
+        for (value, expected) in [
+            ("true", Some(true)),
+            ("TRUE", Some(true)),
+            ("Yes", Some(true)),
+            ("on", Some(true)),
+            ("1", Some(true)),
+            ("false", Some(false)),
+            ("OFF", Some(false)),
+            ("no", Some(false)),
+            ("0", Some(false)),
+            ("", None),
+        ] {
+            let got = crate::env_bool(&env_lookup(&[("X", value)]), "X").unwrap();
+            assert_eq!(got, expected, "{value:?}");
+        }
+        assert_eq!(crate::env_bool(&env_lookup(&[]), "X").unwrap(), None);
+        let err = crate::env_bool(
+            &env_lookup(&[("SECURE_COOKIES", "maybe")]),
+            "SECURE_COOKIES",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("SECURE_COOKIES"), "{err}");
+    }
+
+    #[test]
     fn the_table_is_consistent() {
         for (i, p) in PLATFORMS.iter().enumerate() {
             assert_eq!(p.sandbox.as_str(), p.id);
@@ -288,6 +316,13 @@ mod tests {
         assert_eq!(ids, ["tiktok"]);
         let err = providers_from_env(&env_lookup(&vars[..2])).err().unwrap();
         assert!(err.to_string().contains("TIKTOK_REDIRECT_URI"), "{err}");
+        let mut typo = vars.to_vec();
+        typo.push(("ENABLE_TIKTOK_INTEGRATION", "flase"));
+        let err = providers_from_env(&env_lookup(&typo)).err().unwrap();
+        assert!(
+            err.to_string().contains("ENABLE_TIKTOK_INTEGRATION"),
+            "{err}"
+        );
     }
 
     #[test]

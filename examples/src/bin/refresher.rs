@@ -84,7 +84,9 @@ fn settings(
         }
     };
     let mut s = Settings {
-        sandbox: lookup("REFRESHER_SANDBOX").is_some_and(|v| truthy(&v)),
+        sandbox: integrations_examples::env_bool(lookup, "REFRESHER_SANDBOX")
+            .map_err(|e| e.to_string())?
+            .unwrap_or(false),
         once: false,
         interval: Duration::from_secs(env_num("REFRESH_INTERVAL_SECS", 60)?),
         window: Duration::from_secs(env_num("REFRESH_WINDOW_SECS", 600)?),
@@ -152,13 +154,6 @@ async fn serve_metrics(addr: std::net::SocketAddr) -> Result<std::net::SocketAdd
         }
     });
     Ok(bound)
-}
-
-fn truthy(v: &str) -> bool {
-    matches!(
-        v.trim().to_ascii_lowercase().as_str(),
-        "1" | "true" | "yes" | "on"
-    )
 }
 
 /// The providers configured in the environment: the built-in platforms whose first

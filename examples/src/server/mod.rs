@@ -174,6 +174,9 @@ impl ServerConfig {
     ///   `REDDIT_CLIENT_ID`, `ONLYFANS_API_KEY` and the rest each provider's `from_env`
     ///   lists) replace the sandbox for that platform;
     /// - `SECURE_COOKIES=true` marks the cookie `Secure`;
+    ///
+    /// Booleans read `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off` in any case; any other
+    /// value is an error at start ([`env_bool`](crate::env_bool)).
     /// - `METRICS=false` turns `GET /metrics` off (on by default).
     pub fn from_env() -> Result<Self, ServerError> {
         let lookup = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
@@ -201,16 +204,18 @@ impl ServerConfig {
             session_secret,
             disabled: PLATFORMS
                 .iter()
-                .filter(|p| !p.enabled(&lookup))
-                .map(|p| p.id.to_owned())
+                .map(|p| Ok((p.id, p.enabled(&lookup)?)))
+                .collect::<Result<Vec<_>, SetupError>>()?
+                .into_iter()
+                .filter(|(_, on)| !on)
+                .map(|(id, _)| id.to_owned())
                 .collect(),
             credentials_from_env: true,
             clock: None,
             sandbox_auto_consent: None,
             extra_providers: registry::providers_file_from_env(&lookup)?,
-            secure_cookies: lookup("SECURE_COOKIES").is_some_and(|v| v == "true" || v == "1"),
-            metrics: lookup("METRICS")
-                .is_none_or(|v| !matches!(v.trim(), "false" | "0" | "no" | "off")),
+            secure_cookies: crate::env_bool(&lookup, "SECURE_COOKIES")?.unwrap_or(false),
+            metrics: crate::env_bool(&lookup, "METRICS")?.unwrap_or(true),
         })
     }
 }
@@ -305,7 +310,13 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, ServerError> {
         .iter()
         .filter(|p| !config.disabled.contains(p.id))
         .collect();
-    let from_env = |p: &registry::PlatformEntry| config.credentials_from_env && p.configured(&env);
+    let mut from_env = Vec::new();
+    for p in &enabled {
+        if config.credentials_from_env && p.configured(&env)? {
+            from_env.push(p.id);
+        }
+    }
+    let from_env = |p: &registry::PlatformEntry| from_env.contains(&p.id);
     let needs_sandbox = enabled.iter().any(|p| !from_env(p));
 
     let sandbox = if needs_sandbox {
