@@ -100,6 +100,6 @@ pub use service::{
 pub use status::{IntegrationStatus, compute_status, is_token_expired};
 pub use store::{
     AccountCount, AccountRecord, AccountStatus, AuditAction, AuditEvent, DeletedUserData, Lease,
-    NewAccount, NewAuditEvent, PendingAuthorization, StateHash, StoreError, TokenStore, Upserted,
-    UserId,
+    LimitedAppend, NewAccount, NewAuditEvent, PendingAuthorization, StateHash, StoreError,
+    TokenStore, Upserted, UserId,
 };

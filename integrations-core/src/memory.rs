@@ -3,8 +3,8 @@
 use crate::provider::ProviderId;
 use crate::store::{
     AccountCount, AccountRecord, AccountStatus, AuditAction, AuditEvent, DeletedUserData, Lease,
-    NewAccount, NewAuditEvent, PendingAuthorization, StateHash, StoreError, TokenStore, Upserted,
-    UserId,
+    LimitedAppend, NewAccount, NewAuditEvent, PendingAuthorization, StateHash, StoreError,
+    TokenStore, Upserted, UserId,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -273,6 +273,35 @@ impl TokenStore for MemoryStore {
         let id = st.next_audit;
         st.audit.push(AuditEvent { id, event });
         Ok(())
+    }
+
+    async fn append_audit_within_limit(
+        &self,
+        event: NewAuditEvent,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<LimitedAppend, StoreError> {
+        // Counted and appended under one lock: atomic.
+        let mut st = self.state();
+        let mut times: Vec<DateTime<Utc>> = st
+            .audit
+            .iter()
+            .filter(|e| {
+                e.event.user_id == event.user_id
+                    && e.event.action == event.action
+                    && e.event.at >= since
+            })
+            .map(|e| e.event.at)
+            .collect();
+        if times.len() >= limit {
+            times.sort_unstable_by(|a, b| b.cmp(a));
+            times.truncate(limit);
+            return Ok(LimitedAppend::Refused(times));
+        }
+        st.next_audit += 1;
+        let id = st.next_audit;
+        st.audit.push(AuditEvent { id, event });
+        Ok(LimitedAppend::Appended)
     }
 
     async fn list_audit(

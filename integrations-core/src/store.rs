@@ -299,6 +299,16 @@ pub struct NewAuditEvent {
     pub at: DateTime<Utc>,
 }
 
+/// The answer of [`TokenStore::append_audit_within_limit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LimitedAppend {
+    /// The event was appended.
+    Appended,
+    /// The window was full; nothing was written. The times of the newest `limit` events
+    /// in it, newest first.
+    Refused(Vec<DateTime<Utc>>),
+}
+
 /// A stored audit event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent {
@@ -500,6 +510,31 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
         since: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<DateTime<Utc>>, StoreError>;
+
+    /// Appends `event` only if fewer than `limit` events of the same user and action are
+    /// at or after `since`, **atomically**: concurrent callers, in every process sharing
+    /// the store, append at most `limit` in a window between them (the connect rate limit
+    /// rests on it). When refused, nothing is written and the answer carries the times of
+    /// the newest `limit` events, newest first.
+    ///
+    /// The default counts with [`recent_audit_times`](Self::recent_audit_times) and then
+    /// appends: correct for a store used by one caller at a time only; stores shared by
+    /// concurrent callers override it (the built-in stores do).
+    async fn append_audit_within_limit(
+        &self,
+        event: NewAuditEvent,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<LimitedAppend, StoreError> {
+        let recent = self
+            .recent_audit_times(event.user_id, event.action, since, limit)
+            .await?;
+        if recent.len() >= limit {
+            return Ok(LimitedAppend::Refused(recent));
+        }
+        self.append_audit(event).await?;
+        Ok(LimitedAppend::Appended)
+    }
 
     /// How many accounts the store holds, by platform and stored status, and of those how
     /// many have an access token past its expiry at `now` (see [`AccountCount`]). For

@@ -677,6 +677,29 @@ async fn instances_sharing_a_store_share_the_connect_limit() {
     }
 }
 
+/// 40 parallel connects of one user against a limit of 10: exactly 10 get through (the
+/// count and the write are one atomic step in the store).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_connects_cannot_get_past_the_limit() {
+    let f = fixture();
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let i = f.integrations.clone();
+        tasks.push(tokio::spawn(async move {
+            i.connect(UserId(1), "reddit", None).await
+        }));
+    }
+    let mut admitted = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => admitted += 1,
+            Err(Error::RateLimited { .. }) => {}
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(admitted, 10);
+}
+
 #[tokio::test]
 async fn connect_is_rate_limited_per_user() {
     let f = fixture();

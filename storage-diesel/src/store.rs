@@ -21,8 +21,8 @@ use diesel_async::pooled_connection::deadpool::{Pool, PoolError};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use integrations_core::{
     AccountCount, AccountRecord, AccountStatus, AuditAction, AuditEvent, DeletedUserData, Lease,
-    NewAccount, NewAuditEvent, PendingAuthorization, ProviderId, StateHash, StoreError, TokenStore,
-    Upserted, UserId,
+    LimitedAppend, NewAccount, NewAuditEvent, PendingAuthorization, ProviderId, StateHash,
+    StoreError, TokenStore, Upserted, UserId,
 };
 use std::collections::HashSet;
 use std::fmt;
@@ -878,6 +878,75 @@ impl TokenStore for DieselStore {
             .await
             .map_err(error::db))?;
         rows.into_iter().map(AuditRow::into_event).collect()
+    }
+
+    async fn append_audit_within_limit(
+        &self,
+        event: NewAuditEvent,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<LimitedAppend, StoreError> {
+        let row = NewAuditRow::new(&event);
+        let since = Ts::new(since);
+        let count_limit = limit_of(limit);
+        let (user, action) = (event.user_id.0, event.action.as_str());
+        // Count, then append only under the limit, in one transaction that no other
+        // caller for this user and action can interleave with.
+        macro_rules! count_then_append {
+            ($c:ident) => {{
+                let times: Vec<Ts> = ev::integration_audit_events
+                    .filter(ev::user_id.eq(user))
+                    .filter(ev::action.eq(action))
+                    .filter(ev::at.ge(since))
+                    .order(ev::at.desc())
+                    .limit(count_limit)
+                    .select(ev::at)
+                    .load($c)
+                    .await?;
+                if times.len() >= limit {
+                    return Ok(LimitedAppend::Refused(
+                        times.into_iter().map(|t| t.0).collect(),
+                    ));
+                }
+                diesel::insert_into(ev::integration_audit_events)
+                    .values(&row)
+                    .execute($c)
+                    .await?;
+                Ok(LimitedAppend::Appended)
+            }};
+        }
+        let inner = &self.inner;
+        match &inner.backend {
+            Backend::Postgres(pool) => {
+                let mut obj = inner.acquire(pool.get()).await?;
+                let conn: &mut AsyncPgConnection = &mut obj;
+                let key = format!("integrations:audit-limit:{action}:{user}");
+                conn.transaction::<_, diesel::result::Error, _>(
+                    async |c: &mut AsyncPgConnection| {
+                        // Serializes this user's and action's counting across every process;
+                        // released at commit.
+                        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                            .bind::<diesel::sql_types::Text, _>(&key)
+                            .execute(c)
+                            .await?;
+                        count_then_append!(c)
+                    },
+                )
+                .await
+                .map_err(error::db)
+            }
+            Backend::Sqlite(pool) => {
+                // BEGIN IMMEDIATE takes the database's write lock before the count.
+                let _turn = inner.sqlite_writes.lock().await;
+                let mut obj = inner.acquire(pool.get()).await?;
+                let conn: &mut SqliteConn = &mut obj;
+                conn.immediate_transaction::<_, diesel::result::Error, _>(
+                    async |c: &mut SqliteConn| count_then_append!(c),
+                )
+                .await
+                .map_err(error::db)
+            }
+        }
     }
 
     async fn recent_audit_times(

@@ -6,12 +6,12 @@ use crate::error::{Error, Result};
 use crate::oauth::{generate_pkce_verifier, generate_state, pkce_challenge};
 use crate::provider::{
     AuthorizationRequest, CallbackOutcome, CallbackParams, CodeExchange, PkceSupport, Provider,
-    ProviderError, TokenSet,
+    ProviderError, ProviderId, TokenSet,
 };
 use crate::secret::PkceVerifier;
 use crate::store::{
-    AuditAction, NewAccount, PendingAuthorization, StateHash, StoreError, USERNAME_KEY, Upserted,
-    UserId,
+    AuditAction, LimitedAppend, NewAccount, NewAuditEvent, PendingAuthorization, StateHash,
+    StoreError, USERNAME_KEY, Upserted, UserId,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -42,26 +42,45 @@ pub struct Connection {
 
 impl Integrations {
     /// The per-user connect limit, counted from the store's `ConnectStarted` audit events
-    /// so that every instance sharing the store enforces the same limit.
-    async fn check_connect_rate(&self, user: UserId, now: DateTime<Utc>) -> Result<()> {
+    /// so that every instance sharing the store enforces the same limit. The event is
+    /// appended in the same atomic step as the count
+    /// ([`TokenStore::append_audit_within_limit`](crate::TokenStore::append_audit_within_limit)):
+    /// parallel connects cannot get past it.
+    async fn admit_connect(
+        &self,
+        user: UserId,
+        provider: &ProviderId,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let limit = self.inner.config.connect_limit;
+        let event = NewAuditEvent {
+            user_id: user,
+            provider: provider.clone(),
+            provider_account_id: None,
+            action: AuditAction::ConnectStarted,
+            outcome: "success".into(),
+            at: now,
+        };
         if limit == usize::MAX {
+            self.inner.store.append_audit(event).await?;
             return Ok(());
         }
         let window = to_chrono(self.inner.config.connect_window);
         // Events younger than the window count; one exactly `window` old has left it.
         let since = now - window + chrono::Duration::microseconds(1);
-        let recent = self
+        match self
             .inner
             .store
-            .recent_audit_times(user, AuditAction::ConnectStarted, since, limit)
-            .await?;
-        if recent.len() >= limit {
-            // The oldest of the `limit` newest leaves the window first.
-            let retry_at = recent.last().map_or(now, |t| *t + window);
-            return Err(Error::RateLimited { retry_at });
+            .append_audit_within_limit(event, since, limit)
+            .await?
+        {
+            LimitedAppend::Appended => Ok(()),
+            LimitedAppend::Refused(recent) => {
+                // The oldest of the `limit` newest leaves the window first.
+                let retry_at = recent.last().map_or(now, |t| *t + window);
+                Err(Error::RateLimited { retry_at })
+            }
         }
-        Ok(())
     }
 
     /// Starts connecting an account: checks the per-user rate limit, stores a pending
@@ -78,7 +97,7 @@ impl Integrations {
     ) -> Result<ConnectStart> {
         let provider = self.provider(provider_id)?.clone();
         let now = self.now();
-        self.check_connect_rate(user, now).await?;
+        self.admit_connect(user, provider.id(), now).await?;
         crate::metrics::connect_started(provider.id().as_str());
         let state = generate_state();
         let state_hash = StateHash::of(&state);
@@ -112,14 +131,6 @@ impl Integrations {
                 expires_at: now + to_chrono(self.inner.config.pending_ttl),
             })
             .await?;
-        self.audit(
-            user,
-            provider.id(),
-            None,
-            AuditAction::ConnectStarted,
-            "success",
-        )
-        .await;
         Ok(ConnectStart { auth_url, state })
     }
 

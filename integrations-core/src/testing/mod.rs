@@ -49,7 +49,8 @@ macro_rules! store_conformance_tests {
             update_account_and_release_writes_and_releases,
             sealed_values_round_trip,
             count_accounts_by_provider_and_status,
-            recent_audit_times_filters_and_orders
+            recent_audit_times_filters_and_orders,
+            append_audit_within_limit_is_atomic
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {

@@ -7,7 +7,7 @@ use crate::crypto::{EncryptionKey, SecretContext, TokenCipher};
 use crate::provider::ProviderId;
 use crate::secret::SealedSecret;
 use crate::store::{
-    AccountRecord, AccountStatus, AuditAction, Lease, NewAccount, NewAuditEvent,
+    AccountRecord, AccountStatus, AuditAction, Lease, LimitedAppend, NewAccount, NewAuditEvent,
     PendingAuthorization, StateHash, StoreError, TokenStore, Upserted, UserId,
 };
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -881,4 +881,62 @@ pub async fn recent_audit_times_filters_and_orders(store: Arc<dyn TokenStore>) {
         Vec::<DateTime<Utc>>::new(),
         "another user has none"
     );
+}
+
+/// `append_audit_within_limit` admits at most `limit` events in a window, even to 40
+/// concurrent callers, refuses the rest without writing, and counts per user and action.
+pub async fn append_audit_within_limit_is_atomic(store: Arc<dyn TokenStore>) {
+    let event = |user: i64, action: AuditAction| NewAuditEvent {
+        user_id: UserId(user),
+        provider: pid("reddit"),
+        provider_account_id: None,
+        action,
+        outcome: "success".into(),
+        at: t0() + Duration::minutes(1),
+    };
+    let since = t0();
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let store = store.clone();
+        let e = event(1, AuditAction::ConnectStarted);
+        tasks.push(tokio::spawn(async move {
+            store.append_audit_within_limit(e, since, 10).await
+        }));
+    }
+    let mut appended = 0;
+    let mut refused = 0;
+    for t in tasks {
+        match t.await.expect("task").expect("append_audit_within_limit") {
+            LimitedAppend::Appended => appended += 1,
+            LimitedAppend::Refused(times) => {
+                assert_eq!(times.len(), 10, "the newest `limit` times");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(
+        (appended, refused),
+        (10, 30),
+        "exactly the limit is admitted"
+    );
+    let recent = store
+        .recent_audit_times(UserId(1), AuditAction::ConnectStarted, since, 100)
+        .await
+        .expect("recent");
+    assert_eq!(recent.len(), 10, "refused calls wrote nothing");
+    // Another action and another user have windows of their own; an older window is
+    // not counted.
+    for (user, action, since) in [
+        (1, AuditAction::CallbackFailed, since),
+        (2, AuditAction::ConnectStarted, since),
+        (1, AuditAction::ConnectStarted, t0() + Duration::minutes(2)),
+    ] {
+        assert_eq!(
+            store
+                .append_audit_within_limit(event(user, action), since, 10)
+                .await
+                .expect("append"),
+            LimitedAppend::Appended
+        );
+    }
 }

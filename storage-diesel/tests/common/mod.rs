@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use integrations_core::{
     AccountCount, AccountRecord, AuditAction, AuditEvent, DeletedUserData, EncryptionKey, Lease,
-    NewAccount, NewAuditEvent, PendingAuthorization, ProviderId, SecretContext, StateHash,
-    StoreError, TokenCipher, TokenStore, Upserted, UserId,
+    LimitedAppend, NewAccount, NewAuditEvent, PendingAuthorization, ProviderId, SecretContext,
+    StateHash, StoreError, TokenCipher, TokenStore, Upserted, UserId,
 };
 use integrations_storage_diesel::{DieselStore, StoreOptions};
 use std::path::PathBuf;
@@ -137,6 +137,16 @@ impl<G: Send + Sync + std::fmt::Debug + 'static> TokenStore for Owned<G> {
     }
     async fn count_accounts(&self, now: DateTime<Utc>) -> Result<Vec<AccountCount>, StoreError> {
         self.store.count_accounts(now).await
+    }
+    async fn append_audit_within_limit(
+        &self,
+        event: NewAuditEvent,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<LimitedAppend, StoreError> {
+        self.store
+            .append_audit_within_limit(event, since, limit)
+            .await
     }
     async fn recent_audit_times(
         &self,
