@@ -93,9 +93,9 @@ pub use provider::{
 };
 pub use secret::{AccessToken, ClientSecret, PkceVerifier, RefreshToken, SealedSecret};
 pub use service::{
-    ConnectStart, Connection, ConnectionEvent, ConnectionEventKind, IntegrationView, Integrations,
-    IntegrationsBuilder, RefreshLimits, RefreshReport, Refresher, RefresherConfig, SendPolicy,
-    ServiceConfig,
+    ConnectStart, Connection, ConnectionEvent, ConnectionEventKind, FAILED_CALLBACK_AUDIT_LIMIT,
+    IntegrationView, Integrations, IntegrationsBuilder, RefreshLimits, RefreshReport, Refresher,
+    RefresherConfig, SendPolicy, ServiceConfig,
 };
 pub use status::{IntegrationStatus, compute_status, is_token_expired};
 pub use store::{

@@ -677,6 +677,63 @@ async fn instances_sharing_a_store_share_the_connect_limit() {
     }
 }
 
+/// Forged callbacks are refused, and at most FAILED_CALLBACK_AUDIT_LIMIT of them are
+/// audited per window; expired pending authorizations are purged.
+#[tokio::test]
+async fn failing_traffic_writes_a_bounded_audit_and_pendings_are_purged() {
+    let f = fixture();
+    for i in 0..50 {
+        let state = format!("forged-{i}");
+        let err = f
+            .integrations
+            .callback(
+                UserId(1),
+                "reddit",
+                &params(&[("code", "c"), ("state", &state)]),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidState), "{err:?}");
+    }
+    let audit = f.store.list_audit(UserId(1), 1000).await.unwrap();
+    let failed = audit
+        .iter()
+        .filter(|e| e.event.action == AuditAction::CallbackFailed)
+        .count();
+    assert_eq!(failed, integrations_core::FAILED_CALLBACK_AUDIT_LIMIT);
+    // A new window audits again.
+    f.clock.advance(Duration::minutes(6));
+    let _ = f
+        .integrations
+        .callback(
+            UserId(1),
+            "reddit",
+            &params(&[("code", "c"), ("state", "x")]),
+        )
+        .await;
+    let audit = f.store.list_audit(UserId(1), 1000).await.unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|e| e.event.action == AuditAction::CallbackFailed)
+            .count(),
+        integrations_core::FAILED_CALLBACK_AUDIT_LIMIT + 1
+    );
+
+    // Two started connects; once their pending authorizations expire, they are purged.
+    f.integrations
+        .connect(UserId(2), "reddit", None)
+        .await
+        .unwrap();
+    f.integrations
+        .connect(UserId(2), "reddit", None)
+        .await
+        .unwrap();
+    assert_eq!(f.integrations.purge_expired().await.unwrap(), 0);
+    f.clock.advance(Duration::hours(1));
+    assert_eq!(f.integrations.purge_expired().await.unwrap(), 2);
+}
+
 /// 40 parallel connects of one user against a limit of 10: exactly 10 get through (the
 /// count and the write are one atomic step in the store).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

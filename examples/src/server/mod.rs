@@ -418,15 +418,28 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, ServerError> {
     };
     let app = router(&web, &sessions, integrations.clone(), metrics);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let purging = integrations.clone();
     let task = tokio::spawn(async move {
         let stop = async move {
             let _ = rx.await;
         };
-        if let Err(e) =
-            integrations_axum::serve_with_shutdown(listener, app, ServeLimits::default(), stop)
-                .await
-        {
-            tracing::warn!(error = %e, "the example server stopped with an error");
+        let serving =
+            integrations_axum::serve_with_shutdown(listener, app, ServeLimits::default(), stop);
+        // Expired pending authorizations are purged every minute while the server runs.
+        let purge = async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                if let Err(e) = purging.purge_expired().await {
+                    tracing::warn!(error = %e, "could not purge expired authorizations");
+                }
+            }
+        };
+        tokio::select! {
+            served = serving => if let Err(e) = served {
+                tracing::warn!(error = %e, "the example server stopped with an error");
+            },
+            () = purge => {}
         }
     });
     Ok(RunningServer {

@@ -40,6 +40,9 @@ pub struct Connection {
     pub reauthorized: bool,
 }
 
+/// The most failed callbacks audited per user per connect window.
+pub const FAILED_CALLBACK_AUDIT_LIMIT: usize = 20;
+
 impl Integrations {
     /// The per-user connect limit, counted from the store's `ConnectStarted` audit events
     /// so that every instance sharing the store enforces the same limit. The event is
@@ -165,10 +168,46 @@ impl Integrations {
                 .map_err(|e| e.code()),
         );
         if let Err(e) = &result {
-            self.audit(user, &pid, None, AuditAction::CallbackFailed, e.code())
-                .await;
+            self.audit_failed_callback(user, &pid, e.code()).await;
         }
         result
+    }
+
+    /// Audits a failed callback, at most [`FAILED_CALLBACK_AUDIT_LIMIT`] a user per connect
+    /// window: forged or replayed callbacks cannot grow the audit table without bound (the
+    /// `connect_finished` metric still counts every one).
+    async fn audit_failed_callback(&self, user: UserId, provider: &ProviderId, code: &str) {
+        let now = self.now();
+        let since =
+            now - to_chrono(self.inner.config.connect_window) + chrono::Duration::microseconds(1);
+        let event = NewAuditEvent {
+            user_id: user,
+            provider: provider.clone(),
+            provider_account_id: None,
+            action: AuditAction::CallbackFailed,
+            outcome: code.to_owned(),
+            at: now,
+        };
+        match self
+            .inner
+            .store
+            .append_audit_within_limit(event, since, FAILED_CALLBACK_AUDIT_LIMIT)
+            .await
+        {
+            Ok(LimitedAppend::Appended) => {}
+            Ok(LimitedAppend::Refused(_)) => {
+                tracing::debug!(user = user.0, "failed-callback audit limit reached");
+            }
+            Err(e) => tracing::warn!(error = %e, "could not append an audit event"),
+        }
+    }
+
+    /// Deletes the pending authorizations past their expiry (the [`Refresher`] does it
+    /// after every pass; a host without one calls it on a schedule). Returns how many.
+    ///
+    /// [`Refresher`]: crate::Refresher
+    pub async fn purge_expired(&self) -> Result<u64> {
+        Ok(self.inner.store.purge_expired_pending(self.now()).await?)
     }
 
     async fn callback_inner(

@@ -345,7 +345,9 @@ pub struct Refresher {
 }
 
 impl Refresher {
-    /// Starts the task on the current tokio runtime. The first pass runs at once.
+    /// Starts the task on the current tokio runtime. The first pass runs at once. After
+    /// each pass it also updates the connection gauges and purges expired pending
+    /// authorizations ([`Integrations::purge_expired`]).
     pub fn spawn(integrations: Integrations, config: RefresherConfig) -> Self {
         let (stop, mut stopped) = watch::channel(false);
         let (report_tx, reports) = watch::channel(RefreshReport::default());
@@ -364,6 +366,9 @@ impl Refresher {
                 }
                 if let Err(e) = integrations.record_connection_gauges().await {
                     tracing::warn!(error = %e, "could not count connections for the gauges");
+                }
+                if let Err(e) = integrations.purge_expired().await {
+                    tracing::warn!(error = %e, "could not purge expired authorizations");
                 }
                 let mut jitter_ms = [0u8; 4];
                 rand::fill(&mut jitter_ms[..]);
