@@ -100,3 +100,9 @@ pub fn assert_each_required_variable_named<T: std::fmt::Debug>(
         }
     }
 }
+
+/// Every value of header `name` in `headers`, as bytes: for asserting what a request
+/// carried byte for byte (`[expected]` also proves the header was sent once).
+pub fn header_values<'a>(headers: &'a http::HeaderMap, name: &str) -> Vec<&'a [u8]> {
+    headers.get_all(name).iter().map(|v| v.as_bytes()).collect()
+}

@@ -3,7 +3,7 @@
 
 use chrono::{TimeDelta, Utc};
 use integrations_core::testing::{
-    ProviderConformance, ProviderFlow, provider_conformance, provider_flow,
+    ProviderConformance, ProviderFlow, header_values, provider_conformance, provider_flow,
 };
 use integrations_core::{
     CallbackParams, ClientSecret, EncryptionKey, Error, IntegrationStatus, Integrations,
@@ -244,13 +244,7 @@ async fn the_whole_flow_through_integrations() {
         ]
     );
     let sent = received.iter().find(|r| r.url.path() == media).unwrap();
-    let values = |name: &str| -> Vec<&[u8]> {
-        sent.headers
-            .get_all(name)
-            .iter()
-            .map(|v| v.as_bytes())
-            .collect()
-    };
+    let values = |name: &str| header_values(&sent.headers, name);
     let ua = concat!("integrations-instagram/", env!("CARGO_PKG_VERSION"));
     assert_eq!(values("user-agent"), [ua.as_bytes()]);
     assert!(values("authorization").is_empty());

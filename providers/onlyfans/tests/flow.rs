@@ -2,7 +2,7 @@
 //! disconnect flow through `Integrations` with `MemoryStore`, against a wiremock gateway.
 
 use integrations_core::testing::{
-    ProviderConformance, ProviderFlow, provider_conformance, provider_flow,
+    ProviderConformance, ProviderFlow, header_values, provider_conformance, provider_flow,
 };
 use integrations_core::{
     CallbackParams, ClientSecret, EncryptionKey, Error, IntegrationStatus, Integrations,
@@ -185,13 +185,7 @@ async fn the_whole_flow_through_integrations() {
     assert_eq!(inits.len(), 2);
     assert_ne!(inits[0]["clientReferenceId"], inits[1]["clientReferenceId"]);
     let sent = received.iter().find(|r| r.url.path() == posts).unwrap();
-    let values = |name: &str| -> Vec<&[u8]> {
-        sent.headers
-            .get_all(name)
-            .iter()
-            .map(|v| v.as_bytes())
-            .collect()
-    };
+    let values = |name: &str| header_values(&sent.headers, name);
     let ua = concat!("integrations-onlyfans/", env!("CARGO_PKG_VERSION"));
     assert_eq!(values("user-agent"), [ua.as_bytes()]);
     assert_eq!(values("apikey"), [API_KEY.as_bytes()]);

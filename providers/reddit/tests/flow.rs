@@ -2,7 +2,7 @@
 //! disconnect flow through `Integrations` with `MemoryStore`, against wiremock.
 
 use integrations_core::testing::{
-    ProviderConformance, ProviderFlow, provider_conformance, provider_flow,
+    ProviderConformance, ProviderFlow, header_values, provider_conformance, provider_flow,
 };
 use integrations_core::{
     CallbackParams, ClientSecret, EncryptionKey, Error, IntegrationStatus, Integrations,
@@ -197,13 +197,7 @@ async fn the_whole_flow_through_integrations() {
         "the code exchange and the refresh, nothing for the decline"
     );
     let sent = received.iter().find(|r| r.url.path() == karma).unwrap();
-    let values = |name: &str| -> Vec<&[u8]> {
-        sent.headers
-            .get_all(name)
-            .iter()
-            .map(|v| v.as_bytes())
-            .collect()
-    };
+    let values = |name: &str| header_values(&sent.headers, name);
     assert_eq!(values("user-agent"), [UA.as_bytes()]);
     assert_eq!(
         values("authorization"),

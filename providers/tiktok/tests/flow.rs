@@ -3,7 +3,7 @@
 
 use integrations_core::oauth::pkce_challenge;
 use integrations_core::testing::{
-    ProviderConformance, ProviderFlow, provider_conformance, provider_flow,
+    ProviderConformance, ProviderFlow, header_values, provider_conformance, provider_flow,
 };
 use integrations_core::{
     CallbackParams, ClientSecret, EncryptionKey, Error, Integrations, MemoryStore, PkceVerifier,
@@ -219,13 +219,7 @@ async fn the_whole_flow_through_integrations() {
     assert_eq!(refreshes.len(), 1);
     assert_eq!(refreshes[0]["refresh_token"], "rft.refresh-1");
     let sent = requests.iter().find(|r| r.url.path() == videos).unwrap();
-    let values = |name: &str| -> Vec<&[u8]> {
-        sent.headers
-            .get_all(name)
-            .iter()
-            .map(|v| v.as_bytes())
-            .collect()
-    };
+    let values = |name: &str| header_values(&sent.headers, name);
     let ua = concat!("integrations-tiktok/", env!("CARGO_PKG_VERSION"));
     assert_eq!(values("user-agent"), [ua.as_bytes()]);
     assert_eq!(values("authorization"), [b"Bearer act.access-1".as_slice()]);
