@@ -1,5 +1,6 @@
 //! The two bare baselines: (a) raw TikTok refresh calls to the sandbox with a plain
-//! reqwest client, (b) raw single-row token `UPDATE`s with plain diesel. Both run
+//! reqwest client, (b) raw token `UPDATE`s with plain diesel, one row at a time and in
+//! batches. Both run
 //! `concurrency` spawned workers (like the refresher's spawned tasks) that take the next
 //! item until none is left, and time every operation.
 
@@ -262,4 +263,124 @@ pub async fn sqlite_updates(
         }
     })
     .await
+}
+
+/// Rows written per statement or transaction by the batched form of baseline (b).
+pub const BATCH_ROWS: usize = 256;
+
+/// The batched form of baseline (b), as a hand-tuned program writes such rows: batches of
+/// [`BATCH_ROWS`], one `UPDATE ... FROM unnest(...)` statement each on PostgreSQL.
+/// `ops` counts rows; latencies are per batch.
+pub async fn pg_updates_batched(
+    url: &str,
+    schema: &str,
+    rows: Vec<RowUpdate>,
+    concurrency: usize,
+    pool: usize,
+) -> Result<Timed> {
+    use diesel::sql_types::Array;
+    let set_path = format!("SET search_path TO \"{schema}\"");
+    let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    config.custom_setup = Box::new(move |url| {
+        let url = url.to_owned();
+        let set_path = set_path.clone();
+        Box::pin(async move {
+            let mut conn = AsyncPgConnection::establish(&url).await?;
+            conn.batch_execute(&set_path)
+                .await
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            Ok(conn)
+        })
+    });
+    let manager = AsyncDieselConnectionManager::new_with_config(url, config);
+    let pool = Pool::builder(manager).max_size(pool.max(1)).build()?;
+    let total = rows.len();
+    let batches: Arc<Vec<Vec<RowUpdate>>> =
+        Arc::new(rows.chunks(BATCH_ROWS).map(<[RowUpdate]>::to_vec).collect());
+    let expires: DateTime<Utc> = Utc::now() + chrono::Duration::hours(24);
+    let mut timed = run_workers(batches.len(), concurrency, move |i| {
+        let pool = pool.clone();
+        let batches = batches.clone();
+        async move {
+            let batch = &batches[i];
+            let ids: Vec<i64> = batch.iter().map(|r| r.id).collect();
+            let access: Vec<&str> = batch.iter().map(|r| r.access_token.as_str()).collect();
+            let refresh: Vec<&str> = batch.iter().map(|r| r.refresh_token.as_str()).collect();
+            let mut conn = pool.get().await?;
+            let changed = diesel::sql_query(
+                "UPDATE oauth_accounts AS a SET access_token = u.at, refresh_token = u.rt, \
+                 expires_at = $4, updated_at = $5 \
+                 FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, at, rt) \
+                 WHERE a.id = u.id",
+            )
+            .bind::<Array<BigInt>, _>(&ids)
+            .bind::<Array<Text>, _>(&access)
+            .bind::<Array<Text>, _>(&refresh)
+            .bind::<Timestamptz, _>(expires)
+            .bind::<Timestamptz, _>(Utc::now())
+            .execute(&mut conn)
+            .await?;
+            if changed != batch.len() {
+                return Err(format!("UPDATE changed {changed} of {} rows", batch.len()).into());
+            }
+            Ok(())
+        }
+    })
+    .await?;
+    timed.ops = total;
+    Ok(timed)
+}
+
+/// The batched form of baseline (b) on SQLite: one transaction of [`BATCH_ROWS`] single-row
+/// `UPDATE`s each (the commit is what costs). `ops` counts rows; latencies are per batch.
+pub async fn sqlite_updates_batched(
+    path: &Path,
+    rows: Vec<RowUpdate>,
+    concurrency: usize,
+) -> Result<Timed> {
+    let mut conn = SqliteConn::establish(&path.display().to_string()).await?;
+    conn.batch_execute(
+        "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+    )
+    .await?;
+    let conn = Arc::new(tokio::sync::Mutex::new(conn));
+    let total = rows.len();
+    let batches: Arc<Vec<Vec<RowUpdate>>> =
+        Arc::new(rows.chunks(BATCH_ROWS).map(<[RowUpdate]>::to_vec).collect());
+    let fmt = "%Y-%m-%d %H:%M:%S%.6fZ";
+    let expires = (Utc::now() + chrono::Duration::hours(24))
+        .format(fmt)
+        .to_string();
+    let mut timed = run_workers(batches.len(), concurrency, move |i| {
+        let conn = conn.clone();
+        let batches = batches.clone();
+        let expires = expires.clone();
+        async move {
+            let batch = batches[i].clone();
+            let now = Utc::now().format(fmt).to_string();
+            // One writer: SQLite serializes writers anyway.
+            let mut conn = conn.lock().await;
+            conn.immediate_transaction::<_, diesel::result::Error, _>(async |c| {
+                for r in &batch {
+                    let changed = diesel::sql_query(UPDATE_SQL_SQLITE)
+                        .bind::<Text, _>(&r.access_token)
+                        .bind::<Text, _>(&r.refresh_token)
+                        .bind::<Text, _>(&expires)
+                        .bind::<Text, _>(&now)
+                        .bind::<BigInt, _>(r.id)
+                        .execute(c)
+                        .await?;
+                    if changed != 1 {
+                        return Err(diesel::result::Error::NotFound);
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+            Ok(())
+        }
+    })
+    .await?;
+    timed.ops = total;
+    Ok(timed)
 }
