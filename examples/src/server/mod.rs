@@ -29,7 +29,7 @@
 
 mod api;
 mod page;
-mod session;
+pub mod session;
 
 use crate::{SetupError, load_or_create_key, sandbox_providers};
 use axum::Router;

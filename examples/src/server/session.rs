@@ -5,8 +5,8 @@ use super::AppState;
 use super::api::ApiError;
 use axum::Json;
 use axum::extract::{FromRef, FromRequestParts, Query};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::Form;
 use axum_extra::extract::cookie::{Cookie, Key, SameSite, SignedCookieJar};
@@ -14,7 +14,7 @@ use integrations_core::UserId;
 use serde::{Deserialize, Serialize};
 
 /// The session cookie's name.
-pub(crate) const COOKIE: &str = "integrations_session";
+pub const COOKIE: &str = "integrations_session";
 
 /// The signed-in user, or a 401 JSON error.
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +28,25 @@ pub(crate) fn user_of(jar: &SignedCookieJar) -> Option<UserId> {
         .map(UserId)
 }
 
+/// The signed-in user of a request, from its `Cookie` headers: the session cookie,
+/// signed with `key`, holding a positive user number. Anything else (no cookie, a bad
+/// signature, another key's signature, a value that is not a positive number) is `None`.
+///
+/// This is how every route reads the session; it is public so that it can be tested
+/// (and fuzzed) from outside the crate.
+pub fn read_session(headers: &HeaderMap, key: &Key) -> Option<UserId> {
+    user_of(&SignedCookieJar::from_headers(headers, key.clone()))
+}
+
+/// The `Cookie` header a browser sends back after signing in as `user` on a server
+/// whose signing key is `key` (the `name=value` part of the sign-in's `Set-Cookie`).
+pub fn session_cookie_header(key: &Key, user: UserId) -> Option<String> {
+    let jar = SignedCookieJar::new(key.clone()).add(Cookie::new(COOKIE, user.0.to_string()));
+    let response = (jar, ()).into_response();
+    let set_cookie = response.headers().get(header::SET_COOKIE)?.to_str().ok()?;
+    set_cookie.split(';').next().map(str::to_owned)
+}
+
 impl<S> FromRequestParts<S> for SessionUser
 where
     S: Send + Sync,
@@ -36,10 +55,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let jar = SignedCookieJar::<Key>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::unauthenticated())?;
-        user_of(&jar)
+        read_session(&parts.headers, &Key::from_ref(state))
             .map(SessionUser)
             .ok_or_else(ApiError::unauthenticated)
     }
