@@ -28,8 +28,9 @@
 //! | `POST /api/integrations/refresh/:provider/:accountId` | refresh now |
 
 mod api;
+pub mod cookie;
 mod page;
-pub mod session;
+mod session;
 
 use crate::{SetupError, load_or_create_key, sandbox_providers};
 use axum::Router;

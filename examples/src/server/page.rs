@@ -2,7 +2,8 @@
 //! JavaScript embedded in the binary.
 
 use super::AppState;
-use super::session::{local_path, user_of};
+use super::cookie::user_of;
+use super::session::local_path;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};

@@ -3,49 +3,20 @@
 
 use super::AppState;
 use super::api::ApiError;
+use super::cookie::{COOKIE, read_session};
 use axum::Json;
 use axum::extract::{FromRef, FromRequestParts, Query};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::Form;
 use axum_extra::extract::cookie::{Cookie, Key, SameSite, SignedCookieJar};
 use integrations_core::UserId;
 use serde::{Deserialize, Serialize};
 
-/// The session cookie's name.
-pub const COOKIE: &str = "integrations_session";
-
 /// The signed-in user, or a 401 JSON error.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SessionUser(pub(crate) UserId);
-
-/// Reads the user from a signed cookie jar.
-pub(crate) fn user_of(jar: &SignedCookieJar) -> Option<UserId> {
-    jar.get(COOKIE)
-        .and_then(|c| c.value().parse::<i64>().ok())
-        .filter(|id| *id > 0)
-        .map(UserId)
-}
-
-/// The signed-in user of a request, from its `Cookie` headers: the session cookie,
-/// signed with `key`, holding a positive user number. Anything else (no cookie, a bad
-/// signature, another key's signature, a value that is not a positive number) is `None`.
-///
-/// This is how every route reads the session; it is public so that it can be tested
-/// (and fuzzed) from outside the crate.
-pub fn read_session(headers: &HeaderMap, key: &Key) -> Option<UserId> {
-    user_of(&SignedCookieJar::from_headers(headers, key.clone()))
-}
-
-/// The `Cookie` header a browser sends back after signing in as `user` on a server
-/// whose signing key is `key` (the `name=value` part of the sign-in's `Set-Cookie`).
-pub fn session_cookie_header(key: &Key, user: UserId) -> Option<String> {
-    let jar = SignedCookieJar::new(key.clone()).add(Cookie::new(COOKIE, user.0.to_string()));
-    let response = (jar, ()).into_response();
-    let set_cookie = response.headers().get(header::SET_COOKIE)?.to_str().ok()?;
-    set_cookie.split(';').next().map(str::to_owned)
-}
 
 impl<S> FromRequestParts<S> for SessionUser
 where
