@@ -2,11 +2,14 @@
 //!
 //! - `test`: checks and provides what the test suite needs (PostgreSQL, Chromium and
 //!   chromedriver), then runs `cargo test --workspace --no-fail-fast` and prints a summary.
+//! - `setup`: only the checks and provisioning of `test`.
+//! - `fuzz`: builds and runs every `cargo fuzz` target of `fuzz/` for a bounded time.
 //! - `bench`: the refresh benchmark (`--quick` as CI runs it) or the micro benches.
 //!
 //! Standard library only, so that it builds in seconds on a fresh machine.
 
 mod bench;
+mod fuzz;
 mod prereq;
 mod run;
 mod test;
@@ -23,6 +26,11 @@ tasks:
                      `cargo test --workspace --no-fail-fast [ARGS...]` and summarize.
                      INTEGRATIONS_SKIP_POSTGRES=1 / INTEGRATIONS_SKIP_BROWSER=1 skip
                      those tests explicitly.
+  setup              only the prerequisite checks (and installs) of `test`.
+  fuzz [--seconds N] [--target NAME]... [--report FILE] [--list]
+                     build the fuzz targets of fuzz/ and run each for N seconds
+                     (default 60) on its seed corpus; prints a table of executions per
+                     second and coverage; fails on any crash.
   bench [--quick | --micro] [-- ARGS...]
                      refresh-bench in release mode (--quick: its short CI mode, in debug;
                      --micro: the criterion micro benches).
@@ -45,6 +53,8 @@ fn main() -> ExitCode {
     let rest: Vec<String> = args.collect();
     let result = match task.as_str() {
         "test" => test::run(&rest),
+        "setup" => prereq::setup(&rest),
+        "fuzz" => fuzz::run(&rest),
         "bench" => bench::run(&rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");

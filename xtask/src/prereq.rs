@@ -39,6 +39,24 @@ pub(crate) fn ensure() -> Result<Prerequisites, Stop> {
     Ok(p)
 }
 
+/// `cargo xtask setup`: the checks and provisioning alone, printing what the tests
+/// would use.
+pub(crate) fn setup(args: &[String]) -> Result<(), Stop> {
+    if !args.is_empty() {
+        return Err(Stop(format!("setup takes no options; got {args:?}")));
+    }
+    let p = ensure()?;
+    for note in &p.notes {
+        println!("{note}");
+    }
+    for (k, v) in &p.env {
+        if *k != POSTGRES_URL_ENV {
+            println!("{k}={v}");
+        }
+    }
+    Ok(())
+}
+
 /// `host` and `port` of a `postgres://user:pass@host:port/db?...` URL.
 fn host_port(url: &str) -> Option<(String, u16)> {
     let rest = url
@@ -76,7 +94,25 @@ fn is_local(host: &str) -> bool {
     matches!(host, "127.0.0.1" | "localhost" | "::1")
 }
 
-/// The installed cluster versions under `/etc/postgresql` (Debian's layout), newest last.
+/// The port a Debian cluster's `postgresql.conf` sets (5432 when it sets none).
+fn cluster_port(version: &str) -> u16 {
+    let conf = Path::new("/etc/postgresql")
+        .join(version)
+        .join("main/postgresql.conf");
+    std::fs::read_to_string(conf)
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .map(|l| l.split('#').next().unwrap_or_default().trim())
+                .filter_map(|l| l.strip_prefix("port"))
+                .filter_map(|rest| rest.trim_start().strip_prefix('='))
+                .filter_map(|v| v.trim().parse().ok())
+                .next_back()
+        })
+        .unwrap_or(5432)
+}
+
+/// The installed Debian clusters (`/etc/postgresql/<version>/main`), newest first.
 fn clusters() -> Vec<String> {
     let mut versions: Vec<String> = std::fs::read_dir("/etc/postgresql")
         .map(|dir| {
@@ -86,7 +122,7 @@ fn clusters() -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default();
-    versions.sort_by_key(|v| v.parse::<u32>().unwrap_or(0));
+    versions.sort_by_key(|v| std::cmp::Reverse(v.parse::<u32>().unwrap_or(0)));
     versions
 }
 
@@ -126,12 +162,29 @@ fn postgres(p: &mut Prerequisites) -> Result<(), Stop> {
             .push(format!("PostgreSQL: {shown} answers on {host}:{port}"));
         return Ok(());
     }
-    let versions = clusters();
-    let Some(version) = versions.last().filter(|_| is_local(&host)) else {
+    let installed = if is_local(&host) {
+        clusters()
+    } else {
+        Vec::new()
+    };
+    let Some(version) = installed.iter().find(|v| cluster_port(v) == port).cloned() else {
+        if let Some(other) = installed.first() {
+            let sudo = if is_root() { "" } else { "sudo " };
+            let other_port = cluster_port(other);
+            return Err(Stop(format!(
+                "no PostgreSQL server answers at {shown} ({POSTGRES_URL_ENV}), and the \
+                 installed cluster {other}/main listens on port {other_port}, not {port}. \
+                 Start it and point the tests at it:\n\
+                 \x20   {sudo}pg_ctlcluster --skip-systemctl-redirect {other} main start\n\
+                 \x20   export {POSTGRES_URL_ENV}=postgres://postgres@127.0.0.1:{other_port}/test\n\
+                 (with the user, password and database that cluster has), or set \
+                 {SKIP_POSTGRES_ENV}=1 to skip the PostgreSQL tests explicitly."
+            )));
+        }
         return Err(Stop(postgres_install_help(&shown)));
     };
     let mut start = Command::new("pg_ctlcluster");
-    start.args(["--skip-systemctl-redirect", version, "main", "start"]);
+    start.args(["--skip-systemctl-redirect", &version, "main", "start"]);
     say(format_args!(
         "PostgreSQL is installed (cluster {version}/main) but {host}:{port} does not answer: starting it"
     ));
