@@ -5,11 +5,13 @@
 //! - `setup`: only the checks and provisioning of `test`.
 //! - `fuzz`: builds and runs every `cargo fuzz` target of `fuzz/` for a bounded time.
 //! - `bench`: the refresh benchmark (`--quick` as CI runs it) or the micro benches.
+//! - `package`: the packaging check of the publishable crates.
 //!
 //! Standard library only, so that it builds in seconds on a fresh machine.
 
 mod bench;
 mod fuzz;
+mod package;
 mod prereq;
 mod run;
 mod test;
@@ -34,6 +36,9 @@ tasks:
   bench [--quick | --micro] [-- ARGS...]
                      refresh-bench in release mode (--quick: its short CI mode, in debug;
                      --micro: the criterion micro benches).
+  package [--allow-dirty]
+                     `cargo package` of the six published crates (contents only) and a
+                     verified `cargo publish --dry-run` of integrations-core.
   help               this text.
 ";
 
@@ -56,6 +61,7 @@ fn main() -> ExitCode {
         "setup" => prereq::setup(&rest),
         "fuzz" => fuzz::run(&rest),
         "bench" => bench::run(&rest),
+        "package" => package::run(&rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())
