@@ -7,10 +7,10 @@
 //! 3. an Instagram account past its expiry (its tokens expired at the sandbox and both
 //!    clocks moved 61 days on) shows "Reconnect"; reconnecting restores "Connected".
 //!
-//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them). Without them
-//! these tests FAIL; set `INTEGRATIONS_SKIP_BROWSER=1` to skip them explicitly. Paths can
-//! be overridden with `CHROMEDRIVER` and `CHROMIUM`. Screenshots go to
-//! `examples/artifacts/`.
+//! Needs Debian's `chromium` and `chromium-driver` (`cargo xtask test` installs them).
+//! Without them these tests FAIL; set `INTEGRATIONS_SKIP_BROWSER=1` to skip them
+//! explicitly. Paths can be overridden with `CHROMEDRIVER` and `CHROMIUM`. Screenshots go
+//! to `examples/artifacts/`.
 
 mod support;
 

@@ -169,6 +169,26 @@ impl DemoSessions {
         }
     }
 
+    /// The signed-in user of a request's `Cookie` headers: a session cookie signed with
+    /// this key, naming a live session. Anything else (no cookie, a bad or foreign
+    /// signature, an unknown, expired or ended session) is `None`.
+    pub fn user_from_headers(&self, headers: &HeaderMap) -> Option<UserId> {
+        self.user_of(&self.jar(headers))
+    }
+
+    /// Starts a session for `user` and returns the `Cookie` header value a browser sends
+    /// back after signing in (`integrations_session=<signed id>`), for tests and tools.
+    pub fn sign_in_cookie(&self, user: UserId) -> Option<String> {
+        let jar = SignedCookieJar::new(self.inner.key.clone()).add(self.start(user));
+        let response = (jar, ()).into_response();
+        let set = response
+            .headers()
+            .get(axum::http::header::SET_COOKIE)?
+            .to_str()
+            .ok()?;
+        set.split(';').next().map(str::to_owned)
+    }
+
     fn jar(&self, headers: &HeaderMap) -> SignedCookieJar {
         SignedCookieJar::from_headers(headers, self.inner.key.clone())
     }

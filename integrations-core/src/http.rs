@@ -73,12 +73,12 @@ impl CappedResponse {
         }
     }
 
-    /// Parses the body as JSON, or a [`ProviderError::Protocol`] with an excerpt.
+    /// Parses the body as JSON. On failure the [`ProviderError::Protocol`] keeps neither
+    /// the body nor serde's message (which may quote a value), only the position: this
+    /// reader cannot know which secrets the request sent, and a platform may echo them.
+    /// Use [`json_scrubbed`](Self::json_scrubbed) to keep a scrubbed excerpt.
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ProviderError> {
-        serde_json::from_slice(&self.body).map_err(|e| ProviderError::Protocol {
-            message: format!("malformed JSON (HTTP {}): {e}", self.status.as_u16()),
-            body: Some(self.excerpt()),
-        })
+        self.json_secret("JSON")
     }
 
     /// The start of the body, lossily decoded, for error messages.
@@ -411,5 +411,32 @@ mod tests {
             .json::<serde_json::Value>()
             .unwrap_err();
         assert!(matches!(e, ProviderError::Protocol { .. }));
+    }
+
+    /// Found by the `reddit_responses` fuzz target: a profile reply that is not valid JSON
+    /// and echoes the bearer token kept the token in the error's body excerpt, because
+    /// `json` cannot know the request's secrets. It now keeps only the position.
+    #[test]
+    fn json_errors_keep_no_part_of_the_body() {
+        let token = "FUZZSECRET-access-8m1w";
+        for body in [
+            format!("{{\"id\": \"1w72\", \"name\": \"\u{1}{token}\"}}"),
+            format!("{{\"id\": 17, \"name\": [\"{token}\"]}}"),
+            format!("<html>{token}</html>"),
+        ] {
+            #[derive(Debug, serde::Deserialize)]
+            #[allow(dead_code)]
+            struct Me {
+                id: String,
+                name: String,
+            }
+            let e = resp(200, &body).json::<Me>().unwrap_err();
+            let text = format!("{e} {e:?}");
+            assert!(!text.contains(token), "{text}");
+            assert!(
+                matches!(&e, ProviderError::Protocol { body: None, message } if message.contains("line 1")),
+                "{e:?}"
+            );
+        }
     }
 }
