@@ -1,7 +1,8 @@
 //! Accessibility, checked the way a front-end reviewer does: axe-core's WCAG 2.2 AA rules
 //! on every page and state (light and dark), no sideways scrolling from 320 px on, 44 px
 //! touch targets on small screens, keyboard-only use with a visible focus ring, focus kept
-//! after actions, and one live region that announces results instead of a live grid.
+//! after actions, one live region that announces results instead of a live grid, and no
+//! failed request (a missing icon) while the pages load.
 
 use super::*;
 use integrations_sandbox::{Faults, Platform};
@@ -609,6 +610,29 @@ async fn results_are_announced_and_every_control_says_what_it_acts_on() {
         for cursor in plain.as_array().unwrap() {
             assert_eq!(cursor, "default");
         }
+    })
+    .await;
+    if let Ok(server) = Arc::try_unwrap(server) {
+        server.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn no_request_fails_while_the_pages_load() {
+    let server = Arc::new(start(ServerConfig::default()).await);
+    let s = server.clone();
+    with_browser(move |c| async move {
+        sign_in(&c, &s, 36).await;
+        connect_directly(&s, 36, "reddit", "demo").await;
+        c.refresh().await.unwrap();
+        wait_css(&c, &format!("{} li.account", card("reddit"))).await;
+        c.goto(&format!("{}/signin", s.url())).await.unwrap();
+        wait_css(&c, "input#user").await;
+        // The icon is asked for after the load event: give it a moment to be logged.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Without an icon in the page, Chromium asks for /favicon.ico and gets a 404.
+        let failed = failed_requests(&c).await;
+        assert!(failed.is_empty(), "{failed:?}");
     })
     .await;
     if let Ok(server) = Arc::try_unwrap(server) {

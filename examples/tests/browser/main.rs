@@ -122,6 +122,14 @@ async fn browser(driver: &Driver) -> Client {
         "browserName": "chrome",
         "goog:chromeOptions": {
             "binary": chromium,
+            // Start on a blank page, not the search engine's new-tab page (a lookup of a
+            // host on the internet).
+            "prefs": {
+                "session.restore_on_startup": 4,
+                "session.startup_urls": ["about:blank"],
+                "homepage": "about:blank",
+                "homepage_is_newtabpage": false
+            },
             "args": [
                 "--headless=new",
                 "--no-sandbox",
@@ -138,6 +146,9 @@ async fn browser(driver: &Driver) -> Client {
             ]
         }
     });
+    // The network log (`failed_requests`).
+    let mut caps = caps;
+    caps["goog:loggingPrefs"] = serde_json::json!({ "performance": "ALL" });
     let serde_json::Value::Object(caps) = caps else {
         unreachable!()
     };
@@ -439,4 +450,74 @@ async fn wait_true(c: &Client, what: &str, script: &str) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Reads (and empties) chromedriver's performance log.
+#[derive(Debug)]
+struct PerformanceLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for PerformanceLog {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        let body = serde_json::json!({ "type": "performance" });
+        (axum::http::Method::POST, Some(body.to_string()))
+    }
+}
+
+/// The requests answered with 4xx or 5xx, or failed, since the last call: `url status`.
+async fn failed_requests(c: &Client) -> Vec<String> {
+    let entries = c
+        .issue_cmd(PerformanceLog)
+        .await
+        .expect("the performance log");
+    let mut urls = std::collections::HashMap::new();
+    let mut failed = Vec::new();
+    for entry in entries.as_array().into_iter().flatten() {
+        let Some(message) = entry["message"].as_str() else {
+            continue;
+        };
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(message) else {
+            continue;
+        };
+        let params = &event["message"]["params"];
+        match event["message"]["method"].as_str() {
+            Some("Network.requestWillBeSent") => {
+                urls.insert(
+                    params["requestId"].to_string(),
+                    params["request"]["url"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                );
+            }
+            Some("Network.responseReceived") => {
+                let status = params["response"]["status"].as_u64().unwrap_or_default();
+                if status >= 400 {
+                    failed.push(format!(
+                        "{} {status}",
+                        params["response"]["url"].as_str().unwrap_or_default()
+                    ));
+                }
+            }
+            Some("Network.loadingFailed") => {
+                let url = urls
+                    .get(&params["requestId"].to_string())
+                    .cloned()
+                    .unwrap_or_default();
+                failed.push(format!(
+                    "{url} {}",
+                    params["errorText"].as_str().unwrap_or_default()
+                ));
+            }
+            _ => {}
+        }
+    }
+    failed
 }
