@@ -483,7 +483,17 @@
     $('confirm-title').textContent = 'Disconnect ' + p.name + '?';
     $('confirm-text').textContent = who + ' will be disconnected and its stored tokens deleted. You can connect it again at any time.';
     dialog.returnValue = '';
+    // The dialog gives focus back to its button; if the grid was rebuilt meanwhile, that
+    // button is gone and focus goes to the same control in the new grid.
+    const origin = describeFocus(document.activeElement) || {
+      key: focusKey(p.id, 'disconnect', account.providerAccountId),
+      provider: p.id,
+      action: 'disconnect',
+      row: -1
+    };
     dialog.onclose = () => {
+      const at = document.activeElement;
+      if (!at || at === document.body || dialog.contains(at)) restoreFocus(origin);
       if (dialog.returnValue === 'confirm') disconnect(p, account);
     };
     dialog.showModal();

@@ -396,6 +396,39 @@ async fn focus_stays_on_the_control_after_refresh_and_disconnect() {
         press(&c, Key::Escape).await;
         wait_focus(&c, &first).await;
 
+        // The same when the grid was rebuilt behind the open dialog (a slow refresh of
+        // another card finished meanwhile): focus goes to the new grid's button.
+        let sandbox = s.sandbox().unwrap();
+        sandbox.set_faults(
+            Some(Platform::TikTok),
+            Faults {
+                latency: Duration::from_secs(3),
+                ..Default::default()
+            },
+        );
+        let tiktok = account(&s, Platform::TikTok, "demo");
+        click_key(&c, &format!("tiktok:refresh:{tiktok}")).await;
+        wait_css(&c, &(card("tiktok") + "[data-state=\"loading\"]")).await;
+        enter_on(&c, &first).await;
+        wait_css(&c, "dialog#confirm[open]").await;
+        assert_eq!(
+            c.execute(
+                &format!(
+                    "return document.querySelector('{}').dataset.state;",
+                    card("tiktok")
+                ),
+                vec![]
+            )
+            .await
+            .unwrap(),
+            json!("loading"),
+            "the refresh is still running behind the dialog"
+        );
+        wait_css(&c, &(card("tiktok") + "[data-state=\"connected\"]")).await;
+        sandbox.clear_faults(None);
+        press(&c, Key::Escape).await;
+        wait_focus(&c, &first).await;
+
         // A confirmed disconnect: the row is gone; focus moves to the account that took
         // its place.
         press(&c, Key::Enter).await;
