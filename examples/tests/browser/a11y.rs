@@ -175,6 +175,19 @@ async fn every_page_and_state_passes_axe_wcag_2_2_aa() {
         click_key(&c, &format!("reddit:refresh:{reddit}")).await;
         wait_css(&c, &(card("reddit") + "[data-state=\"loading\"]")).await;
         reports.push(axe::run(&c, "a refresh in progress").await);
+        assert_eq!(
+            c.execute(
+                &format!(
+                    "return document.querySelector('{}').dataset.state;",
+                    card("reddit")
+                ),
+                vec![]
+            )
+            .await
+            .unwrap(),
+            json!("loading"),
+            "axe ran while the refresh was in progress"
+        );
         notice_is(&c, "Reddit connection refreshed.").await;
         wait_css(&c, &(card("reddit") + "[data-state=\"connected\"]")).await;
         sandbox.clear_faults(None);
