@@ -24,6 +24,8 @@
     onlyfans: 'Sync subscribers and earnings through the connection gateway.'
   };
   const ACTION_LABELS = { connect: 'Connecting…', disconnect: 'Disconnecting…', refresh: 'Refreshing…' };
+  // Answers that inform rather than report a failure: the connection is fine.
+  const INFO_CODES = ['refresh_not_yet_allowed', 'unsupported'];
 
   const view = {
     providers: [],
@@ -31,7 +33,9 @@
     loaded: false,
     loadError: null,
     errors: {},      // provider id -> message shown on its card
+    infos: {},       // provider id -> information shown on its card (not an error)
     busy: {},        // provider id -> { action, account }
+    lastFocus: null, // the grid control that had focus last: { key, provider, row, action }
     filter: 'all',
     query: ''
   };
@@ -140,17 +144,27 @@
 
   // ---- rendering -------------------------------------------------------------------
 
-  function busyButton(provider, action, account, label, cls, onclick) {
+  // A card's action button. `name` completes the visible label for assistive technology
+  // ("Refresh" → "Refresh @demo on Instagram"). While the card is busy its buttons are
+  // aria-disabled, not disabled, so the focused one keeps focus.
+  function busyButton(provider, action, account, label, cls, name, onclick) {
     const b = view.busy[provider];
     const mine = b && b.action === action && (account === undefined || b.account === account);
+    const text = mine ? ACTION_LABELS[action] : label;
     return el('button', {
       class: 'btn ' + cls,
       type: 'button',
       'data-action': action,
+      'data-key': focusKey(provider, action, account),
+      'aria-label': text + ' ' + name,
       'aria-busy': mine ? 'true' : null,
-      disabled: b ? true : null,
-      onclick
-    }, mine ? ACTION_LABELS[action] : label);
+      'aria-disabled': b ? 'true' : null,
+      onclick: () => { if (!view.busy[provider]) onclick(); }
+    }, text);
+  }
+
+  function focusKey(provider, action, account) {
+    return provider + ':' + action + ':' + (account || '');
   }
 
   function accountRow(p, account) {
@@ -169,15 +183,16 @@
       el('div', { class: 'account-meta account-expiry' }, el('span', { class: exp.warn ? 'warn' : null }, exp.text))
     ];
     const actions = [];
+    const id = account.providerAccountId;
     if (needsAttention(account)) {
-      actions.push(busyButton(p.id, 'connect', account.providerAccountId, 'Reconnect', 'btn-warn btn-small',
-        () => connect(p, account.providerAccountId)));
+      actions.push(busyButton(p.id, 'connect', id, 'Reconnect', 'btn-warn btn-small',
+        handle + ' on ' + p.name, () => connect(p, id)));
     } else if (p.canRefresh) {
-      actions.push(busyButton(p.id, 'refresh', account.providerAccountId, 'Refresh', 'btn-ghost btn-small',
-        () => refresh(p, account)));
+      actions.push(busyButton(p.id, 'refresh', id, 'Refresh', 'btn-ghost btn-small',
+        handle + ' on ' + p.name, () => refresh(p, account)));
     }
-    actions.push(busyButton(p.id, 'disconnect', account.providerAccountId, 'Disconnect', 'btn-danger-ghost btn-small',
-      () => askDisconnect(p, account)));
+    actions.push(busyButton(p.id, 'disconnect', id, 'Disconnect', 'btn-danger-ghost btn-small',
+      handle + ' from ' + p.name, () => askDisconnect(p, account)));
     return el('li', {
       class: 'account',
       'data-account': account.providerAccountId,
@@ -221,17 +236,23 @@
       parts.push(el('ul', { class: 'accounts', 'aria-label': p.name + ' accounts' },
         accounts.map((a) => accountRow(p, a))));
     }
+    // No role=alert here: the card is rebuilt on every render, and the message was
+    // announced once when it arrived (announce()).
     if (view.errors[p.id]) {
-      parts.push(el('p', { class: 'card-error', role: 'alert' }, view.errors[p.id]));
+      parts.push(el('p', { class: 'card-error' }, view.errors[p.id]));
+    } else if (view.infos[p.id]) {
+      parts.push(el('p', { class: 'card-info' }, view.infos[p.id]));
     }
     const foot = accounts.length
       ? el('div', { class: 'card-foot' }, [
         el('span', { class: 'card-hint' }, accounts.length === 1 ? '1 account' : accounts.length + ' accounts'),
-        busyButton(p.id, 'connect', '', 'Add account', 'btn-secondary btn-small', () => connect(p, ''))
+        busyButton(p.id, 'connect', '', 'Add account', 'btn-secondary btn-small', 'to ' + p.name, () => connect(p, ''))
       ])
       : el('div', { class: 'card-foot' }, [
         el('span', { class: 'card-hint' }, 'Not connected'),
-        busyButton(p.id, 'connect', '', view.errors[p.id] ? 'Try again' : 'Add app', 'btn-primary', () => connect(p, ''))
+        view.errors[p.id]
+          ? busyButton(p.id, 'connect', '', 'Try again', 'btn-primary', 'to connect ' + p.name, () => connect(p, ''))
+          : busyButton(p.id, 'connect', '', 'Add app', 'btn-primary', p.name, () => connect(p, ''))
       ]);
     parts.push(foot);
     return el('article', {
@@ -259,6 +280,44 @@
     }
   }
 
+  // ---- focus -----------------------------------------------------------------------
+
+  // Where a grid control is: enough to find it again, or its neighbour once it is gone.
+  function describeFocus(node) {
+    const key = node && node.dataset && node.dataset.key;
+    const c = node && node.closest && node.closest('article.card');
+    if (!key || !c) return null;
+    const row = node.closest('li.account');
+    return {
+      key,
+      provider: c.dataset.provider,
+      action: node.dataset.action,
+      row: row ? Array.prototype.indexOf.call(c.querySelectorAll('li.account'), row) : -1
+    };
+  }
+
+  // Focuses the same control after the grid was rebuilt; after a removal, the control in
+  // the row that took its place (or the one above), else the card's own button, else the
+  // first control of the grid or of the empty state.
+  function restoreFocus(want) {
+    const grid = $('grid');
+    const same = grid.querySelector('[data-key="' + CSS.escape(want.key) + '"]');
+    let target = same;
+    if (!target) {
+      const c = grid.querySelector('article.card[data-provider="' + CSS.escape(want.provider) + '"]');
+      if (c) {
+        const rows = c.querySelectorAll('li.account');
+        const row = want.row >= 0 ? (rows[want.row] || rows[rows.length - 1]) : null;
+        target = (row && (row.querySelector('[data-action="' + want.action + '"]') || row.querySelector('[data-key]'))) ||
+          c.querySelector('.card-foot [data-key]');
+      }
+    }
+    if (!target) target = grid.querySelector('[data-key]');
+    if (!target && !$('empty-action').hidden) target = $('empty-action');
+    if (!target) target = $('search');
+    target.focus();
+  }
+
   function render() {
     const grid = $('grid');
     const empty = $('empty');
@@ -268,12 +327,26 @@
     const connectedApps = view.providers.filter((p) => accountsOf(p.id).length).length;
     const accountsCount = view.integrations.filter((i) => view.providers.some((p) => p.id === i.provider)).length;
     const summary = $('summary');
-    summary.textContent = '';
-    if (view.providers.length) {
-      summary.append(el('strong', {}, String(connectedApps)), ' of ' + view.providers.length + ' apps connected · ',
-        el('strong', {}, String(accountsCount)), accountsCount === 1 ? ' account' : ' accounts');
+    const summaryText = view.providers.length
+      ? connectedApps + ' of ' + view.providers.length + ' apps connected · ' + accountsCount +
+        (accountsCount === 1 ? ' account' : ' accounts')
+      : '';
+    if (summary.dataset.text !== summaryText) {
+      summary.dataset.text = summaryText;
+      summary.textContent = '';
+      if (summaryText) {
+        summary.append(el('strong', {}, String(connectedApps)), ' of ' + view.providers.length + ' apps connected · ',
+          el('strong', {}, String(accountsCount)), accountsCount === 1 ? ' account' : ' accounts');
+      }
     }
 
+    // Rebuilding the grid removes the focused button: put focus back where it was, unless
+    // it is elsewhere on the page (the search box, a filter, the dialog).
+    const active = document.activeElement;
+    const want = grid.contains(active)
+      ? describeFocus(active)
+      : (!active || active === document.body ? view.lastFocus : null);
+    const fromEmpty = active === $('empty-action');
     const shown = view.providers.filter(matches);
     grid.replaceChildren(...shown.map(card));
 
@@ -302,6 +375,36 @@
     } else {
       empty.hidden = true;
     }
+    if (want) {
+      restoreFocus(want);
+    } else if (fromEmpty && empty.hidden) {
+      // "Show all apps" or "Try again" worked and is gone: on to the first card.
+      ($('grid').querySelector('[data-key]') || $('search')).focus();
+    }
+  }
+
+  // ---- announcements ---------------------------------------------------------------
+
+  let announceTimer = null;
+
+  // Says `text` once through the page's one live region. Emptied first, so the same
+  // words said twice are heard twice.
+  function announce(text, delay) {
+    clearTimeout(announceTimer);
+    announceTimer = setTimeout(() => {
+      const region = $('announce');
+      region.textContent = '';
+      announceTimer = setTimeout(() => { region.textContent = text; }, 50);
+    }, delay || 0);
+  }
+
+  // The result of a search or filter, said once the typing pauses.
+  function announceResults(delay) {
+    const shown = view.providers.filter(matches).length;
+    const total = view.providers.length;
+    announce(shown === 0 ? 'No apps shown.' : shown === total
+      ? 'All ' + total + ' apps shown.'
+      : shown + ' of ' + total + (total === 1 ? ' app shown.' : ' apps shown.'), delay);
   }
 
   function notify(text, isError) {
@@ -309,6 +412,17 @@
     $('notice-text').textContent = text;
     n.classList.toggle('error', !!isError);
     n.hidden = false;
+    announce(text);
+  }
+
+  // A failed action's answer: information (the card stays as it is) or an error.
+  function setOutcome(p, e) {
+    if (INFO_CODES.includes(e.code)) {
+      view.infos[p.id] = e.message;
+    } else {
+      view.errors[p.id] = e.message;
+    }
+    announce(p.name + ': ' + e.message);
   }
 
   // ---- actions ---------------------------------------------------------------------
@@ -324,36 +438,40 @@
       view.loadError = null;
     } catch (e) {
       view.loadError = e.message;
+      announce('Could not load your integrations. ' + e.message);
     }
     view.loaded = true;
     render();
   }
 
-  async function connect(p, account) {
-    view.busy[p.id] = { action: 'connect', account };
+  function start(p, action, account) {
+    view.busy[p.id] = { action, account };
     delete view.errors[p.id];
+    delete view.infos[p.id];
     render();
+  }
+
+  async function connect(p, account) {
+    start(p, 'connect', account);
     try {
-      const start = await api('POST', API + '/connect/' + encodeURIComponent(p.id),
+      const answer = await api('POST', API + '/connect/' + encodeURIComponent(p.id),
         { redirectUrl: PAGE });
-      window.location.assign(start.authUrl);
+      window.location.assign(answer.authUrl);
     } catch (e) {
       delete view.busy[p.id];
-      view.errors[p.id] = e.message;
+      setOutcome(p, e);
       render();
     }
   }
 
   async function refresh(p, account) {
-    view.busy[p.id] = { action: 'refresh', account: account.providerAccountId };
-    delete view.errors[p.id];
-    render();
+    start(p, 'refresh', account.providerAccountId);
     try {
       await api('POST', API + '/refresh/' + encodeURIComponent(p.id) + '/' +
         encodeURIComponent(account.providerAccountId), {});
       notify(p.name + ' connection refreshed.');
     } catch (e) {
-      view.errors[p.id] = e.message;
+      setOutcome(p, e);
     }
     delete view.busy[p.id];
     await load();
@@ -365,22 +483,30 @@
     $('confirm-title').textContent = 'Disconnect ' + p.name + '?';
     $('confirm-text').textContent = who + ' will be disconnected and its stored tokens deleted. You can connect it again at any time.';
     dialog.returnValue = '';
+    // The dialog gives focus back to its button; if the grid was rebuilt meanwhile, that
+    // button is gone and focus goes to the same control in the new grid.
+    const origin = describeFocus(document.activeElement) || {
+      key: focusKey(p.id, 'disconnect', account.providerAccountId),
+      provider: p.id,
+      action: 'disconnect',
+      row: -1
+    };
     dialog.onclose = () => {
+      const at = document.activeElement;
+      if (!at || at === document.body || dialog.contains(at)) restoreFocus(origin);
       if (dialog.returnValue === 'confirm') disconnect(p, account);
     };
     dialog.showModal();
   }
 
   async function disconnect(p, account) {
-    view.busy[p.id] = { action: 'disconnect', account: account.providerAccountId };
-    delete view.errors[p.id];
-    render();
+    start(p, 'disconnect', account.providerAccountId);
     try {
       const r = await api('DELETE', API + '/disconnect/' + encodeURIComponent(p.id) + '/' +
         encodeURIComponent(account.providerAccountId));
       notify(r.message || p.name + ' disconnected.');
     } catch (e) {
-      view.errors[p.id] = e.message;
+      setOutcome(p, e);
     }
     delete view.busy[p.id];
     await load();
@@ -392,6 +518,7 @@
       chip.setAttribute('aria-pressed', chip.dataset.filter === f ? 'true' : 'false');
     }
     render();
+    announceResults();
   }
 
   // ---- start -----------------------------------------------------------------------
@@ -403,8 +530,12 @@
     const connected = q.get('connected');
     if (error) {
       const message = MESSAGES[error] || GENERIC;
-      if (provider) view.errors[provider] = message;
-      else notify(message, true);
+      if (provider) {
+        view.errors[provider] = message;
+        announce(message);
+      } else {
+        notify(message, true);
+      }
     } else if (connected) {
       view.justConnected = connected;
       view.justAccount = q.get('account');
@@ -421,11 +552,24 @@
   }
 
   document.addEventListener('DOMContentLoaded', async () => {
-    $('search').addEventListener('input', (e) => { view.query = e.target.value; render(); });
+    $('search').addEventListener('input', (e) => {
+      view.query = e.target.value;
+      render();
+      announceResults(700);
+    });
+    // The grid control focused last, to find again after a rebuild took focus away.
+    document.addEventListener('focusin', (e) => {
+      const grid = $('grid');
+      if (grid.contains(e.target)) view.lastFocus = describeFocus(e.target);
+      else if (e.target !== document.body) view.lastFocus = null;
+    });
     for (const chip of document.querySelectorAll('.chip')) {
       chip.addEventListener('click', () => setFilter(chip.dataset.filter));
     }
-    document.querySelector('.notice-close').addEventListener('click', () => { $('notice').hidden = true; });
+    document.querySelector('.notice-close').addEventListener('click', () => {
+      $('notice').hidden = true;
+      $('search').focus(); // the next control after the message
+    });
     readRedirect();
     whoami();
     await load();

@@ -1,19 +1,32 @@
 //! The Integrations page: plain HTML, CSS and a little JavaScript embedded in the binary,
 //! told where the API is and how to name things by [`PageConfig`].
+//!
+//! The stylesheet and the script are served with a strong `ETag` (a hash of their
+//! content, `304 Not Modified` on `If-None-Match`), gzip-compressed when the request's
+//! `Accept-Encoding` allows it (compressed once, at first use). The page links them with
+//! `?v=<hash>`: such a URL never changes content, so it is cached for a year.
 
 use crate::PageConfig;
 use crate::auth::Authenticate;
 use axum::Router;
-use axum::extract::{OriginalUri, Request};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{OriginalUri, RawQuery, Request};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use integrations_core::error as msg;
+use sha2::{Digest, Sha256};
+use std::io::Write;
 use std::sync::{Arc, OnceLock};
 
 const PAGE: &str = include_str!("../assets/integrations.html");
 const CSS: &str = include_str!("../assets/integrations.css");
 const JS: &str = include_str!("../assets/integrations.js");
+
+/// The pages' icon (the brand mark), inline: no `/favicon.ico` request, no 404.
+pub(crate) const ICON: &str = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' \
+viewBox='0 0 32 32'%3E%3ClinearGradient id='g' x2='1' y2='1'%3E%3Cstop offset='0' \
+stop-color='%236366f1'/%3E%3Cstop offset='1' stop-color='%23ec4899'/%3E%3C/linearGradient%3E\
+%3Crect width='32' height='32' rx='9' fill='url(%23g)'/%3E%3C/svg%3E";
 
 /// The user messages the page shows for an error code (the design's error table), so a
 /// redirect carries only the code.
@@ -87,6 +100,9 @@ fn template(config: &PageConfig) -> String {
         None => String::new(),
     };
     PAGE.replace("{{MESSAGES}}", messages())
+        .replace("{{ICON}}", ICON)
+        .replace("{{CSS_VERSION}}", &Asset::css().version)
+        .replace("{{JS_VERSION}}", &Asset::js().version)
         .replace("{{TITLE}}", &escape(&config.title))
         .replace("{{BRAND}}", &escape(&config.brand))
         .replace("{{NAV}}", &nav)
@@ -195,25 +211,139 @@ async fn page(state: Arc<PageState>, uri: OriginalUri, request: Request) -> Resp
     r
 }
 
-fn asset(body: &'static str, content_type: &'static str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        body,
-    )
-        .into_response()
+/// An embedded asset with its gzip form and validators, made once.
+struct Asset {
+    content_type: &'static str,
+    body: &'static str,
+    gzip: Vec<u8>,
+    /// The first 16 hex digits of the content's SHA-256: the `?v=` of versioned URLs.
+    version: String,
+    /// `"<version>"`, the strong validator of the identity encoding.
+    etag: HeaderValue,
+    /// `"<version>-gzip"`: each encoding is its own representation.
+    etag_gzip: HeaderValue,
+}
+
+impl Asset {
+    fn new(body: &'static str, content_type: &'static str) -> Self {
+        let version = hex::encode(&Sha256::digest(body.as_bytes())[..8]);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        // Writing to a Vec cannot fail.
+        let gzip = gz
+            .write_all(body.as_bytes())
+            .and_then(|()| gz.finish())
+            .unwrap_or_default();
+        let etag = HeaderValue::from_str(&format!("\"{version}\"")).expect("hex is a header value");
+        let etag_gzip =
+            HeaderValue::from_str(&format!("\"{version}-gzip\"")).expect("hex is a header value");
+        Self {
+            content_type,
+            body,
+            gzip,
+            version,
+            etag,
+            etag_gzip,
+        }
+    }
+
+    fn css() -> &'static Self {
+        static CELL: OnceLock<Asset> = OnceLock::new();
+        CELL.get_or_init(|| Self::new(CSS, "text/css; charset=utf-8"))
+    }
+
+    fn js() -> &'static Self {
+        static CELL: OnceLock<Asset> = OnceLock::new();
+        CELL.get_or_init(|| Self::new(JS, "text/javascript; charset=utf-8"))
+    }
+
+    /// The answer to `headers`: gzip when accepted (and non-empty), `304` when the
+    /// client's copy is current, a year's caching for the versioned URL.
+    fn respond(&self, headers: &HeaderMap, query: Option<&str>) -> Response {
+        let gzip = !self.gzip.is_empty() && accepts_gzip(headers);
+        let etag = if gzip { &self.etag_gzip } else { &self.etag };
+        let versioned = query.is_some_and(|q| {
+            url::form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "v" && v == self.version)
+        });
+        let cache = if versioned {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-cache"
+        };
+        let mut r = if none_match(headers, etag) {
+            StatusCode::NOT_MODIFIED.into_response()
+        } else if gzip {
+            let mut r = self.gzip.clone().into_response();
+            r.headers_mut()
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            r
+        } else {
+            self.body.into_response()
+        };
+        let modified = r.status() != StatusCode::NOT_MODIFIED;
+        let h = r.headers_mut();
+        if modified {
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(self.content_type),
+            );
+        }
+        h.insert(header::ETAG, etag.clone());
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+        h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+        h.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        r
+    }
+}
+
+/// Whether `Accept-Encoding` allows gzip: `gzip`, `x-gzip` or `*` with a quality above
+/// zero, an explicit `gzip;q=0` winning over `*`.
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    let mut star = None;
+    for value in headers.get_all(header::ACCEPT_ENCODING) {
+        let Ok(value) = value.to_str() else { continue };
+        for item in value.split(',') {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let quality = parts
+                .filter_map(|p| {
+                    let (k, v) = p.split_once('=')?;
+                    (k.trim().eq_ignore_ascii_case("q")).then(|| v.trim().parse::<f32>().ok())?
+                })
+                .next()
+                .unwrap_or(1.0);
+            match coding.as_str() {
+                "gzip" | "x-gzip" => return quality > 0.0,
+                "*" => star = Some(quality > 0.0),
+                _ => {}
+            }
+        }
+    }
+    star.unwrap_or(false)
+}
+
+/// Whether `If-None-Match` names `etag` (or is `*`): the weak comparison of RFC 9110.
+fn none_match(headers: &HeaderMap, etag: &HeaderValue) -> bool {
+    let ours = etag.to_str().unwrap_or_default();
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == ours)
 }
 
 /// `GET /assets/integrations.css`.
-async fn css() -> Response {
-    asset(CSS, "text/css; charset=utf-8")
+async fn css(headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    Asset::css().respond(&headers, query.as_deref())
 }
 
 /// `GET /assets/integrations.js`.
-async fn js() -> Response {
-    asset(JS, "text/javascript; charset=utf-8")
+async fn js(headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    Asset::js().respond(&headers, query.as_deref())
 }
 
 #[cfg(test)]
@@ -234,5 +364,72 @@ mod tests {
         assert!(html.contains("href=\"/x?a=1&amp;b=&quot;2&quot;\">&lt;b&gt;</a>"));
         assert!(!html.contains("{{TITLE}}") && !html.contains("{{NAV}}"));
         assert!(html.contains("{{BASE}}"), "filled per request");
+    }
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn gzip_only_when_accepted() {
+        let ae = header::ACCEPT_ENCODING;
+        for (value, gzip) in [
+            ("gzip", true),
+            ("gzip, deflate, br, zstd", true),
+            ("br;q=1.0, GZIP;q=0.5", true),
+            ("x-gzip", true),
+            ("*", true),
+            ("identity", false),
+            ("br", false),
+            ("gzip;q=0", false),
+            ("gzip; q=0.0, *", false),
+            ("*;q=0", false),
+            ("deflate, *;q=0.1", true),
+        ] {
+            assert_eq!(
+                accepts_gzip(&headers(&[(ae.clone(), value)])),
+                gzip,
+                "{value}"
+            );
+        }
+        assert!(!accepts_gzip(&HeaderMap::new()), "no header: identity");
+    }
+
+    #[test]
+    fn if_none_match_compares_weakly() {
+        let etag = HeaderValue::from_static("\"abc\"");
+        let inm = header::IF_NONE_MATCH;
+        assert!(none_match(&headers(&[(inm.clone(), "\"abc\"")]), &etag));
+        assert!(none_match(&headers(&[(inm.clone(), "W/\"abc\"")]), &etag));
+        assert!(none_match(
+            &headers(&[(inm.clone(), "\"x\", \"abc\"")]),
+            &etag
+        ));
+        assert!(none_match(&headers(&[(inm.clone(), "*")]), &etag));
+        assert!(!none_match(
+            &headers(&[(inm.clone(), "\"abc-gzip\"")]),
+            &etag
+        ));
+        assert!(!none_match(&HeaderMap::new(), &etag));
+    }
+
+    #[test]
+    fn the_page_links_its_assets_by_version_and_has_an_icon() {
+        let html = template(&PageConfig::default());
+        let css = Asset::css();
+        let js = Asset::js();
+        assert!(html.contains(&format!("/assets/integrations.css?v={}\"", css.version)));
+        assert!(html.contains(&format!("/assets/integrations.js?v={}\"", js.version)));
+        assert_ne!(css.version, js.version);
+        assert!(html.contains(&format!("<link rel=\"icon\" href=\"{ICON}\">")));
+        let rest = html.replace("{{BASE}}", "").replace("{{PAGE}}", "");
+        assert!(
+            !rest.contains("{{"),
+            "only the per-request placeholders are left"
+        );
     }
 }

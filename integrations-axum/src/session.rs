@@ -304,6 +304,7 @@ async fn signin_page(State(s): State<DemoSessions>, Query(q): Query<Next>) -> Re
     let action: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
     let body = SIGNIN
         .replace("{{NEXT}}", &action)
+        .replace("{{ICON}}", crate::page::ICON)
         .replace("{{CSS}}", &crate::page::escape(&s.inner.css))
         .replace("{{HOME}}", &crate::page::escape(&s.inner.home));
     let mut r = Html(body).into_response();

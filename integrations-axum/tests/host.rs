@@ -124,7 +124,7 @@ async fn a_host_mounts_the_routers_under_a_prefix_with_its_own_authentication() 
     let html = page.text().await.unwrap();
     assert!(html.contains("<title>Connected apps</title>"));
     assert!(html.contains(r#"data-api="/settings/integrations/api""#));
-    assert!(html.contains(r#"src="/settings/integrations/assets/integrations.js""#));
+    assert!(html.contains(r#"src="/settings/integrations/assets/integrations.js?v="#));
     let js = c
         .get(format!(
             "{}/settings/integrations/assets/integrations.js",

@@ -333,6 +333,41 @@ fn browser(p: &mut Prerequisites) -> Result<(), Stop> {
     ));
     p.env.push((CHROMEDRIVER.var, driver.display().to_string()));
     p.env.push((CHROMIUM.var, chromium.display().to_string()));
+    npm(p)
+}
+
+/// npm, with which the browser tests' accessibility checks install the pinned axe-core at
+/// first use: installed from Debian's package as root on Debian, else the exact command.
+fn npm(p: &mut Prerequisites) -> Result<(), Stop> {
+    let found = || {
+        Command::new("npm")
+            .arg("--version")
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+    };
+    if found().is_none() {
+        if is_root() && is_debian() {
+            say(format_args!("npm not found: installing Debian's npm"));
+            run::status(Command::new("apt-get").args(["update", "-q"]))?;
+            run::status(
+                Command::new("apt-get")
+                    .env("DEBIAN_FRONTEND", "noninteractive")
+                    .args(["install", "-y", "-q", "npm"]),
+            )?;
+        } else {
+            return Err(Stop(format!(
+                "npm not found (the browser tests install the pinned axe-core with it). \
+                 Install it with\n    sudo apt-get install -y npm\n\
+                 and run this again, or set {SKIP_BROWSER_ENV}=1 to skip the browser tests \
+                 explicitly."
+            )));
+        }
+    }
+    let version = found()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .ok_or_else(|| Stop("npm was installed but is still not found on PATH".into()))?;
+    p.notes.push(format!("npm: {version}"));
     Ok(())
 }
 
