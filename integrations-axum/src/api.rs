@@ -66,9 +66,11 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/callback/{provider}", get(callback))
         .route("/disconnect/{provider}/{account_id}", delete(disconnect))
         .route("/refresh/{provider}/{account_id}", post(refresh))
+        // Only for the methods a route takes: another method is a 405 whatever its
+        // content type or origin.
+        .route_layer(axum::middleware::from_fn(crate::guard::same_site_json))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn(crate::guard::same_site_json))
         .layer(axum::middleware::from_fn(crate::guard::json_errors))
         .with_state(state)
 }

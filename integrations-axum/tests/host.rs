@@ -315,6 +315,29 @@ async fn errors_are_json_everywhere() {
         .unwrap();
     assert_eq!(resp.status(), 405);
     assert_eq!(json_error(resp).await["code"], "method_not_allowed");
+    // A method the route does not take is a 405 whatever the request's content type or
+    // origin: the JSON and same-site rules are those of the routes that take it.
+    for (method, path) in [
+        (reqwest::Method::POST, "/status"),
+        (reqwest::Method::POST, "/callback/acme"),
+        (reqwest::Method::GET, "/connect/acme"),
+        (reqwest::Method::PUT, "/refresh/acme/acct-1"),
+        (reqwest::Method::PATCH, "/disconnect/acme/acct-1"),
+    ] {
+        for cross_site in [false, true] {
+            let mut request = c
+                .request(method.clone(), format!("{}{API}{path}", h.base))
+                .header("authorization", AUTH)
+                .header("content-type", "text/plain")
+                .body("x");
+            if cross_site {
+                request = request.header("sec-fetch-site", "cross-site");
+            }
+            let resp = request.send().await.unwrap();
+            assert_eq!(resp.status(), 405, "{method} {path}");
+            assert_eq!(json_error(resp).await["code"], "method_not_allowed");
+        }
+    }
     // An over-long address and over-large headers.
     let long = "a".repeat(10_000);
     let resp = c
