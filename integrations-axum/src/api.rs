@@ -361,7 +361,8 @@ pub(crate) struct ConnectAnswer {
     tag = "integrations",
     security(("session" = [])),
     params(
-        ("provider" = String, Path, description = "The provider id.", example = "reddit"),
+        ("provider" = String, Path, description = "The provider id.", example = "reddit",
+            min_length = 1),
     ),
     request_body(
         content = ConnectBody,
@@ -469,7 +470,8 @@ fn with_query(path: &str, pairs: &[(&str, &str)]) -> String {
     tag = "integrations",
     security(("session" = [])),
     params(
-        ("provider" = String, Path, description = "The provider id.", example = "reddit"),
+        ("provider" = String, Path, description = "The provider id.", example = "reddit",
+            min_length = 1),
         ("code" = Option<String>, Query, description = "The authorization code."),
         ("state" = Option<String>, Query, description = "The state `connect` issued."),
         ("error" = Option<String>, Query,
@@ -543,8 +545,9 @@ pub(crate) struct DisconnectAnswer {
     tag = "integrations",
     security(("session" = [])),
     params(
-        ("provider" = String, Path, description = "The provider id.", example = "reddit"),
-        ("account_id" = String, Path,
+        ("provider" = String, Path, description = "The provider id.", example = "reddit",
+            min_length = 1),
+        ("account_id" = String, Path, min_length = 1,
             description = "The platform's account id (`providerAccountId`)."),
     ),
     responses(
@@ -608,8 +611,9 @@ pub(crate) struct RefreshAnswer {
     tag = "integrations",
     security(("session" = [])),
     params(
-        ("provider" = String, Path, description = "The provider id.", example = "reddit"),
-        ("account_id" = String, Path,
+        ("provider" = String, Path, description = "The provider id.", example = "reddit",
+            min_length = 1),
+        ("account_id" = String, Path, min_length = 1,
             description = "The platform's account id (`providerAccountId`)."),
     ),
     request_body(
