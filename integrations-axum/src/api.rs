@@ -394,18 +394,11 @@ pub(crate) async fn connect(
     ApiPath(provider): ApiPath<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<ConnectAnswer>, ApiError> {
-    // The guard let only JSON through; an empty body is fine (the redirect then defaults
-    // to the page).
-    let body: ConnectBody = if body.iter().all(u8::is_ascii_whitespace) {
-        ConnectBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|_| {
-            ApiError::bad_request(
-                "invalid_request",
-                "Send {\"redirectUrl\": \"/integrations\"} or no body.",
-            )
-        })?
-    };
+    // An empty body is fine: the redirect then defaults to the page.
+    let body: ConnectBody = json_body(
+        &body,
+        "Send {\"redirectUrl\": \"/integrations\"} or no body.",
+    )?;
     let redirect = local_path_or(body.redirect_url.as_deref(), &state.home);
     let start = state
         .integrations
@@ -416,6 +409,18 @@ pub(crate) async fn connect(
         auth_url: start.auth_url.to_string(),
         state: start.state,
     }))
+}
+
+/// A JSON body of a POST (the guard let only `Content-Type: application/json` through):
+/// `T`, or its default when the body is empty; else a 400 saying `expected`.
+fn json_body<T: DeserializeOwned + Default>(
+    body: &[u8],
+    expected: &'static str,
+) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|_| ApiError::bad_request("invalid_request", expected))
 }
 
 /// A local path (`/…`, not `//…`), else `/integrations`: never an open redirect.
@@ -619,20 +624,23 @@ pub(crate) struct RefreshAnswer {
     request_body(
         content = Object,
         content_type = "application/json",
-        description = "`{}` (nothing is read from it; an empty body will do, the \
+        description = "`{}` (its members are ignored; an empty body will do, the \
             `Content-Type` is still required).",
         example = json!({}),
     ),
     responses(
         (status = 200, description = "Refreshed.", body = RefreshAnswer),
         (status = 400, description = "`unsupported`: the platform has no refresh; \
-            `invalid_request`: the path is not valid.", body = ErrorBody),
+            `invalid_request`: the body is not a JSON object, or the path is not valid.",
+            body = ErrorBody),
         (status = 404, description = "`not_found`: no such account for this user (including \
             another user's); `unknown_provider`: an unknown or disabled platform.",
             body = ErrorBody),
         (status = 409, description = "`needs_reconnect`: the platform refused the grant, now \
             or before, and the user must reconnect; `refresh_not_yet_allowed`: the platform \
             refreshes only older tokens (Instagram: 24 hours).", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over 2 MB.",
+            body = ErrorBody),
         (status = 429, description = "`provider_rate_limited`: the platform rate-limited the \
             call.", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait."))),
@@ -650,7 +658,10 @@ pub(crate) async fn refresh(
     CurrentUser(user): CurrentUser,
     State(state): State<ApiState>,
     ApiPath((provider, account)): ApiPath<(String, String)>,
+    body: axum::body::Bytes,
 ) -> Result<Json<RefreshAnswer>, ApiError> {
+    // Nothing is read from it, but it must be what the route takes.
+    let _: serde_json::Map<String, serde_json::Value> = json_body(&body, "Send {} or no body.")?;
     let view = state
         .integrations
         .refresh(user, &provider, &account)

@@ -313,6 +313,29 @@ async fn every_answer_of_the_routes_is_documented() {
 
     connect(&h, &c, "good-code").await;
     let refresh = || post("/refresh/acme/acct-1").json(&json!({}));
+    // The body is `{}` (or none): anything else is refused before the platform is called.
+    for body in ["[]", "null", "0", "\"{}\"", "{", "not json"] {
+        let before = h.provider.refresh_calls();
+        check(
+            &doc,
+            REFRESH,
+            post("/refresh/acme/acct-1")
+                .header("content-type", "application/json")
+                .body(body),
+            400,
+        )
+        .await;
+        assert_eq!(h.provider.refresh_calls(), before, "{body}");
+    }
+    check(
+        &doc,
+        REFRESH,
+        post("/refresh/acme/acct-1")
+            .header("content-type", "application/json")
+            .body(vec![b' '; 3 * 1024 * 1024]),
+        413,
+    )
+    .await;
     check(
         &doc,
         REFRESH,
