@@ -606,3 +606,19 @@ async fn the_sign_in_form_and_the_page() {
     assert!(cleared.starts_with("integrations_session=;"), "{cleared}");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_api_document_is_served_without_a_session() {
+    let server = start(ServerConfig::default()).await;
+    let resp = Client::anonymous(&server)
+        .get("/api/integrations/openapi.json")
+        .await;
+    assert_eq!(resp.status(), 200);
+    let served: Value = resp.json().await.unwrap();
+    let checked_in: Value = serde_json::from_str(include_str!("../../docs/openapi.json")).unwrap();
+    assert_eq!(
+        served, checked_in,
+        "the example server serves docs/openapi.json"
+    );
+    server.shutdown().await;
+}

@@ -18,6 +18,7 @@ use integrations_core::{
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use utoipa::ToSchema;
 
 /// What the API handlers share.
 #[derive(Clone)]
@@ -27,6 +28,8 @@ pub(crate) struct ApiState {
     pub(crate) cards: Arc<Vec<Card>>,
     /// Where the page is: the redirect after a callback by default.
     pub(crate) home: Arc<str>,
+    /// The OpenAPI document served at `GET /openapi.json`, serialized once.
+    pub(crate) openapi: Option<axum::body::Bytes>,
 }
 
 impl HasAuth for ApiState {
@@ -52,16 +55,22 @@ impl ApiState {
 }
 
 pub(crate) fn router(state: ApiState) -> Router {
-    Router::new()
+    let mut router = Router::new();
+    if state.openapi.is_some() {
+        router = router.route("/openapi.json", get(openapi_json));
+    }
+    router
         .route("/providers", get(providers))
         .route("/status", get(status))
         .route("/connect/{provider}", post(connect))
         .route("/callback/{provider}", get(callback))
         .route("/disconnect/{provider}/{account_id}", delete(disconnect))
         .route("/refresh/{provider}/{account_id}", post(refresh))
+        // Only for the methods a route takes: another method is a 405 whatever its
+        // content type or origin.
+        .route_layer(axum::middleware::from_fn(crate::guard::same_site_json))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn(crate::guard::same_site_json))
         .layer(axum::middleware::from_fn(crate::guard::json_errors))
         .with_state(state)
 }
@@ -106,10 +115,18 @@ pub(crate) struct ApiError {
     retry_after: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct ErrorBody {
+/// The JSON of every error answer.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ApiError, example = json!({
+    "success": false, "code": "not_found", "message": "Integration not found."
+}))]
+pub(crate) struct ErrorBody {
+    /// Always `false`.
     success: bool,
+    /// A stable, machine-readable code (`unauthenticated`, `not_found`, `rate_limited`,
+    /// ...; each answer lists the codes it can carry).
     code: &'static str,
+    /// The message to show the user; never internal detail.
     message: &'static str,
 }
 
@@ -205,21 +222,58 @@ pub(crate) async fn method_not_allowed() -> ApiError {
     )
 }
 
+/// This API's OpenAPI 3.1 document. No sign-in needed.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    operation_id = "openapi",
+    tag = "documentation",
+    responses(
+        (status = 200, description = "The OpenAPI document of this API.",
+            body = Object, content_type = "application/json"),
+    )
+)]
+pub(crate) async fn openapi_json(State(state): State<ApiState>) -> Response {
+    match state.openapi {
+        Some(doc) => ([(header::CONTENT_TYPE, "application/json")], doc).into_response(),
+        None => not_found().await.into_response(),
+    }
+}
+
 /// One enabled platform.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ProviderInfo {
+    /// The provider id used in the routes' paths.
+    #[schema(pattern = "^[a-z0-9_-]{1,50}$", example = "reddit")]
     id: String,
+    /// The name people read.
+    #[schema(example = "Reddit")]
     name: String,
+    /// Whether `POST /refresh/{provider}/{account_id}` can refresh its connections.
     can_refresh: bool,
 }
 
-/// `GET /api/integrations/providers`.
-#[derive(Debug, Serialize)]
+/// The enabled platforms, in page order.
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ProvidersBody {
     providers: Vec<ProviderInfo>,
 }
 
+/// The enabled platforms.
+///
+/// In page order: the host's cards first, then the other registered providers by id. Not
+/// in the design; the page needs it to draw a card per platform, connected or not.
+#[utoipa::path(
+    get,
+    path = "/providers",
+    operation_id = "providers",
+    tag = "integrations",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The enabled platforms.", body = ProvidersBody),
+    )
+)]
 pub(crate) async fn providers(
     CurrentUser(_): CurrentUser,
     State(state): State<ApiState>,
@@ -239,12 +293,30 @@ pub(crate) async fn providers(
     Json(ProvidersBody { providers })
 }
 
-/// `GET /api/integrations/status`: `{"integrations": [...]}`.
-#[derive(Debug, Serialize)]
+/// Every connection of the signed-in user.
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct StatusBody {
+    #[schema(value_type = Vec<crate::openapi::IntegrationViewSchema>)]
     integrations: Vec<IntegrationView>,
 }
 
+/// Every connection of the signed-in user.
+///
+/// Statuses, metadata and dates; never a token. `status` is computed at every call from
+/// the stored row and the clock.
+#[utoipa::path(
+    get,
+    path = "/status",
+    operation_id = "status",
+    tag = "integrations",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The user's connections.", body = StatusBody),
+        (status = 500, description = "`store`, `crypto`: anything else.", body = ErrorBody),
+        (status = 503, description = "`store_unavailable`: the database is down.",
+            body = ErrorBody),
+    )
+)]
 pub(crate) async fn status(
     CurrentUser(user): CurrentUser,
     State(state): State<ApiState>,
@@ -257,39 +329,76 @@ pub(crate) async fn status(
     Ok(Json(StatusBody { integrations }))
 }
 
-/// The connect body: `{"redirectUrl": "/integrations"}` (optional).
-#[derive(Debug, Default, Deserialize)]
+/// Where the callback sends the browser back to.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ConnectBody {
+    /// A local path (`/…`, not `//…`); anything else, or none, is the page.
+    #[schema(example = "/integrations")]
     redirect_url: Option<String>,
 }
 
-/// `POST /api/integrations/connect/:provider`: `{"authUrl", "state"}`.
-#[derive(Debug, Serialize)]
+/// Where to send the browser to consent.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ConnectAnswer {
+    /// The platform's consent page.
+    #[schema(format = Uri)]
     auth_url: String,
+    /// The OAuth `state` of this attempt (also in `authUrl`): used once, for 10 minutes.
     state: String,
 }
 
+/// Starts connecting an account.
+///
+/// The browser goes to `authUrl`; the platform sends it back to `GET /callback/{provider}`.
+/// The state is stored hashed with the user, the platform and (TikTok) the sealed PKCE
+/// verifier; it lives 10 minutes and is used once.
+#[utoipa::path(
+    post,
+    path = "/connect/{provider}",
+    operation_id = "connect",
+    tag = "integrations",
+    security(("session" = [])),
+    params(
+        ("provider" = String, Path, description = "The provider id.", example = "reddit",
+            min_length = 1),
+    ),
+    request_body(
+        content = ConnectBody,
+        content_type = "application/json",
+        description = "An empty body counts as `{}` (the `Content-Type` is still required).",
+    ),
+    responses(
+        (status = 200, description = "Started.", body = ConnectAnswer),
+        (status = 400, description = "`invalid_request`: the body is not JSON of that shape, \
+            or the path is not valid.", body = ErrorBody),
+        (status = 404, description = "`unknown_provider`: an unknown or disabled platform.",
+            body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over 2 MB.",
+            body = ErrorBody),
+        (status = 429, description = "`rate_limited`: more than 10 starts per user in 5 \
+            minutes.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        (status = 500, description = "`store`, `crypto`, `provider_config`: anything else.",
+            body = ErrorBody),
+        (status = 502, description = "`network`, `provider_protocol`, `invalid_client`: the \
+            platform could not be reached or answered nonsense.", body = ErrorBody),
+        (status = 503, description = "`provider_unavailable`, `store_unavailable`: the \
+            platform or the database is down.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn connect(
     CurrentUser(user): CurrentUser,
     State(state): State<ApiState>,
     ApiPath(provider): ApiPath<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<ConnectAnswer>, ApiError> {
-    // The guard let only JSON through; an empty body is fine (the redirect then defaults
-    // to the page).
-    let body: ConnectBody = if body.iter().all(u8::is_ascii_whitespace) {
-        ConnectBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|_| {
-            ApiError::bad_request(
-                "invalid_request",
-                "Send {\"redirectUrl\": \"/integrations\"} or no body.",
-            )
-        })?
-    };
+    // An empty body is fine: the redirect then defaults to the page.
+    let body: ConnectBody = json_body(
+        &body,
+        "Send {\"redirectUrl\": \"/integrations\"} or no body.",
+    )?;
     let redirect = local_path_or(body.redirect_url.as_deref(), &state.home);
     let start = state
         .integrations
@@ -300,6 +409,18 @@ pub(crate) async fn connect(
         auth_url: start.auth_url.to_string(),
         state: start.state,
     }))
+}
+
+/// A JSON body of a POST (the guard let only `Content-Type: application/json` through):
+/// `T`, or its default when the body is empty; else a 400 saying `expected`.
+fn json_body<T: DeserializeOwned + Default>(
+    body: &[u8],
+    expected: &'static str,
+) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|_| ApiError::bad_request("invalid_request", expected))
 }
 
 /// A local path (`/…`, not `//…`), else `/integrations`: never an open redirect.
@@ -338,8 +459,42 @@ fn with_query(path: &str, pairs: &[(&str, &str)]) -> String {
     out
 }
 
-/// `GET /api/integrations/callback/:provider`: completes the connection and 303-redirects
-/// to the page with `?connected=<provider>` or `?provider=<provider>&error=<code>`.
+/// The platforms' redirect URI: completes the connection.
+///
+/// Query: what the platform sends (`code`, `state`, `error`, ...). Answers 303 to the
+/// page: `?connected=<provider>&account=<providerAccountId>` added to the `redirectUrl`
+/// given to `connect` (or the page), or `?provider=<provider>&error=<code>` on the page
+/// (`cancelled`, `invalid_state`, `state_mismatch`, `state_expired`,
+/// `authorization_failed`, `invalid_grant`, `invalid_client`,
+/// `account_owned_by_another_user`, `provider_unavailable`, `network`,
+/// `provider_rate_limited`, ...: every error code of the library arrives this way).
+#[utoipa::path(
+    get,
+    path = "/callback/{provider}",
+    operation_id = "callback",
+    tag = "integrations",
+    security(("session" = [])),
+    params(
+        ("provider" = String, Path, description = "The provider id.", example = "reddit",
+            min_length = 1),
+        ("code" = Option<String>, Query, description = "The authorization code."),
+        ("state" = Option<String>, Query, description = "The state `connect` issued."),
+        ("error" = Option<String>, Query,
+            description = "The platform's error (`access_denied`: the user said no)."),
+        ("error_description" = Option<String>, Query,
+            description = "The platform's explanation of `error`."),
+    ),
+    responses(
+        (status = 303, description = "Back to the page, with the outcome in the query.",
+            headers(("Location" = String,
+                description = "A local path: the page with `connected` and `account`, \
+                    or `provider` and `error`."))),
+        (status = 400, description = "`invalid_request`: the path is not valid.",
+            body = ErrorBody),
+        (status = 404, description = "`unknown_provider`: an unknown or disabled platform.",
+            body = ErrorBody),
+    )
+)]
 pub(crate) async fn callback(
     CurrentUser(user): CurrentUser,
     State(state): State<ApiState>,
@@ -373,13 +528,52 @@ pub(crate) async fn callback(
     }
 }
 
-/// `{"success": true, "message": "..."}`.
-#[derive(Debug, Serialize)]
+/// Disconnected.
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct DisconnectAnswer {
+    /// Always `true`.
     success: bool,
+    /// What to tell the user.
+    #[schema(example = "Reddit disconnected.")]
     message: String,
 }
 
+/// Disconnects an account.
+///
+/// Revokes the grant at the platform where it has a revocation endpoint (a failure there
+/// does not keep the credentials, except where the platform must confirm it, such as a
+/// billing connection gateway), then deletes the connection and its tokens.
+#[utoipa::path(
+    delete,
+    path = "/disconnect/{provider}/{account_id}",
+    operation_id = "disconnect",
+    tag = "integrations",
+    security(("session" = [])),
+    params(
+        ("provider" = String, Path, description = "The provider id.", example = "reddit",
+            min_length = 1),
+        ("account_id" = String, Path, min_length = 1,
+            description = "The platform's account id (`providerAccountId`)."),
+    ),
+    responses(
+        (status = 200, description = "Disconnected.", body = DisconnectAnswer),
+        (status = 400, description = "`invalid_request`: the path is not valid; \
+            `unsupported`: the platform cannot revoke and must.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such account for this user (including \
+            another user's); `unknown_provider`: an unknown or disabled platform.",
+            body = ErrorBody),
+        (status = 429, description = "`provider_rate_limited`: the platform rate-limited the \
+            revoke it must confirm; the connection is kept.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        (status = 500, description = "`store`, `crypto`, `provider_config`: anything else.",
+            body = ErrorBody),
+        (status = 502, description = "`network`, `provider_protocol`, `invalid_client`: the \
+            revoke the platform must confirm failed; the connection is kept.",
+            body = ErrorBody),
+        (status = 503, description = "`provider_unavailable`, `store_unavailable`: the \
+            platform or the database is down; the connection is kept.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn disconnect(
     CurrentUser(user): CurrentUser,
     State(state): State<ApiState>,
@@ -400,19 +594,74 @@ pub(crate) async fn disconnect(
     }))
 }
 
-/// `{"success": true, "expiresAt": "..."}` (`null` when the new token does not expire).
-#[derive(Debug, Serialize)]
+/// Refreshed.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct RefreshAnswer {
+    /// Always `true`.
     success: bool,
+    /// When the new access token expires; `null` when it does not.
+    #[schema(required = true)]
     expires_at: Option<DateTime<Utc>>,
 }
 
+/// Refreshes an account's tokens now.
+///
+/// Single-flight with any other refresh of the account; on a failure the old tokens are
+/// kept.
+#[utoipa::path(
+    post,
+    path = "/refresh/{provider}/{account_id}",
+    operation_id = "refresh",
+    tag = "integrations",
+    security(("session" = [])),
+    params(
+        ("provider" = String, Path, description = "The provider id.", example = "reddit",
+            min_length = 1),
+        ("account_id" = String, Path, min_length = 1,
+            description = "The platform's account id (`providerAccountId`)."),
+    ),
+    request_body(
+        content = Object,
+        content_type = "application/json",
+        description = "`{}` (its members are ignored; an empty body will do, the \
+            `Content-Type` is still required).",
+        example = json!({}),
+    ),
+    responses(
+        (status = 200, description = "Refreshed.", body = RefreshAnswer),
+        (status = 400, description = "`unsupported`: the platform has no refresh; \
+            `invalid_request`: the body is not a JSON object, or the path is not valid.",
+            body = ErrorBody),
+        (status = 404, description = "`not_found`: no such account for this user (including \
+            another user's); `unknown_provider`: an unknown or disabled platform.",
+            body = ErrorBody),
+        (status = 409, description = "`needs_reconnect`: the platform refused the grant, now \
+            or before, and the user must reconnect; `refresh_not_yet_allowed`: the platform \
+            refreshes only older tokens (Instagram: 24 hours).", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over 2 MB.",
+            body = ErrorBody),
+        (status = 429, description = "`provider_rate_limited`: the platform rate-limited the \
+            call.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        (status = 500, description = "`store`, `crypto`, `provider_config`: anything else.",
+            body = ErrorBody),
+        (status = 502, description = "`network`, `provider_protocol`, `invalid_client`: the \
+            platform could not be reached or answered nonsense.", body = ErrorBody),
+        (status = 503, description = "`provider_unavailable`, `store_unavailable`: the \
+            platform or the database is down; `busy`: another refresh of the account is \
+            running (with `Retry-After`). The old tokens are kept.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait (`busy` only)."))),
+    )
+)]
 pub(crate) async fn refresh(
     CurrentUser(user): CurrentUser,
     State(state): State<ApiState>,
     ApiPath((provider, account)): ApiPath<(String, String)>,
+    body: axum::body::Bytes,
 ) -> Result<Json<RefreshAnswer>, ApiError> {
+    // Nothing is read from it, but it must be what the route takes.
+    let _: serde_json::Map<String, serde_json::Value> = json_body(&body, "Send {} or no body.")?;
     let view = state
         .integrations
         .refresh(user, &provider, &account)

@@ -58,6 +58,7 @@
 mod api;
 mod auth;
 mod guard;
+mod openapi;
 mod page;
 mod serve;
 #[cfg(feature = "demo-session")]
@@ -180,14 +181,30 @@ impl IntegrationsRouter {
         self
     }
 
-    /// The API router: the design's routes at its root.
+    /// The API router: the design's routes at its root, and its OpenAPI document at
+    /// `GET /openapi.json` (no sign-in needed), naming
+    /// [`PageConfig::api_base`] as where it is mounted.
     pub fn api(&self) -> axum::Router {
+        let openapi = openapi::document(&self.page.api_base)
+            .to_pretty_json()
+            .ok()
+            .map(axum::body::Bytes::from);
         api::router(api::ApiState {
             integrations: self.integrations.clone(),
             auth: self.auth.clone(),
             cards: Arc::new(self.cards.clone()),
             home: self.page.page_url.as_str().into(),
+            openapi,
         })
+    }
+
+    /// The OpenAPI 3.1 document of the [API router](Self::api), mounted at
+    /// `/api/integrations` (checked in as `docs/openapi.json`). Every route but
+    /// `GET /openapi.json` requires the security scheme `session`, which describes the
+    /// example server's demo cookie: a host with its own authentication replaces it in
+    /// `components.security_schemes`.
+    pub fn openapi() -> utoipa::openapi::OpenApi {
+        openapi::document(openapi::DEFAULT_MOUNT)
     }
 
     /// The page router: the page at its root, the assets under `/assets/`.

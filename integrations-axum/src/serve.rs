@@ -1,10 +1,12 @@
 //! Serving a router with limits: what `axum::serve` leaves open.
 
 use axum::Router;
-use hyper::body::Incoming;
+use axum::http::{HeaderValue, header};
+use hyper::body::{Body as _, Incoming};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -38,6 +40,10 @@ impl Default for ServeLimits {
 }
 
 /// Serves `app` on `listener` with `limits` until the process ends or accepting fails.
+///
+/// An answer given before the request's body was read to its end (a refused method,
+/// content type or origin) says `Connection: close`: the server does not wait for a body
+/// it will not read, so the connection cannot carry another request.
 pub async fn serve(listener: TcpListener, app: Router, limits: ServeLimits) -> std::io::Result<()> {
     serve_with_shutdown(listener, app, limits, std::future::pending()).await
 }
@@ -83,7 +89,20 @@ pub async fn serve_with_shutdown(
         tokio::spawn(async move {
             let _permit = permit;
             let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-                app.clone().oneshot(request.map(axum::body::Body::new))
+                let (request, read) = track_body(request);
+                let answer = app.clone().oneshot(request);
+                async move {
+                    let mut response = answer.await?;
+                    if !read.load(Ordering::Acquire) {
+                        // Answered without reading the whole body: hyper will not wait
+                        // for the rest and closes the connection, so say so, or a
+                        // client reusing it loses its next request.
+                        response
+                            .headers_mut()
+                            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                    }
+                    Ok::<_, std::convert::Infallible>(response)
+                }
             });
             // HTTP/1.1 only: the version sniffing of an HTTP/2-capable server reads without
             // a timeout, which is exactly what an idle socket exploits.
@@ -123,6 +142,44 @@ pub async fn serve_with_shutdown(
     )
     .await;
     Ok(())
+}
+
+/// The request with a body that records, in the flag, when it has been read to its end
+/// (at once for a request without a body).
+fn track_body(request: hyper::Request<Incoming>) -> (axum::extract::Request, Arc<AtomicBool>) {
+    let read = Arc::new(AtomicBool::new(request.body().is_end_stream()));
+    let flag = read.clone();
+    let request = request.map(|inner| axum::body::Body::new(TrackedBody { inner, read: flag }));
+    (request, read)
+}
+
+struct TrackedBody {
+    inner: Incoming,
+    read: Arc<AtomicBool>,
+}
+
+impl http_body::Body for TrackedBody {
+    type Data = axum::body::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let frame = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(frame, std::task::Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.read.store(true, Ordering::Release);
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// Answers `408` (JSON) when a request takes longer than the timeout.

@@ -315,6 +315,29 @@ async fn errors_are_json_everywhere() {
         .unwrap();
     assert_eq!(resp.status(), 405);
     assert_eq!(json_error(resp).await["code"], "method_not_allowed");
+    // A method the route does not take is a 405 whatever the request's content type or
+    // origin: the JSON and same-site rules are those of the routes that take it.
+    for (method, path) in [
+        (reqwest::Method::POST, "/status"),
+        (reqwest::Method::POST, "/callback/acme"),
+        (reqwest::Method::GET, "/connect/acme"),
+        (reqwest::Method::PUT, "/refresh/acme/acct-1"),
+        (reqwest::Method::PATCH, "/disconnect/acme/acct-1"),
+    ] {
+        for cross_site in [false, true] {
+            let mut request = c
+                .request(method.clone(), format!("{}{API}{path}", h.base))
+                .header("authorization", AUTH)
+                .header("content-type", "text/plain")
+                .body("x");
+            if cross_site {
+                request = request.header("sec-fetch-site", "cross-site");
+            }
+            let resp = request.send().await.unwrap();
+            assert_eq!(resp.status(), 405, "{method} {path}");
+            assert_eq!(json_error(resp).await["code"], "method_not_allowed");
+        }
+    }
     // An over-long address and over-large headers.
     let long = "a".repeat(10_000);
     let resp = c
@@ -470,4 +493,76 @@ async fn idle_and_trickling_connections_are_closed_and_capped() {
     let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
     assert!(read.is_ok(), "closed after idling");
     assert!(String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 200"));
+}
+
+/// Reads one HTTP/1.1 answer's head from `s` (up to the blank line).
+async fn read_head(s: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut byte))
+            .await
+            .expect("an answer")
+            .unwrap();
+        assert_eq!(n, 1, "the connection closed before an answer: {head:?}");
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).unwrap().to_ascii_lowercase()
+}
+
+#[tokio::test]
+async fn an_answer_that_leaves_the_body_unread_says_the_connection_closes() {
+    use tokio::io::AsyncWriteExt;
+    let h = host(ServeLimits::default()).await;
+    let addr = h.base.trim_start_matches("http://").to_owned();
+    // Answered before the body arrives (a method the route does not take, a cross-site
+    // request, an unknown route): the server does not wait for a body it will not read,
+    // so it must say it closes the connection, or a client reusing it loses its next
+    // request.
+    for head in [
+        format!("PUT {API}/status HTTP/1.1\r\nhost: x\r\nauthorization: {AUTH}\r\n"),
+        format!(
+            "POST {API}/connect/acme HTTP/1.1\r\nhost: x\r\nauthorization: {AUTH}\r\n\
+             sec-fetch-site: cross-site\r\ncontent-type: application/json\r\n"
+        ),
+        format!("POST {API}/nothing HTTP/1.1\r\nhost: x\r\n"),
+    ] {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(format!("{head}content-length: 5000\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let answer = read_head(&mut s).await;
+        assert!(
+            answer.contains("\r\nconnection: close\r\n"),
+            "{head}\n{answer}"
+        );
+    }
+    // A request whose body is read keeps its connection.
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    for _ in 0..2 {
+        s.write_all(
+            format!(
+                "POST {API}/connect/acme HTTP/1.1\r\nhost: x\r\nauthorization: {AUTH}\r\n\
+                 content-type: application/json\r\ncontent-length: 2\r\n\r\n{{}}"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+        let answer = read_head(&mut s).await;
+        assert!(answer.starts_with("http/1.1 200"), "{answer}");
+        assert!(!answer.contains("connection: close"), "{answer}");
+        let length: usize = answer
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let mut body = vec![0u8; length];
+        tokio::io::AsyncReadExt::read_exact(&mut s, &mut body)
+            .await
+            .unwrap();
+    }
 }

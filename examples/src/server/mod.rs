@@ -26,6 +26,7 @@
 //! | `GET /api/integrations/callback/:provider` | the platforms' redirect URI |
 //! | `DELETE /api/integrations/disconnect/:provider/:accountId` | disconnect |
 //! | `POST /api/integrations/refresh/:provider/:accountId` | refresh now |
+//! | `GET /api/integrations/openapi.json` | the API's OpenAPI document (`docs/openapi.json`) |
 
 use crate::registry::{self, PLATFORMS};
 use crate::{SetupError, load_or_create_key};
