@@ -88,6 +88,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), Stop> {
 struct Summary {
     binaries: Vec<Binary>,
     current: Option<String>,
+    /// The crate whose binaries are running: cargo runs a package's unit tests first.
+    krate: String,
 }
 
 impl Summary {
@@ -96,7 +98,18 @@ impl Summary {
         // read as one of them.
         if let Some(rest) = line.strip_prefix("     Running ") {
             self.finish();
-            self.current = Some(binary_name(rest));
+            let (stem, what) = binary_name(rest);
+            if what == "unittests src/lib.rs"
+                || what == "unittests src/main.rs"
+                || self.krate.is_empty()
+            {
+                self.krate = stem.clone();
+            }
+            self.current = Some(if what.starts_with("unittests") {
+                format!("{stem} ({what})")
+            } else {
+                format!("{}: {stem} ({what})", self.krate)
+            });
         } else if let Some(krate) = line.strip_prefix("   Doc-tests ") {
             self.finish();
             self.current = Some(format!("doc-tests {}", krate.trim()));
@@ -158,12 +171,12 @@ impl Summary {
 }
 
 /// `unittests src/lib.rs (target/debug/deps/integrations_core-0123abcd)` →
-/// `integrations_core (unittests src/lib.rs)`; `tests/flow.rs (…/flow-0123)` →
-/// `flow (tests/flow.rs)`.
-fn binary_name(running: &str) -> String {
+/// `("integrations_core", "unittests src/lib.rs")`; `tests/flow.rs (…/flow-0123)` →
+/// `("flow", "tests/flow.rs")`.
+fn binary_name(running: &str) -> (String, String) {
     let running = running.trim();
     let Some((what, path)) = running.rsplit_once(" (") else {
-        return running.to_owned();
+        return (running.to_owned(), String::new());
     };
     let file = path.trim_end_matches(')');
     let file = file.rsplit('/').next().unwrap_or(file);
@@ -171,7 +184,7 @@ fn binary_name(running: &str) -> String {
         Some((stem, hash)) if hash.chars().all(|c| c.is_ascii_hexdigit()) => stem,
         _ => file,
     };
-    format!("{stem} ({what})")
+    (stem.to_owned(), what.to_owned())
 }
 
 /// `ok. 12 passed; 1 failed; 2 ignored; 0 measured; 0 filtered out; finished in 1s`.
@@ -218,8 +231,8 @@ mod tests {
             names,
             [
                 "integrations_core (unittests src/lib.rs)",
-                "flow (tests/flow.rs)",
-                "browser (tests/browser.rs)",
+                "integrations_core: flow (tests/flow.rs)",
+                "integrations_core: browser (tests/browser.rs)",
                 "doc-tests integrations_core"
             ]
         );
