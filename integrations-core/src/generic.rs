@@ -518,6 +518,8 @@ impl Provider for GenericOAuth2Provider {
             access_token,
         );
         let response = self.api.send(request).await?;
+        let secrets = [access_token.expose_secret()];
+        let scrub = |e| crate::client::scrub_error(e, &secrets);
         if let Some(e) = http::classify_status(&response, Utc::now()) {
             return Err(e);
         }
@@ -533,15 +535,16 @@ impl Provider for GenericOAuth2Provider {
             });
         }
         if !response.status.is_success() {
-            return Err(ProviderError::Protocol {
+            // The platform may echo the token: the excerpt is scrubbed.
+            return Err(scrub(ProviderError::Protocol {
                 message: format!(
                     "unexpected HTTP {} from the profile endpoint",
                     response.status.as_u16()
                 ),
                 body: Some(response.excerpt()),
-            });
+            }));
         }
-        let document: serde_json::Value = response.json()?;
+        let document: serde_json::Value = response.json_scrubbed("profile", &secrets)?;
         let pointer = &self.config.account_id_pointer;
         let account_id = match document.pointer(pointer) {
             None | Some(serde_json::Value::Null) => None,

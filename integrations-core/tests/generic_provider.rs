@@ -1063,3 +1063,21 @@ impl Match for NoFormKey {
         !form(request).contains_key(self.0)
     }
 }
+
+#[tokio::test]
+async fn a_profile_error_that_echoes_the_token_keeps_no_token() {
+    let server = MockServer::start().await;
+    let token = "at-secret-echoed-123";
+    Mock::given(method("GET"))
+        .and(path("/api/me"))
+        .respond_with(
+            ResponseTemplate::new(404).set_body_string(format!("no such user for token {token}")),
+        )
+        .mount(&server)
+        .await;
+    let p = provider(config(&server));
+    let e = p.fetch_profile(&AccessToken::new(token)).await.unwrap_err();
+    let text = format!("{e:?} {e}");
+    assert!(matches!(e, ProviderError::Protocol { .. }), "{e:?}");
+    assert!(!text.contains(token), "{text}");
+}

@@ -119,7 +119,7 @@ impl Api {
         self.client
             .call(request, error::Api, &secrets)
             .await?
-            .json()
+            .json_scrubbed("/api/v1/me reply", &secrets)
     }
 
     /// Adds `Authorization: bearer <token>` (Reddit's documented spelling) and the
