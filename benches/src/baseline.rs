@@ -159,15 +159,8 @@ const UPDATE_SQL_PG: &str = "UPDATE oauth_accounts SET access_token = $1, refres
 const UPDATE_SQL_SQLITE: &str = "UPDATE oauth_accounts SET access_token = ?, refresh_token = ?, \
      expires_at = ?, updated_at = ? WHERE id = ?";
 
-/// Baseline (b) on PostgreSQL: one autocommit `UPDATE ... WHERE id = $5` per row, on a
-/// deadpool of `pool` `AsyncPgConnection`s with `search_path` set to `schema`.
-pub async fn pg_updates(
-    url: &str,
-    schema: &str,
-    rows: Vec<RowUpdate>,
-    concurrency: usize,
-    pool: usize,
-) -> Result<Timed> {
+/// A deadpool of `size` `AsyncPgConnection`s with `search_path` set to `schema`.
+fn pg_pool(url: &str, schema: &str, size: usize) -> Result<Pool<AsyncPgConnection>> {
     let set_path = format!("SET search_path TO \"{schema}\"");
     let mut config = ManagerConfig::<AsyncPgConnection>::default();
     config.custom_setup = Box::new(move |url| {
@@ -182,7 +175,19 @@ pub async fn pg_updates(
         })
     });
     let manager = AsyncDieselConnectionManager::new_with_config(url, config);
-    let pool = Pool::builder(manager).max_size(pool.max(1)).build()?;
+    Ok(Pool::builder(manager).max_size(size.max(1)).build()?)
+}
+
+/// Baseline (b) on PostgreSQL: one autocommit `UPDATE ... WHERE id = $5` per row, on a
+/// deadpool of `pool` `AsyncPgConnection`s with `search_path` set to `schema`.
+pub async fn pg_updates(
+    url: &str,
+    schema: &str,
+    rows: Vec<RowUpdate>,
+    concurrency: usize,
+    pool: usize,
+) -> Result<Timed> {
+    let pool = pg_pool(url, schema, pool)?;
     let rows = Arc::new(rows);
     let n = rows.len();
     let expires: DateTime<Utc> = Utc::now() + chrono::Duration::hours(24);
@@ -279,21 +284,7 @@ pub async fn pg_updates_batched(
     pool: usize,
 ) -> Result<Timed> {
     use diesel::sql_types::Array;
-    let set_path = format!("SET search_path TO \"{schema}\"");
-    let mut config = ManagerConfig::<AsyncPgConnection>::default();
-    config.custom_setup = Box::new(move |url| {
-        let url = url.to_owned();
-        let set_path = set_path.clone();
-        Box::pin(async move {
-            let mut conn = AsyncPgConnection::establish(&url).await?;
-            conn.batch_execute(&set_path)
-                .await
-                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-            Ok(conn)
-        })
-    });
-    let manager = AsyncDieselConnectionManager::new_with_config(url, config);
-    let pool = Pool::builder(manager).max_size(pool.max(1)).build()?;
+    let pool = pg_pool(url, schema, pool)?;
     let total = rows.len();
     let batches: Arc<Vec<Vec<RowUpdate>>> =
         Arc::new(rows.chunks(BATCH_ROWS).map(<[RowUpdate]>::to_vec).collect());

@@ -102,6 +102,8 @@ impl RedditProvider {
         )?;
         // Reddit's dialect: Basic client authentication, no PKCE, `duration=permanent` for
         // a refresh token, refresh tokens kept, RFC 7009 revocation, its own error replies.
+        // Sources: https://github.com/reddit-archive/reddit/wiki/OAuth2 (authorize,
+        // access_token, revoke_token) and reddit-archive/reddit r2/r2/controllers/oauth2.py.
         let dialect = OAuthDialect {
             pkce: None,
             extra_authorize_params: vec![("duration".into(), "permanent".into())],

@@ -119,6 +119,10 @@ impl TikTokProvider {
         // TikTok's dialect: `client_key`, comma-separated scopes, credentials in the form,
         // revocation by access token without a hint, errors possibly sent with HTTP 200.
         // It rotates refresh tokens; a reply without one keeps the current one.
+        // Sources: https://developers.tiktok.com/doc/login-kit-web (authorize),
+        // https://developers.tiktok.com/doc/oauth-user-access-token-management (token,
+        // refresh), https://developers.tiktok.com/docs/en/oauth-revoke-a-user-access-token
+        // and https://developers.tiktok.com/doc/oauth-error-handling (error bodies).
         let dialect = OAuthDialect {
             client_id_param: "client_key".into(),
             scope_separator: ",".into(),
