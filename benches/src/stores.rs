@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures::StreamExt;
 use integrations_core::{
-    MemoryStore, NewAccount, ProviderId, SecretContext, TokenCipher, TokenStore, Upserted, UserId,
+    EventId, MemoryStore, NewAccount, ProviderId, SecretContext, TokenCipher, TokenStore, Upserted,
+    UserId,
 };
 use integrations_storage_diesel::{DieselStore, StoreOptions};
 use std::path::PathBuf;
@@ -204,7 +205,7 @@ pub async fn fill(
         .map(|a| {
             let store = store.clone();
             async move {
-                match store.upsert_account(a).await? {
+                match store.upsert_account(a, EventId::random()).await? {
                     Upserted::Inserted(r) => Ok(r.id),
                     Upserted::Updated(_) => Err("an account was already there".into()),
                 }

@@ -69,6 +69,7 @@ pub mod clock;
 pub mod crypto;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod generic;
 pub mod http;
 pub mod memory;
@@ -81,10 +82,12 @@ pub mod status;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod webhooks;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use crypto::{CryptoError, EncryptionKey, SecretContext, TokenCipher};
 pub use error::{Error, Result};
+pub use events::{ConnectionEvent, ConnectionEventKind, EventId, EventPosition, StoredEvent};
 pub use memory::MemoryStore;
 pub use provider::{
     AuthorizationRequest, CallbackOutcome, CallbackParams, CallbackReply, Capabilities,
@@ -93,13 +96,13 @@ pub use provider::{
 };
 pub use secret::{AccessToken, ClientSecret, PkceVerifier, RefreshToken, SealedSecret};
 pub use service::{
-    ConnectStart, Connection, ConnectionEvent, ConnectionEventKind, FAILED_CALLBACK_AUDIT_LIMIT,
-    IntegrationView, Integrations, IntegrationsBuilder, RefreshLimits, RefreshReport, Refresher,
-    RefresherConfig, SendPolicy, ServiceConfig,
+    ConnectStart, Connection, FAILED_CALLBACK_AUDIT_LIMIT, IntegrationView, Integrations,
+    IntegrationsBuilder, RefreshLimits, RefreshReport, Refresher, RefresherConfig, SendPolicy,
+    ServiceConfig,
 };
 pub use status::{IntegrationStatus, compute_status, is_token_expired};
 pub use store::{
-    AccountCount, AccountRecord, AccountStatus, AuditAction, AuditEvent, DeletedUserData, Lease,
-    LimitedAppend, NewAccount, NewAuditEvent, PendingAuthorization, StateHash, StoreError,
-    TokenStore, Upserted, UserId,
+    AccountCount, AccountRecord, AccountStatus, AuditAction, AuditEvent, DeletedUserData, Delivery,
+    DeliveryOutcome, DeliveryRecord, DeliveryStatus, Lease, LimitedAppend, NewAccount,
+    NewAuditEvent, PendingAuthorization, StateHash, StoreError, TokenStore, Upserted, UserId,
 };

@@ -1,10 +1,11 @@
 //! [`MemoryStore`]: a complete, correct [`TokenStore`] in process memory.
 
+use crate::events::{ConnectionEvent, ConnectionEventKind, EventId, EventPosition, StoredEvent};
 use crate::provider::ProviderId;
 use crate::store::{
-    AccountCount, AccountRecord, AccountStatus, AuditAction, AuditEvent, DeletedUserData, Lease,
-    LimitedAppend, NewAccount, NewAuditEvent, PendingAuthorization, StateHash, StoreError,
-    TokenStore, Upserted, UserId,
+    AccountCount, AccountRecord, AccountStatus, AuditAction, AuditEvent, DeletedUserData, Delivery,
+    DeliveryOutcome, DeliveryRecord, DeliveryStatus, Lease, LimitedAppend, NewAccount,
+    NewAuditEvent, PendingAuthorization, StateHash, StoreError, TokenStore, Upserted, UserId,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -26,6 +27,35 @@ struct State {
     pending: HashMap<StateHash, PendingAuthorization>,
     audit: Vec<AuditEvent>,
     next_audit: i64,
+    events: Vec<StoredEvent>,
+    next_position: i64,
+    /// Per endpoint: the cursor and the deliveries by position.
+    endpoints: HashMap<String, Endpoint>,
+}
+
+#[derive(Debug, Default)]
+struct Endpoint {
+    cursor: i64,
+    deliveries: BTreeMap<i64, MemoryDelivery>,
+}
+
+#[derive(Debug)]
+struct MemoryDelivery {
+    record: DeliveryRecord,
+    lease_owner: Option<String>,
+    lease_until: Option<DateTime<Utc>>,
+}
+
+impl State {
+    fn record_events(&mut self, events: impl IntoIterator<Item = ConnectionEvent>) {
+        for event in events {
+            self.next_position += 1;
+            self.events.push(StoredEvent {
+                position: EventPosition(self.next_position),
+                event,
+            });
+        }
+    }
 }
 
 impl MemoryStore {
@@ -37,16 +67,33 @@ impl MemoryStore {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
 
-fn lease_live(r: &AccountRecord, now: DateTime<Utc>) -> bool {
-    r.lease_until.is_some_and(|until| until > now)
-}
+    fn update_locked(st: &mut State, record: &AccountRecord) -> Result<AccountRecord, StoreError> {
+        let rec = st
+            .accounts
+            .get_mut(&record.id)
+            .ok_or(StoreError::NotFound)?;
+        if rec.version != record.version {
+            return Err(StoreError::VersionConflict);
+        }
+        let (lease_owner, lease_until, created_at) =
+            (rec.lease_owner.take(), rec.lease_until, rec.created_at);
+        *rec = AccountRecord {
+            version: record.version + 1,
+            lease_owner,
+            lease_until,
+            created_at,
+            // Identity columns never change.
+            id: rec.id,
+            user_id: rec.user_id,
+            provider: rec.provider.clone(),
+            provider_account_id: rec.provider_account_id.clone(),
+            ..record.clone()
+        };
+        Ok(rec.clone())
+    }
 
-#[async_trait]
-impl TokenStore for MemoryStore {
-    async fn upsert_account(&self, a: NewAccount) -> Result<Upserted, StoreError> {
-        let mut st = self.state();
+    fn upsert_locked(st: &mut State, a: NewAccount) -> Result<Upserted, StoreError> {
         let key = (a.provider.clone(), a.provider_account_id.clone());
         if let Some(id) = st.by_key.get(&key).copied() {
             let rec = st.accounts.get_mut(&id).ok_or(StoreError::NotFound)?;
@@ -98,6 +145,27 @@ impl TokenStore for MemoryStore {
         st.accounts.insert(id, rec.clone());
         Ok(Upserted::Inserted(rec))
     }
+}
+
+fn lease_live(r: &AccountRecord, now: DateTime<Utc>) -> bool {
+    r.lease_until.is_some_and(|until| until > now)
+}
+
+#[async_trait]
+impl TokenStore for MemoryStore {
+    async fn upsert_account(&self, a: NewAccount, event: EventId) -> Result<Upserted, StoreError> {
+        let now = a.now;
+        let mut st = self.state();
+        let upserted = Self::upsert_locked(&mut st, a)?;
+        let kind = match &upserted {
+            Upserted::Inserted(_) => ConnectionEventKind::Connected,
+            Upserted::Updated(_) => ConnectionEventKind::Reauthorized,
+        };
+        st.record_events(
+            [ConnectionEvent::of_account(kind, upserted.record(), now).with_id(event)],
+        );
+        Ok(upserted)
+    }
 
     async fn get_account(&self, id: i64) -> Result<Option<AccountRecord>, StoreError> {
         Ok(self.state().accounts.get(&id).cloned())
@@ -128,44 +196,57 @@ impl TokenStore for MemoryStore {
         Ok(out)
     }
 
-    async fn update_account(&self, record: &AccountRecord) -> Result<AccountRecord, StoreError> {
+    async fn update_account(
+        &self,
+        record: &AccountRecord,
+        events: &[ConnectionEvent],
+    ) -> Result<AccountRecord, StoreError> {
         let mut st = self.state();
-        let rec = st
-            .accounts
-            .get_mut(&record.id)
-            .ok_or(StoreError::NotFound)?;
-        if rec.version != record.version {
-            return Err(StoreError::VersionConflict);
-        }
-        let (lease_owner, lease_until, created_at) =
-            (rec.lease_owner.take(), rec.lease_until, rec.created_at);
-        *rec = AccountRecord {
-            version: record.version + 1,
-            lease_owner,
-            lease_until,
-            created_at,
-            // Identity columns never change.
-            id: rec.id,
-            user_id: rec.user_id,
-            provider: rec.provider.clone(),
-            provider_account_id: rec.provider_account_id.clone(),
-            ..record.clone()
-        };
-        Ok(rec.clone())
+        let stored = Self::update_locked(&mut st, record)?;
+        st.record_events(events.iter().cloned());
+        Ok(stored)
     }
 
-    async fn delete_account(&self, id: i64) -> Result<bool, StoreError> {
+    async fn update_account_and_release(
+        &self,
+        record: &AccountRecord,
+        owner: &str,
+        events: &[ConnectionEvent],
+    ) -> Result<AccountRecord, StoreError> {
+        let mut st = self.state();
+        let mut stored = Self::update_locked(&mut st, record)?;
+        st.record_events(events.iter().cloned());
+        if let Some(rec) = st.accounts.get_mut(&record.id)
+            && rec.lease_owner.as_deref() == Some(owner)
+        {
+            rec.lease_owner = None;
+            rec.lease_until = None;
+            stored = rec.clone();
+        }
+        Ok(stored)
+    }
+
+    async fn delete_account(
+        &self,
+        id: i64,
+        events: &[ConnectionEvent],
+    ) -> Result<bool, StoreError> {
         let mut st = self.state();
         match st.accounts.remove(&id) {
             Some(r) => {
                 st.by_key.remove(&(r.provider, r.provider_account_id));
+                st.record_events(events.iter().cloned());
                 Ok(true)
             }
             None => Ok(false),
         }
     }
 
-    async fn delete_user_data(&self, user_id: UserId) -> Result<DeletedUserData, StoreError> {
+    async fn delete_user_data(
+        &self,
+        user_id: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<DeletedUserData, StoreError> {
         let mut st = self.state();
         let ids: Vec<i64> = st
             .accounts
@@ -173,11 +254,18 @@ impl TokenStore for MemoryStore {
             .filter(|r| r.user_id == user_id)
             .map(|r| r.id)
             .collect();
+        let mut events = Vec::with_capacity(ids.len());
         for id in &ids {
             if let Some(r) = st.accounts.remove(id) {
+                events.push(ConnectionEvent::of_account(
+                    ConnectionEventKind::DataDeleted,
+                    &r,
+                    at,
+                ));
                 st.by_key.remove(&(r.provider, r.provider_account_id));
             }
         }
+        st.record_events(events.iter().cloned());
         let before_pending = st.pending.len();
         st.pending.retain(|_, p| p.user_id != user_id);
         let before_audit = st.audit.len();
@@ -186,6 +274,7 @@ impl TokenStore for MemoryStore {
             accounts: ids.len() as u64,
             pending: (before_pending - st.pending.len()) as u64,
             audit_events: (before_audit - st.audit.len()) as u64,
+            events,
         })
     }
 
@@ -356,5 +445,175 @@ impl TokenStore for MemoryStore {
                 AccountCount::new(provider, status, accounts, past_expiry)
             })
             .collect())
+    }
+
+    async fn events_after(
+        &self,
+        after: EventPosition,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let st = self.state();
+        let from = st.events.partition_point(|e| e.position <= after);
+        Ok(st.events[from..].iter().take(limit).cloned().collect())
+    }
+
+    async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut st = self.state();
+        let pruned: Vec<i64> = st
+            .events
+            .iter()
+            .filter(|e| e.event.at < before)
+            .map(|e| e.position.0)
+            .collect();
+        st.events.retain(|e| e.event.at >= before);
+        for endpoint in st.endpoints.values_mut() {
+            for p in &pruned {
+                endpoint.deliveries.remove(p);
+            }
+        }
+        Ok(pruned.len() as u64)
+    }
+
+    async fn enqueue_deliveries(
+        &self,
+        endpoint: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let mut guard = self.state();
+        let st = &mut *guard;
+        let ep = st.endpoints.entry(endpoint.to_owned()).or_default();
+        let from = st.events.partition_point(|e| e.position.0 <= ep.cursor);
+        let mut created = 0;
+        for e in st.events[from..].iter().take(limit) {
+            ep.cursor = e.position.0;
+            ep.deliveries.insert(
+                e.position.0,
+                MemoryDelivery {
+                    record: DeliveryRecord {
+                        endpoint: endpoint.to_owned(),
+                        position: e.position,
+                        event_id: e.event.id.clone(),
+                        account_key: e.event.account_key(),
+                        status: DeliveryStatus::Pending,
+                        attempts: 0,
+                        next_attempt_at: now,
+                        last_error: None,
+                        finished_at: None,
+                    },
+                    lease_owner: None,
+                    lease_until: None,
+                },
+            );
+            created += 1;
+        }
+        Ok(created)
+    }
+
+    async fn claim_deliveries(
+        &self,
+        endpoint: &str,
+        lease: &Lease,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let mut guard = self.state();
+        let st = &mut *guard;
+        let Some(ep) = st.endpoints.get_mut(endpoint) else {
+            return Ok(Vec::new());
+        };
+        let mut heads = std::collections::HashSet::new();
+        let mut claimed = Vec::new();
+        for d in ep.deliveries.values_mut() {
+            if claimed.len() >= limit {
+                break;
+            }
+            if d.record.status != DeliveryStatus::Pending
+                || !heads.insert(d.record.account_key.clone())
+            {
+                continue;
+            }
+            let leased = d.lease_until.is_some_and(|u| u > lease.now);
+            if leased || d.record.next_attempt_at > lease.now {
+                continue;
+            }
+            d.lease_owner = Some(lease.owner.clone());
+            d.lease_until = Some(lease.until);
+            d.record.attempts += 1;
+            claimed.push((d.record.position, d.record.attempts));
+        }
+        let mut out = Vec::with_capacity(claimed.len());
+        for (position, attempts) in claimed {
+            let at = st.events.partition_point(|e| e.position < position);
+            if let Some(event) = st.events.get(at).filter(|e| e.position == position) {
+                out.push(Delivery {
+                    endpoint: endpoint.to_owned(),
+                    event: event.clone(),
+                    attempts,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn finish_delivery(
+        &self,
+        endpoint: &str,
+        position: EventPosition,
+        owner: &str,
+        outcome: &DeliveryOutcome,
+    ) -> Result<bool, StoreError> {
+        let mut st = self.state();
+        let Some(d) = st
+            .endpoints
+            .get_mut(endpoint)
+            .and_then(|ep| ep.deliveries.get_mut(&position.0))
+            .filter(|d| d.lease_owner.as_deref() == Some(owner))
+        else {
+            return Ok(false);
+        };
+        d.lease_owner = None;
+        d.lease_until = None;
+        match outcome {
+            DeliveryOutcome::Delivered { at } => {
+                d.record.status = DeliveryStatus::Delivered;
+                d.record.finished_at = Some(*at);
+                d.record.last_error = None;
+            }
+            DeliveryOutcome::Retry {
+                next_attempt_at,
+                error,
+            } => {
+                d.record.next_attempt_at = *next_attempt_at;
+                d.record.last_error = Some(error.clone());
+            }
+            DeliveryOutcome::Failed { at, error } => {
+                d.record.status = DeliveryStatus::Failed;
+                d.record.finished_at = Some(*at);
+                d.record.last_error = Some(error.clone());
+            }
+        }
+        Ok(true)
+    }
+
+    async fn list_deliveries(
+        &self,
+        endpoint: &str,
+        status: DeliveryStatus,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let st = self.state();
+        Ok(st
+            .endpoints
+            .get(endpoint)
+            .map(|ep| {
+                ep.deliveries
+                    .values()
+                    .rev()
+                    .filter(|d| d.record.status == status)
+                    .take(limit)
+                    .map(|d| d.record.clone())
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 }

@@ -1,6 +1,7 @@
 //! The [`TokenStore`] trait: persistence of accounts, pending authorizations, refresh
 //! leases and audit events. Stores hold no policy and only ever see sealed secrets.
 
+use crate::events::{ConnectionEvent, EventId, EventPosition, StoredEvent};
 use crate::provider::ProviderId;
 use crate::secret::SealedSecret;
 use async_trait::async_trait;
@@ -319,7 +320,7 @@ pub struct AuditEvent {
 }
 
 /// What [`TokenStore::delete_user_data`] removed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DeletedUserData {
     /// Accounts removed.
     pub accounts: u64,
@@ -327,6 +328,9 @@ pub struct DeletedUserData {
     pub pending: u64,
     /// Audit events removed.
     pub audit_events: u64,
+    /// The [`DataDeleted`](ConnectionEventKind::DataDeleted) events recorded, one per
+    /// account removed.
+    pub events: Vec<ConnectionEvent>,
 }
 
 /// A refresh lease request.
@@ -417,8 +421,15 @@ pub enum StoreError {
 ///   zero accounts.
 #[async_trait]
 pub trait TokenStore: Send + Sync + fmt::Debug {
-    /// Inserts or updates an account (see the contract).
-    async fn upsert_account(&self, account: NewAccount) -> Result<Upserted, StoreError>;
+    /// Inserts or updates an account (see the contract) and, in the same transaction,
+    /// records its event: [`ConnectionEvent::of_account`] with id `event`, kind
+    /// `Connected` for a new row or `Reauthorized` for an updated one, the stored record
+    /// and `account.now`. Nothing is written when another user owns the account.
+    async fn upsert_account(
+        &self,
+        account: NewAccount,
+        event: EventId,
+    ) -> Result<Upserted, StoreError>;
     /// One account by id.
     async fn get_account(&self, id: i64) -> Result<Option<AccountRecord>, StoreError>;
     /// One account by platform key.
@@ -429,12 +440,27 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
     ) -> Result<Option<AccountRecord>, StoreError>;
     /// Every account of a user, ordered by provider then id.
     async fn list_accounts(&self, user_id: UserId) -> Result<Vec<AccountRecord>, StoreError>;
-    /// Writes the mutable fields of `record` when its version still matches.
-    async fn update_account(&self, record: &AccountRecord) -> Result<AccountRecord, StoreError>;
-    /// Deletes an account; `false` when it did not exist.
-    async fn delete_account(&self, id: i64) -> Result<bool, StoreError>;
-    /// Deletes all of a user's data.
-    async fn delete_user_data(&self, user_id: UserId) -> Result<DeletedUserData, StoreError>;
+    /// Writes the mutable fields of `record` when its version still matches and, in the
+    /// same transaction, records `events` (none are recorded when nothing is written).
+    async fn update_account(
+        &self,
+        record: &AccountRecord,
+        events: &[ConnectionEvent],
+    ) -> Result<AccountRecord, StoreError>;
+    /// Deletes an account and, in the same transaction, records `events`; `false` (and no
+    /// event) when it did not exist.
+    async fn delete_account(&self, id: i64, events: &[ConnectionEvent])
+    -> Result<bool, StoreError>;
+    /// Deletes all of a user's data and, in the same transaction, records one
+    /// [`DataDeleted`](crate::ConnectionEventKind::DataDeleted) event per account removed
+    /// ([`ConnectionEvent::of_account`] at `at`, with a random id). The user's earlier
+    /// connection events stay until [`prune_events`](Self::prune_events) removes them:
+    /// they hold ids, never tokens or names.
+    async fn delete_user_data(
+        &self,
+        user_id: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<DeletedUserData, StoreError>;
 
     /// Stores a pending authorization.
     async fn put_pending(&self, pending: PendingAuthorization) -> Result<(), StoreError>;
@@ -473,8 +499,9 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
         &self,
         record: &AccountRecord,
         owner: &str,
+        events: &[ConnectionEvent],
     ) -> Result<AccountRecord, StoreError> {
-        let mut stored = self.update_account(record).await?;
+        let mut stored = self.update_account(record, events).await?;
         if self.release_lease(record.id, owner).await? {
             stored.lease_owner = None;
             stored.lease_until = None;
@@ -540,6 +567,154 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
     /// many have an access token past its expiry at `now` (see [`AccountCount`]). For
     /// monitoring: one aggregate query, no row is read.
     async fn count_accounts(&self, now: DateTime<Utc>) -> Result<Vec<AccountCount>, StoreError>;
+
+    /// The connection events after `after`, oldest first, at most `limit`. Positions
+    /// increase in commit order: a reader that has seen position `p` never misses an
+    /// event later committed below `p`.
+    async fn events_after(
+        &self,
+        after: EventPosition,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// Deletes the events recorded before `before`, with their deliveries; returns how
+    /// many events.
+    async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Waits until an event may have been recorded by any process sharing the store, or
+    /// `timeout` passes. The default just sleeps (readers then poll); a store with a
+    /// wake-up signal (PostgreSQL's `LISTEN/NOTIFY`) returns early.
+    async fn wait_for_events(&self, timeout: std::time::Duration) {
+        tokio::time::sleep(timeout).await;
+    }
+
+    /// Creates a pending delivery to `endpoint`, due at `now`, for each of up to `limit`
+    /// events recorded after the endpoint's cursor, and moves the cursor past them (a new
+    /// endpoint starts at the oldest event kept). Concurrent callers never create one
+    /// delivery twice. Returns how many were created.
+    async fn enqueue_deliveries(
+        &self,
+        endpoint: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<usize, StoreError>;
+
+    /// Leases up to `limit` pending deliveries to `endpoint` that are due at `lease.now`,
+    /// counting an attempt for each, oldest first, **at most one per account** (see
+    /// [`ConnectionEvent::account_key`]): a delivery is claimable only when it is the
+    /// oldest pending delivery of its account and no live lease holds it. Concurrent
+    /// claimers (in any process) never hold one delivery at once while its lease lives.
+    async fn claim_deliveries(
+        &self,
+        endpoint: &str,
+        lease: &Lease,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Records the outcome of an attempt held by `owner`; `false` (nothing written) when
+    /// `owner` no longer holds the delivery's lease.
+    async fn finish_delivery(
+        &self,
+        endpoint: &str,
+        position: EventPosition,
+        owner: &str,
+        outcome: &DeliveryOutcome,
+    ) -> Result<bool, StoreError>;
+
+    /// Deliveries to `endpoint` in `status`, newest first, at most `limit`.
+    async fn list_deliveries(
+        &self,
+        endpoint: &str,
+        status: DeliveryStatus,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>;
+}
+
+/// A delivery leased by [`TokenStore::claim_deliveries`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// The endpoint's name.
+    pub endpoint: String,
+    /// The event.
+    pub event: StoredEvent,
+    /// Attempts so far, this one included.
+    pub attempts: u32,
+}
+
+/// The outcome of one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// The endpoint answered 2xx.
+    Delivered {
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The attempt failed; try again at `next_attempt_at`.
+    Retry {
+        /// When the next attempt is due.
+        next_attempt_at: DateTime<Utc>,
+        /// What went wrong (a status or transport error; never a secret).
+        error: String,
+    },
+    /// The attempt failed and no other will be made.
+    Failed {
+        /// When.
+        at: DateTime<Utc>,
+        /// What went wrong.
+        error: String,
+    },
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryStatus {
+    /// Waiting for an attempt (or in one).
+    Pending,
+    /// The endpoint answered 2xx.
+    Delivered,
+    /// Every attempt failed.
+    Failed,
+}
+
+impl DeliveryStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// The status of a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Delivered, Self::Failed]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// A delivery as [`TokenStore::list_deliveries`] shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    /// The endpoint's name.
+    pub endpoint: String,
+    /// The event's position.
+    pub position: EventPosition,
+    /// The event's id (the `webhook-id`).
+    pub event_id: EventId,
+    /// The event's account key.
+    pub account_key: String,
+    /// Where it stands.
+    pub status: DeliveryStatus,
+    /// Attempts made.
+    pub attempts: u32,
+    /// When the next attempt is due (pending deliveries).
+    pub next_attempt_at: DateTime<Utc>,
+    /// The last attempt's error.
+    pub last_error: Option<String>,
+    /// When it was delivered or given up.
+    pub finished_at: Option<DateTime<Utc>>,
 }
 
 /// One group of [`TokenStore::count_accounts`]: the accounts of one platform in one stored

@@ -98,7 +98,7 @@ fn connection_gauges_follow_the_store() {
             clock.advance(Duration::hours(2));
             let mut dead = store.list_accounts(UserId(2)).await.unwrap().remove(0);
             dead.status = AccountStatus::NeedsReconnect;
-            store.update_account(&dead).await.unwrap();
+            store.update_account(&dead, &[]).await.unwrap();
             let reddit = store.list_accounts(UserId(1)).await.unwrap();
             let reddit = reddit
                 .iter()

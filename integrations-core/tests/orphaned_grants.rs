@@ -6,9 +6,10 @@ use chrono::{DateTime, TimeZone, Utc};
 use integrations_core::testing::ScriptedProvider;
 use integrations_core::{
     AccountCount, AccountRecord, AuditAction, AuditEvent, CallbackParams, Capabilities,
-    DeletedUserData, EncryptionKey, Error, Integrations, Lease, ManualClock, MemoryStore,
+    ConnectionEvent, DeletedUserData, Delivery, DeliveryOutcome, DeliveryRecord, DeliveryStatus,
+    EncryptionKey, Error, EventId, EventPosition, Integrations, Lease, ManualClock, MemoryStore,
     NewAccount, NewAuditEvent, PendingAuthorization, ProviderError, ProviderId, StateHash,
-    StoreError, TokenCipher, TokenStore, Upserted, UserId,
+    StoreError, StoredEvent, TokenCipher, TokenStore, Upserted, UserId,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,14 +24,18 @@ struct FlakyStore {
 
 #[async_trait]
 impl TokenStore for FlakyStore {
-    async fn upsert_account(&self, account: NewAccount) -> Result<Upserted, StoreError> {
+    async fn upsert_account(
+        &self,
+        account: NewAccount,
+        event: EventId,
+    ) -> Result<Upserted, StoreError> {
         if self.upsert_down.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable {
                 message: "connection refused".into(),
                 source: None,
             });
         }
-        self.inner.upsert_account(account).await
+        self.inner.upsert_account(account, event).await
     }
     async fn get_account(&self, id: i64) -> Result<Option<AccountRecord>, StoreError> {
         self.inner.get_account(id).await
@@ -45,14 +50,26 @@ impl TokenStore for FlakyStore {
     async fn list_accounts(&self, user_id: UserId) -> Result<Vec<AccountRecord>, StoreError> {
         self.inner.list_accounts(user_id).await
     }
-    async fn update_account(&self, record: &AccountRecord) -> Result<AccountRecord, StoreError> {
-        self.inner.update_account(record).await
+    async fn update_account(
+        &self,
+        record: &AccountRecord,
+        events: &[ConnectionEvent],
+    ) -> Result<AccountRecord, StoreError> {
+        self.inner.update_account(record, events).await
     }
-    async fn delete_account(&self, id: i64) -> Result<bool, StoreError> {
-        self.inner.delete_account(id).await
+    async fn delete_account(
+        &self,
+        id: i64,
+        events: &[ConnectionEvent],
+    ) -> Result<bool, StoreError> {
+        self.inner.delete_account(id, events).await
     }
-    async fn delete_user_data(&self, user_id: UserId) -> Result<DeletedUserData, StoreError> {
-        self.inner.delete_user_data(user_id).await
+    async fn delete_user_data(
+        &self,
+        user_id: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<DeletedUserData, StoreError> {
+        self.inner.delete_user_data(user_id, at).await
     }
     async fn put_pending(&self, pending: PendingAuthorization) -> Result<(), StoreError> {
         self.inner.put_pending(pending).await
@@ -107,6 +124,51 @@ impl TokenStore for FlakyStore {
     }
     async fn count_accounts(&self, now: DateTime<Utc>) -> Result<Vec<AccountCount>, StoreError> {
         self.inner.count_accounts(now).await
+    }
+    async fn events_after(
+        &self,
+        after: EventPosition,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.inner.events_after(after, limit).await
+    }
+    async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.inner.prune_events(before).await
+    }
+    async fn enqueue_deliveries(
+        &self,
+        endpoint: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        self.inner.enqueue_deliveries(endpoint, now, limit).await
+    }
+    async fn claim_deliveries(
+        &self,
+        endpoint: &str,
+        lease: &Lease,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.inner.claim_deliveries(endpoint, lease, limit).await
+    }
+    async fn finish_delivery(
+        &self,
+        endpoint: &str,
+        position: EventPosition,
+        owner: &str,
+        outcome: &DeliveryOutcome,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .finish_delivery(endpoint, position, owner, outcome)
+            .await
+    }
+    async fn list_deliveries(
+        &self,
+        endpoint: &str,
+        status: DeliveryStatus,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        self.inner.list_deliveries(endpoint, status, limit).await
     }
 }
 

@@ -827,7 +827,7 @@ async fn tampered_ciphertext_is_a_typed_error_and_other_accounts_still_list() {
         .unwrap()
         .unwrap();
     row.refresh_token = good.refresh_token.clone();
-    f.store.update_account(&row).await.unwrap();
+    f.store.update_account(&row, &[]).await.unwrap();
     f.clock.advance(Duration::hours(2));
     let err = f
         .integrations
@@ -847,7 +847,7 @@ async fn tampered_ciphertext_is_a_typed_error_and_other_accounts_still_list() {
         .unwrap()
         .unwrap();
     garbage.access_token = Some(SealedSecret::from_stored("v1.zz.garbage"));
-    f.store.update_account(&garbage).await.unwrap();
+    f.store.update_account(&garbage, &[]).await.unwrap();
     assert!(matches!(
         f.integrations
             .access_token(UserId(1), "reddit", "good")

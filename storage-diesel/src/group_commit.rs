@@ -15,7 +15,7 @@
 //!
 //! [`update_account_and_release`]: integrations_core::TokenStore::update_account_and_release
 
-use integrations_core::{AccountRecord, StoreError};
+use integrations_core::{AccountRecord, ConnectionEvent, StoreError};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{OwnedMutexGuard, oneshot};
 
@@ -28,6 +28,8 @@ pub(crate) struct QueuedWrite {
     pub(crate) record: AccountRecord,
     /// The lease owner that must still hold the row.
     pub(crate) owner: String,
+    /// The events recorded with the write (only if the row is written).
+    pub(crate) events: Vec<ConnectionEvent>,
     /// Whether the row was written (version and lease matched).
     pub(crate) done: oneshot::Sender<Result<bool, StoreError>>,
 }
@@ -55,11 +57,17 @@ pub(crate) struct Ticket {
 
 impl WriteQueue {
     /// Queues a write; the returned ticket waits for its result.
-    pub(crate) fn submit(&self, record: AccountRecord, owner: String) -> Ticket {
+    pub(crate) fn submit(
+        &self,
+        record: AccountRecord,
+        owner: String,
+        events: Vec<ConnectionEvent>,
+    ) -> Ticket {
         let (done, rx) = oneshot::channel();
         self.lock().push(QueuedWrite {
             record,
             owner,
+            events,
             done,
         });
         Ticket { rx }

@@ -101,6 +101,7 @@ mod connect;
 mod error;
 mod group_commit;
 mod models;
+mod outbox;
 mod reseal;
 mod schema;
 mod store;

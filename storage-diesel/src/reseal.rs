@@ -122,7 +122,7 @@ impl DieselStore {
                     return Ok(());
                 }
             };
-            match self.update_account(&updated).await {
+            match self.update_account(&updated, &[]).await {
                 Ok(_) => {
                     report.resealed += 1;
                     return Ok(());

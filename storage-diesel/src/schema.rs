@@ -61,8 +61,53 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    connection_events (position) {
+        position -> BigInt,
+        event_id -> Text,
+        kind -> Text,
+        user_id -> BigInt,
+        provider -> Text,
+        provider_account_id -> Text,
+        at -> UtcTimestamp,
+        payload -> JsonDocument,
+    }
+}
+
+diesel::table! {
+    webhook_cursors (endpoint) {
+        endpoint -> Text,
+        position -> BigInt,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    webhook_deliveries (endpoint, position) {
+        endpoint -> Text,
+        position -> BigInt,
+        event_id -> Text,
+        account_key -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> UtcTimestamp,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<UtcTimestamp>,
+        last_error -> Nullable<Text>,
+        finished_at -> Nullable<UtcTimestamp>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     oauth_accounts,
     oauth_pending_authorizations,
     integration_audit_events,
+    connection_events,
+    webhook_cursors,
+    webhook_deliveries,
 );

@@ -7,9 +7,13 @@ use crate::models::{
     self, AccountChanges, AccountRow, AuditRow, NewAccountRow, NewAuditRow, PendingRow,
     ReleasedColumns, WrittenId, records,
 };
+use crate::outbox::{self, ClaimedRow, DeliveryRow, EventRow, NewDeliveryRow, OutboxConn};
+use crate::schema::connection_events::dsl as ce;
 use crate::schema::integration_audit_events::dsl as ev;
 use crate::schema::oauth_accounts::dsl as acc;
 use crate::schema::oauth_pending_authorizations::dsl as pen;
+use crate::schema::webhook_cursors::dsl as wc;
+use crate::schema::webhook_deliveries::dsl as wd;
 use crate::types::{Ts, UtcTimestamp};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -20,9 +24,11 @@ use diesel::upsert::excluded;
 use diesel_async::pooled_connection::deadpool::{Pool, PoolError};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use integrations_core::{
-    AccountCount, AccountRecord, AccountStatus, AuditAction, AuditEvent, DeletedUserData, Lease,
-    LimitedAppend, NewAccount, NewAuditEvent, PendingAuthorization, ProviderId, StateHash,
-    StoreError, TokenStore, Upserted, UserId,
+    AccountCount, AccountRecord, AccountStatus, AuditAction, AuditEvent, ConnectionEvent,
+    ConnectionEventKind, DeletedUserData, Delivery, DeliveryOutcome, DeliveryRecord,
+    DeliveryStatus, EventId, EventPosition, Lease, LimitedAppend, NewAccount, NewAuditEvent,
+    PendingAuthorization, ProviderId, StateHash, StoreError, StoredEvent, TokenStore, Upserted,
+    UserId,
 };
 use std::collections::HashSet;
 use std::fmt;
@@ -51,6 +57,10 @@ pub(crate) struct Inner {
     sqlite_writes: tokio::sync::Mutex<()>,
     /// Refresh writes waiting to be committed together.
     writes: WriteQueue,
+    /// Woken by PostgreSQL's `NOTIFY` when any process records events (the listener
+    /// starts with the first `wait_for_events`).
+    events_notified: Arc<tokio::sync::Notify>,
+    listener: std::sync::OnceLock<()>,
 }
 
 impl Inner {
@@ -218,6 +228,8 @@ impl DieselStore {
                 acquire_timeout: options.acquire_timeout,
                 sqlite_writes: tokio::sync::Mutex::new(()),
                 writes: WriteQueue::default(),
+                events_notified: Arc::new(tokio::sync::Notify::new()),
+                listener: std::sync::OnceLock::new(),
             }),
         };
         if options.migrate {
@@ -297,9 +309,10 @@ impl DieselStore {
         &self,
         record: &AccountRecord,
         owner: &str,
+        events: &[ConnectionEvent],
     ) -> Result<bool, StoreError> {
         let queue = &self.inner.writes;
-        let mut ticket = queue.submit(record.clone(), owner.to_owned());
+        let mut ticket = queue.submit(record.clone(), owner.to_owned(), events.to_vec());
         loop {
             match queue.next(&mut ticket).await {
                 Next::Done(result) => return result,
@@ -325,7 +338,9 @@ impl DieselStore {
             batch.into_iter().partition(|w| seen.insert(w.record.id));
         self.flush_distinct(distinct).await;
         for w in repeats {
-            let result = self.write_released_alone(&w.record, &w.owner).await;
+            let result = self
+                .write_released_alone(&w.record, &w.owner, &w.events)
+                .await;
             let _ = w.done.send(result);
         }
     }
@@ -337,11 +352,12 @@ impl DieselStore {
         }
         let (items, senders): (Vec<_>, Vec<_>) = batch
             .into_iter()
-            .map(|w| ((w.record, w.owner), w.done))
+            .map(|w| ((w.record, w.owner, w.events), w.done))
             .unzip();
         let items = Arc::new(items);
         let results: Vec<Result<bool, StoreError>> = if items.len() == 1 {
-            vec![self.write_released_alone(&items[0].0, &items[0].1).await]
+            let (record, owner, events) = &items[0];
+            vec![self.write_released_alone(record, owner, events).await]
         } else {
             match self.write_released_batch(items.clone()).await {
                 Ok(written) => written.into_iter().map(Ok).collect(),
@@ -358,8 +374,8 @@ impl DieselStore {
                     // One row's statement failed and took the transaction with it: write
                     // each alone so that only that row reports the error.
                     let mut results = Vec::with_capacity(items.len());
-                    for (record, owner) in items.iter() {
-                        results.push(self.write_released_alone(record, owner).await);
+                    for (record, owner, events) in items.iter() {
+                        results.push(self.write_released_alone(record, owner, events).await);
                     }
                     results
                 }
@@ -376,20 +392,30 @@ impl DieselStore {
         &self,
         record: &AccountRecord,
         owner: &str,
+        events: &[ConnectionEvent],
     ) -> Result<bool, StoreError> {
         let changes = AccountChanges::new(record);
-        let n = with_write_conn!(self, |conn| released_update!(record, owner, &changes)
-            .execute(conn)
-            .await
-            .map_err(error::db))?;
-        Ok(n == 1)
+        if events.is_empty() {
+            let n = with_write_conn!(self, |conn| released_update!(record, owner, &changes)
+                .execute(conn)
+                .await
+                .map_err(error::db))?;
+            return Ok(n == 1);
+        }
+        in_transaction!(self, |c| {
+            let n = released_update!(record, owner, &changes).execute(c).await?;
+            if n == 1 {
+                c.record_events(events).await?;
+            }
+            Ok(n == 1)
+        })
     }
 
     /// Several refresh writes (to distinct rows) in one transaction; whether each row was
     /// written.
     async fn write_released_batch(
         &self,
-        items: Arc<Vec<(AccountRecord, String)>>,
+        items: Arc<Vec<(AccountRecord, String, Vec<ConnectionEvent>)>>,
     ) -> Result<Vec<bool>, StoreError> {
         let inner = &self.inner;
         match &inner.backend {
@@ -397,16 +423,34 @@ impl DieselStore {
                 // One statement over arrays of the new values: one round trip, one
                 // commit, and the same prepared statement whatever the batch size.
                 let mut cols = ReleasedColumns::default();
-                for (record, owner) in items.iter() {
+                for (record, owner, _) in items.iter() {
                     cols.push(record, owner);
                 }
                 let mut obj = inner.acquire(pool.get()).await?;
                 let conn: &mut AsyncPgConnection = &mut obj;
-                let written: Vec<WrittenId> = cols.query().load(conn).await.map_err(error::db)?;
+                let has_events = items.iter().any(|(_, _, events)| !events.is_empty());
+                let written: Vec<WrittenId> = if has_events {
+                    // The events of the rows written, in the same transaction.
+                    conn.transaction::<_, diesel::result::Error, _>(async |c| {
+                        let written: Vec<WrittenId> = cols.query().load(c).await?;
+                        let ids: HashSet<i64> = written.iter().map(|w| w.id).collect();
+                        let events: Vec<ConnectionEvent> = items
+                            .iter()
+                            .filter(|(record, _, _)| ids.contains(&record.id))
+                            .flat_map(|(_, _, events)| events.iter().cloned())
+                            .collect();
+                        c.record_events(&events).await?;
+                        Ok(written)
+                    })
+                    .await
+                    .map_err(error::db)?
+                } else {
+                    cols.query().load(conn).await.map_err(error::db)?
+                };
                 let written: HashSet<i64> = written.into_iter().map(|w| w.id).collect();
                 Ok(items
                     .iter()
-                    .map(|(record, _)| written.contains(&record.id))
+                    .map(|(record, _, _)| written.contains(&record.id))
                     .collect())
             }
             Backend::Sqlite(pool) => {
@@ -418,13 +462,16 @@ impl DieselStore {
                     c.immediate_transaction(|c| {
                         items
                             .iter()
-                            .map(|(record, owner)| {
+                            .map(|(record, owner, events)| {
                                 let changes = AccountChanges::new(record);
-                                diesel::RunQueryDsl::execute(
+                                let n = diesel::RunQueryDsl::execute(
                                     released_update!(record, owner.as_str(), &changes),
                                     c,
-                                )
-                                .map(|n| n == 1)
+                                )?;
+                                if n == 1 {
+                                    outbox::record_events_sqlite(c, events)?;
+                                }
+                                Ok(n == 1)
                             })
                             .collect()
                     })
@@ -496,12 +543,17 @@ fn sort_by_expiry(mut rows: Vec<AccountRecord>) -> Vec<AccountRecord> {
 
 #[async_trait]
 impl TokenStore for DieselStore {
-    async fn upsert_account(&self, account: NewAccount) -> Result<Upserted, StoreError> {
+    async fn upsert_account(
+        &self,
+        account: NewAccount,
+        event: EventId,
+    ) -> Result<Upserted, StoreError> {
         let row = NewAccountRow::new(&account);
-        let stored: Option<AccountRow> = with_write_conn!(self, |conn| {
+        let now = account.now;
+        let stored: Option<Upserted> = in_transaction!(self, |conn| {
             // `filter` on an upsert is `ON CONFLICT ... DO UPDATE ... WHERE`.
             use diesel::query_dsl::methods::FilterDsl;
-            diesel::insert_into(acc::oauth_accounts)
+            let stored: Option<AccountRow> = diesel::insert_into(acc::oauth_accounts)
                 .values(&row)
                 .on_conflict((acc::provider, acc::provider_account_id))
                 .do_update()
@@ -525,15 +577,29 @@ impl TokenStore for DieselStore {
                 .returning(AccountRow::as_returning())
                 .get_result(conn)
                 .await
-                .optional()
-                .map_err(error::db)
-        })?;
-        match stored {
-            None => Err(StoreError::OwnedByAnotherUser),
+                .optional()?;
+            let Some(row) = stored else {
+                return Ok(None);
+            };
             // A fresh row starts at version 1; an update makes it at least 2.
-            Some(row) if row.version == 1 => Ok(Upserted::Inserted(row.into_record()?)),
-            Some(row) => Ok(Upserted::Updated(row.into_record()?)),
-        }
+            let inserted = row.version == 1;
+            let record = row
+                .into_record()
+                .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
+            let kind = if inserted {
+                ConnectionEventKind::Connected
+            } else {
+                ConnectionEventKind::Reauthorized
+            };
+            let event = ConnectionEvent::of_account(kind, &record, now).with_id(event);
+            conn.record_events(std::slice::from_ref(&event)).await?;
+            Ok(Some(if inserted {
+                Upserted::Inserted(record)
+            } else {
+                Upserted::Updated(record)
+            }))
+        })?;
+        stored.ok_or(StoreError::OwnedByAnotherUser)
     }
 
     async fn get_account(&self, id: i64) -> Result<Option<AccountRecord>, StoreError> {
@@ -574,10 +640,14 @@ impl TokenStore for DieselStore {
         records(rows)
     }
 
-    async fn update_account(&self, record: &AccountRecord) -> Result<AccountRecord, StoreError> {
+    async fn update_account(
+        &self,
+        record: &AccountRecord,
+        events: &[ConnectionEvent],
+    ) -> Result<AccountRecord, StoreError> {
         let changes = AccountChanges::new(record);
-        let row: Option<AccountRow> = with_write_conn!(self, |conn| {
-            diesel::update(
+        let row: Option<AccountRow> = in_transaction!(self, |conn| {
+            let row = diesel::update(
                 acc::oauth_accounts
                     .filter(acc::id.eq(record.id))
                     .filter(acc::version.eq(record.version)),
@@ -586,8 +656,11 @@ impl TokenStore for DieselStore {
             .returning(AccountRow::as_returning())
             .get_result(conn)
             .await
-            .optional()
-            .map_err(error::db)
+            .optional()?;
+            if row.is_some() {
+                conn.record_events(events).await?;
+            }
+            Ok(row)
         })?;
         match row {
             Some(row) => row.into_record(),
@@ -600,18 +673,19 @@ impl TokenStore for DieselStore {
         &self,
         record: &AccountRecord,
         owner: &str,
+        events: &[ConnectionEvent],
     ) -> Result<AccountRecord, StoreError> {
         // One statement when `owner` holds the lease (the refresher's case), committed
         // together with the writes queued meanwhile (see `group_commit`); otherwise the
         // two-step default, which also tells a version conflict from a missing row. The
         // row written is `record` itself (the version check guarantees nothing else
         // changed it), so it is returned from memory instead of read back.
-        let written = self.write_released(record, owner).await?;
+        let written = self.write_released(record, owner, events).await?;
         let row = written.then(|| stored_after_update(record));
         match row {
             Some(stored) => Ok(stored),
             None => {
-                let mut stored = self.update_account(record).await?;
+                let mut stored = self.update_account(record, events).await?;
                 if self.release_lease(record.id, owner).await? {
                     stored.lease_owner = None;
                     stored.lease_until = None;
@@ -621,22 +695,43 @@ impl TokenStore for DieselStore {
         }
     }
 
-    async fn delete_account(&self, id: i64) -> Result<bool, StoreError> {
-        let n = with_write_conn!(self, |conn| diesel::delete(
-            acc::oauth_accounts.filter(acc::id.eq(id))
-        )
-        .execute(conn)
-        .await
-        .map_err(error::db))?;
+    async fn delete_account(
+        &self,
+        id: i64,
+        events: &[ConnectionEvent],
+    ) -> Result<bool, StoreError> {
+        let n = in_transaction!(self, |conn| {
+            let n = diesel::delete(acc::oauth_accounts.filter(acc::id.eq(id)))
+                .execute(conn)
+                .await?;
+            if n > 0 {
+                conn.record_events(events).await?;
+            }
+            Ok(n)
+        })?;
         Ok(n > 0)
     }
 
-    async fn delete_user_data(&self, user_id: UserId) -> Result<DeletedUserData, StoreError> {
+    async fn delete_user_data(
+        &self,
+        user_id: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<DeletedUserData, StoreError> {
         let uid = user_id.0;
-        let (accounts, pending, audit_events) = in_transaction!(self, |c| {
-            let accounts = diesel::delete(acc::oauth_accounts.filter(acc::user_id.eq(uid)))
-                .execute(c)
-                .await?;
+        let (accounts, pending, audit_events, events) = in_transaction!(self, |c| {
+            let rows: Vec<AccountRow> =
+                diesel::delete(acc::oauth_accounts.filter(acc::user_id.eq(uid)))
+                    .returning(AccountRow::as_returning())
+                    .get_results(c)
+                    .await?;
+            let accounts = rows.len();
+            let records = records(rows)
+                .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
+            let events: Vec<ConnectionEvent> = records
+                .iter()
+                .map(|r| ConnectionEvent::of_account(ConnectionEventKind::DataDeleted, r, at))
+                .collect();
+            c.record_events(&events).await?;
             let pending =
                 diesel::delete(pen::oauth_pending_authorizations.filter(pen::user_id.eq(uid)))
                     .execute(c)
@@ -644,12 +739,13 @@ impl TokenStore for DieselStore {
             let audit = diesel::delete(ev::integration_audit_events.filter(ev::user_id.eq(uid)))
                 .execute(c)
                 .await?;
-            Ok((accounts, pending, audit))
+            Ok((accounts, pending, audit, events))
         })?;
         Ok(DeletedUserData {
             accounts: accounts as u64,
             pending: pending as u64,
             audit_events: audit_events as u64,
+            events,
         })
     }
 
@@ -1003,6 +1099,271 @@ impl TokenStore for DieselStore {
             .collect::<Result<Vec<_>, StoreError>>()?;
         counts.sort_by(|a, b| (&a.provider, a.status).cmp(&(&b.provider, b.status)));
         Ok(counts)
+    }
+
+    async fn events_after(
+        &self,
+        after: EventPosition,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows: Vec<EventRow> = with_conn!(self, |conn| ce::connection_events
+            .filter(ce::position.gt(after.0))
+            .order(ce::position.asc())
+            .limit(limit_of(limit))
+            .select(EventRow::as_select())
+            .load(conn)
+            .await
+            .map_err(error::db))?;
+        outbox::stored_events(rows)
+    }
+
+    async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let before = Ts::new(before);
+        let n = in_transaction!(self, |c| {
+            let old = ce::connection_events
+                .filter(ce::at.lt(before))
+                .select(ce::position);
+            diesel::delete(wd::webhook_deliveries.filter(wd::position.eq_any(old)))
+                .execute(c)
+                .await?;
+            diesel::delete(ce::connection_events.filter(ce::at.lt(before)))
+                .execute(c)
+                .await
+        })?;
+        Ok(n as u64)
+    }
+
+    async fn wait_for_events(&self, timeout: Duration) {
+        match &self.inner.backend {
+            Backend::Postgres(pool) => {
+                let wake = self.inner.events_notified.notified();
+                self.inner.listener.get_or_init(|| {
+                    let notified = self.inner.events_notified.clone();
+                    tokio::spawn(listen(Arc::downgrade(&self.inner), pool.clone(), notified));
+                });
+                let _ = tokio::time::timeout(timeout, wake).await;
+            }
+            Backend::Sqlite(_) => tokio::time::sleep(timeout).await,
+        }
+    }
+
+    async fn enqueue_deliveries(
+        &self,
+        endpoint: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let now = Ts::new(now);
+        in_transaction!(self, |c| {
+            let cursor = c.lock_cursor(endpoint).await?;
+            let new: Vec<(i64, String, String, String)> = ce::connection_events
+                .filter(ce::position.gt(cursor))
+                .order(ce::position.asc())
+                .limit(limit_of(limit))
+                .select((
+                    ce::position,
+                    ce::event_id,
+                    ce::provider,
+                    ce::provider_account_id,
+                ))
+                .load(c)
+                .await?;
+            let Some(last) = new.last().map(|e| e.0) else {
+                return Ok(0);
+            };
+            let rows: Vec<NewDeliveryRow<'_>> = new
+                .into_iter()
+                .map(|(position, event_id, provider, account)| NewDeliveryRow {
+                    endpoint,
+                    position,
+                    event_id,
+                    account_key: format!("{provider}:{account}"),
+                    status: DeliveryStatus::Pending.as_str(),
+                    attempts: 0,
+                    next_attempt_at: now,
+                })
+                .collect();
+            let created = c.insert_deliveries(&rows).await?;
+            diesel::update(wc::webhook_cursors.filter(wc::endpoint.eq(endpoint)))
+                .set(wc::position.eq(last))
+                .execute(c)
+                .await?;
+            Ok(created)
+        })
+    }
+
+    async fn claim_deliveries(
+        &self,
+        endpoint: &str,
+        lease: &Lease,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        use diesel::sql_types::{BigInt, Text};
+        let postgres = matches!(self.inner.backend, Backend::Postgres(_));
+        let sql = outbox::claim_sql(postgres);
+        let (owner, until, now) = (
+            lease.owner.as_str(),
+            Ts::new(lease.until),
+            Ts::new(lease.now),
+        );
+        let limit = limit_of(limit);
+        let (claimed, rows): (Vec<ClaimedRow>, Vec<EventRow>) = in_transaction!(self, |c| {
+            let claimed: Vec<ClaimedRow> = diesel::sql_query(sql.as_str())
+                .bind::<Text, _>(endpoint)
+                .bind::<Text, _>(owner)
+                .bind::<UtcTimestamp, _>(until)
+                .bind::<UtcTimestamp, _>(now)
+                .bind::<BigInt, _>(limit)
+                .load(c)
+                .await?;
+            let positions: Vec<i64> = claimed.iter().map(|r| r.position).collect();
+            let rows: Vec<EventRow> = if positions.is_empty() {
+                Vec::new()
+            } else {
+                ce::connection_events
+                    .filter(ce::position.eq_any(&positions))
+                    .select(EventRow::as_select())
+                    .load(c)
+                    .await?
+            };
+            Ok((claimed, rows))
+        })?;
+        let mut events: std::collections::HashMap<i64, StoredEvent> = outbox::stored_events(rows)?
+            .into_iter()
+            .map(|e| (e.position.0, e))
+            .collect();
+        let mut out: Vec<Delivery> = claimed
+            .into_iter()
+            .filter_map(|r| {
+                events.remove(&r.position).map(|event| Delivery {
+                    endpoint: endpoint.to_owned(),
+                    event,
+                    attempts: u32::try_from(r.attempts).unwrap_or(0),
+                })
+            })
+            .collect();
+        out.sort_by_key(|d| d.event.position);
+        Ok(out)
+    }
+
+    async fn finish_delivery(
+        &self,
+        endpoint: &str,
+        position: EventPosition,
+        owner: &str,
+        outcome: &DeliveryOutcome,
+    ) -> Result<bool, StoreError> {
+        let target = wd::webhook_deliveries
+            .filter(wd::endpoint.eq(endpoint))
+            .filter(wd::position.eq(position.0))
+            .filter(wd::lease_owner.eq(owner));
+        let released = (
+            wd::lease_owner.eq(None::<String>),
+            wd::lease_until.eq(None::<Ts>),
+        );
+        let n = match outcome {
+            DeliveryOutcome::Delivered { at } => with_write_conn!(self, |conn| {
+                diesel::update(target)
+                    .set((
+                        released,
+                        wd::status.eq(DeliveryStatus::Delivered.as_str()),
+                        wd::finished_at.eq(Some(Ts::new(*at))),
+                        wd::last_error.eq(None::<String>),
+                    ))
+                    .execute(conn)
+                    .await
+                    .map_err(error::db)
+            })?,
+            DeliveryOutcome::Retry {
+                next_attempt_at,
+                error,
+            } => with_write_conn!(self, |conn| {
+                diesel::update(target)
+                    .set((
+                        released,
+                        wd::next_attempt_at.eq(Ts::new(*next_attempt_at)),
+                        wd::last_error.eq(Some(error.as_str())),
+                    ))
+                    .execute(conn)
+                    .await
+                    .map_err(error::db)
+            })?,
+            DeliveryOutcome::Failed { at, error } => with_write_conn!(self, |conn| {
+                diesel::update(target)
+                    .set((
+                        released,
+                        wd::status.eq(DeliveryStatus::Failed.as_str()),
+                        wd::finished_at.eq(Some(Ts::new(*at))),
+                        wd::last_error.eq(Some(error.as_str())),
+                    ))
+                    .execute(conn)
+                    .await
+                    .map_err(error::db)
+            })?,
+        };
+        Ok(n == 1)
+    }
+
+    async fn list_deliveries(
+        &self,
+        endpoint: &str,
+        status: DeliveryStatus,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let rows: Vec<DeliveryRow> = with_conn!(self, |conn| wd::webhook_deliveries
+            .filter(wd::endpoint.eq(endpoint))
+            .filter(wd::status.eq(status.as_str()))
+            .order(wd::position.desc())
+            .limit(limit_of(limit))
+            .select(DeliveryRow::as_select())
+            .load(conn)
+            .await
+            .map_err(error::db))?;
+        rows.into_iter().map(DeliveryRow::into_record).collect()
+    }
+}
+
+/// Listens for PostgreSQL's event notifications on a connection of its own (taken out of
+/// the pool) and wakes the store's readers; reconnects after an error, and stops when the
+/// store is gone.
+async fn listen(
+    store: std::sync::Weak<Inner>,
+    pool: Pool<AsyncPgConnection>,
+    notified: Arc<tokio::sync::Notify>,
+) {
+    use futures::StreamExt;
+    loop {
+        if store.strong_count() == 0 {
+            return;
+        }
+        let conn = match pool.get().await {
+            Ok(obj) => diesel_async::pooled_connection::deadpool::Object::take(obj),
+            Err(e) => {
+                tracing::debug!(error = %e, "event listener could not connect; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let mut conn = conn;
+        if let Err(e) = diesel::sql_query(format!("LISTEN {}", outbox::EVENTS_CHANNEL))
+            .execute(&mut conn)
+            .await
+        {
+            tracing::debug!(error = %e, "event listener could not LISTEN; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        // Whatever was recorded before the LISTEN took effect is read by the next poll.
+        notified.notify_waiters();
+        let mut stream = std::pin::pin!(conn.notifications_stream());
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), stream.next()).await {
+                Ok(Some(Ok(_))) => notified.notify_waiters(),
+                Ok(Some(Err(_)) | None) => break,
+                Err(_) if store.strong_count() == 0 => return,
+                Err(_) => {}
+            }
+        }
     }
 }
 

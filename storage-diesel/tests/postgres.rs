@@ -7,7 +7,7 @@ use common::scenarios;
 use common::*;
 use diesel_async::SimpleAsyncConnection;
 use integrations_core::{
-    PendingAuthorization, StateHash, StoreError, TokenStore, Upserted, UserId,
+    EventId, PendingAuthorization, StateHash, StoreError, TokenStore, Upserted, UserId,
 };
 use integrations_storage_diesel::{DieselStore, Error, StoreOptions};
 use std::time::Duration;
@@ -56,7 +56,7 @@ async fn host_users_table_cascades_deletes() {
     // The constraint is enforced: no account for a user that does not exist.
     assert!(matches!(
         store
-            .upsert_account(account(&c, 3, "reddit", "r3", t0()))
+            .upsert_account(account(&c, 3, "reddit", "r3", t0()), EventId::random())
             .await,
         Err(StoreError::Other { .. })
     ));
@@ -117,7 +117,7 @@ async fn concurrent_upserts_by_different_users_have_one_owner() {
         .map(|user| {
             let store = store.clone();
             let n = account(&c, user, "reddit", "contested", t0());
-            tokio::spawn(async move { (user, store.upsert_account(n).await) })
+            tokio::spawn(async move { (user, store.upsert_account(n, EventId::random()).await) })
         })
         .collect();
     let mut owner = None;
@@ -205,7 +205,7 @@ async fn terminated_connection_mid_transaction_is_unavailable_and_writes_nothing
         .unwrap_or_else(|e| panic!("lock: {e}"));
     let running = {
         let store = store.clone();
-        tokio::spawn(async move { store.delete_user_data(UserId(5)).await })
+        tokio::spawn(async move { store.delete_user_data(UserId(5), chrono::Utc::now()).await })
     };
     let mut admin = schema.raw().await;
     let terminate = format!(
@@ -309,7 +309,7 @@ async fn explicit_migrate_when_automatic_is_off() {
             .migrate()
             .await
             .unwrap_or_else(|e| panic!("migrate: {e}")),
-        2
+        3
     );
     assert_eq!(
         store

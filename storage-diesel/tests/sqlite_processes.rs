@@ -97,7 +97,7 @@ async fn host_and_refresher(store: &DieselStore, role: usize, rounds: usize) -> 
                 .unwrap_or_else(|| panic!("role {role}: the counter vanished"));
             let n = row.metadata["n"].as_u64().unwrap_or(0);
             row.metadata["n"] = (n + 1).into();
-            match store.update_account(&row).await {
+            match store.update_account(&row, &[]).await {
                 Ok(_) => break,
                 Err(StoreError::VersionConflict) => continue,
                 Err(e) => panic!("role {role}: write the counter: {e}"),
@@ -113,7 +113,7 @@ async fn host_and_refresher(store: &DieselStore, role: usize, rounds: usize) -> 
             let n = row.metadata["n"].as_u64().unwrap_or(0);
             row.metadata["n"] = (n + 1).into();
             store
-                .update_account_and_release(&row, &owner)
+                .update_account_and_release(&row, &owner, &[])
                 .await
                 .unwrap_or_else(|e| panic!("role {role}: write under the lease: {e}"));
             tally.leased += 1;
@@ -128,7 +128,7 @@ async fn host_and_refresher(store: &DieselStore, role: usize, rounds: usize) -> 
             let n = row.metadata["refreshes"].as_u64().unwrap_or(0);
             row.metadata["refreshes"] = (n + 1).into();
             store
-                .update_account_and_release(&row, &owner)
+                .update_account_and_release(&row, &owner, &[])
                 .await
                 .unwrap_or_else(|e| panic!("role {role}: write back a claimed account: {e}"));
             tally.written += 1;

@@ -30,6 +30,14 @@ pub struct ServiceConfig {
     pub status_cache_ttl: Duration,
     /// Retry policy of [`Integrations::send`](super::Integrations::send).
     pub send: SendPolicy,
+    /// How long connection events are kept (default 7 days): the
+    /// [`Refresher`](crate::Refresher) prunes older ones after each pass. Keep it longer
+    /// than a webhook delivery can take to give up (about 3 days with the default
+    /// [`RetrySchedule`](crate::webhooks::RetrySchedule)), or undelivered events are lost.
+    pub event_retention: Duration,
+    /// How often [`Integrations::events`](super::Integrations::events) reads the store
+    /// when nothing woke it (default 1 second; PostgreSQL wakes it at once).
+    pub event_poll: Duration,
 }
 
 /// How [`Integrations::send`](super::Integrations::send) retries.
@@ -62,6 +70,8 @@ impl Default for ServiceConfig {
     fn default() -> Self {
         Self {
             pending_ttl: Duration::from_secs(600),
+            event_retention: Duration::from_secs(7 * 24 * 3600),
+            event_poll: Duration::from_secs(1),
             connect_limit: 10,
             connect_window: Duration::from_secs(300),
             lease_ttl: Duration::from_secs(60),

@@ -1,8 +1,9 @@
 //! Connecting an account: [`Integrations::connect`] and [`Integrations::callback`].
 
-use super::{ConnectionEventKind, IntegrationView, Integrations, join_scopes, to_chrono};
+use super::{IntegrationView, Integrations, join_scopes, to_chrono};
 use crate::crypto::SecretContext;
 use crate::error::{Error, Result};
+use crate::events::{ConnectionEvent, ConnectionEventKind, EventId};
 use crate::oauth::{generate_pkce_verifier, generate_state, pkce_challenge};
 use crate::provider::{
     AuthorizationRequest, CallbackOutcome, CallbackParams, CodeExchange, PkceSupport, Provider,
@@ -265,8 +266,9 @@ impl Integrations {
         // From here on the platform has issued a grant: if it cannot be stored, nobody
         // holds it, and it is revoked where that is safe.
         let mut account = None;
+        let event_id = EventId::random();
         let upserted = match self
-            .store_grant(user, provider, &tokens, &mut account)
+            .store_grant(user, provider, &tokens, &mut account, event_id.clone())
             .await
         {
             Ok(upserted) => upserted,
@@ -292,7 +294,9 @@ impl Integrations {
             "success",
         )
         .await;
-        self.after_write(kind, &record).await;
+        // The event the store recorded with the account.
+        let event = ConnectionEvent::of_account(kind, &record, record.updated_at).with_id(event_id);
+        self.after_write(user, &[event]).await;
         Ok(Connection {
             account: IntegrationView::from_record(&record, now),
             redirect_url: pending.redirect_url,
@@ -309,6 +313,7 @@ impl Integrations {
         provider: &Arc<dyn Provider>,
         tokens: &TokenSet,
         account: &mut Option<String>,
+        event: EventId,
     ) -> Result<Upserted> {
         let profile = provider.fetch_profile(&tokens.access_token).await?;
         if profile.account_id.is_empty() || profile.account_id.len() > 255 {
@@ -322,19 +327,22 @@ impl Integrations {
         let (access, refresh) = self.seal_tokens(provider.id(), &profile.account_id, tokens)?;
         self.inner
             .store
-            .upsert_account(NewAccount {
-                user_id: user,
-                provider: provider.id().clone(),
-                provider_account_id: profile.account_id.clone(),
-                access_token: Some(access),
-                refresh_token: refresh,
-                expires_at: tokens.expires_in.map(|d| now + to_chrono(d)),
-                refresh_expires_at: tokens.refresh_expires_in.map(|d| now + to_chrono(d)),
-                token_type: tokens.token_type.clone(),
-                scope: join_scopes(&tokens.scopes),
-                metadata: stored_metadata(profile.metadata, profile.username),
-                now,
-            })
+            .upsert_account(
+                NewAccount {
+                    user_id: user,
+                    provider: provider.id().clone(),
+                    provider_account_id: profile.account_id.clone(),
+                    access_token: Some(access),
+                    refresh_token: refresh,
+                    expires_at: tokens.expires_in.map(|d| now + to_chrono(d)),
+                    refresh_expires_at: tokens.refresh_expires_in.map(|d| now + to_chrono(d)),
+                    token_type: tokens.token_type.clone(),
+                    scope: join_scopes(&tokens.scopes),
+                    metadata: stored_metadata(profile.metadata, profile.username),
+                    now,
+                },
+                event,
+            )
             .await
             .map_err(|e| match e {
                 StoreError::OwnedByAnotherUser => Error::AccountOwnedByAnotherUser,

@@ -1,7 +1,8 @@
 //! Ending connections: [`Integrations::disconnect`] and [`Integrations::delete_user_data`].
 
-use super::{ConnectionEventKind, Integrations};
+use super::Integrations;
 use crate::error::{Error, Result};
+use crate::events::{ConnectionEvent, ConnectionEventKind};
 use crate::provider::{Provider, ProviderError};
 use crate::store::{AccountRecord, AuditAction, DeletedUserData, UserId};
 use std::sync::Arc;
@@ -92,7 +93,12 @@ impl Integrations {
                 return Err(e);
             }
         };
-        self.inner.store.delete_account(record.id).await?;
+        let events = [ConnectionEvent::of_account(
+            ConnectionEventKind::Disconnected,
+            &record,
+            self.now(),
+        )];
+        let deleted = self.inner.store.delete_account(record.id, &events).await?;
         crate::metrics::disconnected(provider.id().as_str());
         self.audit(
             user,
@@ -102,8 +108,9 @@ impl Integrations {
             outcome,
         )
         .await;
-        self.after_write(ConnectionEventKind::Disconnected, &record)
-            .await;
+        // Deleted meanwhile by another request: that one recorded the event.
+        let events = if deleted { &events[..] } else { &[] };
+        self.after_write(user, events).await;
         Ok(())
     }
 
@@ -120,11 +127,9 @@ impl Integrations {
                 // An erasure deletes whatever the platform answers.
                 let _ = self.try_revoke(&provider, record).await;
             }
-            self.after_write(ConnectionEventKind::Disconnected, record)
-                .await;
         }
-        let deleted = self.inner.store.delete_user_data(user).await?;
-        self.invalidate_status(user).await;
+        let deleted = self.inner.store.delete_user_data(user, self.now()).await?;
+        self.after_write(user, &deleted.events).await;
         if let Some(first) = accounts.first() {
             self.audit(
                 user,

@@ -25,6 +25,7 @@ pub use views::IntegrationView;
 use crate::clock::{Clock, SystemClock};
 use crate::crypto::{SecretContext, TokenCipher};
 use crate::error::{Error, Result};
+use crate::events::{ConnectionEvent, EventPosition, StoredEvent};
 use crate::provider::{Provider, ProviderId, TokenSet};
 use crate::secret::{AccessToken, RefreshToken, SealedSecret};
 use crate::store::{AccountRecord, AuditAction, NewAuditEvent, TokenStore, UserId};
@@ -35,41 +36,6 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::broadcast;
-
-/// The kinds of [`ConnectionEvent`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConnectionEventKind {
-    /// A new account was connected.
-    Connected,
-    /// An existing account was authorized again.
-    Reauthorized,
-    /// Tokens were refreshed.
-    Refreshed,
-    /// A refresh failed transiently; sent on the first failure after a success.
-    RefreshFailed {
-        /// The error code.
-        code: &'static str,
-    },
-    /// The grant is dead; sent when the account enters that state.
-    NeedsReconnect,
-    /// The account was disconnected.
-    Disconnected,
-}
-
-/// A change of a connection, delivered to [`Integrations::subscribe`]rs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnectionEvent {
-    /// What happened.
-    pub kind: ConnectionEventKind,
-    /// The user.
-    pub user_id: UserId,
-    /// The platform.
-    pub provider: ProviderId,
-    /// The platform account.
-    pub provider_account_id: String,
-    /// When.
-    pub at: DateTime<Utc>,
-}
 
 /// Builds an [`Integrations`] service.
 pub struct IntegrationsBuilder {
@@ -141,6 +107,7 @@ impl IntegrationsBuilder {
                 clock: self.clock,
                 config: self.config,
                 events,
+                recorded: Arc::new(tokio::sync::Notify::new()),
                 inflight: Mutex::new(HashMap::new()),
                 gauged: Mutex::new(Default::default()),
                 window_warned: Mutex::new(Default::default()),
@@ -166,6 +133,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     config: ServiceConfig,
     events: broadcast::Sender<ConnectionEvent>,
+    /// Woken when this process records an event (readers of `events` wait on it).
+    recorded: Arc<tokio::sync::Notify>,
     inflight: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
     /// The connection gauges set by the last `record_connection_gauges` (set to zero when
     /// their group disappears).
@@ -240,9 +209,70 @@ impl Integrations {
             .ok_or_else(|| Error::UnknownProvider(id.chars().take(50).collect()))
     }
 
-    /// Subscribes to connection events (a lagging receiver loses the oldest ones).
+    /// Subscribes to this process's connection events: the in-process fast path, sent
+    /// right after each commit without reading the store. A lagging receiver loses the
+    /// oldest ones, and events of other processes are not heard: read
+    /// [`events`](Self::events) for every event of the store, none lost.
     pub fn subscribe(&self) -> broadcast::Receiver<ConnectionEvent> {
         self.inner.events.subscribe()
+    }
+
+    /// Up to `limit` connection events recorded after `after`, oldest first, from every
+    /// process sharing the store.
+    pub async fn events_after(
+        &self,
+        after: EventPosition,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>> {
+        Ok(self.inner.store.events_after(after, limit).await?)
+    }
+
+    /// Every connection event recorded after `after`, as a stream that waits for new ones:
+    /// it reads the store, and when it has read everything, waits until this process
+    /// records an event, the store signals one (PostgreSQL's `LISTEN/NOTIFY`), or
+    /// [`ServiceConfig::event_poll`] passes. Keep the position of the last event handled
+    /// to resume after it. A store error is yielded and the stream goes on.
+    pub fn events(
+        &self,
+        after: EventPosition,
+    ) -> impl futures::Stream<Item = Result<StoredEvent>> + Send + 'static {
+        const PAGE: usize = 256;
+        let this = self.clone();
+        let start = (this, after, std::collections::VecDeque::new());
+        futures::stream::unfold(start, |(this, mut cursor, mut buffered)| async move {
+            loop {
+                if let Some(event) = buffered.pop_front() {
+                    return Some((Ok(event), (this, cursor, buffered)));
+                }
+                let recorded = this.inner.recorded.clone().notified_owned();
+                match this.inner.store.events_after(cursor, PAGE).await {
+                    Ok(page) if !page.is_empty() => {
+                        if let Some(last) = page.last() {
+                            cursor = last.position;
+                        }
+                        buffered.extend(page);
+                    }
+                    Ok(_) => {
+                        let poll = this.inner.config.event_poll;
+                        tokio::select! {
+                            _ = recorded => {}
+                            _ = this.inner.store.wait_for_events(poll) => {}
+                        }
+                    }
+                    Err(e) => {
+                        tokio::time::sleep(this.inner.config.event_poll).await;
+                        return Some((Err(e.into()), (this, cursor, buffered)));
+                    }
+                }
+            }
+        })
+    }
+
+    /// Deletes the connection events older than [`ServiceConfig::event_retention`], with
+    /// their deliveries; returns how many (the [`Refresher`] does it after every pass).
+    pub async fn prune_events(&self) -> Result<u64> {
+        let before = self.now() - to_chrono(self.inner.config.event_retention);
+        Ok(self.inner.store.prune_events(before).await?)
     }
 
     /// Now, by the service's clock (the one its expiry rules use).
@@ -250,19 +280,21 @@ impl Integrations {
         self.inner.clock.now()
     }
 
-    async fn after_write(&self, kind: ConnectionEventKind, record: &AccountRecord) {
-        self.invalidate_status(record.user_id).await;
-        self.emit(kind, record);
+    /// After a committed write: drops the user's cached status and announces its events.
+    async fn after_write(&self, user: UserId, events: &[ConnectionEvent]) {
+        self.invalidate_status(user).await;
+        self.announce(events);
     }
 
-    fn emit(&self, kind: ConnectionEventKind, record: &AccountRecord) {
-        let _ = self.inner.events.send(ConnectionEvent {
-            kind,
-            user_id: record.user_id,
-            provider: record.provider.clone(),
-            provider_account_id: record.provider_account_id.clone(),
-            at: self.now(),
-        });
+    /// Sends committed events to this process's subscribers and wakes its readers.
+    fn announce(&self, events: &[ConnectionEvent]) {
+        if events.is_empty() {
+            return;
+        }
+        for event in events {
+            let _ = self.inner.events.send(event.clone());
+        }
+        self.inner.recorded.notify_waiters();
     }
 
     /// Records an audit event: appended at once, or, with a buffer (a refresher pass),

@@ -3,8 +3,9 @@
 //! lease, and the [`RefreshOutcome`] that metrics and reports count.
 
 use super::eligibility::{Eligibility, Trigger, eligibility};
-use super::{ConnectionEventKind, IntegrationView, Integrations, join_scopes, to_chrono};
+use super::{IntegrationView, Integrations, join_scopes, to_chrono};
 use crate::error::{Error, Result};
+use crate::events::{ConnectionEvent, ConnectionEventKind};
 use crate::provider::{Provider, ProviderError, RefreshRequest};
 use crate::secret::AccessToken;
 use crate::status::{LifecycleEvent, is_token_expired, transition};
@@ -385,10 +386,15 @@ impl Integrations {
         next.last_refresh_attempt_at = Some(now);
         next.last_refresh_success_at = Some(now);
         next.updated_at = now;
+        let events = [ConnectionEvent::of_account(
+            ConnectionEventKind::Refreshed,
+            &next,
+            now,
+        )];
         let stored = self
             .inner
             .store
-            .update_account_and_release(&next, owner)
+            .update_account_and_release(&next, owner, &events)
             .await?;
         self.audit_via(
             audit,
@@ -399,8 +405,7 @@ impl Integrations {
             "success",
         )
         .await;
-        self.after_write(ConnectionEventKind::Refreshed, &stored)
-            .await;
+        self.after_write(stored.user_id, &events).await;
         Ok((stored, true))
     }
 
@@ -437,8 +442,23 @@ impl Integrations {
         next.last_error = Some(err.user_message().to_owned());
         next.last_refresh_attempt_at = Some(now);
         next.updated_at = now;
-        let stored = self.inner.store.update_account(&next).await?;
-        self.invalidate_status(stored.user_id).await;
+        // Recorded on the edges only: entering `NeedsReconnect`, or the first transient
+        // failure after a success.
+        let edge = if dead && current.status != next.status {
+            Some(ConnectionEventKind::NeedsReconnect)
+        } else if !dead && current.refresh_failures == 0 {
+            Some(ConnectionEventKind::RefreshFailed)
+        } else {
+            None
+        };
+        let events: Vec<ConnectionEvent> = edge
+            .map(|kind| {
+                ConnectionEvent::of_account(kind, &next, now).with("error_code", err.code())
+            })
+            .into_iter()
+            .collect();
+        let stored = self.inner.store.update_account(&next, &events).await?;
+        self.after_write(stored.user_id, &events).await;
         let pid = &current.provider;
         let outcome = if dead { "invalid_grant" } else { err.code() };
         self.audit_via(
@@ -450,12 +470,8 @@ impl Integrations {
             outcome,
         )
         .await;
-        if dead && current.status != stored.status {
+        if edge == Some(ConnectionEventKind::NeedsReconnect) {
             crate::metrics::connection_changed(pid.as_str(), "needs_reconnect");
-            self.emit(ConnectionEventKind::NeedsReconnect, &stored);
-        } else if !dead && current.refresh_failures == 0 {
-            let code = err.code();
-            self.emit(ConnectionEventKind::RefreshFailed { code }, &stored);
         }
         Err(err)
     }

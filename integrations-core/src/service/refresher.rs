@@ -346,8 +346,9 @@ pub struct Refresher {
 
 impl Refresher {
     /// Starts the task on the current tokio runtime. The first pass runs at once. After
-    /// each pass it also updates the connection gauges and purges expired pending
-    /// authorizations ([`Integrations::purge_expired`]).
+    /// each pass it also updates the connection gauges, purges expired pending
+    /// authorizations ([`Integrations::purge_expired`]) and prunes old connection events
+    /// ([`Integrations::prune_events`]).
     pub fn spawn(integrations: Integrations, config: RefresherConfig) -> Self {
         let (stop, mut stopped) = watch::channel(false);
         let (report_tx, reports) = watch::channel(RefreshReport::default());
@@ -369,6 +370,9 @@ impl Refresher {
                 }
                 if let Err(e) = integrations.purge_expired().await {
                     tracing::warn!(error = %e, "could not purge expired authorizations");
+                }
+                if let Err(e) = integrations.prune_events().await {
+                    tracing::warn!(error = %e, "could not prune old connection events");
                 }
                 let mut jitter_ms = [0u8; 4];
                 rand::fill(&mut jitter_ms[..]);

@@ -5,14 +5,17 @@
 //!   that expands one named `#[tokio::test]` per case for a store factory.
 //! - [`provider_conformance`]: the checks every provider crate runs against its local
 //!   server.
+//! - [`Owned`]: a store with the guard of what it runs on, every method forwarded.
 //! - [`ScriptedProvider`]: a scriptable in-process [`Provider`](crate::Provider) whose
 //!   calls are counted.
 
 mod flow;
+mod owned;
 mod provider;
 pub mod store;
 
 pub use flow::{FlowReport, ProviderFlow, Redirect, provider_flow};
+pub use owned::Owned;
 pub use provider::{ProviderConformance, ScriptedProvider, provider_conformance};
 
 /// Expands one `#[tokio::test(flavor = "multi_thread")]` per store contract case.
@@ -47,6 +50,10 @@ macro_rules! store_conformance_tests {
             audit_append_and_list,
             append_audit_batch_keeps_order,
             update_account_and_release_writes_and_releases,
+            events_are_recorded_with_their_change,
+            prune_events_keeps_the_recent,
+            deliveries_claim_in_order_per_account,
+            deliveries_concurrent_claimers_are_disjoint,
             sealed_values_round_trip,
             count_accounts_by_provider_and_status,
             recent_audit_times_filters_and_orders,

@@ -4,11 +4,13 @@
 //! broken sentence) when the store does not meet the contract.
 
 use crate::crypto::{EncryptionKey, SecretContext, TokenCipher};
+use crate::events::{ConnectionEvent, ConnectionEventKind, EventId, EventPosition};
 use crate::provider::ProviderId;
 use crate::secret::SealedSecret;
 use crate::store::{
-    AccountRecord, AccountStatus, AuditAction, Lease, LimitedAppend, NewAccount, NewAuditEvent,
-    PendingAuthorization, StateHash, StoreError, TokenStore, Upserted, UserId,
+    AccountRecord, AccountStatus, AuditAction, DeliveryOutcome, DeliveryStatus, Lease,
+    LimitedAppend, NewAccount, NewAuditEvent, PendingAuthorization, StateHash, StoreError,
+    TokenStore, Upserted, UserId,
 };
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use std::collections::HashSet;
@@ -63,7 +65,7 @@ fn lease(owner: &str, now: DateTime<Utc>) -> Lease {
 
 async fn insert(store: &dyn TokenStore, user: i64, provider: &str, account: &str) -> AccountRecord {
     match store
-        .upsert_account(new_account(user, provider, account))
+        .upsert_account(new_account(user, provider, account), EventId::random())
         .await
         .expect("upsert")
     {
@@ -87,13 +89,17 @@ pub async fn upsert_inserts_then_updates_same_user(store: Arc<dyn TokenStore>) {
     dead.refresh_token = None;
     dead.refresh_failures = 3;
     dead.last_error = Some("reconnect".into());
-    let dead = store.update_account(&dead).await.expect("update");
+    let dead = store.update_account(&dead, &[]).await.expect("update");
     let mut again = new_account(1, "instagram", "1784");
     again.access_token = Some(sealed("new-at"));
     again.scope = Some("read".into());
     again.metadata = serde_json::json!({ "username": "renamed" });
     again.now = t0() + Duration::minutes(5);
-    let updated = match store.upsert_account(again.clone()).await.expect("upsert") {
+    let updated = match store
+        .upsert_account(again.clone(), EventId::random())
+        .await
+        .expect("upsert")
+    {
         Upserted::Updated(r) => r,
         Upserted::Inserted(_) => panic!("the same user's account must be Updated, not duplicated"),
     };
@@ -117,7 +123,10 @@ pub async fn upsert_refuses_another_users_account(store: Arc<dyn TokenStore>) {
     let owned = insert(&*store, 1, "tiktok", "-000abc").await;
     let mut theirs = new_account(2, "tiktok", "-000abc");
     theirs.access_token = Some(sealed("attacker"));
-    let err = store.upsert_account(theirs).await.expect_err("must refuse");
+    let err = store
+        .upsert_account(theirs, EventId::random())
+        .await
+        .expect_err("must refuse");
     assert!(
         matches!(err, StoreError::OwnedByAnotherUser),
         "expected OwnedByAnotherUser, got {err:?}"
@@ -186,7 +195,7 @@ pub async fn update_account_checks_version(store: Arc<dyn TokenStore>) {
     next.token_issued_at = Some(t0() + Duration::minutes(1));
     next.metadata = serde_json::json!({"username": "spez", "karma": 5});
     next.updated_at = t0() + Duration::minutes(1);
-    let stored = store.update_account(&next).await.expect("update");
+    let stored = store.update_account(&next, &[]).await.expect("update");
     assert_eq!(stored.version, rec.version + 1);
     let expect = AccountRecord {
         version: rec.version + 1,
@@ -195,12 +204,15 @@ pub async fn update_account_checks_version(store: Arc<dyn TokenStore>) {
     assert_eq!(stored, expect);
     assert_eq!(store.get_account(rec.id).await.expect("get"), Some(expect));
     // Stale version.
-    let err = store.update_account(&next).await.expect_err("stale");
+    let err = store.update_account(&next, &[]).await.expect_err("stale");
     assert!(matches!(err, StoreError::VersionConflict), "got {err:?}");
     // Missing row.
     let mut missing = stored.clone();
     missing.id += 1000;
-    let err = store.update_account(&missing).await.expect_err("missing");
+    let err = store
+        .update_account(&missing, &[])
+        .await
+        .expect_err("missing");
     assert!(matches!(err, StoreError::NotFound), "got {err:?}");
 }
 
@@ -215,7 +227,7 @@ pub async fn update_account_keeps_lease(store: Arc<dyn TokenStore>) {
     let mut next = held.clone();
     next.lease_owner = None;
     next.lease_until = None;
-    let stored = store.update_account(&next).await.expect("update");
+    let stored = store.update_account(&next, &[]).await.expect("update");
     assert_eq!(stored.lease_owner.as_deref(), Some("w1"));
     assert!(
         store
@@ -230,8 +242,8 @@ pub async fn update_account_keeps_lease(store: Arc<dyn TokenStore>) {
 /// `delete_account` removes the row and its credentials; `false` when absent.
 pub async fn delete_account_removes_row(store: Arc<dyn TokenStore>) {
     let rec = insert(&*store, 1, "tiktok", "gone").await;
-    assert!(store.delete_account(rec.id).await.expect("delete"));
-    assert!(!store.delete_account(rec.id).await.expect("delete"));
+    assert!(store.delete_account(rec.id, &[]).await.expect("delete"));
+    assert!(!store.delete_account(rec.id, &[]).await.expect("delete"));
     assert_eq!(store.get_account(rec.id).await.expect("get"), None);
     assert_eq!(
         store
@@ -260,7 +272,10 @@ pub async fn delete_user_data_removes_only_that_user(store: Arc<dyn TokenStore>)
             .await
             .expect("pending");
     }
-    let deleted = store.delete_user_data(UserId(1)).await.expect("delete");
+    let deleted = store
+        .delete_user_data(UserId(1), t0())
+        .await
+        .expect("delete");
     assert_eq!(deleted.accounts, 2);
     assert_eq!(deleted.pending, 1);
     assert_eq!(deleted.audit_events, 2);
@@ -509,7 +524,7 @@ pub async fn claim_due_selects_due_active_unleased(store: Arc<dyn TokenStore>) {
         a.expires_at = Some(t0() + Duration::minutes(minutes));
         ids.push(
             store
-                .upsert_account(a)
+                .upsert_account(a, EventId::random())
                 .await
                 .expect("upsert")
                 .into_record()
@@ -519,7 +534,10 @@ pub async fn claim_due_selects_due_active_unleased(store: Arc<dyn TokenStore>) {
     // No expiry: never due.
     let mut forever = new_account(1, "tiktok", "forever");
     forever.expires_at = None;
-    store.upsert_account(forever).await.expect("upsert");
+    store
+        .upsert_account(forever, EventId::random())
+        .await
+        .expect("upsert");
     // Dead: not due.
     let dead = store
         .find_account(&pid("tiktok"), "due1")
@@ -528,7 +546,7 @@ pub async fn claim_due_selects_due_active_unleased(store: Arc<dyn TokenStore>) {
         .expect("row");
     let mut dead_next = dead.clone();
     dead_next.status = AccountStatus::NeedsReconnect;
-    store.update_account(&dead_next).await.expect("update");
+    store.update_account(&dead_next, &[]).await.expect("update");
     // Leased by someone else: not due.
     store
         .claim_for_refresh(ids[3], &lease("other", t0()))
@@ -577,7 +595,10 @@ pub async fn claim_due_concurrent_callers_are_disjoint(store: Arc<dyn TokenStore
     for i in 0..n {
         let mut a = new_account(1 + i % 7, "reddit", &format!("c{i}"));
         a.expires_at = Some(t0() + Duration::seconds(i));
-        store.upsert_account(a).await.expect("upsert");
+        store
+            .upsert_account(a, EventId::random())
+            .await
+            .expect("upsert");
     }
     let before = t0() + Duration::hours(1);
     let mut workers = Vec::new();
@@ -659,7 +680,7 @@ pub async fn sealed_values_round_trip(store: Arc<dyn TokenStore>) {
         "nested": { "n": 17841400000000001u64 }
     });
     let rec = store
-        .upsert_account(a.clone())
+        .upsert_account(a.clone(), EventId::random())
         .await
         .expect("upsert")
         .into_record();
@@ -670,7 +691,7 @@ pub async fn sealed_values_round_trip(store: Arc<dyn TokenStore>) {
     assert_eq!(back, rec);
     let mut cleared = back.clone();
     cleared.access_token = None;
-    let stored = store.update_account(&cleared).await.expect("update");
+    let stored = store.update_account(&cleared, &[]).await.expect("update");
     assert_eq!(stored.access_token, None);
 }
 
@@ -689,7 +710,7 @@ pub async fn update_account_and_release_writes_and_releases(store: Arc<dyn Token
     next.last_refresh_success_at = Some(t0() + Duration::nanoseconds(5_000_123_456));
     // Another owner's name releases nothing, but the write happens.
     let stored = store
-        .update_account_and_release(&next, "w2")
+        .update_account_and_release(&next, "w2", &[])
         .await
         .expect("update");
     assert_eq!(stored.version, held.version + 1);
@@ -710,7 +731,7 @@ pub async fn update_account_and_release_writes_and_releases(store: Arc<dyn Token
     again.updated_at = t0() + Duration::nanoseconds(7_000_000_999);
     again.metadata = serde_json::json!({"username": "renamed", "n": 1});
     let released = store
-        .update_account_and_release(&again, "w1")
+        .update_account_and_release(&again, "w1", &[])
         .await
         .expect("update");
     assert_eq!(released.version, stored.version + 1);
@@ -730,7 +751,7 @@ pub async fn update_account_and_release_writes_and_releases(store: Arc<dyn Token
     );
     // A stale version still conflicts.
     let err = store
-        .update_account_and_release(&again, "w3")
+        .update_account_and_release(&again, "w3", &[])
         .await
         .expect_err("stale");
     assert!(matches!(err, StoreError::VersionConflict), "got {err:?}");
@@ -782,7 +803,11 @@ pub async fn count_accounts_by_provider_and_status(store: Arc<dyn TokenStore>) {
     ] {
         let mut account = new_account(user, provider, account);
         account.expires_at = expires;
-        let rec = match store.upsert_account(account).await.expect("upsert") {
+        let rec = match store
+            .upsert_account(account, EventId::random())
+            .await
+            .expect("upsert")
+        {
             Upserted::Inserted(r) => r,
             Upserted::Updated(_) => panic!("new account expected"),
         };
@@ -790,7 +815,7 @@ pub async fn count_accounts_by_provider_and_status(store: Arc<dyn TokenStore>) {
     }
     let mut dead = expiring[3].clone();
     dead.status = AccountStatus::NeedsReconnect;
-    store.update_account(&dead).await.expect("update");
+    store.update_account(&dead, &[]).await.expect("update");
     let counts = store.count_accounts(t0()).await.expect("count");
     let got: Vec<(&str, AccountStatus, u64, u64)> = counts
         .iter()
@@ -806,7 +831,10 @@ pub async fn count_accounts_by_provider_and_status(store: Arc<dyn TokenStore>) {
         "groups by provider then status (Active first); past expiry includes `expires_at == now`"
     );
     // Later, the tiktok token is past expiry too; a deleted account is gone from the count.
-    store.delete_account(expiring[1].id).await.expect("delete");
+    store
+        .delete_account(expiring[1].id, &[])
+        .await
+        .expect("delete");
     let later: Vec<(String, AccountStatus, u64, u64)> = store
         .count_accounts(at(4))
         .await
@@ -939,4 +967,402 @@ pub async fn append_audit_within_limit_is_atomic(store: Arc<dyn TokenStore>) {
             LimitedAppend::Appended
         );
     }
+}
+
+async fn all_events(store: &dyn TokenStore) -> Vec<crate::events::StoredEvent> {
+    store
+        .events_after(EventPosition::START, 10_000)
+        .await
+        .expect("events_after")
+}
+
+/// Every account change records its event in the same step, and only when the change is
+/// written: `Connected` then `Reauthorized` by `upsert_account` (with the id given),
+/// events of `update_account`, `update_account_and_release` and `delete_account`, and one
+/// `DataDeleted` per account of `delete_user_data`; a refused write records nothing.
+/// Positions increase; `events_after` pages from a cursor.
+pub async fn events_are_recorded_with_their_change(store: Arc<dyn TokenStore>) {
+    let id = EventId::random();
+    let first = match store
+        .upsert_account(new_account(1, "reddit", "a"), id.clone())
+        .await
+        .expect("upsert")
+    {
+        Upserted::Inserted(r) => r,
+        Upserted::Updated(_) => panic!("new row expected"),
+    };
+    store
+        .upsert_account(new_account(1, "reddit", "a"), EventId::random())
+        .await
+        .expect("upsert again");
+    // Another user's account: refused, no event.
+    store
+        .upsert_account(new_account(2, "reddit", "a"), EventId::random())
+        .await
+        .expect_err("owned by another user");
+    let events = all_events(&*store).await;
+    assert_eq!(
+        events.len(),
+        2,
+        "upsert records exactly one event per write"
+    );
+    assert_eq!(
+        events[0].event.id, id,
+        "upsert_account records the id given"
+    );
+    assert_eq!(events[0].event.kind, ConnectionEventKind::Connected);
+    assert_eq!(events[1].event.kind, ConnectionEventKind::Reauthorized);
+    assert_eq!(events[0].event.user_id, UserId(1));
+    assert_eq!(events[0].event.provider_account_id, "a");
+    assert_eq!(events[0].event.at, t0(), "the event is at `account.now`");
+    assert_eq!(events[0].event.payload["scope"], "read write");
+    assert!(events[0].position < events[1].position);
+
+    // update_account: written with its event; a stale version writes neither.
+    let current = store
+        .get_account(first.id)
+        .await
+        .expect("get")
+        .expect("row");
+    let mut next = current.clone();
+    next.refresh_failures = 1;
+    let failed = ConnectionEvent::of_account(ConnectionEventKind::RefreshFailed, &next, t0())
+        .with("error_code", "provider_unavailable");
+    store
+        .update_account(&next, std::slice::from_ref(&failed))
+        .await
+        .expect("update");
+    let stale = ConnectionEvent::of_account(ConnectionEventKind::NeedsReconnect, &next, t0());
+    store
+        .update_account(&next, &[stale])
+        .await
+        .expect_err("stale version");
+    let events = all_events(&*store).await;
+    assert_eq!(events.len(), 3, "a refused update records no event");
+    assert_eq!(events[2].event, failed, "the event is stored as given");
+
+    // update_account_and_release: the same, lease or not.
+    let leased = store
+        .claim_for_refresh(first.id, &lease("w1", t0()))
+        .await
+        .expect("claim")
+        .expect("leased");
+    let refreshed = ConnectionEvent::of_account(ConnectionEventKind::Refreshed, &leased, t0());
+    let mut written = store
+        .update_account_and_release(&leased, "w1", std::slice::from_ref(&refreshed))
+        .await
+        .expect("write");
+    written.version -= 1; // now stale
+    store
+        .update_account_and_release(&written, "w1", std::slice::from_ref(&refreshed))
+        .await
+        .expect_err("stale version");
+    let events = all_events(&*store).await;
+    assert_eq!(events.len(), 4, "a refused refresh write records no event");
+    assert_eq!(events[3].event.kind, ConnectionEventKind::Refreshed);
+
+    // delete_account: the event only when a row went.
+    let gone = ConnectionEvent::of_account(ConnectionEventKind::Disconnected, &first, t0());
+    assert!(
+        store
+            .delete_account(first.id, std::slice::from_ref(&gone))
+            .await
+            .expect("delete")
+    );
+    assert!(
+        !store
+            .delete_account(first.id, std::slice::from_ref(&gone))
+            .await
+            .expect("delete")
+    );
+    let events = all_events(&*store).await;
+    assert_eq!(events.len(), 5, "deleting a missing row records no event");
+
+    // delete_user_data: one DataDeleted per account, returned and stored.
+    insert(&*store, 3, "reddit", "b").await;
+    insert(&*store, 3, "tiktok", "c").await;
+    let deleted = store
+        .delete_user_data(UserId(3), t0())
+        .await
+        .expect("delete user");
+    assert_eq!(deleted.events.len(), 2);
+    let events = all_events(&*store).await;
+    assert_eq!(events.len(), 9);
+    let tail: Vec<_> = events[7..].iter().map(|e| e.event.clone()).collect();
+    assert!(
+        tail.iter()
+            .all(|e| e.kind == ConnectionEventKind::DataDeleted)
+    );
+    let mut returned = deleted.events.clone();
+    returned.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut stored = tail;
+    stored.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(
+        returned, stored,
+        "delete_user_data returns the events it stored"
+    );
+
+    // Paging from a cursor.
+    let page = store
+        .events_after(events[3].position, 2)
+        .await
+        .expect("page");
+    assert_eq!(page.len(), 2);
+    assert_eq!(page[0].position, events[4].position);
+    assert_eq!(page[1].position, events[5].position);
+    let positions: Vec<_> = events.iter().map(|e| e.position).collect();
+    let mut sorted = positions.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(positions, sorted, "positions are distinct and increasing");
+}
+
+/// `prune_events` deletes the events before the cutoff and their deliveries, and keeps
+/// the rest.
+pub async fn prune_events_keeps_the_recent(store: Arc<dyn TokenStore>) {
+    let a = insert(&*store, 1, "reddit", "a").await;
+    for minutes in [10, 20, 30] {
+        let e = ConnectionEvent::of_account(
+            ConnectionEventKind::Refreshed,
+            &a,
+            t0() + Duration::minutes(minutes),
+        );
+        let current = store.get_account(a.id).await.expect("get").expect("row");
+        store.update_account(&current, &[e]).await.expect("update");
+    }
+    store
+        .enqueue_deliveries("ep", t0(), 100)
+        .await
+        .expect("enqueue");
+    let pruned = store
+        .prune_events(t0() + Duration::minutes(15))
+        .await
+        .expect("prune");
+    assert_eq!(pruned, 2, "the connect event (t0) and the one at +10 min");
+    let left = all_events(&*store).await;
+    assert_eq!(left.len(), 2);
+    assert!(
+        left.iter()
+            .all(|e| e.event.at >= t0() + Duration::minutes(20))
+    );
+    let pending = store
+        .list_deliveries("ep", DeliveryStatus::Pending, 100)
+        .await
+        .expect("list");
+    assert_eq!(
+        pending.len(),
+        2,
+        "the pruned events' deliveries went with them"
+    );
+}
+
+/// Deliveries: `enqueue_deliveries` creates one per event once; `claim_deliveries` leases
+/// the due ones, at most one per account and only the oldest pending of each, counting
+/// attempts; `finish_delivery` by the lease holder records the outcome (a retry is due
+/// again at its time, a failure is final and listed), and by anyone else changes nothing.
+pub async fn deliveries_claim_in_order_per_account(store: Arc<dyn TokenStore>) {
+    let a = insert(&*store, 1, "reddit", "a").await;
+    let b = insert(&*store, 1, "reddit", "b").await;
+    let current = store.get_account(a.id).await.expect("get").expect("row");
+    let e = ConnectionEvent::of_account(ConnectionEventKind::Refreshed, &current, t0());
+    store.update_account(&current, &[e]).await.expect("update");
+    // Events: a:connected, b:connected, a:refreshed.
+    assert_eq!(
+        store
+            .enqueue_deliveries("ep", t0(), 2)
+            .await
+            .expect("enqueue"),
+        2
+    );
+    assert_eq!(
+        store
+            .enqueue_deliveries("ep", t0(), 100)
+            .await
+            .expect("enqueue"),
+        1
+    );
+    assert_eq!(
+        store
+            .enqueue_deliveries("ep", t0(), 100)
+            .await
+            .expect("enqueue"),
+        0
+    );
+    assert_eq!(
+        store
+            .enqueue_deliveries("other", t0(), 100)
+            .await
+            .expect("enqueue"),
+        3,
+        "each endpoint has its own cursor"
+    );
+    let events = all_events(&*store).await;
+    let (a1, b1, a2) = (&events[0], &events[1], &events[2]);
+    assert_eq!(a1.event.provider_account_id, "a");
+    assert_eq!(b.provider_account_id, "b");
+
+    let claimed = store
+        .claim_deliveries("ep", &lease("d1", t0()), 10)
+        .await
+        .expect("claim");
+    let mut got: Vec<_> = claimed.iter().map(|d| d.event.position).collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![a1.position, b1.position],
+        "one per account, the oldest of each"
+    );
+    assert!(
+        claimed
+            .iter()
+            .all(|d| d.attempts == 1 && d.endpoint == "ep")
+    );
+    let claimed_a = claimed
+        .iter()
+        .find(|d| d.event.position == a1.position)
+        .expect("a1");
+    assert_eq!(claimed_a.event, *a1, "a delivery carries its event");
+    // Leased: nobody else gets them, nor a's next event.
+    assert!(
+        store
+            .claim_deliveries("ep", &lease("d2", t0()), 10)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    // Only the holder finishes.
+    let delivered = DeliveryOutcome::Delivered { at: t0() };
+    assert!(
+        !store
+            .finish_delivery("ep", a1.position, "d2", &delivered)
+            .await
+            .expect("finish")
+    );
+    assert!(
+        store
+            .finish_delivery("ep", a1.position, "d1", &delivered)
+            .await
+            .expect("finish")
+    );
+    // b's delivery fails once, to be retried in 5 minutes.
+    let retry = DeliveryOutcome::Retry {
+        next_attempt_at: t0() + Duration::minutes(5),
+        error: "the endpoint answered HTTP 503".into(),
+    };
+    assert!(
+        store
+            .finish_delivery("ep", b1.position, "d1", &retry)
+            .await
+            .expect("finish")
+    );
+    let now = t0() + Duration::seconds(1);
+    let claimed = store
+        .claim_deliveries("ep", &lease("d2", now), 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1, "a's next event; b's retry is not due yet");
+    assert_eq!(claimed[0].event.position, a2.position);
+    let failed = DeliveryOutcome::Failed {
+        at: now,
+        error: "the endpoint answered HTTP 410".into(),
+    };
+    assert!(
+        store
+            .finish_delivery("ep", a2.position, "d2", &failed)
+            .await
+            .expect("finish")
+    );
+    let later = t0() + Duration::minutes(6);
+    let claimed = store
+        .claim_deliveries("ep", &lease("d3", later), 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].event.position, b1.position);
+    assert_eq!(claimed[0].attempts, 2, "attempts count across retries");
+    // A lease that lapsed is taken over, counting another attempt.
+    let lapsed = later + Duration::seconds(61);
+    let claimed = store
+        .claim_deliveries("ep", &lease("d4", lapsed), 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].attempts, 3);
+    assert!(
+        !store
+            .finish_delivery("ep", b1.position, "d3", &delivered)
+            .await
+            .expect("finish"),
+        "the lapsed holder no longer finishes"
+    );
+
+    let failed = store
+        .list_deliveries("ep", DeliveryStatus::Failed, 10)
+        .await
+        .expect("list");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].position, a2.position);
+    assert_eq!(failed[0].event_id, a2.event.id);
+    assert_eq!(failed[0].attempts, 1);
+    assert_eq!(
+        failed[0].last_error.as_deref(),
+        Some("the endpoint answered HTTP 410")
+    );
+    assert_eq!(failed[0].finished_at, Some(now));
+    let done = store
+        .list_deliveries("ep", DeliveryStatus::Delivered, 10)
+        .await
+        .expect("list");
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].position, a1.position);
+    assert_eq!(done[0].account_key, "reddit:a");
+    let pending = store
+        .list_deliveries("ep", DeliveryStatus::Pending, 10)
+        .await
+        .expect("list");
+    assert_eq!(pending.len(), 1);
+    assert_eq!(
+        pending[0].last_error.as_deref(),
+        Some("the endpoint answered HTTP 503")
+    );
+}
+
+/// Concurrent claimers never hold one delivery, nor two of one account, at once.
+pub async fn deliveries_concurrent_claimers_are_disjoint(store: Arc<dyn TokenStore>) {
+    for i in 0..20 {
+        let r = insert(&*store, 1, "reddit", &format!("acct{i}")).await;
+        let e = ConnectionEvent::of_account(ConnectionEventKind::Refreshed, &r, t0());
+        store.update_account(&r, &[e]).await.expect("update");
+    }
+    store
+        .enqueue_deliveries("ep", t0(), 1000)
+        .await
+        .expect("enqueue");
+    let tasks: Vec<_> = (0..6)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .claim_deliveries("ep", &lease(&format!("w{w}"), t0()), 7)
+                    .await
+                    .expect("claim")
+            })
+        })
+        .collect();
+    let mut positions = HashSet::new();
+    let mut accounts = HashSet::new();
+    for t in tasks {
+        for d in t.await.expect("task") {
+            assert!(positions.insert(d.event.position), "claimed twice");
+            assert!(
+                accounts.insert(d.event.event.account_key()),
+                "two deliveries of one account in flight"
+            );
+        }
+    }
+    assert_eq!(
+        accounts.len(),
+        20,
+        "every account's oldest delivery was claimable"
+    );
 }

@@ -9,9 +9,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use integrations_core::{
-    AccountCount, AccountRecord, AuditAction, AuditEvent, DeletedUserData, EncryptionKey, Lease,
-    LimitedAppend, NewAccount, NewAuditEvent, PendingAuthorization, ProviderId, SecretContext,
-    StateHash, StoreError, TokenCipher, TokenStore, Upserted, UserId,
+    AccountCount, AccountRecord, AuditAction, AuditEvent, DeletedUserData, EncryptionKey, EventId,
+    Lease, LimitedAppend, NewAccount, NewAuditEvent, PendingAuthorization, ProviderId,
+    SecretContext, StateHash, StoreError, TokenCipher, TokenStore, Upserted, UserId,
 };
 use integrations_storage_diesel::{DieselStore, StoreOptions};
 use std::path::PathBuf;
@@ -47,115 +47,11 @@ impl Drop for TempDir {
     }
 }
 
-/// A store that owns what it runs on (schema or directory), so the conformance cases,
-/// which only see `Arc<dyn TokenStore>`, clean up after themselves.
-#[derive(Debug)]
-pub struct Owned<G: Send + Sync + 'static> {
-    pub store: DieselStore,
-    pub guard: G,
-}
+pub use integrations_core::testing::Owned;
 
 impl std::fmt::Debug for TempDir {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_tuple("TempDir").field(&self.0).finish()
-    }
-}
-
-#[async_trait]
-impl<G: Send + Sync + std::fmt::Debug + 'static> TokenStore for Owned<G> {
-    async fn upsert_account(&self, a: NewAccount) -> Result<Upserted, StoreError> {
-        self.store.upsert_account(a).await
-    }
-    async fn get_account(&self, id: i64) -> Result<Option<AccountRecord>, StoreError> {
-        self.store.get_account(id).await
-    }
-    async fn find_account(
-        &self,
-        p: &ProviderId,
-        a: &str,
-    ) -> Result<Option<AccountRecord>, StoreError> {
-        self.store.find_account(p, a).await
-    }
-    async fn list_accounts(&self, u: UserId) -> Result<Vec<AccountRecord>, StoreError> {
-        self.store.list_accounts(u).await
-    }
-    async fn update_account(&self, r: &AccountRecord) -> Result<AccountRecord, StoreError> {
-        self.store.update_account(r).await
-    }
-    async fn delete_account(&self, id: i64) -> Result<bool, StoreError> {
-        self.store.delete_account(id).await
-    }
-    async fn delete_user_data(&self, u: UserId) -> Result<DeletedUserData, StoreError> {
-        self.store.delete_user_data(u).await
-    }
-    async fn put_pending(&self, p: PendingAuthorization) -> Result<(), StoreError> {
-        self.store.put_pending(p).await
-    }
-    async fn take_pending(
-        &self,
-        h: &StateHash,
-    ) -> Result<Option<PendingAuthorization>, StoreError> {
-        self.store.take_pending(h).await
-    }
-    async fn purge_expired_pending(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.store.purge_expired_pending(now).await
-    }
-    async fn claim_for_refresh(
-        &self,
-        id: i64,
-        l: &Lease,
-    ) -> Result<Option<AccountRecord>, StoreError> {
-        self.store.claim_for_refresh(id, l).await
-    }
-    async fn release_lease(&self, id: i64, owner: &str) -> Result<bool, StoreError> {
-        self.store.release_lease(id, owner).await
-    }
-    async fn claim_due(
-        &self,
-        before: DateTime<Utc>,
-        limit: usize,
-        l: &Lease,
-    ) -> Result<Vec<AccountRecord>, StoreError> {
-        self.store.claim_due(before, limit, l).await
-    }
-    async fn append_audit(&self, e: NewAuditEvent) -> Result<(), StoreError> {
-        self.store.append_audit(e).await
-    }
-    async fn list_audit(&self, u: UserId, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
-        self.store.list_audit(u, limit).await
-    }
-    // The methods with a default are forwarded too: the suite must test the store's own.
-    async fn update_account_and_release(
-        &self,
-        r: &AccountRecord,
-        owner: &str,
-    ) -> Result<AccountRecord, StoreError> {
-        self.store.update_account_and_release(r, owner).await
-    }
-    async fn append_audit_batch(&self, e: Vec<NewAuditEvent>) -> Result<(), StoreError> {
-        self.store.append_audit_batch(e).await
-    }
-    async fn count_accounts(&self, now: DateTime<Utc>) -> Result<Vec<AccountCount>, StoreError> {
-        self.store.count_accounts(now).await
-    }
-    async fn append_audit_within_limit(
-        &self,
-        event: NewAuditEvent,
-        since: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<LimitedAppend, StoreError> {
-        self.store
-            .append_audit_within_limit(event, since, limit)
-            .await
-    }
-    async fn recent_audit_times(
-        &self,
-        u: UserId,
-        action: AuditAction,
-        since: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
-        self.store.recent_audit_times(u, action, since, limit).await
     }
 }
 
@@ -260,7 +156,7 @@ pub fn lease(owner: &str, now: DateTime<Utc>) -> Lease {
 }
 
 pub async fn insert(store: &dyn TokenStore, n: NewAccount) -> AccountRecord {
-    match store.upsert_account(n).await {
+    match store.upsert_account(n, EventId::random()).await {
         Ok(Upserted::Inserted(r)) => r,
         other => panic!("expected Inserted, got {other:?}"),
     }

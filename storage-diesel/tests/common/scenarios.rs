@@ -377,7 +377,7 @@ pub async fn concurrent_released_writes_keep_their_own_outcome(store: &DieselSto
             (
                 i,
                 next.clone(),
-                store.update_account_and_release(&next, owner).await,
+                store.update_account_and_release(&next, owner, &[]).await,
             )
         }
     });
@@ -401,7 +401,7 @@ pub async fn concurrent_released_writes_keep_their_own_outcome(store: &DieselSto
                 (
                     i,
                     next.clone(),
-                    store.update_account_and_release(&next, "holder").await,
+                    store.update_account_and_release(&next, "holder", &[]).await,
                 )
             }
         });
@@ -487,7 +487,9 @@ pub async fn abandoned_released_writes_do_not_stall_others(store: &DieselStore) 
                 let mut next = rec.clone();
                 next.refresh_failures = 7;
                 let store = store.clone();
-                tokio::spawn(async move { store.update_account_and_release(&next, "holder").await })
+                tokio::spawn(
+                    async move { store.update_account_and_release(&next, "holder", &[]).await },
+                )
             })
             .collect();
         tokio::time::sleep(std::time::Duration::from_micros(delay_us)).await;
