@@ -401,6 +401,39 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_server_runs_platforms_without_credentials_on_the_sandbox() {
+        let disabled = BTreeSet::from(["reddit".to_owned()]);
+        let base = "http://127.0.0.1:3000";
+        let set = server_providers(base, &disabled, false, None, Vec::new())
+            .await
+            .unwrap();
+        let sources: Vec<_> = set
+            .sources
+            .iter()
+            .map(|(id, s)| (id.as_str(), *s))
+            .collect();
+        assert_eq!(
+            sources,
+            [
+                ("instagram", "sandbox"),
+                ("tiktok", "sandbox"),
+                ("onlyfans", "sandbox")
+            ]
+        );
+        assert_eq!(set.providers.len(), 3);
+        assert!(set.sandbox.is_some());
+        // An extra provider may not take a platform's id.
+        let twice = vec![set.providers[1].clone()];
+        let err = server_providers(base, &disabled, false, None, twice)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, SetupError::DuplicateProvider(id) if id == "tiktok"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn providers_file_errors_name_what_is_wrong() {
         let base = r#"
