@@ -5,6 +5,7 @@
 //! The binaries are `quickstart` (the whole flow in one command), and `refresher` (the
 //! background refresher over `DATABASE_URL`).
 
+pub mod config;
 pub mod metrics;
 pub mod registry;
 pub mod server;
@@ -35,6 +36,12 @@ pub enum SetupError {
     /// The extra providers' file (`PROVIDERS_FILE`) is unreadable or wrong.
     #[error("providers file: {0}")]
     ProvidersFile(String),
+    /// Two providers have the same id.
+    #[error("provider `{0}` is registered twice")]
+    DuplicateProvider(String),
+    /// The local platform sandbox could not start.
+    #[error("sandbox: {0}")]
+    Sandbox(#[from] integrations_sandbox::Error),
     /// The authorization URL did not redirect back as expected.
     #[error("authorization did not redirect back: {0}")]
     Authorization(String),

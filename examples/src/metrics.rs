@@ -6,6 +6,8 @@
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
+use integrations_core::Integrations;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 
@@ -29,4 +31,16 @@ pub fn prometheus() -> Option<PrometheusHandle> {
 /// The `GET /metrics` response: the handle's rendering with its content type.
 pub fn response(handle: &PrometheusHandle) -> Response {
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], handle.render()).into_response()
+}
+
+/// The example server's `GET /metrics` handler: [`response`] after counting the
+/// connection gauges ([`Integrations::record_connection_gauges`]), so a scrape sees the
+/// connections as they are now.
+pub fn route(integrations: Integrations, handle: PrometheusHandle) -> MethodRouter {
+    axum::routing::get(move || async move {
+        if let Err(e) = integrations.record_connection_gauges().await {
+            tracing::warn!(error = %e, "could not count connections for /metrics");
+        }
+        response(&handle)
+    })
 }

@@ -14,8 +14,9 @@ use integrations_core::{ClientSecret, Provider, ProviderError};
 use integrations_instagram::{InstagramConfig, InstagramProvider};
 use integrations_onlyfans::{OnlyFansConfig, OnlyFansProvider};
 use integrations_reddit::{RedditConfig, RedditProvider};
-use integrations_sandbox::{Platform, SandboxHandle};
+use integrations_sandbox::{Consent, Platform, Sandbox, SandboxConfig, SandboxHandle};
 use integrations_tiktok::{TikTokConfig, TikTokProvider};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -199,6 +200,81 @@ pub fn providers_from_env(lookup: Lookup<'_>) -> Result<Vec<Arc<dyn Provider>>, 
     Ok(out)
 }
 
+/// The providers of a server ([`server_providers`]), where each comes from, and the
+/// in-process sandbox the ones without credentials run on.
+#[derive(Debug)]
+pub struct ProviderSet {
+    /// The providers: the enabled built-in platforms in table order, then the extra ones.
+    pub providers: Vec<Arc<dyn Provider>>,
+    /// Each provider's id and where it points: `"environment"`, `"sandbox"` or
+    /// `"configuration"` (an extra provider).
+    pub sources: Vec<(String, &'static str)>,
+    /// The sandbox, when a platform uses it. Dropping it stops it.
+    pub sandbox: Option<Sandbox>,
+}
+
+/// The providers of a server at `base_url`: each built-in platform not in `disabled`,
+/// built from the environment when `credentials_from_env` and its credentials are set
+/// ([`PlatformEntry::configured`]), otherwise pointed at a sandbox started here (with
+/// `auto_consent`, and `<base_url>/api/integrations/callback/<id>` as each client's
+/// registered redirect URI); then `extra`, whose ids must not repeat a platform's.
+pub async fn server_providers(
+    base_url: &str,
+    disabled: &BTreeSet<String>,
+    credentials_from_env: bool,
+    auto_consent: Option<Consent>,
+    extra: Vec<Arc<dyn Provider>>,
+) -> Result<ProviderSet, SetupError> {
+    let env = |name: &str| std::env::var(name).ok();
+    let callback = |id: &str| format!("{base_url}/api/integrations/callback/{id}");
+    let mut built = Vec::new();
+    for p in PLATFORMS.iter().filter(|p| !disabled.contains(p.id)) {
+        let from_env = credentials_from_env && p.configured(&env)?;
+        built.push((
+            p,
+            if from_env {
+                Some(p.from_lookup(&env)?)
+            } else {
+                None
+            },
+        ));
+    }
+    let sandbox = if built.iter().any(|(_, from_env)| from_env.is_none()) {
+        let config = SandboxConfig {
+            auto_consent,
+            redirect_uris: vec![callback("{platform}")],
+            ..SandboxConfig::default()
+        };
+        Some(Sandbox::start_with(config).await?)
+    } else {
+        None
+    };
+    let mut set = ProviderSet {
+        providers: Vec::new(),
+        sources: Vec::new(),
+        sandbox,
+    };
+    for (p, from_env) in built {
+        let (provider, source) = match (from_env, &set.sandbox) {
+            (Some(provider), _) => (provider, "environment"),
+            (None, Some(sandbox)) => (p.for_sandbox(sandbox, callback(p.id))?, "sandbox"),
+            // Not reached: the sandbox started for every platform without credentials.
+            (None, None) => continue,
+        };
+        set.providers.push(provider);
+        set.sources.push((p.id.to_owned(), source));
+    }
+    for p in extra {
+        if set.providers.iter().any(|q| q.id() == p.id()) {
+            return Err(SetupError::DuplicateProvider(p.id().as_str().to_owned()));
+        }
+        set.sources
+            .push((p.id().as_str().to_owned(), "configuration"));
+        set.providers.push(p);
+    }
+    Ok(set)
+}
+
 /// The variable naming the extra providers' file.
 pub const PROVIDERS_FILE_VAR: &str = "PROVIDERS_FILE";
 
@@ -321,6 +397,39 @@ mod tests {
         let err = providers_from_env(&env_lookup(&typo)).err().unwrap();
         assert!(
             err.to_string().contains("ENABLE_TIKTOK_INTEGRATION"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_runs_platforms_without_credentials_on_the_sandbox() {
+        let disabled = BTreeSet::from(["reddit".to_owned()]);
+        let base = "http://127.0.0.1:3000";
+        let set = server_providers(base, &disabled, false, None, Vec::new())
+            .await
+            .unwrap();
+        let sources: Vec<_> = set
+            .sources
+            .iter()
+            .map(|(id, s)| (id.as_str(), *s))
+            .collect();
+        assert_eq!(
+            sources,
+            [
+                ("instagram", "sandbox"),
+                ("tiktok", "sandbox"),
+                ("onlyfans", "sandbox")
+            ]
+        );
+        assert_eq!(set.providers.len(), 3);
+        assert!(set.sandbox.is_some());
+        // An extra provider may not take a platform's id.
+        let twice = vec![set.providers[1].clone()];
+        let err = server_providers(base, &disabled, false, None, twice)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, SetupError::DuplicateProvider(id) if id == "tiktok"),
             "{err}"
         );
     }

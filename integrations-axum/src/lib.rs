@@ -13,7 +13,9 @@
 //! - The host says who is signed in through one seam, [`Authenticate`]. The demo cookie
 //!   sign-in is one implementation (feature `demo-session`).
 //! - [`serve`] runs a router with header-read, idle and request timeouts and a connection
-//!   cap ([`ServeLimits`]).
+//!   cap ([`ServeLimits`]); [`spawn`] runs it in a task of its own and returns a
+//!   [`ServerHandle`] with the bound address, to wait for or shut down.
+//! - [`not_found`] answers the API's JSON 404, a fallback for the rest of a host's app.
 //!
 //! State-changing routes take JSON only (`Content-Type: application/json`, so a cross-site
 //! form cannot reach them without a CORS preflight) and refuse requests whose
@@ -66,10 +68,18 @@ pub mod session;
 
 pub use api::local_path;
 pub use auth::Authenticate;
-pub use serve::{ServeLimits, serve, serve_with_shutdown};
+pub use serve::{ServeLimits, ServerHandle, serve, serve_with_shutdown, spawn};
 
 use integrations_core::Integrations;
 use std::sync::Arc;
+
+/// The API's answer to an address it has no route for, as a handler: `404` with
+/// `{"success": false, "code": "not_found", "message": "There is nothing here."}`. A host
+/// sets it as the fallback of its whole app (`Router::fallback(not_found)`) so that every
+/// unknown address answers the same JSON the API's own unknown routes do.
+pub async fn not_found() -> axum::response::Response {
+    axum::response::IntoResponse::into_response(api::not_found().await)
+}
 
 /// A platform's card on the page: its display name and place (cards are listed in the
 /// order they are added, then the other registered providers by id).

@@ -5,11 +5,13 @@ use axum::http::{HeaderValue, header};
 use hyper::body::{Body as _, Incoming};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, oneshot, watch};
+use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
 /// Limits of [`serve`]. The defaults suit a service behind a reverse proxy or on its own.
@@ -142,6 +144,95 @@ pub async fn serve_with_shutdown(
     )
     .await;
     Ok(())
+}
+
+/// Serves `app` on `listener` with `limits` in a task of its own ([`serve_with_shutdown`])
+/// and returns at once, with the bound address and a way to stop serving.
+///
+/// For a server started beside other work (a test, a binary that does more than serve):
+///
+/// ```no_run
+/// # async fn demo() -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let app = axum::Router::new().route("/", axum::routing::get(|| async { "hello" }));
+/// let server = integrations_axum::spawn(listener, app, Default::default())?;
+/// println!("serving {}", server.url());
+/// server.shutdown().await
+/// # }
+/// ```
+///
+/// Must be called inside a tokio runtime.
+pub fn spawn(
+    listener: TcpListener,
+    app: Router,
+    limits: ServeLimits,
+) -> std::io::Result<ServerHandle> {
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let shutdown = async move {
+        // A dropped sender stops the server too.
+        let _ = stopped.await;
+    };
+    let task = tokio::spawn(serve_with_shutdown(listener, app, limits, shutdown));
+    Ok(ServerHandle {
+        addr,
+        stop: Some(stop),
+        task: Some(task),
+    })
+}
+
+/// A server started by [`spawn`]. Dropping the handle stops the server without waiting
+/// (it stops accepting; open connections finish their current request);
+/// [`shutdown`](Self::shutdown) stops it and waits.
+#[derive(Debug)]
+pub struct ServerHandle {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl ServerHandle {
+    /// The address the listener is bound to (with the port picked when it asked for `0`).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://<address>` (no trailing slash), e.g. `http://127.0.0.1:3000`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Waits until the server stops, which it does not do by itself (only a task that
+    /// ends early, by a panic, ends the wait): for a binary that serves until it is
+    /// interrupted.
+    pub async fn wait(mut self) -> std::io::Result<()> {
+        self.join().await
+    }
+
+    /// Stops accepting, lets open connections finish their current request (closing them
+    /// when they idle, at most [`ServeLimits::request_timeout`] later) and returns once
+    /// the server has stopped.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.join().await
+    }
+
+    async fn join(&mut self) -> std::io::Result<()> {
+        match self.task.take() {
+            Some(task) => task.await.map_err(std::io::Error::other)?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
 }
 
 /// The request with a body that records, in the flag, when it has been read to its end

@@ -734,6 +734,36 @@ async fn failing_traffic_writes_a_bounded_audit_and_pendings_are_purged() {
     assert_eq!(f.integrations.purge_expired().await.unwrap(), 2);
 }
 
+/// The periodic purge runs at once and then every period: pending authorizations that
+/// expired meanwhile are gone at the next pass, without anyone calling `purge_expired`.
+#[tokio::test(start_paused = true)]
+async fn expired_pending_authorizations_are_purged_every_period() {
+    let f = fixture();
+    for _ in 0..2 {
+        f.integrations
+            .connect(UserId(2), "reddit", None)
+            .await
+            .unwrap();
+    }
+    let period = std::time::Duration::from_secs(60);
+    let purging = tokio::spawn(f.integrations.clone().purge_expired_every(period));
+    // The first pass (at once) finds nothing expired.
+    tokio::time::sleep(period / 2).await;
+    f.clock.advance(Duration::hours(1));
+    // The next pass, one period after the first, purges both.
+    tokio::time::sleep(period).await;
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        f.integrations.purge_expired().await.unwrap(),
+        0,
+        "already purged"
+    );
+    assert!(!purging.is_finished(), "the purge keeps running");
+    purging.abort();
+}
+
 /// 40 parallel connects of one user against a limit of 10: exactly 10 get through (the
 /// count and the write are one atomic step in the store).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

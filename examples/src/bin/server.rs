@@ -9,19 +9,18 @@
 //! `TOKEN_ENCRYPTION_KEY` are set; every platform without real credentials in the
 //! environment uses the local sandbox started in-process. See
 //! [`ServerConfig::from_env`](integrations_examples::server::ServerConfig::from_env) for
-//! the variables and `docs/http-api.md` for the routes.
+//! the variables, [`serve`] for what runs, and `docs/http-api.md` for the routes.
 
 use integrations_examples::server::{ServerConfig, serve};
 use std::process::ExitCode;
 
+const USAGE: &str = "usage: server [--port N]   (env: PORT, DATABASE_URL, SESSION_SECRET, TOKEN_ENCRYPTION_KEY, ENABLE_<PROVIDER>_INTEGRATION)";
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,integrations_sandbox=warn".into()),
-        )
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,integrations_sandbox=warn".into());
+    tracing_subscriber::fmt().with_env_filter(filter).init();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -37,41 +36,32 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--port" => {
-                config.port = args
-                    .next()
-                    .ok_or("--port needs a number")?
-                    .parse()
-                    .map_err(|_| "--port needs a number")?;
+                let port = args.next().and_then(|p| p.parse().ok());
+                config.port = port.ok_or("--port needs a number")?;
             }
             "-h" | "--help" => {
-                println!(
-                    "usage: server [--port N]   (env: PORT, DATABASE_URL, SESSION_SECRET, TOKEN_ENCRYPTION_KEY, ENABLE_<PROVIDER>_INTEGRATION)"
-                );
+                println!("{USAGE}");
                 return Ok(());
             }
             other => return Err(format!("unknown argument {other:?} (try --help)").into()),
         }
     }
     if config.database_url.is_none() {
-        println!(
-            "server: using the embedded SQLite store in {}",
-            config.data_dir.display()
-        );
+        let dir = config.data_dir.display();
+        println!("server: using the embedded SQLite store in {dir}");
     }
     let running = serve(config).await?;
-    for (platform, source) in running.provider_sources() {
+    for (platform, source) in &running.providers.sources {
         println!("server: {platform}: {source}");
     }
     if let Some(sandbox) = running.sandbox() {
-        println!(
-            "server: platform sandbox (development only) at {}/_sandbox",
-            sandbox.base_url()
-        );
+        let url = sandbox.base_url();
+        println!("server: platform sandbox (development only) at {url}/_sandbox");
     }
     println!("server: open {}/integrations", running.url());
     tokio::select! {
         _ = tokio::signal::ctrl_c() => println!("server: stopping"),
-        () = running.wait() => {}
+        served = running.http.wait() => served?,
     }
     Ok(())
 }

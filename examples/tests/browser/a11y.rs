@@ -493,7 +493,7 @@ async fn keyboard_only_sign_in_connect_refresh_disconnect() {
         }
         press(&c, Key::Enter).await;
         wait_css(&c, "article.card[data-state]").await;
-        assert_eq!(s.integrations().status(UserId(34)).await.unwrap().len(), 0);
+        assert_eq!(s.integrations.status(UserId(34)).await.unwrap().len(), 0);
 
         // Connect Reddit: Tab to its card's button, Enter, then Allow on the consent page.
         let tabs = tab_to(&c, "reddit:connect:", 40, true).await;
@@ -523,13 +523,7 @@ async fn keyboard_only_sign_in_connect_refresh_disconnect() {
         notice_is(&c, "Reddit disconnected.").await;
         wait_css(&c, &(card("reddit") + "[data-state=\"disconnected\"]")).await;
         wait_focus(&c, "reddit:connect:").await;
-        assert!(
-            s.integrations()
-                .status(UserId(34))
-                .await
-                .unwrap()
-                .is_empty()
-        );
+        assert!(s.integrations.status(UserId(34)).await.unwrap().is_empty());
     })
     .await;
     if let Ok(server) = Arc::try_unwrap(server) {

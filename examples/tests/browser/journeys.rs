@@ -170,7 +170,7 @@ async fn journey_disconnect_with_confirmation() {
             .await
             .unwrap();
         assert_eq!(badge(&c, "instagram").await, "Connected");
-        assert_eq!(s.integrations().status(UserId(2)).await.unwrap().len(), 1);
+        assert_eq!(s.integrations.status(UserId(2)).await.unwrap().len(), 1);
 
         // Confirming disconnects.
         wait_css(&c, &disconnect).await.click().await.unwrap();
@@ -194,7 +194,7 @@ async fn journey_disconnect_with_confirmation() {
         assert_eq!(badge(&c, "instagram").await, "Not connected");
         let notice = wait_css(&c, "#notice:not([hidden]) #notice-text").await;
         assert_eq!(notice.text().await.unwrap(), "Instagram disconnected.");
-        assert!(s.integrations().status(UserId(2)).await.unwrap().is_empty());
+        assert!(s.integrations.status(UserId(2)).await.unwrap().is_empty());
     })
     .await;
     if let Ok(server) = Arc::try_unwrap(server) {
@@ -224,7 +224,7 @@ async fn journey_reconnect_an_expired_account() {
         let later = Duration::from_secs(61 * 24 * 3600);
         sandbox.advance_clock(later);
         clock.advance(chrono::Duration::from_std(later).unwrap());
-        let status = s.integrations().status(UserId(3)).await.unwrap();
+        let status = s.integrations.status(UserId(3)).await.unwrap();
         assert_eq!(status[0].status.as_str(), "expired");
 
         c.refresh().await.unwrap();
@@ -251,7 +251,7 @@ async fn journey_reconnect_an_expired_account() {
         consent_allow(&c, reconnect).await;
         wait_css(&c, &(card("instagram") + "[data-state=\"connected\"]")).await;
         assert_eq!(badge(&c, "instagram").await, "Connected");
-        let status = s.integrations().status(UserId(3)).await.unwrap();
+        let status = s.integrations.status(UserId(3)).await.unwrap();
         assert_eq!(status.len(), 1, "the same account, re-authorized");
         assert_eq!(status[0].status.as_str(), "connected");
         assert!(status[0].expires_at.unwrap() > clock.now());

@@ -288,7 +288,7 @@ async fn badge(c: &Client, provider: &str) -> String {
 
 /// Connects `sandbox_user` on `provider` for `user` behind the page's back (set-up only).
 async fn connect_directly(server: &RunningServer, user: i64, provider: &str, sandbox_user: &str) {
-    let integrations = server.integrations();
+    let integrations = &server.integrations;
     let start = integrations
         .connect(UserId(user), provider, None)
         .await

@@ -211,6 +211,23 @@ impl Integrations {
         Ok(self.inner.store.purge_expired_pending(self.now()).await?)
     }
 
+    /// Runs [`purge_expired`](Self::purge_expired) at once and then every `period`, for
+    /// as long as the future is polled (it never ends by itself); a failed pass is logged
+    /// and the next one tried. For a host that serves callbacks without a [`Refresher`]:
+    /// spawn it beside the server and abort it when the server stops. Panics if `period`
+    /// is zero.
+    ///
+    /// [`Refresher`]: crate::Refresher
+    pub async fn purge_expired_every(self, period: std::time::Duration) {
+        let mut every = tokio::time::interval(period);
+        loop {
+            every.tick().await;
+            if let Err(e) = self.purge_expired().await {
+                tracing::warn!(error = %e, "could not purge expired authorizations");
+            }
+        }
+    }
+
     async fn callback_inner(
         &self,
         user: UserId,
