@@ -286,9 +286,15 @@ pub struct DeliveryReport {
     pub failed: usize,
 }
 
-/// Delivers connection events to endpoints (see the [module docs](self)).
+/// Delivers connection events to endpoints (see the [module docs](self)). Cheap to
+/// clone: clones share one identity (lease owner) and HTTP client.
 #[derive(Debug, Clone)]
 pub struct Deliverer {
+    inner: std::sync::Arc<DelivererInner>,
+}
+
+#[derive(Debug)]
+struct DelivererInner {
     integrations: Integrations,
     endpoints: Vec<Endpoint>,
     config: DelivererConfig,
@@ -312,31 +318,58 @@ impl Deliverer {
         let mut id = [0u8; 8];
         rand::fill(&mut id[..]);
         Self {
-            integrations,
-            endpoints,
-            config,
-            http,
-            owner: format!("deliverer-{}", hex::encode(id)),
+            inner: std::sync::Arc::new(DelivererInner {
+                integrations,
+                endpoints,
+                config,
+                http,
+                owner: format!("deliverer-{}", hex::encode(id)),
+            }),
         }
+    }
+
+    /// Claims up to `free` due deliveries, spread over the endpoints.
+    async fn claim(&self, free: usize) -> crate::Result<Vec<(usize, Delivery)>> {
+        let store = self.inner.integrations.store();
+        let mut claimed = Vec::new();
+        for (i, endpoint) in self.inner.endpoints.iter().enumerate() {
+            let free = free.saturating_sub(claimed.len());
+            if free == 0 {
+                break;
+            }
+            let now = self.inner.integrations.now();
+            store
+                .enqueue_deliveries(&endpoint.name, now, self.inner.config.batch.max(1) * 4)
+                .await?;
+            let lease = Lease {
+                owner: self.inner.owner.clone(),
+                now,
+                until: now + chrono_of(self.inner.config.lease_ttl),
+            };
+            for d in store.claim_deliveries(&endpoint.name, &lease, free).await? {
+                claimed.push((i, d));
+            }
+        }
+        Ok(claimed)
     }
 
     /// One round: for each endpoint, turns new events into deliveries, then claims the
     /// due ones and sends them concurrently.
     pub async fn run_once(&self) -> crate::Result<DeliveryReport> {
         let mut report = DeliveryReport::default();
-        let store = self.integrations.store();
-        for endpoint in &self.endpoints {
-            let now = self.integrations.now();
+        let store = self.inner.integrations.store();
+        for endpoint in &self.inner.endpoints {
+            let now = self.inner.integrations.now();
             report.enqueued += store
-                .enqueue_deliveries(&endpoint.name, now, self.config.batch.max(1) * 4)
+                .enqueue_deliveries(&endpoint.name, now, self.inner.config.batch.max(1) * 4)
                 .await?;
             let lease = Lease {
-                owner: self.owner.clone(),
+                owner: self.inner.owner.clone(),
                 now,
-                until: now + chrono_of(self.config.lease_ttl),
+                until: now + chrono_of(self.inner.config.lease_ttl),
             };
             let claimed = store
-                .claim_deliveries(&endpoint.name, &lease, self.config.batch.max(1))
+                .claim_deliveries(&endpoint.name, &lease, self.inner.config.batch.max(1))
                 .await?;
             let attempts = claimed.into_iter().map(|d| self.attempt(endpoint, d));
             for outcome in futures::future::join_all(attempts).await {
@@ -350,28 +383,51 @@ impl Deliverer {
         Ok(report)
     }
 
-    /// Runs rounds until `shutdown` completes: at once while there is work, otherwise
-    /// after an event wakes it or [`DelivererConfig::poll`] passes. A failing round is
-    /// logged and tried again after the poll interval.
+    /// Delivers until `shutdown` completes, keeping up to [`DelivererConfig::batch`]
+    /// attempts in flight: whenever one ends, another due delivery is claimed, so a slow
+    /// endpoint holds back only its own attempts. When nothing is due it waits for an
+    /// event, the end of an attempt, or [`DelivererConfig::poll`]. A store error is
+    /// logged and retried after the poll interval. On shutdown, the attempts in flight
+    /// finish (each within [`DelivererConfig::timeout`]) and are recorded.
     pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let cap = self.inner.config.batch.max(1);
+        let mut inflight = tokio::task::JoinSet::new();
         loop {
-            let idle = match self.run_once().await {
-                Ok(r) => r.enqueued + r.delivered + r.retried + r.failed == 0,
-                Err(e) => {
-                    tracing::warn!(error = %e, "webhook delivery round failed");
-                    true
+            while inflight.try_join_next().is_some() {}
+            let free = cap.saturating_sub(inflight.len());
+            // Claim in batches: at least half the capacity, or whatever when idle.
+            let claimed = if free == 0 || (free < cap.div_ceil(2) && !inflight.is_empty()) {
+                Vec::new()
+            } else {
+                match self.claim(free).await {
+                    Ok(claimed) => claimed,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not claim webhook deliveries");
+                        Vec::new()
+                    }
                 }
             };
+            let idle = claimed.is_empty();
+            for (i, d) in claimed {
+                let this = self.clone();
+                inflight.spawn(async move {
+                    if let Err(e) = this.attempt(&this.inner.endpoints[i], d).await {
+                        tracing::warn!(error = %e, "could not record a webhook attempt");
+                    }
+                });
+            }
             if idle {
                 tokio::select! {
-                    _ = &mut shutdown => return,
-                    _ = self.integrations.store().wait_for_events(self.config.poll) => {}
+                    _ = &mut shutdown => break,
+                    _ = inflight.join_next(), if !inflight.is_empty() => {}
+                    _ = self.inner.integrations.store().wait_for_events(self.inner.config.poll) => {}
                 }
             } else if futures::FutureExt::now_or_never(&mut shutdown).is_some() {
-                return;
+                break;
             }
         }
+        while inflight.join_next().await.is_some() {}
     }
 
     async fn attempt(&self, endpoint: &Endpoint, d: Delivery) -> crate::Result<DeliveryOutcome> {
@@ -379,10 +435,10 @@ impl Deliverer {
             Ok(()) => None,
             Err(e) => Some(e),
         };
-        let now = self.integrations.now();
+        let now = self.inner.integrations.now();
         let outcome = match error {
             None => DeliveryOutcome::Delivered { at: now },
-            Some((error, gone)) => match self.config.retries.wait_after(d.attempts) {
+            Some((error, gone)) => match self.inner.config.retries.wait_after(d.attempts) {
                 Some(wait) if !gone => DeliveryOutcome::Retry {
                     next_attempt_at: now + chrono_of(wait),
                     error,
@@ -391,9 +447,15 @@ impl Deliverer {
             },
         };
         let kept = self
+            .inner
             .integrations
             .store()
-            .finish_delivery(&endpoint.name, d.event.position, &self.owner, &outcome)
+            .finish_delivery(
+                &endpoint.name,
+                d.event.position,
+                &self.inner.owner,
+                &outcome,
+            )
             .await?;
         if !kept {
             tracing::warn!(
@@ -410,9 +472,10 @@ impl Deliverer {
     async fn post(&self, endpoint: &Endpoint, event: &StoredEvent) -> Result<(), (String, bool)> {
         let body = event.webhook_body();
         let id = event.event.id.as_str();
-        let timestamp = self.integrations.now().timestamp();
+        let timestamp = self.inner.integrations.now().timestamp();
         let signature = signature_header(&endpoint.secrets, id, timestamp, &body);
         let sent = self
+            .inner
             .http
             .post(endpoint.url.clone())
             .header(http::header::CONTENT_TYPE, "application/json")
