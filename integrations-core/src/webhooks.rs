@@ -431,10 +431,7 @@ impl Deliverer {
     }
 
     async fn attempt(&self, endpoint: &Endpoint, d: Delivery) -> crate::Result<DeliveryOutcome> {
-        let error = match self.post(endpoint, &d.event).await {
-            Ok(()) => None,
-            Err(e) => Some(e),
-        };
+        let error = self.post(endpoint, &d.event).await.err();
         let now = self.inner.integrations.now();
         let outcome = match error {
             None => DeliveryOutcome::Delivered { at: now },
@@ -546,23 +543,23 @@ mod tests {
         );
         // The body, the id and the timestamp are all signed.
         assert_eq!(
-            verify(&[old.clone()], &h, b"{\"a\":2}", now, tol),
+            verify(std::slice::from_ref(&old), &h, b"{\"a\":2}", now, tol),
             Err(WebhookError::InvalidSignature)
         );
         let h2 = headers("evt_2", ts, &both);
         assert_eq!(
-            verify(&[old.clone()], &h2, body, now, tol),
+            verify(std::slice::from_ref(&old), &h2, body, now, tol),
             Err(WebhookError::InvalidSignature)
         );
         let late = now + chrono::Duration::seconds(301);
         assert_eq!(
-            verify(&[old.clone()], &h, body, late, tol),
+            verify(std::slice::from_ref(&old), &h, body, late, tol),
             Err(WebhookError::Timestamp)
         );
         let mut missing = h.clone();
         missing.remove(HEADER_SIGNATURE);
         assert_eq!(
-            verify(&[old.clone()], &missing, body, now, tol),
+            verify(std::slice::from_ref(&old), &missing, body, now, tol),
             Err(WebhookError::MissingHeader(HEADER_SIGNATURE))
         );
         // Entries of unknown versions and broken base64 are skipped, not fatal.

@@ -560,11 +560,25 @@ async fn transient_errors_keep_tokens_and_count_failures() {
     assert_eq!(row.status, AccountStatus::Active);
     assert!(row.last_error.is_some());
     // Edge-triggered: one RefreshFailed for two failures.
-    assert!(matches!(
-        events.try_recv().unwrap().kind,
-        ConnectionEventKind::RefreshFailed { .. }
-    ));
+    let failed = events.try_recv().unwrap();
+    assert_eq!(failed.kind, ConnectionEventKind::RefreshFailed);
+    assert!(failed.payload["error_code"].is_string(), "{failed:?}");
     assert!(events.try_recv().is_err());
+    // What subscribers heard is what the store recorded, with the same id.
+    let stored = f
+        .integrations
+        .events_after(integrations_core::EventPosition::START, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored
+            .iter()
+            .filter(|s| s.event.kind == ConnectionEventKind::RefreshFailed)
+            .map(|s| &s.event)
+            .collect::<Vec<_>>(),
+        vec![&failed],
+        "one refresh_failed event recorded"
+    );
     // Then a success resets the counters.
     f.integrations
         .refresh(UserId(1), "reddit", "flaky")

@@ -178,19 +178,21 @@ async fn three_deliverers_deliver_everything_once_in_order(
     for d in deliverers {
         d.await.expect("deliverer");
     }
-    let seen = receiver.seen.lock().unwrap();
-    assert_eq!(seen.forged, 0, "every signature verifies");
-    assert!(seen.failed > 0, "the receiver failed some requests");
-    assert_eq!(seen.accepted.len(), total, "every event delivered");
-    let twice = seen.accepted.values().filter(|n| **n > 1).count();
-    assert_eq!(twice, 0, "events delivered again after a 2xx");
-    assert_eq!(seen.order.len(), accounts);
-    for (key, positions) in &seen.order {
-        assert_eq!(positions.len(), per_account, "{key}");
-        assert!(
-            positions.windows(2).all(|w| w[0] < w[1]),
-            "{key} out of order: {positions:?}"
-        );
+    {
+        let seen = receiver.seen.lock().unwrap();
+        assert_eq!(seen.forged, 0, "every signature verifies");
+        assert!(seen.failed > 0, "the receiver failed some requests");
+        assert_eq!(seen.accepted.len(), total, "every event delivered");
+        let twice = seen.accepted.values().filter(|n| **n > 1).count();
+        assert_eq!(twice, 0, "events delivered again after a 2xx");
+        assert_eq!(seen.order.len(), accounts);
+        for (key, positions) in &seen.order {
+            assert_eq!(positions.len(), per_account, "{key}");
+            assert!(
+                positions.windows(2).all(|w| w[0] < w[1]),
+                "{key} out of order: {positions:?}"
+            );
+        }
     }
     let failed = store
         .list_deliveries("host", DeliveryStatus::Failed, 10)
@@ -243,7 +245,7 @@ async fn no_change_without_its_event(store: DieselStore) {
     let clash = ConnectionEvent::of_account(ConnectionEventKind::RefreshFailed, &changed, t0())
         .with_id(id.clone());
     let err = store
-        .update_account(&changed, &[clash.clone()])
+        .update_account(&changed, std::slice::from_ref(&clash))
         .await
         .expect_err("fault");
     assert!(matches!(err, StoreError::UniqueViolation(_)), "{err:?}");
@@ -259,7 +261,7 @@ async fn no_change_without_its_event(store: DieselStore) {
     assert_eq!(after.version, record.version);
     // The same through the refresh write and the upsert and delete paths.
     let err = store
-        .update_account_and_release(&changed, "nobody", &[clash.clone()])
+        .update_account_and_release(&changed, "nobody", std::slice::from_ref(&clash))
         .await
         .expect_err("fault");
     assert!(matches!(err, StoreError::UniqueViolation(_)), "{err:?}");
