@@ -2,13 +2,16 @@
 //! local sandbox, the encryption key file of the embedded default, and following an
 //! authorization URL the way a browser would.
 //!
-//! The binaries are `quickstart` (the whole flow in one command), and `refresher` (the
-//! background refresher over `DATABASE_URL`).
+//! The binaries are `quickstart` (the whole flow in one command), `server` (the REST API
+//! and page), `refresher` (the background refresher over `DATABASE_URL`, which also
+//! delivers connection events as signed webhooks) and `webhook_receiver` (a host's
+//! endpoint for them).
 
 pub mod config;
 pub mod metrics;
 pub mod registry;
 pub mod server;
+pub mod webhooks;
 
 pub use registry::sandbox_providers;
 

@@ -6,6 +6,7 @@
 //! cargo run -p integrations-examples --bin refresher -- [--interval-secs N] [--window-secs N]
 //!     [--concurrency N] [--jitter-secs N] [--metrics-addr HOST:PORT] [--once]
 //! cargo run -p integrations-examples --bin refresher -- --sandbox [--interval-secs 5]
+//! cargo run -p integrations-examples --bin refresher -- --deliver-only
 //! ```
 //!
 //! Environment:
@@ -23,7 +24,12 @@
 //!   `127.0.0.1:9100` where `GET /metrics` serves the library's metrics in the Prometheus
 //!   text format (refresh outcomes and durations, the connection gauges updated after
 //!   every pass); the bound address is printed (`:0` picks a free port);
-//! - `RUST_LOG` (default `warn`): the level of the library's tracing events on stderr.
+//! - `RUST_LOG` (default `warn`): the level of the library's tracing events on stderr;
+//! - `WEBHOOK_URL`, `WEBHOOK_SECRET` and the rest of `integrations_examples::webhooks`: when
+//!   set, the refresher also delivers the store's connection events to that endpoint as
+//!   signed webhooks (docs/events.md). `--deliver-only` runs just the deliverer (no
+//!   provider variables needed; `TOKEN_ENCRYPTION_KEY` is not read): run as many as you
+//!   like, they share the work.
 //!
 //! `--sandbox` starts the local platform sandbox in the process, points the four providers
 //! at it, uses an in-memory SQLite store (never `DATABASE_URL`: sandbox grants would
@@ -46,10 +52,12 @@ use std::time::Duration;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 const USAGE: &str = "usage: refresher [--sandbox] [--once] [--interval-secs N] [--window-secs N] \
-                     [--concurrency N] [--jitter-secs N] [--metrics-addr HOST:PORT]\n\
+                     [--concurrency N] [--jitter-secs N] [--metrics-addr HOST:PORT] \
+                     [--deliver-only]\n\
                      environment: DATABASE_URL, TOKEN_ENCRYPTION_KEY, the providers' variables, \
                      REFRESH_INTERVAL_SECS, REFRESH_WINDOW_SECS, REFRESH_CONCURRENCY, \
-                     REFRESH_JITTER_SECS, REFRESHER_SANDBOX=1, METRICS_ADDR";
+                     REFRESH_JITTER_SECS, REFRESHER_SANDBOX=1, METRICS_ADDR, WEBHOOK_URL, \
+                     WEBHOOK_SECRET";
 
 const SANDBOX_REDIRECT: &str = "http://127.0.0.1:3000/callback";
 
@@ -58,6 +66,7 @@ const SANDBOX_REDIRECT: &str = "http://127.0.0.1:3000/callback";
 struct Settings {
     sandbox: bool,
     once: bool,
+    deliver_only: bool,
     interval: Duration,
     window: Duration,
     jitter: Duration,
@@ -88,6 +97,7 @@ fn settings(
             .map_err(|e| e.to_string())?
             .unwrap_or(false),
         once: false,
+        deliver_only: false,
         interval: Duration::from_secs(env_num("REFRESH_INTERVAL_SECS", 60)?),
         window: Duration::from_secs(env_num("REFRESH_WINDOW_SECS", 600)?),
         jitter: Duration::from_secs(env_num("REFRESH_JITTER_SECS", 10)?),
@@ -111,6 +121,7 @@ fn settings(
         match arg.as_str() {
             "--sandbox" => s.sandbox = true,
             "--once" => s.once = true,
+            "--deliver-only" => s.deliver_only = true,
             "--interval-secs" => s.interval = Duration::from_secs(value(arg)?),
             "--window-secs" => s.window = Duration::from_secs(value(arg)?),
             "--jitter-secs" => s.jitter = Duration::from_secs(value(arg)?),
@@ -323,10 +334,39 @@ async fn sandbox_setup(settings: &Settings) -> Result<Setup, BoxError> {
     })
 }
 
+/// Delivers the store's connection events until Ctrl-C or SIGTERM; no provider needed.
+async fn deliver_only() -> Result<(), BoxError> {
+    let env = |name: &str| std::env::var(name).ok();
+    let url = env("DATABASE_URL").filter(|v| !v.trim().is_empty()).ok_or(
+        "DATABASE_URL is not set: point it at the integrations database \
+         (postgres://user:pass@host/db or sqlite://path)",
+    )?;
+    let store = DieselStore::connect(&url)
+        .await
+        .map_err(|e| format!("cannot open the store in DATABASE_URL: {e}"))?;
+    // The deliverer reads events, never tokens: no key is needed.
+    let integrations =
+        Integrations::builder(Arc::new(store), TokenCipher::new(EncryptionKey::generate())).build();
+    let deliverer = integrations_examples::webhooks::deliverer_from_env(&env, &integrations)?
+        .ok_or("--deliver-only needs WEBHOOK_URL and WEBHOOK_SECRET")?;
+    println!("refresher: delivering connection events as webhooks");
+    deliverer
+        .run(async {
+            let signal = shutdown_signal().await;
+            println!("refresher: {signal}: finishing the attempts in flight");
+        })
+        .await;
+    println!("refresher: deliverer stopped");
+    Ok(())
+}
+
 async fn run(settings: Settings) -> Result<(), BoxError> {
     if let Some(addr) = settings.metrics_addr {
         let bound = serve_metrics(addr).await?;
         println!("refresher: metrics on http://{bound}/metrics");
+    }
+    if settings.deliver_only {
+        return deliver_only().await;
     }
     let setup = if settings.sandbox {
         sandbox_setup(&settings).await?
@@ -346,6 +386,19 @@ async fn run(settings: Settings) -> Result<(), BoxError> {
         println!("{}", report_line("pass 1", &report));
         return Ok(());
     }
+    let env = |name: &str| std::env::var(name).ok();
+    let (stop_delivering, delivering) = tokio::sync::watch::channel(false);
+    let deliverer = integrations_examples::webhooks::deliverer_from_env(&env, &setup.integrations)?
+        .map(|d| {
+            println!("refresher: also delivering connection events as webhooks");
+            let mut delivering = delivering;
+            tokio::spawn(async move {
+                d.run(async move {
+                    let _ = delivering.wait_for(|stop| *stop).await;
+                })
+                .await
+            })
+        });
     let refresher = Refresher::spawn(
         setup.integrations.clone(),
         RefresherConfig {
@@ -376,6 +429,10 @@ async fn run(settings: Settings) -> Result<(), BoxError> {
         }
     }
     let totals = refresher.shutdown().await;
+    stop_delivering.send_replace(true);
+    if let Some(task) = deliverer {
+        let _ = task.await;
+    }
     println!("{}", report_line("stopped; totals", &totals));
     Ok(())
 }
