@@ -67,6 +67,10 @@ pub struct ServerConfig {
     /// counted at each scrape). The server listens on 127.0.0.1 only; anything exposed
     /// further must keep this route internal.
     pub metrics: bool,
+    /// Deliver the store's connection events as signed webhooks, configured by the
+    /// `WEBHOOK_*` variables ([`crate::webhooks`]); [`from_env`](Self::from_env) turns it
+    /// on when `WEBHOOK_URL` is set.
+    pub webhooks_from_env: bool,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -98,6 +102,7 @@ impl fmt::Debug for ServerConfig {
             )
             .field("secure_cookies", &self.secure_cookies)
             .field("metrics", &self.metrics)
+            .field("webhooks_from_env", &self.webhooks_from_env)
             .finish()
     }
 }
@@ -118,6 +123,7 @@ impl Default for ServerConfig {
             extra_providers: Vec::new(),
             secure_cookies: false,
             metrics: false,
+            webhooks_from_env: false,
         }
     }
 }
@@ -139,7 +145,9 @@ impl ServerConfig {
     /// - `PROVIDERS_FILE`: extra OAuth 2.0 providers
     ///   ([`registry::providers_file_from_env`]);
     /// - `SECURE_COOKIES=true` marks the cookie `Secure`;
-    /// - `METRICS=false` turns `GET /metrics` off (on by default).
+    /// - `METRICS=false` turns `GET /metrics` off (on by default);
+    /// - `WEBHOOK_URL`, `WEBHOOK_SECRET` and the rest of [`crate::webhooks`]: deliver the
+    ///   connection events to that endpoint as signed webhooks (`docs/events.md`).
     ///
     /// Booleans read `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off` in any case; any other
     /// value is an error at start ([`env_bool`](crate::env_bool)).
@@ -181,6 +189,7 @@ impl ServerConfig {
             extra_providers: registry::providers_file_from_env(&lookup)?,
             secure_cookies: crate::env_bool(&lookup, "SECURE_COOKIES")?.unwrap_or(false),
             metrics: crate::env_bool(&lookup, "METRICS")?.unwrap_or(true),
+            webhooks_from_env: lookup("WEBHOOK_URL").is_some(),
         })
     }
 

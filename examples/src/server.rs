@@ -1,11 +1,12 @@
 //! The example server: the `integrations-axum` routers over the providers of the
 //! [registry](registry::server_providers), the embedded SQLite store (or PostgreSQL when
-//! `DATABASE_URL` says so) and the demo sign-in ([`DemoSessions`]), with expired pending
-//! authorizations purged every minute. Mounted at the root: the demo sign-in (`/signin`,
-//! `/signout`, `/api/session`), the REST API under `/api/integrations`, the Integrations
-//! page under `/integrations` and `GET /metrics` (unless [`ServerConfig::metrics`] is off);
-//! `docs/http-api.md` documents every route with its JSON. The `server` binary runs it
-//! with [`ServerConfig::from_env`]; the tests start it on a free port.
+//! `DATABASE_URL` says so) and the demo sign-in ([`DemoSessions`]); expired pending
+//! authorizations are purged every minute, and with `WEBHOOK_URL` set connection events
+//! go out as signed webhooks ([`crate::webhooks`]). Mounted at the root: the demo sign-in
+//! (`/signin`, `/signout`, `/api/session`), the REST API under `/api/integrations`, the
+//! page under `/integrations` and `GET /metrics` (unless [`ServerConfig::metrics`] is
+//! off); `docs/http-api.md` documents every route. The `server` binary runs it with
+//! [`ServerConfig::from_env`]; the tests start it on a free port.
 
 pub use crate::config::{ServerConfig, ServerError};
 
@@ -25,8 +26,8 @@ use tokio::task::JoinSet;
 /// How often expired pending authorizations are purged while the server runs.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
 
-/// A running example server. Dropping it stops the server, the sandbox and the purge of
-/// expired pending authorizations; [`shutdown`](Self::shutdown) waits for them.
+/// A running example server. Dropping it stops the server, the sandbox and the background
+/// tasks (purge, webhook deliverer); [`shutdown`](Self::shutdown) waits for them.
 #[derive(Debug)]
 pub struct RunningServer {
     /// The HTTP server on 127.0.0.1: its address, [`ServerHandle::wait`].
@@ -35,8 +36,9 @@ pub struct RunningServer {
     pub integrations: Integrations,
     /// The registered providers, where each comes from, and the sandbox.
     pub providers: ProviderSet,
-    /// The purge of expired pending authorizations, every minute.
-    purge: JoinSet<()>,
+    /// The purge of expired pending authorizations, every minute, and the webhook
+    /// deliverer when configured.
+    background: JoinSet<()>,
 }
 
 impl RunningServer {
@@ -53,7 +55,7 @@ impl RunningServer {
     /// Stops the server (open requests finish), the purge and the sandbox.
     pub async fn shutdown(mut self) {
         let _ = self.http.shutdown().await;
-        self.purge.shutdown().await;
+        self.background.shutdown().await;
         if let Some(sandbox) = self.providers.sandbox.take() {
             sandbox.shutdown().await;
         }
@@ -114,12 +116,17 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, ServerError> {
         app = app.route("/metrics", metrics::route(integrations.clone(), handle));
     }
 
-    let mut purge = JoinSet::new();
-    purge.spawn(integrations.clone().purge_expired_every(PURGE_EVERY));
+    let mut background = JoinSet::new();
+    background.spawn(integrations.clone().purge_expired_every(PURGE_EVERY));
+    if config.webhooks_from_env
+        && let Some(d) = crate::webhooks::deliverer_from_process_env(&integrations)?
+    {
+        background.spawn(async move { d.run(std::future::pending()).await });
+    }
     Ok(RunningServer {
         http: integrations_axum::spawn(listener, app, ServeLimits::default())?,
         integrations,
         providers,
-        purge,
+        background,
     })
 }

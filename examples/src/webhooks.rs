@@ -73,6 +73,15 @@ pub fn deliverer_from_env(
     )))
 }
 
+/// [`deliverer_from_env`] over this process's environment. A deliverer stopped in the
+/// middle of an attempt loses nothing: the delivery is retried, with the same
+/// `webhook-id`, once its lease lapses.
+pub fn deliverer_from_process_env(
+    integrations: &Integrations,
+) -> Result<Option<Deliverer>, SetupError> {
+    deliverer_from_env(&|name| std::env::var(name).ok(), integrations)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,15 +1,10 @@
 //! The example server: the design's REST API and the Integrations page.
-//!
-//! ```text
-//! cargo run -p integrations-examples --bin server [-- --port 3000]
-//! ```
-//!
-//! Then open `http://127.0.0.1:3000/integrations` (sign in with any user number). Data
-//! lives in `./server-data/` (SQLite and a generated key) unless `DATABASE_URL` and
-//! `TOKEN_ENCRYPTION_KEY` are set; every platform without real credentials in the
-//! environment uses the local sandbox started in-process. See
-//! [`ServerConfig::from_env`](integrations_examples::server::ServerConfig::from_env) for
-//! the variables, [`serve`] for what runs, and `docs/http-api.md` for the routes.
+//! `cargo run -p integrations-examples --bin server [-- --port 3000]`, then open
+//! `http://127.0.0.1:3000/integrations` (sign in with any user number). Data lives in
+//! `./server-data/` (SQLite and a generated key) unless `DATABASE_URL` and
+//! `TOKEN_ENCRYPTION_KEY` are set; platforms without real credentials use the in-process
+//! sandbox. [`ServerConfig::from_env`](integrations_examples::server::ServerConfig::from_env)
+//! lists the variables, [`serve`] what runs, `docs/http-api.md` the routes.
 
 use integrations_examples::server::{ServerConfig, serve};
 use std::process::ExitCode;
