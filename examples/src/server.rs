@@ -118,6 +118,7 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, ServerError> {
 
     let mut background = JoinSet::new();
     background.spawn(integrations.clone().purge_expired_every(PURGE_EVERY));
+    background.spawn(integrations.follow_events());
     if config.webhooks_from_env
         && let Some(d) = crate::webhooks::deliverer_from_process_env(&integrations)?
     {

@@ -1,6 +1,7 @@
 //! Events cross processes through the store: the `refresher` binary refreshes accounts in
-//! its own process, and this process, sharing the SQLite file, reads the events it
-//! recorded from `Integrations::events` (a stream that was already waiting).
+//! its own process, and this process, sharing the store, reads the events it recorded from
+//! `Integrations::events` (a stream that was already waiting), and its cached status
+//! follows within the poll interval (`Integrations::follow_events`).
 
 mod common;
 
@@ -68,6 +69,10 @@ async fn refresher_events_reach_this_process(store: DieselStore, url: &str) {
         .unwrap();
     assert_eq!(connected.len(), ACCOUNTS);
     let cursor = connected.last().unwrap().position;
+    // The status this process has cached (for five minutes by default)...
+    let user = connected[0].event.user_id;
+    let cached = integrations.status(user).await.unwrap();
+    tokio::spawn(integrations.follow_events());
 
     // This process waits for what comes after the connections...
     let mut stream = Box::pin(integrations.events(cursor));
@@ -113,6 +118,28 @@ async fn refresher_events_reach_this_process(store: DieselStore, url: &str) {
         "{stdout}"
     );
 
+    // ... follows the other process's change within the poll interval (at once on
+    // PostgreSQL), not after the cache's TTL.
+    let refreshed_at = std::time::Instant::now();
+    let fresh = loop {
+        let now = integrations.status(user).await.unwrap();
+        if now != cached || refreshed_at.elapsed() > Duration::from_secs(10) {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let lag = refreshed_at.elapsed();
+    assert_ne!(
+        fresh, cached,
+        "the cached status never followed the refresher's change"
+    );
+    assert!(
+        lag < Duration::from_secs(2),
+        "the status followed after {lag:?}"
+    );
+    for (old, new) in cached.iter().zip(&fresh) {
+        assert!(new.expires_at > old.expires_at, "{new:?}");
+    }
     let got = reader.await.unwrap();
     assert!(got.iter().all(|e| e.position > cursor));
     assert!(

@@ -457,6 +457,14 @@ impl TokenStore for MemoryStore {
         Ok(st.events[from..].iter().take(limit).cloned().collect())
     }
 
+    async fn last_event_position(&self) -> Result<EventPosition, StoreError> {
+        Ok(self
+            .state()
+            .events
+            .last()
+            .map_or(EventPosition::START, |e| e.position))
+    }
+
     async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut st = self.state();
         let pruned: Vec<i64> = st

@@ -577,6 +577,22 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError>;
 
+    /// The position of the newest event ([`EventPosition::START`] when there is none):
+    /// where a reader starts to hear only what comes next.
+    ///
+    /// The default pages through [`events_after`](Self::events_after); the built-in stores
+    /// answer with one query.
+    async fn last_event_position(&self) -> Result<EventPosition, StoreError> {
+        let mut last = EventPosition::START;
+        loop {
+            let page = self.events_after(last, 1000).await?;
+            match page.last() {
+                Some(e) => last = e.position,
+                None => return Ok(last),
+            }
+        }
+    }
+
     /// Deletes the events recorded before `before`, with their deliveries; returns how
     /// many events.
     async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;

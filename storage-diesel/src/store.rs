@@ -1117,6 +1117,15 @@ impl TokenStore for DieselStore {
         outbox::stored_events(rows)
     }
 
+    async fn last_event_position(&self) -> Result<EventPosition, StoreError> {
+        let last: Option<i64> = with_conn!(self, |conn| ce::connection_events
+            .select(diesel::dsl::max(ce::position))
+            .first(conn)
+            .await
+            .map_err(error::db))?;
+        Ok(EventPosition(last.unwrap_or(0)))
+    }
+
     async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let before = Ts::new(before);
         let n = in_transaction!(self, |c| {

@@ -36,7 +36,7 @@ pub struct ServiceConfig {
     /// [`RetrySchedule`](crate::webhooks::RetrySchedule)), or undelivered events are lost.
     pub event_retention: Duration,
     /// How often [`Integrations::events`](super::Integrations::events) reads the store
-    /// when nothing woke it (default 1 second; PostgreSQL wakes it at once).
+    /// when nothing woke it (default 500 ms; PostgreSQL wakes it at once).
     pub event_poll: Duration,
 }
 
@@ -71,7 +71,7 @@ impl Default for ServiceConfig {
         Self {
             pending_ttl: Duration::from_secs(600),
             event_retention: Duration::from_secs(7 * 24 * 3600),
-            event_poll: Duration::from_secs(1),
+            event_poll: Duration::from_millis(500),
             connect_limit: 10,
             connect_window: Duration::from_secs(300),
             lease_ttl: Duration::from_secs(60),

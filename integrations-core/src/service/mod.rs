@@ -268,6 +268,36 @@ impl Integrations {
         })
     }
 
+    /// Keeps this instance's status cache in step with every process sharing the store:
+    /// follows the store's events from the newest one and drops the cached status of each
+    /// event's user, so that a change made by another process (a `refresher` marking an
+    /// account `needs_reconnect`, another web instance) shows in [`status`](Self::status)
+    /// within [`ServiceConfig::event_poll`] (at once on PostgreSQL) instead of after
+    /// [`ServiceConfig::status_cache_ttl`]. Spawn it once per instance; it runs until
+    /// dropped. Store errors are logged and retried.
+    pub fn follow_events(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        use futures::StreamExt;
+        let this = self.clone();
+        async move {
+            let start = loop {
+                match this.inner.store.last_event_position().await {
+                    Ok(p) => break p,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read the newest event; retrying");
+                        tokio::time::sleep(this.inner.config.event_poll).await;
+                    }
+                }
+            };
+            let mut events = std::pin::pin!(this.events(start));
+            while let Some(next) = events.next().await {
+                match next {
+                    Ok(e) => this.invalidate_status(e.event.user_id).await,
+                    Err(e) => tracing::warn!(error = %e, "cannot read connection events"),
+                }
+            }
+        }
+    }
+
     /// Deletes the connection events older than [`ServiceConfig::event_retention`], with
     /// their deliveries; returns how many (the [`Refresher`] does it after every pass).
     pub async fn prune_events(&self) -> Result<u64> {

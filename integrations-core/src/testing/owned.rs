@@ -134,6 +134,9 @@ impl<S: TokenStore, G: Send + Sync + std::fmt::Debug + 'static> TokenStore for O
     ) -> Result<Vec<StoredEvent>, StoreError> {
         self.store.events_after(after, limit).await
     }
+    async fn last_event_position(&self) -> Result<EventPosition, StoreError> {
+        self.store.last_event_position().await
+    }
     async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         self.store.prune_events(before).await
     }

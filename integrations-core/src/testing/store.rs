@@ -982,6 +982,11 @@ async fn all_events(store: &dyn TokenStore) -> Vec<crate::events::StoredEvent> {
 /// `DataDeleted` per account of `delete_user_data`; a refused write records nothing.
 /// Positions increase; `events_after` pages from a cursor.
 pub async fn events_are_recorded_with_their_change(store: Arc<dyn TokenStore>) {
+    assert_eq!(
+        store.last_event_position().await.expect("last"),
+        EventPosition::START,
+        "an empty store's last position is START"
+    );
     let id = EventId::random();
     let first = match store
         .upsert_account(new_account(1, "reddit", "a"), id.clone())
@@ -1115,6 +1120,11 @@ pub async fn events_are_recorded_with_their_change(store: Arc<dyn TokenStore>) {
     sorted.sort();
     sorted.dedup();
     assert_eq!(positions, sorted, "positions are distinct and increasing");
+    assert_eq!(
+        store.last_event_position().await.expect("last"),
+        events[events.len() - 1].position,
+        "last_event_position is the newest event's"
+    );
 }
 
 /// `prune_events` deletes the events before the cutoff and their deliveries, and keeps
