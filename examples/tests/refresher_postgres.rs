@@ -7,8 +7,8 @@ mod common;
 use chrono::{DateTime, Utc};
 use common::{PgSchema, connect_many, host_user, sandbox, sandbox_user, tiktok};
 use integrations_core::{
-    AccountRecord, AccountStatus, Clock, EncryptionKey, Integrations, RefreshLimits, RefreshReport,
-    ServiceConfig, TokenCipher, TokenStore, UserId,
+    AccountRecord, Clock, EncryptionKey, Integrations, RefreshLimits, RefreshReport, ServiceConfig,
+    StoredStatus, TokenCipher, TokenStore, UserId,
 };
 use integrations_sandbox::{Faults, Platform, Sandbox};
 use integrations_storage_diesel::DieselStore;
@@ -186,7 +186,7 @@ async fn assert_all_active(w: &World, before: &HashMap<usize, AccountRecord>) {
     let after = snapshot(&w.stores[0], &w.accounts).await;
     assert_eq!(after.len(), ACCOUNTS, "no account lost");
     for (n, r) in &after {
-        assert_eq!(r.status, AccountStatus::Active, "u{n}");
+        assert_eq!(r.status, StoredStatus::Active, "u{n}");
         assert!(
             r.access_token.is_some() && r.refresh_token.is_some(),
             "u{n}"
@@ -258,7 +258,7 @@ async fn with_10_percent_5xx_the_failed_keep_their_tokens_and_succeed_next_pass(
     assert_eq!(first.refreshed, refreshed_ok, "{first:?}");
     for n in &failed {
         let (old, now) = (&before[n], &mid[n]);
-        assert_eq!(now.status, AccountStatus::Active, "u{n}");
+        assert_eq!(now.status, StoredStatus::Active, "u{n}");
         assert_eq!(
             now.access_token, old.access_token,
             "u{n} keeps its access token"

@@ -158,7 +158,7 @@ impl ApiError {
             other => other.user_message(),
         };
         let retry_after = match e {
-            Error::RateLimited { retry_at } => {
+            Error::ConnectRateLimited { retry_at } => {
                 Some((*retry_at - now).num_seconds().max(1).unsigned_abs())
             }
             Error::Provider(ProviderError::RateLimited { retry_after }) => {
@@ -740,7 +740,7 @@ mod tests {
     #[test]
     fn rate_limit_sets_retry_after() {
         let now = Utc::now();
-        let e = Error::RateLimited {
+        let e = Error::ConnectRateLimited {
             retry_at: now + chrono::Duration::seconds(90),
         };
         let api = ApiError::from_service(&e, now);

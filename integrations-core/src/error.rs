@@ -63,7 +63,7 @@ pub enum Error {
     NeedsReconnect,
     /// Too many `connect` calls for this user.
     #[error("too many connection attempts; retry at {retry_at}")]
-    RateLimited {
+    ConnectRateLimited {
         /// When the next attempt is allowed.
         retry_at: DateTime<Utc>,
     },
@@ -94,7 +94,7 @@ impl Error {
             Self::AccountOwnedByAnotherUser => "account_owned_by_another_user",
             Self::NotFound => "not_found",
             Self::NeedsReconnect => "needs_reconnect",
-            Self::RateLimited { .. } => "rate_limited",
+            Self::ConnectRateLimited { .. } => "rate_limited",
             Self::Busy => "busy",
             Self::Provider(e) => match e {
                 ProviderError::AccessDenied { .. } => "cancelled",
@@ -127,7 +127,7 @@ impl Error {
             Self::AccountOwnedByAnotherUser => MSG_OWNED_ELSEWHERE,
             Self::NotFound => MSG_NOT_FOUND,
             Self::NeedsReconnect => MSG_RECONNECT,
-            Self::RateLimited { .. } => MSG_RATE_LIMITED,
+            Self::ConnectRateLimited { .. } => MSG_RATE_LIMITED,
             Self::Provider(e) => match e {
                 ProviderError::AccessDenied { .. } => MSG_CANCELLED,
                 ProviderError::InvalidGrant { .. } => MSG_RECONNECT,
@@ -165,7 +165,7 @@ impl Error {
             | Self::StateMismatch
             | Self::StateExpired => S::BAD_REQUEST,
             Self::AccountOwnedByAnotherUser | Self::NeedsReconnect => S::CONFLICT,
-            Self::RateLimited { .. } => S::TOO_MANY_REQUESTS,
+            Self::ConnectRateLimited { .. } => S::TOO_MANY_REQUESTS,
             Self::Busy => S::SERVICE_UNAVAILABLE,
             Self::Provider(e) => match e {
                 ProviderError::AccessDenied { .. } | ProviderError::Unsupported { .. } => {
@@ -218,7 +218,7 @@ mod tests {
             Error::AccountOwnedByAnotherUser,
             Error::NotFound,
             Error::NeedsReconnect,
-            Error::RateLimited {
+            Error::ConnectRateLimited {
                 retry_at: Utc::now(),
             },
             Error::Busy,
@@ -279,7 +279,7 @@ mod tests {
             Error::AccountOwnedByAnotherUser => 6,
             Error::NotFound => 7,
             Error::NeedsReconnect => 8,
-            Error::RateLimited { .. } => 9,
+            Error::ConnectRateLimited { .. } => 9,
             Error::Busy => 10,
             Error::Provider(p) => match p {
                 ProviderError::AccessDenied { .. } => 11,

@@ -45,9 +45,9 @@
 //!
 //! // 2. The platform redirects back with a code and the state.
 //! let params = CallbackParams::from_pairs([("code", "spez"), ("state", start.state.as_str())]);
-//! let connection = integrations.callback(user, "reddit", &params).await?;
-//! assert_eq!(connection.account.username.as_deref(), Some("user_spez"));
-//! assert_eq!(connection.redirect_url.as_deref(), Some("/integrations"));
+//! let connected = integrations.callback(user, "reddit", &params).await?;
+//! assert_eq!(connected.account.username.as_deref(), Some("user_spez"));
+//! assert_eq!(connected.redirect_url.as_deref(), Some("/integrations"));
 //!
 //! // 3. Status never shows a token.
 //! let status = integrations.status(user).await?;
@@ -62,6 +62,29 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Glossary
+//!
+//! - **Account**: one platform account of one user, stored as an [`AccountRecord`] (one
+//!   `oauth_accounts` row, with its sealed tokens). A user may have several per platform.
+//! - **Integration**: an account as a user sees it: [`IntegrationView`] (what
+//!   [`Integrations::status`] lists and the REST API returns; never a token).
+//! - [`StoredStatus`]: the status a store keeps (`active`, `needs_reconnect`), changed only
+//!   by the state machine's transitions. [`IntegrationStatus`]: the status shown
+//!   (`connected`, `expired`, `needs_reconnect`, ...), computed from the stored one, the
+//!   token expiry and the clock ([`compute_status`]).
+//! - [`ConnectStart`]: what [`Integrations::connect`] returns (the URL to send the user to,
+//!   and the state). [`Connected`]: what [`Integrations::callback`] returns once the account
+//!   is stored (the [`IntegrationView`], where to send the user back, and whether it was an
+//!   authorization again).
+//! - **Connection event** ([`ConnectionEvent`]): a change of an account, recorded by the
+//!   store with the change ([`events`]); delivered as a signed webhook by
+//!   [`webhooks::Deliverer`].
+//! - **Audit event** ([`AuditEvent`]): who did what with which outcome, for the user's
+//!   history; not delivered anywhere.
+//! - [`Error::ConnectRateLimited`] (code `rate_limited`): this library refused a
+//!   `connect` because the user started too many. [`ProviderError::RateLimited`] (code
+//!   `provider_rate_limited`): the platform throttled a call.
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 pub mod client;
@@ -96,13 +119,14 @@ pub use provider::{
 };
 pub use secret::{AccessToken, ClientSecret, PkceVerifier, RefreshToken, SealedSecret};
 pub use service::{
-    ConnectStart, Connection, FAILED_CALLBACK_AUDIT_LIMIT, IntegrationView, Integrations,
+    ConnectStart, Connected, FAILED_CALLBACK_AUDIT_LIMIT, IntegrationView, Integrations,
     IntegrationsBuilder, RefreshLimits, RefreshReport, Refresher, RefresherConfig, SendPolicy,
     ServiceConfig,
 };
 pub use status::{IntegrationStatus, compute_status, is_token_expired};
 pub use store::{
-    AccountCount, AccountRecord, AccountStatus, AuditAction, AuditEvent, DeletedUserData, Delivery,
+    AccountCount, AccountRecord, AuditAction, AuditEvent, DeletedUserData, Delivery,
     DeliveryOutcome, DeliveryRecord, DeliveryStatus, Lease, LimitedAppend, NewAccount,
-    NewAuditEvent, PendingAuthorization, StateHash, StoreError, TokenStore, Upserted, UserId,
+    NewAuditEvent, PendingAuthorization, StateHash, StoreError, StoredStatus, TokenStore, Upserted,
+    UserId,
 };

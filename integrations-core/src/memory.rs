@@ -3,9 +3,10 @@
 use crate::events::{ConnectionEvent, ConnectionEventKind, EventId, EventPosition, StoredEvent};
 use crate::provider::ProviderId;
 use crate::store::{
-    AccountCount, AccountRecord, AccountStatus, AuditAction, AuditEvent, DeletedUserData, Delivery,
+    AccountCount, AccountRecord, AuditAction, AuditEvent, DeletedUserData, Delivery,
     DeliveryOutcome, DeliveryRecord, DeliveryStatus, Lease, LimitedAppend, NewAccount,
-    NewAuditEvent, PendingAuthorization, StateHash, StoreError, TokenStore, Upserted, UserId,
+    NewAuditEvent, PendingAuthorization, StateHash, StoreError, StoredStatus, TokenStore, Upserted,
+    UserId,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -108,7 +109,7 @@ impl MemoryStore {
             rec.token_type = a.token_type;
             rec.scope = a.scope;
             rec.metadata = a.metadata;
-            rec.status = AccountStatus::Active;
+            rec.status = StoredStatus::Active;
             rec.last_error = None;
             rec.refresh_failures = 0;
             rec.version += 1;
@@ -130,7 +131,7 @@ impl MemoryStore {
             token_type: a.token_type,
             scope: a.scope,
             metadata: a.metadata,
-            status: AccountStatus::Active,
+            status: StoredStatus::Active,
             last_error: None,
             refresh_failures: 0,
             last_refresh_attempt_at: None,
@@ -340,7 +341,7 @@ impl TokenStore for MemoryStore {
         let mut due: Vec<(DateTime<Utc>, i64)> = st
             .accounts
             .values()
-            .filter(|r| r.status == AccountStatus::Active && !lease_live(r, lease.now))
+            .filter(|r| r.status == StoredStatus::Active && !lease_live(r, lease.now))
             .filter_map(|r| r.expires_at.filter(|e| *e <= before).map(|e| (e, r.id)))
             .collect();
         due.sort();
@@ -431,7 +432,7 @@ impl TokenStore for MemoryStore {
     }
 
     async fn count_accounts(&self, now: DateTime<Utc>) -> Result<Vec<AccountCount>, StoreError> {
-        let mut groups: BTreeMap<(ProviderId, AccountStatus), (u64, u64)> = BTreeMap::new();
+        let mut groups: BTreeMap<(ProviderId, StoredStatus), (u64, u64)> = BTreeMap::new();
         for r in self.state().accounts.values() {
             let group = groups.entry((r.provider.clone(), r.status)).or_default();
             group.0 += 1;

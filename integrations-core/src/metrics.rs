@@ -18,17 +18,17 @@
 
 use crate::provider::ProviderId;
 use crate::service::RefreshOutcome;
-use crate::store::{AccountCount, AccountStatus};
+use crate::store::{AccountCount, StoredStatus};
 use std::collections::HashSet;
 use std::time::Duration;
 
 /// The label sets the connection gauges were last set for.
-pub(crate) type Gauged = HashSet<(ProviderId, AccountStatus)>;
+pub(crate) type Gauged = HashSet<(ProviderId, StoredStatus)>;
 
 /// Sets the connection gauges to `counts`, and to zero for the groups of `gauged` that are
 /// no longer there; `gauged` becomes the groups of `counts`.
 pub(crate) fn connection_gauges(counts: &[AccountCount], gauged: &mut Gauged) {
-    let set = |provider: &ProviderId, status: AccountStatus, accounts: u64, past: u64| {
+    let set = |provider: &ProviderId, status: StoredStatus, accounts: u64, past: u64| {
         let labels = [
             ("provider", provider.as_str().to_owned()),
             ("status", status.as_str().to_owned()),

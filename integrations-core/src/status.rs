@@ -1,6 +1,6 @@
 //! Integration status and expiry rules, as pure functions of stored data and a clock.
 
-use crate::store::{AccountRecord, AccountStatus};
+use crate::store::{AccountRecord, StoredStatus};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -47,13 +47,13 @@ pub fn is_token_expired(expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -
 ///   itself expired) → `Expired`;
 /// - otherwise `Connected`.
 pub fn compute_status(
-    stored: AccountStatus,
+    stored: StoredStatus,
     expires_at: Option<DateTime<Utc>>,
     has_refresh_token: bool,
     refresh_expires_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> IntegrationStatus {
-    if stored == AccountStatus::NeedsReconnect {
+    if stored == StoredStatus::NeedsReconnect {
         return IntegrationStatus::NeedsReconnect;
     }
     let refreshable = has_refresh_token && !is_token_expired(refresh_expires_at, now);
@@ -95,7 +95,7 @@ pub enum LifecycleEvent {
 #[error("{event:?} cannot happen to an account that is {from:?}")]
 pub struct InvalidTransition {
     /// The stored state.
-    pub from: AccountStatus,
+    pub from: StoredStatus,
     /// The event.
     pub event: LifecycleEvent,
 }
@@ -106,11 +106,11 @@ pub struct InvalidTransition {
 /// account: no refresh is attempted for a dead grant, so a `NeedsReconnect` account
 /// leaves that state only when the user authorizes again.
 pub fn transition(
-    current: AccountStatus,
+    current: StoredStatus,
     event: LifecycleEvent,
-) -> Result<AccountStatus, InvalidTransition> {
-    use AccountStatus::*;
+) -> Result<StoredStatus, InvalidTransition> {
     use LifecycleEvent::*;
+    use StoredStatus::*;
     match (current, event) {
         (_, Authorized) => Ok(Active),
         (Active, RefreshSucceeded | RefreshFailedTransient) => Ok(Active),
@@ -131,7 +131,7 @@ mod tests {
 
     /// Every state and every event; the matches fail to compile when either enum grows,
     /// so the table below must grow with them.
-    const STATES: [AccountStatus; 2] = [AccountStatus::Active, AccountStatus::NeedsReconnect];
+    const STATES: [StoredStatus; 2] = [StoredStatus::Active, StoredStatus::NeedsReconnect];
     const EVENTS: [LifecycleEvent; 4] = [
         LifecycleEvent::Authorized,
         LifecycleEvent::RefreshSucceeded,
@@ -139,9 +139,9 @@ mod tests {
         LifecycleEvent::GrantRevoked,
     ];
     #[allow(dead_code)]
-    fn every_variant_listed(s: AccountStatus, e: LifecycleEvent) {
+    fn every_variant_listed(s: StoredStatus, e: LifecycleEvent) {
         match s {
-            AccountStatus::Active | AccountStatus::NeedsReconnect => {}
+            StoredStatus::Active | StoredStatus::NeedsReconnect => {}
         }
         match e {
             LifecycleEvent::Authorized
@@ -153,8 +153,8 @@ mod tests {
 
     #[test]
     fn transition_table_covers_every_state_and_event() {
-        use AccountStatus::*;
         use LifecycleEvent::*;
+        use StoredStatus::*;
         let refused = |from, event| Err(InvalidTransition { from, event });
         let table = [
             (Active, Authorized, Ok(Active)),
@@ -196,8 +196,8 @@ mod tests {
         let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         let past = Some(now - Duration::seconds(1));
         let future = Some(now + Duration::hours(1));
-        use AccountStatus::*;
         use IntegrationStatus as S;
+        use StoredStatus::*;
         let cases = [
             (Active, None, false, None, S::Connected),
             (Active, future, false, None, S::Connected),

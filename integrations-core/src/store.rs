@@ -23,14 +23,14 @@ impl fmt::Display for UserId {
 /// The stored lifecycle state of an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum AccountStatus {
+pub enum StoredStatus {
     /// Tokens are usable or refreshable.
     Active,
     /// The grant is dead (revoked, expired refresh token); the user must reconnect.
     NeedsReconnect,
 }
 
-impl AccountStatus {
+impl StoredStatus {
     /// The text stored in the `status` column.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -78,7 +78,7 @@ pub struct AccountRecord {
     /// [`USERNAME_KEY`] (read it with [`username`](Self::username)).
     pub metadata: serde_json::Value,
     /// Lifecycle state.
-    pub status: AccountStatus,
+    pub status: StoredStatus,
     /// The last refresh failure, as a user-safe message (never a secret).
     pub last_error: Option<String>,
     /// Refresh failures since the last success.
@@ -741,7 +741,7 @@ pub struct AccountCount {
     /// The platform.
     pub provider: ProviderId,
     /// The stored status.
-    pub status: AccountStatus,
+    pub status: StoredStatus,
     /// How many accounts.
     pub accounts: u64,
     /// Of those, how many have an access token whose `expires_at` is at or before `now`
@@ -753,7 +753,7 @@ impl AccountCount {
     /// A group.
     pub fn new(
         provider: ProviderId,
-        status: AccountStatus,
+        status: StoredStatus,
         accounts: u64,
         past_expiry: u64,
     ) -> Self {

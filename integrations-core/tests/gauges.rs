@@ -4,8 +4,8 @@
 use chrono::{Duration, TimeZone, Utc};
 use integrations_core::testing::ScriptedProvider;
 use integrations_core::{
-    AccountStatus, CallbackParams, EncryptionKey, Integrations, ManualClock, MemoryStore,
-    ServiceConfig, TokenCipher, TokenStore, UserId,
+    CallbackParams, EncryptionKey, Integrations, ManualClock, MemoryStore, ServiceConfig,
+    StoredStatus, TokenCipher, TokenStore, UserId,
 };
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use std::collections::BTreeMap;
@@ -97,7 +97,7 @@ fn connection_gauges_follow_the_store() {
             // the Reddit account is disconnected, so its group goes to zero.
             clock.advance(Duration::hours(2));
             let mut dead = store.list_accounts(UserId(2)).await.unwrap().remove(0);
-            dead.status = AccountStatus::NeedsReconnect;
+            dead.status = StoredStatus::NeedsReconnect;
             store.update_account(&dead, &[]).await.unwrap();
             let reddit = store.list_accounts(UserId(1)).await.unwrap();
             let reddit = reddit

@@ -3,9 +3,9 @@
 use chrono::{Duration, TimeZone, Utc};
 use integrations_core::testing::ScriptedProvider;
 use integrations_core::{
-    AccountStatus, CallbackParams, EncryptionKey, Error, IntegrationStatus, Integrations,
-    ManualClock, MemoryStore, ProviderError, ProviderId, RefreshLimits, Refresher, RefresherConfig,
-    SendPolicy, ServiceConfig, TokenCipher, TokenStore, UserId,
+    CallbackParams, EncryptionKey, Error, IntegrationStatus, Integrations, ManualClock,
+    MemoryStore, ProviderError, ProviderId, RefreshLimits, Refresher, RefresherConfig, SendPolicy,
+    ServiceConfig, StoredStatus, TokenCipher, TokenStore, UserId,
 };
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -153,7 +153,7 @@ async fn transient_failures_keep_tokens_and_succeed_on_a_later_pass() {
             f.access_token, old.access_token,
             "failed ones keep their tokens"
         );
-        assert_eq!(f.status, AccountStatus::Active);
+        assert_eq!(f.status, StoredStatus::Active);
     }
     let second = i
         .refresh_due(StdDuration::from_secs(600), limits)

@@ -4,8 +4,8 @@
 use chrono::{Duration, TimeZone, Utc};
 use integrations_core::testing::ScriptedProvider;
 use integrations_core::{
-    AccountStatus, CallbackParams, EncryptionKey, Error, IntegrationStatus, Integrations,
-    ManualClock, MemoryStore, ProviderId, ServiceConfig, TokenCipher, TokenStore, UserId,
+    CallbackParams, EncryptionKey, Error, IntegrationStatus, Integrations, ManualClock,
+    MemoryStore, ProviderId, ServiceConfig, StoredStatus, TokenCipher, TokenStore, UserId,
     compute_status, is_token_expired,
 };
 use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
@@ -61,7 +61,7 @@ async fn try_connect(
     w: &World,
     user: i64,
     code: &str,
-) -> Result<integrations_core::Connection, Error> {
+) -> Result<integrations_core::Connected, Error> {
     let start = w.integrations.connect(UserId(user), "tiktok", None).await?;
     w.integrations
         .callback(
@@ -266,9 +266,9 @@ fn property_5_expired_token_detection() {
             return false;
         }
         let stored = if dead {
-            AccountStatus::NeedsReconnect
+            StoredStatus::NeedsReconnect
         } else {
-            AccountStatus::Active
+            StoredStatus::Active
         };
         let status = compute_status(stored, expires_at, has_refresh, None, now);
         let want = if dead {

@@ -3,9 +3,10 @@
 use chrono::{Duration, TimeZone, Utc};
 use integrations_core::testing::ScriptedProvider;
 use integrations_core::{
-    AccountStatus, AuditAction, CallbackParams, Capabilities, ConnectionEventKind, EncryptionKey,
-    Error, IntegrationStatus, Integrations, ManualClock, MemoryStore, PkceSupport, ProviderError,
-    ProviderId, SealedSecret, ServiceConfig, StoreError, TokenCipher, TokenStore, UserId,
+    AuditAction, CallbackParams, Capabilities, ConnectionEventKind, EncryptionKey, Error,
+    IntegrationStatus, Integrations, ManualClock, MemoryStore, PkceSupport, ProviderError,
+    ProviderId, SealedSecret, ServiceConfig, StoreError, StoredStatus, TokenCipher, TokenStore,
+    UserId,
 };
 use std::sync::Arc;
 
@@ -44,7 +45,7 @@ fn params(pairs: &[(&str, &str)]) -> CallbackParams {
     CallbackParams::from_pairs(pairs.iter().copied())
 }
 
-async fn connect(f: &Fixture, user: i64, code: &str) -> integrations_core::Connection {
+async fn connect(f: &Fixture, user: i64, code: &str) -> integrations_core::Connected {
     let start = f
         .integrations
         .connect(UserId(user), "reddit", None)
@@ -374,7 +375,7 @@ async fn reconnect_updates_the_same_row_and_clears_needs_reconnect() {
     assert_eq!(c.account.username.as_deref(), Some("renamed"));
     let rows = snapshot(&f.store).await;
     assert_eq!(rows.len(), 1, "no duplicate row");
-    assert_eq!(rows[0].status, AccountStatus::Active);
+    assert_eq!(rows[0].status, StoredStatus::Active);
     assert!(rows[0].access_token.is_some());
     assert_eq!(
         events.try_recv().unwrap().kind,
@@ -470,7 +471,7 @@ async fn invalid_grant_marks_needs_reconnect_and_clears_tokens_once() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(row.status, AccountStatus::NeedsReconnect);
+    assert_eq!(row.status, StoredStatus::NeedsReconnect);
     assert_eq!(row.access_token, None);
     assert_eq!(row.refresh_token, None);
     assert_eq!(
@@ -529,7 +530,7 @@ async fn invalid_grant_after_a_concurrent_reconnect_is_a_lost_race() {
         .expect("a lost race is not a dead connection");
     assert_eq!(view.status, IntegrationStatus::Connected);
     let row = &snapshot(&f.store).await[0];
-    assert_eq!(row.status, AccountStatus::Active);
+    assert_eq!(row.status, StoredStatus::Active);
     assert!(row.access_token.is_some());
 }
 
@@ -557,7 +558,7 @@ async fn transient_errors_keep_tokens_and_count_failures() {
     assert_eq!(row.access_token, before.access_token, "old tokens kept");
     assert_eq!(row.refresh_token, before.refresh_token);
     assert_eq!(row.refresh_failures, 2);
-    assert_eq!(row.status, AccountStatus::Active);
+    assert_eq!(row.status, StoredStatus::Active);
     assert!(row.last_error.is_some());
     // Edge-triggered: one RefreshFailed for two failures.
     let failed = events.try_recv().unwrap();
@@ -675,7 +676,9 @@ async fn instances_sharing_a_store_share_the_connect_limit() {
     }
     for i in [&f.integrations, &other] {
         match i.connect(UserId(1), "reddit", None).await.unwrap_err() {
-            Error::RateLimited { retry_at } => assert_eq!(retry_at, t0 + Duration::minutes(5)),
+            Error::ConnectRateLimited { retry_at } => {
+                assert_eq!(retry_at, t0 + Duration::minutes(5))
+            }
             other => panic!("expected RateLimited, got {other:?}"),
         }
     }
@@ -684,7 +687,7 @@ async fn instances_sharing_a_store_share_the_connect_limit() {
     f.clock.set(t0 + Duration::minutes(5));
     other.connect(UserId(1), "reddit", None).await.unwrap();
     match f.integrations.connect(UserId(1), "reddit", None).await {
-        Err(Error::RateLimited { retry_at }) => {
+        Err(Error::ConnectRateLimited { retry_at }) => {
             assert_eq!(retry_at, t0 + Duration::minutes(5) + Duration::seconds(1))
         }
         other => panic!("expected RateLimited, got {other:?}"),
@@ -794,7 +797,7 @@ async fn parallel_connects_cannot_get_past_the_limit() {
     for t in tasks {
         match t.await.unwrap() {
             Ok(_) => admitted += 1,
-            Err(Error::RateLimited { .. }) => {}
+            Err(Error::ConnectRateLimited { .. }) => {}
             Err(other) => panic!("{other:?}"),
         }
     }
@@ -818,11 +821,11 @@ async fn connect_is_rate_limited_per_user() {
         .await
         .unwrap_err();
     match err {
-        Error::RateLimited { retry_at } => assert_eq!(retry_at, t0 + Duration::minutes(5)),
+        Error::ConnectRateLimited { retry_at } => assert_eq!(retry_at, t0 + Duration::minutes(5)),
         other => panic!("expected RateLimited, got {other:?}"),
     }
     assert_eq!(
-        Error::RateLimited { retry_at: t0 }.user_message(),
+        Error::ConnectRateLimited { retry_at: t0 }.user_message(),
         "Too many attempts. Please try again in 5 minutes."
     );
     // Other users are not affected.

@@ -9,8 +9,8 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use integrations_core::{
-    AccountRecord, AccountStatus, AuditAction, AuditEvent, NewAccount, NewAuditEvent,
-    PendingAuthorization, ProviderId, SealedSecret, StateHash, StoreError, UserId,
+    AccountRecord, AuditAction, AuditEvent, NewAccount, NewAuditEvent, PendingAuthorization,
+    ProviderId, SealedSecret, StateHash, StoreError, StoredStatus, UserId,
 };
 
 fn ts(t: Option<Ts>) -> Option<DateTime<Utc>> {
@@ -27,8 +27,8 @@ pub(crate) fn provider(raw: String, what: &str) -> Result<ProviderId, StoreError
 }
 
 /// A stored status; an unknown one is `Corrupt`, naming `what` was read.
-pub(crate) fn status(raw: &str, what: &str) -> Result<AccountStatus, StoreError> {
-    AccountStatus::parse(raw).ok_or_else(|| {
+pub(crate) fn status(raw: &str, what: &str) -> Result<StoredStatus, StoreError> {
+    StoredStatus::parse(raw).ok_or_else(|| {
         StoreError::Corrupt(format!(
             "{what}: unknown status {:?}",
             raw.chars().take(40).collect::<String>()
@@ -139,7 +139,7 @@ impl<'a> NewAccountRow<'a> {
             token_type: a.token_type.as_deref(),
             scope: a.scope.as_deref(),
             metadata: Doc(a.metadata.clone()),
-            status: AccountStatus::Active.as_str(),
+            status: StoredStatus::Active.as_str(),
             refresh_failures: 0,
             version: 1,
             created_at: now,

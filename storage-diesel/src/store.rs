@@ -24,11 +24,10 @@ use diesel::upsert::excluded;
 use diesel_async::pooled_connection::deadpool::{Pool, PoolError};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use integrations_core::{
-    AccountCount, AccountRecord, AccountStatus, AuditAction, AuditEvent, ConnectionEvent,
-    ConnectionEventKind, DeletedUserData, Delivery, DeliveryOutcome, DeliveryRecord,
-    DeliveryStatus, EventId, EventPosition, Lease, LimitedAppend, NewAccount, NewAuditEvent,
-    PendingAuthorization, ProviderId, StateHash, StoreError, StoredEvent, TokenStore, Upserted,
-    UserId,
+    AccountCount, AccountRecord, AuditAction, AuditEvent, ConnectionEvent, ConnectionEventKind,
+    DeletedUserData, Delivery, DeliveryOutcome, DeliveryRecord, DeliveryStatus, EventId,
+    EventPosition, Lease, LimitedAppend, NewAccount, NewAuditEvent, PendingAuthorization,
+    ProviderId, StateHash, StoreError, StoredEvent, StoredStatus, TokenStore, Upserted, UserId,
 };
 use std::collections::HashSet;
 use std::fmt;
@@ -566,7 +565,7 @@ impl TokenStore for DieselStore {
                     acc::token_type.eq(excluded(acc::token_type)),
                     acc::scope.eq(excluded(acc::scope)),
                     acc::metadata.eq(excluded(acc::metadata)),
-                    acc::status.eq(AccountStatus::Active.as_str()),
+                    acc::status.eq(StoredStatus::Active.as_str()),
                     acc::last_error.eq(None::<String>),
                     acc::refresh_failures.eq(0),
                     acc::version.eq(acc::version + 1),

@@ -32,7 +32,7 @@ pub struct ConnectStart {
 
 /// What a successful callback gives.
 #[derive(Debug, Clone)]
-pub struct Connection {
+pub struct Connected {
     /// The connected account.
     pub account: IntegrationView,
     /// Where the host wanted the user sent afterwards (from `connect`).
@@ -82,7 +82,7 @@ impl Integrations {
             LimitedAppend::Refused(recent) => {
                 // The oldest of the `limit` newest leaves the window first.
                 let retry_at = recent.last().map_or(now, |t| *t + window);
-                Err(Error::RateLimited { retry_at })
+                Err(Error::ConnectRateLimited { retry_at })
             }
         }
     }
@@ -157,7 +157,7 @@ impl Integrations {
         user: UserId,
         provider_id: &str,
         params: &CallbackParams,
-    ) -> Result<Connection> {
+    ) -> Result<Connected> {
         let provider = self.provider(provider_id)?.clone();
         let pid = provider.id().clone();
         let result = self.callback_inner(user, &provider, params).await;
@@ -233,7 +233,7 @@ impl Integrations {
         user: UserId,
         provider: &Arc<dyn Provider>,
         params: &CallbackParams,
-    ) -> Result<Connection> {
+    ) -> Result<Connected> {
         let reply = provider.read_callback(params);
         let refused = match reply.outcome {
             CallbackOutcome::Authorized => None,
@@ -314,7 +314,7 @@ impl Integrations {
         // The event the store recorded with the account.
         let event = ConnectionEvent::of_account(kind, &record, record.updated_at).with_id(event_id);
         self.after_write(user, &[event]).await;
-        Ok(Connection {
+        Ok(Connected {
             account: IntegrationView::from_record(&record, now),
             redirect_url: pending.redirect_url,
             reauthorized,

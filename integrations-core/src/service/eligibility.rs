@@ -4,7 +4,7 @@
 use super::to_chrono;
 use crate::provider::Provider;
 use crate::status::is_token_expired;
-use crate::store::{AccountRecord, AccountStatus};
+use crate::store::{AccountRecord, StoredStatus};
 use chrono::{DateTime, Utc};
 
 /// Why a refresh is being considered.
@@ -104,7 +104,7 @@ fn decide(
     trigger: Trigger,
     now: DateTime<Utc>,
 ) -> Eligibility {
-    if record.status == AccountStatus::NeedsReconnect {
+    if record.status == StoredStatus::NeedsReconnect {
         return Eligibility::NeedsReconnect;
     }
     if !rules.refresh {
@@ -172,7 +172,7 @@ mod tests {
             token_type: None,
             scope: None,
             metadata: serde_json::json!({}),
-            status: AccountStatus::Active,
+            status: StoredStatus::Active,
             last_error: None,
             refresh_failures: 0,
             last_refresh_attempt_at: None,
@@ -215,7 +215,7 @@ mod tests {
         let forever = account(day, None);
         let young = account(Duration::hours(1), Some(Duration::hours(1)));
         let dead = AccountRecord {
-            status: AccountStatus::NeedsReconnect,
+            status: StoredStatus::NeedsReconnect,
             ..past.clone()
         };
         let no_refresh_token = AccountRecord {

@@ -17,7 +17,7 @@ mod send;
 mod views;
 
 pub use config::{SendPolicy, ServiceConfig};
-pub use connect::{ConnectStart, Connection, FAILED_CALLBACK_AUDIT_LIMIT};
+pub use connect::{ConnectStart, Connected, FAILED_CALLBACK_AUDIT_LIMIT};
 pub(crate) use refresh::RefreshOutcome;
 pub use refresher::{RefreshLimits, RefreshReport, Refresher, RefresherConfig};
 pub use views::IntegrationView;

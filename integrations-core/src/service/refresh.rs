@@ -9,13 +9,13 @@ use crate::events::{ConnectionEvent, ConnectionEventKind};
 use crate::provider::{Provider, ProviderError, RefreshRequest};
 use crate::secret::AccessToken;
 use crate::status::{LifecycleEvent, is_token_expired, transition};
-use crate::store::{AccountRecord, AccountStatus, AuditAction, Lease, NewAuditEvent, UserId};
+use crate::store::{AccountRecord, AuditAction, Lease, NewAuditEvent, StoredStatus, UserId};
 use std::sync::{Arc, Mutex};
 
 /// The stored status after `event`. Refresh events are only possible on an `Active`
 /// account (`refresh_record` never calls the platform for a dead grant); were one to reach
 /// a `NeedsReconnect` account, the grant is still dead.
-fn next_status(current: AccountStatus, event: LifecycleEvent) -> Result<AccountStatus> {
+fn next_status(current: StoredStatus, event: LifecycleEvent) -> Result<StoredStatus> {
     transition(current, event).map_err(|_| Error::NeedsReconnect)
 }
 
@@ -270,7 +270,7 @@ impl Integrations {
                 .last_refresh_success_at
                 .is_some_and(|t| now - t < to_chrono(self.inner.config.refresh_coalesce))
             && !is_token_expired(current.expires_at, now);
-        let result = if current.status == AccountStatus::NeedsReconnect {
+        let result = if current.status == StoredStatus::NeedsReconnect {
             // The grant died while we waited: no platform call can revive it.
             Err(self.dead_grant(&current).await)
         } else if current.version != observed.version || just_refreshed {

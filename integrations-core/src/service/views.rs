@@ -5,7 +5,7 @@ use super::Integrations;
 use crate::error::{Error, Result};
 use crate::provider::ProviderId;
 use crate::status::{IntegrationStatus, account_status};
-use crate::store::{AccountCount, AccountRecord, AccountStatus, StoreError, UserId};
+use crate::store::{AccountCount, AccountRecord, StoreError, StoredStatus, UserId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::sync::Arc;
@@ -64,7 +64,7 @@ impl IntegrationView {
 /// The expiry of the account's access token, when it has one it can use: a dead grant's
 /// expiry (kept in the row) describes a token that no longer exists.
 fn usable_token_expiry(record: &AccountRecord) -> Option<DateTime<Utc>> {
-    if record.status == AccountStatus::NeedsReconnect || record.access_token.is_none() {
+    if record.status == StoredStatus::NeedsReconnect || record.access_token.is_none() {
         return None;
     }
     record.expires_at

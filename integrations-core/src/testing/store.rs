@@ -8,9 +8,9 @@ use crate::events::{ConnectionEvent, ConnectionEventKind, EventId, EventPosition
 use crate::provider::ProviderId;
 use crate::secret::SealedSecret;
 use crate::store::{
-    AccountRecord, AccountStatus, AuditAction, DeliveryOutcome, DeliveryStatus, Lease,
-    LimitedAppend, NewAccount, NewAuditEvent, PendingAuthorization, StateHash, StoreError,
-    TokenStore, Upserted, UserId,
+    AccountRecord, AuditAction, DeliveryOutcome, DeliveryStatus, Lease, LimitedAppend, NewAccount,
+    NewAuditEvent, PendingAuthorization, StateHash, StoreError, StoredStatus, TokenStore, Upserted,
+    UserId,
 };
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use std::collections::HashSet;
@@ -79,12 +79,12 @@ async fn insert(store: &dyn TokenStore, user: i64, provider: &str, account: &str
 pub async fn upsert_inserts_then_updates_same_user(store: Arc<dyn TokenStore>) {
     let first = insert(&*store, 1, "instagram", "1784").await;
     assert_eq!(first.version, 1, "a new row starts at version 1");
-    assert_eq!(first.status, AccountStatus::Active);
+    assert_eq!(first.status, StoredStatus::Active);
     assert_eq!(first.created_at, t0());
     assert_eq!(first.token_issued_at, Some(t0()));
     // Mark it dead, as a failed refresh would.
     let mut dead = first.clone();
-    dead.status = AccountStatus::NeedsReconnect;
+    dead.status = StoredStatus::NeedsReconnect;
     dead.access_token = None;
     dead.refresh_token = None;
     dead.refresh_failures = 3;
@@ -105,7 +105,7 @@ pub async fn upsert_inserts_then_updates_same_user(store: Arc<dyn TokenStore>) {
     };
     assert_eq!(updated.id, first.id);
     assert_eq!(updated.version, dead.version + 1);
-    assert_eq!(updated.status, AccountStatus::Active);
+    assert_eq!(updated.status, StoredStatus::Active);
     assert_eq!(updated.refresh_failures, 0);
     assert_eq!(updated.last_error, None);
     assert_eq!(updated.access_token, again.access_token);
@@ -545,7 +545,7 @@ pub async fn claim_due_selects_due_active_unleased(store: Arc<dyn TokenStore>) {
         .expect("find")
         .expect("row");
     let mut dead_next = dead.clone();
-    dead_next.status = AccountStatus::NeedsReconnect;
+    dead_next.status = StoredStatus::NeedsReconnect;
     store.update_account(&dead_next, &[]).await.expect("update");
     // Leased by someone else: not due.
     store
@@ -814,19 +814,19 @@ pub async fn count_accounts_by_provider_and_status(store: Arc<dyn TokenStore>) {
         expiring.push(rec);
     }
     let mut dead = expiring[3].clone();
-    dead.status = AccountStatus::NeedsReconnect;
+    dead.status = StoredStatus::NeedsReconnect;
     store.update_account(&dead, &[]).await.expect("update");
     let counts = store.count_accounts(t0()).await.expect("count");
-    let got: Vec<(&str, AccountStatus, u64, u64)> = counts
+    let got: Vec<(&str, StoredStatus, u64, u64)> = counts
         .iter()
         .map(|c| (c.provider.as_str(), c.status, c.accounts, c.past_expiry))
         .collect();
     assert_eq!(
         got,
         vec![
-            ("reddit", AccountStatus::Active, 3, 2),
-            ("reddit", AccountStatus::NeedsReconnect, 1, 1),
-            ("tiktok", AccountStatus::Active, 1, 0),
+            ("reddit", StoredStatus::Active, 3, 2),
+            ("reddit", StoredStatus::NeedsReconnect, 1, 1),
+            ("tiktok", StoredStatus::Active, 1, 0),
         ],
         "groups by provider then status (Active first); past expiry includes `expires_at == now`"
     );
@@ -835,7 +835,7 @@ pub async fn count_accounts_by_provider_and_status(store: Arc<dyn TokenStore>) {
         .delete_account(expiring[1].id, &[])
         .await
         .expect("delete");
-    let later: Vec<(String, AccountStatus, u64, u64)> = store
+    let later: Vec<(String, StoredStatus, u64, u64)> = store
         .count_accounts(at(4))
         .await
         .expect("count")
@@ -852,9 +852,9 @@ pub async fn count_accounts_by_provider_and_status(store: Arc<dyn TokenStore>) {
     assert_eq!(
         later,
         vec![
-            ("reddit".to_owned(), AccountStatus::Active, 2, 1),
-            ("reddit".to_owned(), AccountStatus::NeedsReconnect, 1, 1),
-            ("tiktok".to_owned(), AccountStatus::Active, 1, 1),
+            ("reddit".to_owned(), StoredStatus::Active, 2, 1),
+            ("reddit".to_owned(), StoredStatus::NeedsReconnect, 1, 1),
+            ("tiktok".to_owned(), StoredStatus::Active, 1, 1),
         ]
     );
 }

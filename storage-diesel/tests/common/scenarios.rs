@@ -3,7 +3,7 @@
 use super::*;
 use diesel_async::SimpleAsyncConnection;
 use integrations_core::{
-    AccountStatus, EncryptionKey, PendingAuthorization, SecretContext, StateHash, StoreError,
+    EncryptionKey, PendingAuthorization, SecretContext, StateHash, StoreError, StoredStatus,
     TokenCipher, TokenStore, UserId,
 };
 use integrations_storage_diesel::DieselStore;
@@ -363,7 +363,7 @@ pub async fn concurrent_released_writes_keep_their_own_outcome(store: &DieselSto
                 next.token_type = None;
                 next.scope = None;
                 next.metadata = serde_json::json!({"n": i, "nested": {"list": [1, "two", null]}});
-                next.status = AccountStatus::NeedsReconnect;
+                next.status = StoredStatus::NeedsReconnect;
                 next.last_error = Some(format!("error {i}"));
                 next.refresh_failures = 3;
                 next.last_refresh_attempt_at = Some(later(3));
