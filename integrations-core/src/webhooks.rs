@@ -328,17 +328,19 @@ impl Deliverer {
         }
     }
 
-    /// Claims up to `free` due deliveries, spread over the endpoints.
-    async fn claim(&self, free: usize) -> crate::Result<Vec<(usize, Delivery)>> {
+    /// Turns new events into deliveries, then claims up to `free` due ones, spread over
+    /// the endpoints (by endpoint index); also returns how many deliveries were created.
+    async fn claim(&self, free: usize) -> crate::Result<(usize, Vec<(usize, Delivery)>)> {
         let store = self.inner.integrations.store();
         let mut claimed = Vec::new();
+        let mut enqueued = 0;
         for (i, endpoint) in self.inner.endpoints.iter().enumerate() {
             let free = free.saturating_sub(claimed.len());
             if free == 0 {
                 break;
             }
             let now = self.inner.integrations.now();
-            store
+            enqueued += store
                 .enqueue_deliveries(&endpoint.name, now, self.inner.config.batch.max(1) * 4)
                 .await?;
             let lease = Lease {
@@ -350,34 +352,26 @@ impl Deliverer {
                 claimed.push((i, d));
             }
         }
-        Ok(claimed)
+        Ok((enqueued, claimed))
     }
 
-    /// One round: for each endpoint, turns new events into deliveries, then claims the
-    /// due ones and sends them concurrently.
+    /// One round: turns new events into deliveries, claims up to
+    /// [`DelivererConfig::batch`] due ones over all endpoints, sends them concurrently and
+    /// waits for every answer (a test or a cron job; [`run`](Self::run) is the service).
     pub async fn run_once(&self) -> crate::Result<DeliveryReport> {
-        let mut report = DeliveryReport::default();
-        let store = self.inner.integrations.store();
-        for endpoint in &self.inner.endpoints {
-            let now = self.inner.integrations.now();
-            report.enqueued += store
-                .enqueue_deliveries(&endpoint.name, now, self.inner.config.batch.max(1) * 4)
-                .await?;
-            let lease = Lease {
-                owner: self.inner.owner.clone(),
-                now,
-                until: now + chrono_of(self.inner.config.lease_ttl),
-            };
-            let claimed = store
-                .claim_deliveries(&endpoint.name, &lease, self.inner.config.batch.max(1))
-                .await?;
-            let attempts = claimed.into_iter().map(|d| self.attempt(endpoint, d));
-            for outcome in futures::future::join_all(attempts).await {
-                match outcome? {
-                    DeliveryOutcome::Delivered { .. } => report.delivered += 1,
-                    DeliveryOutcome::Retry { .. } => report.retried += 1,
-                    DeliveryOutcome::Failed { .. } => report.failed += 1,
-                }
+        let (enqueued, claimed) = self.claim(self.inner.config.batch.max(1)).await?;
+        let mut report = DeliveryReport {
+            enqueued,
+            ..DeliveryReport::default()
+        };
+        let attempts = claimed
+            .into_iter()
+            .map(|(i, d)| self.attempt(&self.inner.endpoints[i], d));
+        for outcome in futures::future::join_all(attempts).await {
+            match outcome? {
+                DeliveryOutcome::Delivered { .. } => report.delivered += 1,
+                DeliveryOutcome::Retry { .. } => report.retried += 1,
+                DeliveryOutcome::Failed { .. } => report.failed += 1,
             }
         }
         Ok(report)
@@ -401,7 +395,7 @@ impl Deliverer {
                 Vec::new()
             } else {
                 match self.claim(free).await {
-                    Ok(claimed) => claimed,
+                    Ok((_, claimed)) => claimed,
                     Err(e) => {
                         tracing::warn!(error = %e, "could not claim webhook deliveries");
                         Vec::new()
