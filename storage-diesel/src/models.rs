@@ -279,9 +279,13 @@ impl<'a> ReleasedColumns<'a> {
 
     /// The statement, returning a [`WrittenId`] per written row.
     pub(crate) fn query(self) -> BoxedSqlQuery<'a, Pg, SqlQuery> {
+        self.bind_all(diesel::sql_query(RELEASED_BATCH_SQL).into_boxed::<Pg>())
+    }
+
+    /// Binds the 17 column arrays, `$1` to `$17`.
+    fn bind_all(self, query: BoxedSqlQuery<'a, Pg, SqlQuery>) -> BoxedSqlQuery<'a, Pg, SqlQuery> {
         use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text};
-        diesel::sql_query(RELEASED_BATCH_SQL)
-            .into_boxed::<Pg>()
+        query
             .bind::<Array<BigInt>, _>(self.id)
             .bind::<Array<BigInt>, _>(self.version)
             .bind::<Array<Text>, _>(self.owner)
@@ -299,6 +303,84 @@ impl<'a> ReleasedColumns<'a> {
             .bind::<Array<Nullable<UtcTimestamp>>, _>(self.last_refresh_attempt_at)
             .bind::<Array<Nullable<UtcTimestamp>>, _>(self.last_refresh_success_at)
             .bind::<Array<UtcTimestamp>, _>(self.updated_at)
+    }
+}
+
+/// [`RELEASED_BATCH_SQL`] with the events of the rows it writes, in one statement (one
+/// round trip, one commit): the outbox's advisory lock is taken first (joined into the
+/// UPDATE), the events of the written ids are inserted in their order, and readers are
+/// notified. Binds: the 17 arrays of [`ReleasedColumns`], the lock key, then the event
+/// arrays of [`EventColumns`].
+static RELEASED_WITH_EVENTS_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let update = RELEASED_BATCH_SQL.replacen(" WHERE a.id = v.id", ", l WHERE a.id = v.id", 1);
+    format!(
+        "WITH l AS (SELECT pg_advisory_xact_lock($18) AS locked), w AS ({update}), \
+         ins AS (INSERT INTO connection_events \
+                 (event_id, kind, user_id, provider, provider_account_id, at, payload) \
+             SELECT e.event_id, e.kind, e.user_id, e.provider, e.provider_account_id, e.at, \
+                 e.payload \
+             FROM unnest($19::int8[], $20::text[], $21::text[], $22::int8[], $23::text[], \
+                 $24::text[], $25::timestamptz[], $26::jsonb[]) WITH ORDINALITY \
+                 AS e(account_id, event_id, kind, user_id, provider, provider_account_id, at, \
+                      payload, n) \
+             WHERE e.account_id IN (SELECT id FROM w) ORDER BY e.n RETURNING 1) \
+         SELECT w.id FROM w LEFT JOIN \
+             (SELECT pg_notify('{}', '') AS notified FROM ins LIMIT 1) AS n ON true",
+        crate::outbox::EVENTS_CHANNEL
+    )
+});
+
+/// The events of a batch as columns, for the statement with events.
+#[derive(Default)]
+pub(crate) struct EventColumns<'a> {
+    account_id: Vec<i64>,
+    event_id: Vec<&'a str>,
+    kind: Vec<&'a str>,
+    user_id: Vec<i64>,
+    provider: Vec<&'a str>,
+    provider_account_id: Vec<&'a str>,
+    at: Vec<Ts>,
+    payload: Vec<Doc>,
+}
+
+impl<'a> EventColumns<'a> {
+    /// Adds the events recorded if row `account_id` is written.
+    pub(crate) fn push(
+        &mut self,
+        account_id: i64,
+        events: &'a [integrations_core::ConnectionEvent],
+    ) {
+        for e in events {
+            self.account_id.push(account_id);
+            self.event_id.push(e.id.as_str());
+            self.kind.push(e.kind.as_str());
+            self.user_id.push(e.user_id.0);
+            self.provider.push(e.provider.as_str());
+            self.provider_account_id.push(&e.provider_account_id);
+            self.at.push(Ts::new(e.at));
+            self.payload.push(Doc(e.payload.clone()));
+        }
+    }
+}
+
+impl<'a> ReleasedColumns<'a> {
+    /// The statement with the batch's events, returning a [`WrittenId`] per written row.
+    pub(crate) fn query_with_events(
+        self,
+        events: EventColumns<'a>,
+        lock_key: i64,
+    ) -> BoxedSqlQuery<'a, Pg, SqlQuery> {
+        use diesel::sql_types::{Array, BigInt, Text};
+        self.bind_all(diesel::sql_query(RELEASED_WITH_EVENTS_SQL.as_str()).into_boxed::<Pg>())
+            .bind::<BigInt, _>(lock_key)
+            .bind::<Array<BigInt>, _>(events.account_id)
+            .bind::<Array<Text>, _>(events.event_id)
+            .bind::<Array<Text>, _>(events.kind)
+            .bind::<Array<BigInt>, _>(events.user_id)
+            .bind::<Array<Text>, _>(events.provider)
+            .bind::<Array<Text>, _>(events.provider_account_id)
+            .bind::<Array<UtcTimestamp>, _>(events.at)
+            .bind::<Array<JsonDocument>, _>(events.payload)
     }
 }
 

@@ -21,7 +21,7 @@ use integrations_core::{
 };
 
 /// The transaction-level advisory lock key of event writers ("outbox").
-const OUTBOX_LOCK_KEY: i64 = 0x6f75_7462_6f78;
+pub(crate) const OUTBOX_LOCK_KEY: i64 = 0x6f75_7462_6f78;
 
 /// The channel PostgreSQL writers notify when they record events.
 pub(crate) const EVENTS_CHANNEL: &str = "integrations_connection_events";

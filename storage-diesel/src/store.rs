@@ -4,8 +4,8 @@ use crate::connect::{self, BackendKind, SqliteConn, StoreOptions, Target};
 use crate::error::{self, Error, Result};
 use crate::group_commit::{Next, QueuedWrite, WriteQueue};
 use crate::models::{
-    self, AccountChanges, AccountRow, AuditRow, NewAccountRow, NewAuditRow, PendingRow,
-    ReleasedColumns, WrittenId, records,
+    self, AccountChanges, AccountRow, AuditRow, EventColumns, NewAccountRow, NewAuditRow,
+    PendingRow, ReleasedColumns, WrittenId, records,
 };
 use crate::outbox::{self, ClaimedRow, DeliveryRow, EventRow, NewDeliveryRow, OutboxConn};
 use crate::schema::connection_events::dsl as ce;
@@ -401,6 +401,12 @@ impl DieselStore {
                 .map_err(error::db))?;
             return Ok(n == 1);
         }
+        // With events: one statement on PostgreSQL, one blocking transaction on SQLite.
+        let one = Arc::new(vec![(record.clone(), owner.to_owned(), events.to_vec())]);
+        if let Ok(written) = self.write_released_batch(one).await {
+            return Ok(written.into_iter().next().unwrap_or(false));
+        }
+        // The batch statement failed: the same in a plain transaction, for its error.
         in_transaction!(self, |c| {
             let n = released_update!(record, owner, &changes).execute(c).await?;
             if n == 1 {
@@ -429,20 +435,15 @@ impl DieselStore {
                 let conn: &mut AsyncPgConnection = &mut obj;
                 let has_events = items.iter().any(|(_, _, events)| !events.is_empty());
                 let written: Vec<WrittenId> = if has_events {
-                    // The events of the rows written, in the same transaction.
-                    conn.transaction::<_, diesel::result::Error, _>(async |c| {
-                        let written: Vec<WrittenId> = cols.query().load(c).await?;
-                        let ids: HashSet<i64> = written.iter().map(|w| w.id).collect();
-                        let events: Vec<ConnectionEvent> = items
-                            .iter()
-                            .filter(|(record, _, _)| ids.contains(&record.id))
-                            .flat_map(|(_, _, events)| events.iter().cloned())
-                            .collect();
-                        c.record_events(&events).await?;
-                        Ok(written)
-                    })
-                    .await
-                    .map_err(error::db)?
+                    // The events of the rows written, in the same statement.
+                    let mut events = EventColumns::default();
+                    for (record, _, record_events) in items.iter() {
+                        events.push(record.id, record_events);
+                    }
+                    cols.query_with_events(events, outbox::OUTBOX_LOCK_KEY)
+                        .load(conn)
+                        .await
+                        .map_err(error::db)?
                 } else {
                     cols.query().load(conn).await.map_err(error::db)?
                 };
