@@ -3,8 +3,8 @@
 use super::*;
 use diesel_async::SimpleAsyncConnection;
 use integrations_core::{
-    EncryptionKey, PendingAuthorization, SecretContext, StateHash, StoreError, StoredStatus,
-    TokenCipher, TokenStore, UserId,
+    ConnectionEvent, ConnectionEventKind, EncryptionKey, EventPosition, PendingAuthorization,
+    SecretContext, StateHash, StoreError, StoredStatus, TokenCipher, TokenStore, UserId,
 };
 use integrations_storage_diesel::DieselStore;
 
@@ -373,11 +373,16 @@ pub async fn concurrent_released_writes_keep_their_own_outcome(store: &DieselSto
             _ => {}
         }
         let store = store.clone();
+        // Recorded only if the row is written, in the same statement.
+        let event = ConnectionEvent::of_account(ConnectionEventKind::Refreshed, &next, t0())
+            .with("write", format!("{poison}:{i}"));
         async move {
             (
                 i,
                 next.clone(),
-                store.update_account_and_release(&next, owner, &[]).await,
+                store
+                    .update_account_and_release(&next, owner, &[event])
+                    .await,
             )
         }
     });
@@ -397,11 +402,15 @@ pub async fn concurrent_released_writes_keep_their_own_outcome(store: &DieselSto
                 .unwrap_or_else(|e| panic!("seal: {e}")),
             );
             let store = store.clone();
+            let event = ConnectionEvent::of_account(ConnectionEventKind::Refreshed, &next, t0())
+                .with("write", format!("{poison}:{i}:second"));
             async move {
                 (
                     i,
                     next.clone(),
-                    store.update_account_and_release(&next, "holder", &[]).await,
+                    store
+                        .update_account_and_release(&next, "holder", &[event])
+                        .await,
                 )
             }
         });
@@ -410,6 +419,24 @@ pub async fn concurrent_released_writes_keep_their_own_outcome(store: &DieselSto
         futures::future::join_all(seconds),
     )
     .await;
+    let written = results.iter().filter(|r| r.2.is_ok()).count()
+        + second_results.iter().filter(|r| r.2.is_ok()).count();
+    let marker = format!("{poison}:");
+    let recorded = store
+        .events_after(EventPosition::START, 100_000)
+        .await
+        .unwrap_or_else(|e| panic!("events: {e}"))
+        .into_iter()
+        .filter(|e| {
+            e.event.payload["write"]
+                .as_str()
+                .is_some_and(|w| w.starts_with(&marker))
+        })
+        .count();
+    assert_eq!(
+        recorded, written,
+        "one event per written row, none for a refused one"
+    );
     let mut results: Vec<_> = results.into_iter().map(|r| (r, None)).collect();
     for (i, next, result) in second_results {
         results[i].1 = Some((next, result));
