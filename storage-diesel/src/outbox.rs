@@ -3,7 +3,7 @@
 //!
 //! Events are recorded inside the transaction of the change that causes them
 //! ([`OutboxConn::record_events`]). On PostgreSQL, writers first take a transaction-level
-//! advisory lock, held until their commit: positions (a sequence) are then handed out in
+//! advisory lock ([`OutboxConn::lock_outbox`], before any row), held until their commit: positions (a sequence) are then handed out in
 //! commit order, so a reader that has seen position `p` never misses a later commit below
 //! `p`; the transaction also sends a `NOTIFY` that wakes readers when it commits. On
 //! SQLite there is one writer at a time, which gives the same order.
@@ -192,7 +192,13 @@ pub(crate) fn claim_sql(postgres: bool) -> String {
 
 /// What differs between the backends inside a transaction.
 pub(crate) trait OutboxConn {
-    /// Records `events` (in the caller's transaction).
+    /// Takes the outbox lock until the transaction ends (PostgreSQL; SQLite's write lock
+    /// already serializes writers). Every writer of events takes it **before** touching a
+    /// row, so two writers never wait for each other in opposite orders.
+    async fn lock_outbox(&mut self) -> QueryResult<()>;
+    /// Records `events` (in the caller's transaction, after [`lock_outbox`]).
+    ///
+    /// [`lock_outbox`]: OutboxConn::lock_outbox
     async fn record_events(&mut self, events: &[ConnectionEvent]) -> QueryResult<()>;
     /// The endpoint's cursor, created at 0 when new, locked until the transaction ends.
     async fn lock_cursor(&mut self, endpoint: &str) -> QueryResult<i64>;
@@ -201,14 +207,18 @@ pub(crate) trait OutboxConn {
 }
 
 impl OutboxConn for AsyncPgConnection {
-    async fn record_events(&mut self, events: &[ConnectionEvent]) -> QueryResult<()> {
-        if events.is_empty() {
-            return Ok(());
-        }
+    async fn lock_outbox(&mut self) -> QueryResult<()> {
         diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
             .bind::<diesel::sql_types::BigInt, _>(OUTBOX_LOCK_KEY)
             .execute(self)
             .await?;
+        Ok(())
+    }
+
+    async fn record_events(&mut self, events: &[ConnectionEvent]) -> QueryResult<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
         diesel::insert_into(connection_events::table)
             .values(rows(events))
             .execute(self)
@@ -251,6 +261,10 @@ impl OutboxConn for AsyncPgConnection {
 // SQLite's multi-row insert is not available through Diesel for these rows; what costs
 // there is the commit, and the caller's transaction pays it once.
 impl OutboxConn for SqliteConn {
+    async fn lock_outbox(&mut self) -> QueryResult<()> {
+        Ok(())
+    }
+
     async fn record_events(&mut self, events: &[ConnectionEvent]) -> QueryResult<()> {
         for row in rows(events) {
             diesel::insert_into(connection_events::table)

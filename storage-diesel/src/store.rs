@@ -408,6 +408,7 @@ impl DieselStore {
         }
         // The batch statement failed: the same in a plain transaction, for its error.
         in_transaction!(self, |c| {
+            c.lock_outbox().await?;
             let n = released_update!(record, owner, &changes).execute(c).await?;
             if n == 1 {
                 c.record_events(events).await?;
@@ -553,6 +554,7 @@ impl TokenStore for DieselStore {
         let stored: Option<Upserted> = in_transaction!(self, |conn| {
             // `filter` on an upsert is `ON CONFLICT ... DO UPDATE ... WHERE`.
             use diesel::query_dsl::methods::FilterDsl;
+            conn.lock_outbox().await?;
             let stored: Option<AccountRow> = diesel::insert_into(acc::oauth_accounts)
                 .values(&row)
                 .on_conflict((acc::provider, acc::provider_account_id))
@@ -647,6 +649,9 @@ impl TokenStore for DieselStore {
     ) -> Result<AccountRecord, StoreError> {
         let changes = AccountChanges::new(record);
         let row: Option<AccountRow> = in_transaction!(self, |conn| {
+            if !events.is_empty() {
+                conn.lock_outbox().await?;
+            }
             let row = diesel::update(
                 acc::oauth_accounts
                     .filter(acc::id.eq(record.id))
@@ -701,6 +706,9 @@ impl TokenStore for DieselStore {
         events: &[ConnectionEvent],
     ) -> Result<bool, StoreError> {
         let n = in_transaction!(self, |conn| {
+            if !events.is_empty() {
+                conn.lock_outbox().await?;
+            }
             let n = diesel::delete(acc::oauth_accounts.filter(acc::id.eq(id)))
                 .execute(conn)
                 .await?;
@@ -719,6 +727,7 @@ impl TokenStore for DieselStore {
     ) -> Result<DeletedUserData, StoreError> {
         let uid = user_id.0;
         let (accounts, pending, audit_events, events) = in_transaction!(self, |c| {
+            c.lock_outbox().await?;
             let rows: Vec<AccountRow> =
                 diesel::delete(acc::oauth_accounts.filter(acc::user_id.eq(uid)))
                     .returning(AccountRow::as_returning())
