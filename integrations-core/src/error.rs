@@ -79,6 +79,10 @@ pub enum Error {
     /// A stored secret could not be opened (wrong key, tampered row).
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// A platform webhook was refused (bad signature, stale, malformed, ...): nothing
+    /// was changed.
+    #[error("platform webhook refused: {0}")]
+    WebhookRefused(#[from] crate::platform_webhooks::WebhookRefusal),
 }
 
 impl Error {
@@ -111,6 +115,7 @@ impl Error {
             Self::Store(StoreError::Unavailable { .. }) => "store_unavailable",
             Self::Store(_) => "store",
             Self::Crypto(_) => "crypto",
+            Self::WebhookRefused(r) => r.code(),
         }
     }
 
@@ -136,7 +141,7 @@ impl Error {
                 ProviderError::Unavailable { .. } | ProviderError::Network { .. } => MSG_NETWORK,
                 _ => MSG_INTERNAL,
             },
-            Self::Busy | Self::Store(_) | Self::Crypto(_) => MSG_INTERNAL,
+            Self::Busy | Self::Store(_) | Self::Crypto(_) | Self::WebhookRefused(_) => MSG_INTERNAL,
         }
     }
 
@@ -183,6 +188,7 @@ impl Error {
             },
             Self::Store(StoreError::Unavailable { .. }) => S::SERVICE_UNAVAILABLE,
             Self::Store(_) | Self::Crypto(_) => S::INTERNAL_SERVER_ERROR,
+            Self::WebhookRefused(r) => r.http_status(),
         }
     }
 
@@ -199,6 +205,7 @@ impl Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::platform_webhooks::WebhookRefusal;
     use std::collections::HashMap;
     use std::time::Duration;
 
@@ -206,7 +213,7 @@ mod tests {
     /// `kind` make a new variant fail to compile here until it is listed.
     fn every_kind() -> Vec<Error> {
         let provider = |e: ProviderError| Error::Provider(e);
-        let all = vec![
+        let mut all = vec![
             Error::UnknownProvider("x".into()),
             Error::Cancelled,
             Error::AuthorizationFailed {
@@ -259,6 +266,20 @@ mod tests {
             }),
             Error::Crypto(CryptoError::Authentication),
         ];
+        all.extend(
+            [
+                WebhookRefusal::Unsupported,
+                WebhookRefusal::NotConfigured,
+                WebhookRefusal::Method,
+                WebhookRefusal::TooLarge(1),
+                WebhookRefusal::MissingSignature("x"),
+                WebhookRefusal::BadSignature,
+                WebhookRefusal::Stale,
+                WebhookRefusal::VerifyToken,
+                WebhookRefusal::Malformed("m".into()),
+            ]
+            .map(Error::WebhookRefused),
+        );
         let mut kinds: Vec<usize> = all.iter().map(kind).collect();
         kinds.sort_unstable();
         kinds.dedup();
@@ -266,7 +287,7 @@ mod tests {
         all
     }
 
-    const KINDS: usize = 24;
+    const KINDS: usize = 25;
 
     fn kind(e: &Error) -> usize {
         match e {
@@ -303,6 +324,7 @@ mod tests {
                 | StoreError::Other { .. },
             ) => 22,
             Error::Crypto(_) => 23,
+            Error::WebhookRefused(_) => 24,
         }
     }
 

@@ -38,13 +38,17 @@ pub enum ConnectionEventKind {
     NeedsReconnect,
     /// The account was disconnected (`connection.disconnected`).
     Disconnected,
-    /// The account was deleted with all of its user's data (`connection.data_deleted`).
+    /// The account was deleted with its data: all of its user's data, or this account's
+    /// at the platform's request (`connection.data_deleted`).
     DataDeleted,
+    /// A connection that needed reconnecting works again, as its platform reported
+    /// (a gateway restored the session) (`connection.restored`).
+    Restored,
 }
 
 impl ConnectionEventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Connected,
         Self::Reauthorized,
         Self::Refreshed,
@@ -52,6 +56,7 @@ impl ConnectionEventKind {
         Self::NeedsReconnect,
         Self::Disconnected,
         Self::DataDeleted,
+        Self::Restored,
     ];
 
     /// The stored and wire name.
@@ -64,6 +69,7 @@ impl ConnectionEventKind {
             Self::NeedsReconnect => "connection.needs_reconnect",
             Self::Disconnected => "connection.disconnected",
             Self::DataDeleted => "connection.data_deleted",
+            Self::Restored => "connection.restored",
         }
     }
 
@@ -147,7 +153,7 @@ impl ConnectionEvent {
                 payload.insert("scope".into(), json!(record.scope));
                 expiry(&mut payload);
             }
-            ConnectionEventKind::Refreshed => expiry(&mut payload),
+            ConnectionEventKind::Refreshed | ConnectionEventKind::Restored => expiry(&mut payload),
             ConnectionEventKind::RefreshFailed | ConnectionEventKind::NeedsReconnect => {
                 payload.insert("failures".into(), json!(record.refresh_failures));
             }

@@ -98,6 +98,7 @@ pub mod http;
 pub mod memory;
 pub mod metrics;
 pub mod oauth;
+pub mod platform_webhooks;
 pub mod provider;
 pub mod secret;
 pub mod service;
@@ -112,6 +113,10 @@ pub use crypto::{CryptoError, EncryptionKey, SecretContext, TokenCipher};
 pub use error::{Error, Result};
 pub use events::{ConnectionEvent, ConnectionEventKind, EventId, EventPosition, StoredEvent};
 pub use memory::MemoryStore;
+pub use platform_webhooks::{
+    AccountMatch, PlatformAction, PlatformEvent, PlatformWebhook, WebhookAnswer, WebhookReceipt,
+    WebhookRefusal, WebhookRequest, WebhookRoute,
+};
 pub use provider::{
     AuthorizationRequest, CallbackOutcome, CallbackParams, CallbackReply, Capabilities,
     CodeExchange, InvalidProviderId, PkceChallenge, PkceSupport, Profile, Provider, ProviderError,

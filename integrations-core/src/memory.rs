@@ -1,6 +1,7 @@
 //! [`MemoryStore`]: a complete, correct [`TokenStore`] in process memory.
 
 use crate::events::{ConnectionEvent, ConnectionEventKind, EventId, EventPosition, StoredEvent};
+use crate::platform_webhooks::WebhookReceipt;
 use crate::provider::ProviderId;
 use crate::store::{
     AccountCount, AccountRecord, AuditAction, AuditEvent, DeletedUserData, Delivery,
@@ -32,6 +33,8 @@ struct State {
     next_position: i64,
     /// Per endpoint: the cursor and the deliveries by position.
     endpoints: HashMap<String, Endpoint>,
+    /// Platform webhook receipts by (provider, key).
+    receipts: HashMap<(ProviderId, String), WebhookReceipt>,
 }
 
 #[derive(Debug, Default)]
@@ -624,5 +627,89 @@ impl TokenStore for MemoryStore {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    async fn find_account_by_alias(
+        &self,
+        provider: &ProviderId,
+        alias: &str,
+    ) -> Result<Option<AccountRecord>, StoreError> {
+        let st = self.state();
+        Ok(st
+            .accounts
+            .values()
+            .find(|a| {
+                &a.provider == provider
+                    && a.metadata
+                        .get(crate::store::ALIASES_KEY)
+                        .and_then(|v| v.as_array())
+                        .is_some_and(|ids| ids.iter().any(|id| id.as_str() == Some(alias)))
+            })
+            .cloned())
+    }
+
+    async fn webhook_receipt(
+        &self,
+        provider: &ProviderId,
+        key: &str,
+    ) -> Result<Option<WebhookReceipt>, StoreError> {
+        let st = self.state();
+        Ok(st
+            .receipts
+            .get(&(provider.clone(), key.to_owned()))
+            .cloned())
+    }
+
+    async fn insert_webhook_receipt(
+        &self,
+        receipt: WebhookReceipt,
+    ) -> Result<(WebhookReceipt, bool), StoreError> {
+        let mut st = self.state();
+        let key = (receipt.provider.clone(), receipt.key.clone());
+        if let Some(existing) = st.receipts.get(&key) {
+            return Ok((existing.clone(), false));
+        }
+        if let Some(code) = &receipt.confirmation_code
+            && st
+                .receipts
+                .values()
+                .any(|r| r.confirmation_code.as_ref() == Some(code))
+        {
+            return Err(StoreError::UniqueViolation(
+                "webhook_receipts.confirmation_code".into(),
+            ));
+        }
+        st.receipts.insert(key, receipt.clone());
+        Ok((receipt, true))
+    }
+
+    async fn webhook_receipt_by_code(
+        &self,
+        code: &str,
+    ) -> Result<Option<WebhookReceipt>, StoreError> {
+        let st = self.state();
+        Ok(st
+            .receipts
+            .values()
+            .find(|r| r.confirmation_code.as_deref() == Some(code))
+            .cloned())
+    }
+
+    async fn prune_webhook_receipts(
+        &self,
+        before: DateTime<Utc>,
+        codes_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut st = self.state();
+        let n = st.receipts.len();
+        st.receipts.retain(|_, r| {
+            let limit = if r.confirmation_code.is_some() {
+                codes_before
+            } else {
+                before
+            };
+            r.received_at >= limit
+        });
+        Ok((n - st.receipts.len()) as u64)
     }
 }

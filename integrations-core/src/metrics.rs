@@ -104,3 +104,9 @@ pub(crate) fn send(provider: &str, outcome: &'static str) {
     metrics::counter!("integrations_send_total", "provider" => provider.to_owned(), "outcome" => outcome)
         .increment(1);
 }
+
+/// A platform webhook's outcome: `handshake`, a refusal code, or a receipt's outcome.
+pub(crate) fn platform_webhook(provider: &str, outcome: &str) {
+    metrics::counter!("integrations_platform_webhooks_total", "provider" => provider.to_owned(), "outcome" => outcome.to_owned())
+        .increment(1);
+}

@@ -518,6 +518,23 @@ pub trait Provider: Send + Sync + fmt::Debug {
         true
     }
 
+    /// Authenticates and reads a request the platform sent to the host's webhook routes
+    /// (see [`platform_webhooks`](crate::platform_webhooks)): checks the platform's
+    /// signature over the raw body, then reads the events, or refuses the request with
+    /// the reason. Called by
+    /// [`Integrations::handle_platform_webhook`](crate::Integrations::handle_platform_webhook),
+    /// which has already refused bodies over
+    /// [`MAX_BODY_BYTES`](crate::platform_webhooks::MAX_BODY_BYTES). Default:
+    /// [`WebhookRefusal::Unsupported`] (the platform sends none).
+    fn read_webhook(
+        &self,
+        request: &crate::platform_webhooks::WebhookRequest<'_>,
+    ) -> Result<crate::platform_webhooks::PlatformWebhook, crate::platform_webhooks::WebhookRefusal>
+    {
+        let _ = request;
+        Err(crate::platform_webhooks::WebhookRefusal::Unsupported)
+    }
+
     /// Attaches the credential to an API request the way the platform wants it
     /// (default: `Authorization: Bearer <token>`).
     fn authorize_request(

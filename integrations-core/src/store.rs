@@ -2,6 +2,7 @@
 //! leases and audit events. Stores hold no policy and only ever see sealed secrets.
 
 use crate::events::{ConnectionEvent, EventId, EventPosition, StoredEvent};
+use crate::platform_webhooks::WebhookReceipt;
 use crate::provider::ProviderId;
 use crate::secret::SealedSecret;
 use async_trait::async_trait;
@@ -102,6 +103,12 @@ pub struct AccountRecord {
 /// The key of the stored metadata holding the account's handle: the service writes
 /// [`Profile::username`](crate::Profile::username) there at every authorization.
 pub const USERNAME_KEY: &str = "username";
+
+/// The key of the stored metadata holding the account's other platform ids, a JSON array
+/// of strings: ids a platform may name the account by in its webhooks (Instagram's
+/// app-scoped user id beside the professional account id; a digest of a gateway's
+/// connection id). [`TokenStore::find_account_by_alias`] finds an account by one.
+pub const ALIASES_KEY: &str = "platform_aliases";
 
 impl AccountRecord {
     /// The account's handle, as stored from [`Profile::username`](crate::Profile::username)
@@ -243,6 +250,14 @@ pub enum AuditAction {
     /// revoke's error code, or `skipped: …` when revoking might have ended a stored
     /// connection ([`Provider::revoke_is_per_grant`](crate::Provider::revoke_is_per_grant)).
     OrphanRevoked,
+    /// The platform reported the grant revoked or the session lost (a platform webhook);
+    /// the outcome is `revoked: <event>` or `session_lost: <event>`.
+    PlatformRevoked,
+    /// The platform reported the connection working again (a platform webhook).
+    PlatformRestored,
+    /// The platform relayed the user's request to delete the account's data (a platform
+    /// webhook); the account was deleted.
+    PlatformDataDeleted,
 }
 
 impl AuditAction {
@@ -260,6 +275,9 @@ impl AuditAction {
             Self::GrantRevoked => "grant_revoked",
             Self::UserDataDeleted => "user_data_deleted",
             Self::OrphanRevoked => "orphan_revoked",
+            Self::PlatformRevoked => "platform_revoked",
+            Self::PlatformRestored => "platform_restored",
+            Self::PlatformDataDeleted => "platform_data_deleted",
         }
     }
 
@@ -277,6 +295,9 @@ impl AuditAction {
             Self::GrantRevoked,
             Self::UserDataDeleted,
             Self::OrphanRevoked,
+            Self::PlatformRevoked,
+            Self::PlatformRestored,
+            Self::PlatformDataDeleted,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)
@@ -644,6 +665,44 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
         status: DeliveryStatus,
         limit: usize,
     ) -> Result<Vec<DeliveryRecord>, StoreError>;
+
+    /// The account of `provider` whose metadata lists `alias` under [`ALIASES_KEY`]
+    /// (the oldest, should several). Used for platform webhooks, which are rare: a store
+    /// may scan the platform's accounts.
+    async fn find_account_by_alias(
+        &self,
+        provider: &ProviderId,
+        alias: &str,
+    ) -> Result<Option<AccountRecord>, StoreError>;
+
+    /// The receipt of a platform event by its key, if one was written.
+    async fn webhook_receipt(
+        &self,
+        provider: &ProviderId,
+        key: &str,
+    ) -> Result<Option<WebhookReceipt>, StoreError>;
+
+    /// Writes a receipt unless one with the same provider and key exists; returns the
+    /// stored receipt (this one, or the one already there) and whether this one was
+    /// written. Concurrent callers with one key: exactly one writes.
+    async fn insert_webhook_receipt(
+        &self,
+        receipt: WebhookReceipt,
+    ) -> Result<(WebhookReceipt, bool), StoreError>;
+
+    /// The receipt carrying a data-deletion confirmation code.
+    async fn webhook_receipt_by_code(
+        &self,
+        code: &str,
+    ) -> Result<Option<WebhookReceipt>, StoreError>;
+
+    /// Deletes receipts received before `before`, except those with a confirmation code,
+    /// which are deleted only when received before `codes_before`; returns how many.
+    async fn prune_webhook_receipts(
+        &self,
+        before: DateTime<Utc>,
+        codes_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
 }
 
 /// A delivery leased by [`TokenStore::claim_deliveries`].

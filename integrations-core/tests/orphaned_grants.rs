@@ -9,7 +9,7 @@ use integrations_core::{
     ConnectionEvent, DeletedUserData, Delivery, DeliveryOutcome, DeliveryRecord, DeliveryStatus,
     EncryptionKey, Error, EventId, EventPosition, Integrations, Lease, ManualClock, MemoryStore,
     NewAccount, NewAuditEvent, PendingAuthorization, ProviderError, ProviderId, StateHash,
-    StoreError, StoredEvent, TokenCipher, TokenStore, Upserted, UserId,
+    StoreError, StoredEvent, TokenCipher, TokenStore, Upserted, UserId, WebhookReceipt,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -169,6 +169,41 @@ impl TokenStore for FlakyStore {
         limit: usize,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
         self.inner.list_deliveries(endpoint, status, limit).await
+    }
+    async fn find_account_by_alias(
+        &self,
+        provider: &ProviderId,
+        alias: &str,
+    ) -> Result<Option<AccountRecord>, StoreError> {
+        self.inner.find_account_by_alias(provider, alias).await
+    }
+    async fn webhook_receipt(
+        &self,
+        provider: &ProviderId,
+        key: &str,
+    ) -> Result<Option<WebhookReceipt>, StoreError> {
+        self.inner.webhook_receipt(provider, key).await
+    }
+    async fn insert_webhook_receipt(
+        &self,
+        receipt: WebhookReceipt,
+    ) -> Result<(WebhookReceipt, bool), StoreError> {
+        self.inner.insert_webhook_receipt(receipt).await
+    }
+    async fn webhook_receipt_by_code(
+        &self,
+        code: &str,
+    ) -> Result<Option<WebhookReceipt>, StoreError> {
+        self.inner.webhook_receipt_by_code(code).await
+    }
+    async fn prune_webhook_receipts(
+        &self,
+        before: DateTime<Utc>,
+        codes_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        self.inner
+            .prune_webhook_receipts(before, codes_before)
+            .await
     }
 }
 

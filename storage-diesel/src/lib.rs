@@ -102,6 +102,7 @@ mod error;
 mod group_commit;
 mod models;
 mod outbox;
+mod receipts;
 mod reseal;
 mod schema;
 mod store;

@@ -103,6 +103,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    platform_webhook_receipts (provider, receipt_key) {
+        provider -> Text,
+        receipt_key -> Text,
+        event -> Text,
+        provider_account_id -> Nullable<Text>,
+        outcome -> Text,
+        confirmation_code -> Nullable<Text>,
+        received_at -> UtcTimestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     oauth_accounts,
     oauth_pending_authorizations,
@@ -110,4 +125,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     connection_events,
     webhook_cursors,
     webhook_deliveries,
+    platform_webhook_receipts,
 );

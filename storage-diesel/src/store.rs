@@ -8,10 +8,12 @@ use crate::models::{
     PendingRow, ReleasedColumns, WrittenId, records,
 };
 use crate::outbox::{self, ClaimedRow, DeliveryRow, EventRow, NewDeliveryRow, OutboxConn};
+use crate::receipts::ReceiptRow;
 use crate::schema::connection_events::dsl as ce;
 use crate::schema::integration_audit_events::dsl as ev;
 use crate::schema::oauth_accounts::dsl as acc;
 use crate::schema::oauth_pending_authorizations::dsl as pen;
+use crate::schema::platform_webhook_receipts::dsl as wr;
 use crate::schema::webhook_cursors::dsl as wc;
 use crate::schema::webhook_deliveries::dsl as wd;
 use crate::types::{Ts, UtcTimestamp};
@@ -28,6 +30,7 @@ use integrations_core::{
     DeletedUserData, Delivery, DeliveryOutcome, DeliveryRecord, DeliveryStatus, EventId,
     EventPosition, Lease, LimitedAppend, NewAccount, NewAuditEvent, PendingAuthorization,
     ProviderId, StateHash, StoreError, StoredEvent, StoredStatus, TokenStore, Upserted, UserId,
+    WebhookReceipt,
 };
 use std::collections::HashSet;
 use std::fmt;
@@ -1338,6 +1341,136 @@ impl TokenStore for DieselStore {
             .await
             .map_err(error::db))?;
         rows.into_iter().map(DeliveryRow::into_record).collect()
+    }
+
+    async fn find_account_by_alias(
+        &self,
+        provider: &ProviderId,
+        alias: &str,
+    ) -> Result<Option<AccountRecord>, StoreError> {
+        use diesel::sql_types::Text;
+        let inner = &self.inner;
+        // Rare (platform webhooks): a scan of the platform's accounts, using the
+        // (provider, provider_account_id) index for the platform.
+        let row: Option<AccountRow> = match &inner.backend {
+            Backend::Postgres(pool) => {
+                let mut obj = inner.acquire(pool.get()).await?;
+                let conn: &mut AsyncPgConnection = &mut obj;
+                acc::oauth_accounts
+                    .filter(acc::provider.eq(provider.as_str()))
+                    .filter(
+                        sql::<Bool>("(metadata -> 'platform_aliases') @> jsonb_build_array(CAST(")
+                            .bind::<Text, _>(alias)
+                            .sql(" AS TEXT))"),
+                    )
+                    .order(acc::id.asc())
+                    .select(AccountRow::as_select())
+                    .first(conn)
+                    .await
+                    .optional()
+                    .map_err(error::db)?
+            }
+            Backend::Sqlite(pool) => {
+                let mut obj = inner.acquire(pool.get()).await?;
+                let conn: &mut SqliteConn = &mut obj;
+                acc::oauth_accounts
+                    .filter(acc::provider.eq(provider.as_str()))
+                    .filter(
+                        sql::<Bool>(
+                            "EXISTS (SELECT 1 FROM json_each(oauth_accounts.metadata, \
+                             '$.platform_aliases') WHERE json_each.type = 'text' \
+                             AND json_each.value = ",
+                        )
+                        .bind::<Text, _>(alias)
+                        .sql(")"),
+                    )
+                    .order(acc::id.asc())
+                    .select(AccountRow::as_select())
+                    .first(conn)
+                    .await
+                    .optional()
+                    .map_err(error::db)?
+            }
+        };
+        row.map(AccountRow::into_record).transpose()
+    }
+
+    async fn webhook_receipt(
+        &self,
+        provider: &ProviderId,
+        key: &str,
+    ) -> Result<Option<WebhookReceipt>, StoreError> {
+        let row: Option<ReceiptRow> = with_conn!(self, |conn| wr::platform_webhook_receipts
+            .filter(wr::provider.eq(provider.as_str()))
+            .filter(wr::receipt_key.eq(key))
+            .select(ReceiptRow::as_select())
+            .first(conn)
+            .await
+            .optional()
+            .map_err(error::db))?;
+        row.map(ReceiptRow::into_receipt).transpose()
+    }
+
+    async fn insert_webhook_receipt(
+        &self,
+        receipt: WebhookReceipt,
+    ) -> Result<(WebhookReceipt, bool), StoreError> {
+        let row = ReceiptRow::new(&receipt);
+        let written = with_write_conn!(self, |conn| diesel::insert_into(
+            wr::platform_webhook_receipts
+        )
+        .values(&row)
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await
+        .map_err(error::db))?;
+        if written == 1 {
+            return Ok((receipt, true));
+        }
+        match self
+            .webhook_receipt(&receipt.provider, &receipt.key)
+            .await?
+        {
+            Some(existing) => Ok((existing, false)),
+            // Not the key: the confirmation code clashed.
+            None => Err(StoreError::UniqueViolation(
+                "platform_webhook_receipts.confirmation_code".into(),
+            )),
+        }
+    }
+
+    async fn webhook_receipt_by_code(
+        &self,
+        code: &str,
+    ) -> Result<Option<WebhookReceipt>, StoreError> {
+        let row: Option<ReceiptRow> = with_conn!(self, |conn| wr::platform_webhook_receipts
+            .filter(wr::confirmation_code.eq(code))
+            .select(ReceiptRow::as_select())
+            .first(conn)
+            .await
+            .optional()
+            .map_err(error::db))?;
+        row.map(ReceiptRow::into_receipt).transpose()
+    }
+
+    async fn prune_webhook_receipts(
+        &self,
+        before: DateTime<Utc>,
+        codes_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let n = with_write_conn!(self, |conn| diesel::delete(
+            wr::platform_webhook_receipts.filter(
+                wr::received_at
+                    .lt(Ts::new(codes_before))
+                    .or(wr::confirmation_code
+                        .is_null()
+                        .and(wr::received_at.lt(Ts::new(before)))),
+            )
+        )
+        .execute(conn)
+        .await
+        .map_err(error::db))?;
+        Ok(n as u64)
     }
 }
 

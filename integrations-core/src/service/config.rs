@@ -38,6 +38,12 @@ pub struct ServiceConfig {
     /// How often [`Integrations::events`](super::Integrations::events) reads the store
     /// when nothing woke it (default 500 ms; PostgreSQL wakes it at once).
     pub event_poll: Duration,
+    /// How long a platform webhook's receipt is kept, so that a replay of it is
+    /// recognised (default 7 days; TikTok retries for 72 hours).
+    pub webhook_receipt_retention: Duration,
+    /// How long a data-deletion request's receipt, and so its status page, is kept
+    /// (default 180 days).
+    pub deletion_status_retention: Duration,
 }
 
 /// How [`Integrations::send`](super::Integrations::send) retries.
@@ -72,6 +78,8 @@ impl Default for ServiceConfig {
             pending_ttl: Duration::from_secs(600),
             event_retention: Duration::from_secs(7 * 24 * 3600),
             event_poll: Duration::from_millis(500),
+            webhook_receipt_retention: Duration::from_secs(7 * 24 * 3600),
+            deletion_status_retention: Duration::from_secs(180 * 24 * 3600),
             connect_limit: 10,
             connect_window: Duration::from_secs(300),
             lease_ttl: Duration::from_secs(60),

@@ -11,6 +11,7 @@ mod config;
 mod connect;
 mod disconnect;
 mod eligibility;
+mod platform;
 mod refresh;
 mod refresher;
 mod send;

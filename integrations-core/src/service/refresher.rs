@@ -374,6 +374,9 @@ impl Refresher {
                 if let Err(e) = integrations.prune_events().await {
                     tracing::warn!(error = %e, "could not prune old connection events");
                 }
+                if let Err(e) = integrations.prune_webhook_receipts().await {
+                    tracing::warn!(error = %e, "could not prune old platform webhook receipts");
+                }
                 let mut jitter_ms = [0u8; 4];
                 rand::fill(&mut jitter_ms[..]);
                 let jitter = config.jitter.as_millis() as u64;

@@ -54,6 +54,8 @@ macro_rules! store_conformance_tests {
             prune_events_keeps_the_recent,
             deliveries_claim_in_order_per_account,
             deliveries_concurrent_claimers_are_disjoint,
+            find_account_by_alias_reads_metadata,
+            webhook_receipts_are_written_once,
             sealed_values_round_trip,
             count_accounts_by_provider_and_status,
             recent_audit_times_filters_and_orders,

@@ -1,6 +1,7 @@
 //! [`Owned`]: a store together with what it runs on.
 
 use crate::events::{ConnectionEvent, EventId, EventPosition, StoredEvent};
+use crate::platform_webhooks::WebhookReceipt;
 use crate::provider::ProviderId;
 use crate::store::{
     AccountCount, AccountRecord, AuditAction, AuditEvent, DeletedUserData, Delivery,
@@ -177,5 +178,45 @@ impl<S: TokenStore, G: Send + Sync + std::fmt::Debug + 'static> TokenStore for O
         limit: usize,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
         self.store.list_deliveries(endpoint, status, limit).await
+    }
+
+    async fn find_account_by_alias(
+        &self,
+        provider: &ProviderId,
+        alias: &str,
+    ) -> Result<Option<AccountRecord>, StoreError> {
+        self.store.find_account_by_alias(provider, alias).await
+    }
+
+    async fn webhook_receipt(
+        &self,
+        provider: &ProviderId,
+        key: &str,
+    ) -> Result<Option<WebhookReceipt>, StoreError> {
+        self.store.webhook_receipt(provider, key).await
+    }
+
+    async fn insert_webhook_receipt(
+        &self,
+        receipt: WebhookReceipt,
+    ) -> Result<(WebhookReceipt, bool), StoreError> {
+        self.store.insert_webhook_receipt(receipt).await
+    }
+
+    async fn webhook_receipt_by_code(
+        &self,
+        code: &str,
+    ) -> Result<Option<WebhookReceipt>, StoreError> {
+        self.store.webhook_receipt_by_code(code).await
+    }
+
+    async fn prune_webhook_receipts(
+        &self,
+        before: DateTime<Utc>,
+        codes_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        self.store
+            .prune_webhook_receipts(before, codes_before)
+            .await
     }
 }

@@ -5,6 +5,7 @@
 
 use crate::crypto::{EncryptionKey, SecretContext, TokenCipher};
 use crate::events::{ConnectionEvent, ConnectionEventKind, EventId, EventPosition};
+use crate::platform_webhooks::WebhookReceipt;
 use crate::provider::ProviderId;
 use crate::secret::SealedSecret;
 use crate::store::{
@@ -1374,5 +1375,190 @@ pub async fn deliveries_concurrent_claimers_are_disjoint(store: Arc<dyn TokenSto
         accounts.len(),
         20,
         "every account's oldest delivery was claimable"
+    );
+}
+
+/// `find_account_by_alias` finds the platform's account whose metadata lists the alias
+/// under `platform_aliases` (text values only), and nothing on another platform.
+pub async fn find_account_by_alias_reads_metadata(store: Arc<dyn TokenStore>) {
+    let mut a = new_account(1, "instagram", "1784");
+    a.metadata = serde_json::json!({
+        "username": "a",
+        crate::store::ALIASES_KEY: ["9001", "x'); DROP TABLE oauth_accounts; --"],
+    });
+    store.upsert_account(a, EventId::random()).await.unwrap();
+    let mut b = new_account(2, "tiktok", "open-1");
+    b.metadata = serde_json::json!({ crate::store::ALIASES_KEY: ["9001"] });
+    store.upsert_account(b, EventId::random()).await.unwrap();
+    let mut c = new_account(3, "instagram", "1785");
+    c.metadata = serde_json::json!({ crate::store::ALIASES_KEY: [9002], "other": ["9003"] });
+    store.upsert_account(c, EventId::random()).await.unwrap();
+
+    let found = store
+        .find_account_by_alias(&pid("instagram"), "9001")
+        .await
+        .unwrap()
+        .expect("found by its alias");
+    assert_eq!(found.provider_account_id, "1784");
+    let tiktok = store
+        .find_account_by_alias(&pid("tiktok"), "9001")
+        .await
+        .unwrap()
+        .expect("the other platform's own");
+    assert_eq!(tiktok.provider_account_id, "open-1");
+    let quoted = store
+        .find_account_by_alias(&pid("instagram"), "x'); DROP TABLE oauth_accounts; --")
+        .await
+        .unwrap();
+    assert_eq!(
+        quoted.map(|r| r.provider_account_id).as_deref(),
+        Some("1784")
+    );
+    for absent in ["9002", "9003", "1784", "", "900"] {
+        assert!(
+            store
+                .find_account_by_alias(&pid("instagram"), absent)
+                .await
+                .unwrap()
+                .is_none(),
+            "{absent:?}"
+        );
+    }
+}
+
+fn receipt(provider: &str, key: &str, code: Option<&str>, at: DateTime<Utc>) -> WebhookReceipt {
+    WebhookReceipt {
+        provider: pid(provider),
+        key: key.to_owned(),
+        event: "deauthorize".into(),
+        provider_account_id: Some("1784".into()),
+        outcome: "revoked".into(),
+        confirmation_code: code.map(str::to_owned),
+        received_at: at,
+    }
+}
+
+/// A receipt is written once per (provider, key): a second insert returns the first;
+/// concurrent inserts of one key write exactly once; codes are unique and found; pruning
+/// keeps receipts with a code until their own limit.
+pub async fn webhook_receipts_are_written_once(store: Arc<dyn TokenStore>) {
+    let first = receipt("instagram", "events:sha256:aa", None, t0());
+    let (stored, written) = store.insert_webhook_receipt(first.clone()).await.unwrap();
+    assert!(written);
+    assert_eq!(stored, first);
+    let mut again = first.clone();
+    again.outcome = "unknown_account".into();
+    let (stored, written) = store.insert_webhook_receipt(again).await.unwrap();
+    assert!(!written);
+    assert_eq!(stored, first, "the first receipt stands");
+    assert_eq!(
+        store
+            .webhook_receipt(&pid("instagram"), "events:sha256:aa")
+            .await
+            .unwrap(),
+        Some(first.clone())
+    );
+    // The same key on another platform is another receipt.
+    assert!(
+        store
+            .webhook_receipt(&pid("tiktok"), "events:sha256:aa")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .insert_webhook_receipt(receipt("tiktok", "events:sha256:aa", None, t0()))
+            .await
+            .unwrap()
+            .1
+    );
+
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut r = receipt("tiktok", "events:race", None, t0());
+                r.outcome = format!("attempt-{i}");
+                store.insert_webhook_receipt(r).await.unwrap()
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    let mut outcomes = std::collections::HashSet::new();
+    for t in tasks {
+        let (stored, written) = t.await.unwrap();
+        winners += usize::from(written);
+        outcomes.insert(stored.outcome);
+    }
+    assert_eq!(winners, 1);
+    assert_eq!(
+        outcomes.len(),
+        1,
+        "every caller sees the one stored receipt"
+    );
+
+    let coded = receipt(
+        "instagram",
+        "data_deletion:sha256:aa",
+        Some("ABC123DEF456"),
+        t0(),
+    );
+    assert!(store.insert_webhook_receipt(coded.clone()).await.unwrap().1);
+    assert_eq!(
+        store.webhook_receipt_by_code("ABC123DEF456").await.unwrap(),
+        Some(coded.clone())
+    );
+    assert!(
+        store
+            .webhook_receipt_by_code("abc123def456")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let clash = receipt(
+        "instagram",
+        "data_deletion:sha256:bb",
+        Some("ABC123DEF456"),
+        t0(),
+    );
+    assert!(matches!(
+        store.insert_webhook_receipt(clash).await,
+        Err(StoreError::UniqueViolation(_))
+    ));
+
+    let late = receipt("reddit", "events:late", None, t0() + Duration::days(2));
+    store.insert_webhook_receipt(late.clone()).await.unwrap();
+    // Plain receipts before t0 + 1 day go; the coded one stays until its own limit.
+    let pruned = store
+        .prune_webhook_receipts(t0() + Duration::days(1), t0())
+        .await
+        .unwrap();
+    assert_eq!(pruned, 3, "instagram, tiktok and the race's receipts");
+    assert!(
+        store
+            .webhook_receipt_by_code("ABC123DEF456")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .webhook_receipt(&pid("reddit"), "events:late")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let pruned = store
+        .prune_webhook_receipts(t0() + Duration::days(1), t0() + Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(pruned, 1);
+    assert!(
+        store
+            .webhook_receipt_by_code("ABC123DEF456")
+            .await
+            .unwrap()
+            .is_none()
     );
 }
