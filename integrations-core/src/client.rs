@@ -28,6 +28,9 @@
 //! | `PREFIX_TIMEOUT_SECS` | total timeout of a request, seconds (fractions allowed) | optional, default 20 |
 //! | `PREFIX_BODY_LIMIT` | largest response body, bytes | optional, default 1 MiB |
 //! | `PREFIX_USER_AGENT` | `User-Agent` | required when the spec has no default |
+//! | `PREFIX_WEBHOOK_SECRETS` | more secrets the platform's webhooks may be signed with, commas | optional ([`WebhookSettings`]) |
+//! | `PREFIX_WEBHOOK_VERIFY_TOKEN` | the webhook subscription handshake's verify token | optional |
+//! | `PREFIX_WEBHOOK_TOLERANCE_SECS` | how far a signed webhook timestamp may be from now | optional, default 300 |
 //!
 //! A variable set to an empty value counts as unset, except the client secret of a
 //! platform that allows an empty one.
@@ -44,7 +47,7 @@ use crate::provider::ProviderError;
 use crate::secret::ClientSecret;
 use reqwest::header::{HeaderMap, HeaderValue, USER_AGENT};
 use reqwest::{IntoUrl, RequestBuilder};
-use std::fmt::Display;
+use std::fmt::{self, Display};
 use std::time::Duration;
 use url::Url;
 
@@ -131,9 +134,48 @@ pub struct ClientConfig {
     timeout: Duration,
     body_limit: usize,
     user_agent: String,
+    webhooks: WebhookSettings,
+}
+
+/// How a provider checks its platform's webhooks (see
+/// [`platform_webhooks`](crate::platform_webhooks)); part of [`ClientConfig`].
+#[derive(Clone, Default)]
+pub struct WebhookSettings {
+    /// Secrets the platform signs its webhooks with, besides any the provider takes
+    /// from its client settings (Instagram and TikTok sign with the client secret): the
+    /// Meta app secret, a gateway's signing secret, an old secret during a rotation.
+    pub secrets: Vec<ClientSecret>,
+    /// The verify token of a subscription handshake (Meta's `hub.verify_token`).
+    pub verify_token: Option<ClientSecret>,
+    /// How far a signed timestamp may be from now (default
+    /// [`DEFAULT_TOLERANCE`](crate::platform_webhooks::DEFAULT_TOLERANCE), 5 minutes).
+    pub tolerance: Option<Duration>,
+}
+
+impl fmt::Debug for WebhookSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookSettings")
+            .field("secrets", &self.secrets.len())
+            .field("verify_token", &self.verify_token.as_ref().map(|_| "[redacted]"))
+            .field("tolerance", &self.tolerance)
+            .finish()
+    }
+}
+
+impl WebhookSettings {
+    /// The tolerance, or the default.
+    pub fn tolerance(&self) -> Duration {
+        self.tolerance
+            .unwrap_or(crate::platform_webhooks::DEFAULT_TOLERANCE)
+    }
 }
 
 impl ClientConfig {
+    /// How the platform's webhooks are checked.
+    pub fn webhooks(&self) -> &WebhookSettings {
+        &self.webhooks
+    }
+
     /// The platform's names and defaults.
     pub fn spec(&self) -> &'static ClientSpec {
         self.spec
@@ -242,6 +284,7 @@ pub struct ClientConfigBuilder {
     timeout: Option<Duration>,
     body_limit: Option<usize>,
     user_agent: Option<String>,
+    webhooks: WebhookSettings,
 }
 
 impl ClientConfigBuilder {
@@ -257,7 +300,27 @@ impl ClientConfigBuilder {
             timeout: None,
             body_limit: None,
             user_agent: None,
+            webhooks: WebhookSettings::default(),
         }
+    }
+
+    /// Adds a secret the platform's webhooks may be signed with (see
+    /// [`WebhookSettings::secrets`]).
+    pub fn webhook_secret(mut self, secret: ClientSecret) -> Self {
+        self.webhooks.secrets.push(secret);
+        self
+    }
+
+    /// The verify token of the platform's webhook subscription handshake.
+    pub fn webhook_verify_token(mut self, token: ClientSecret) -> Self {
+        self.webhooks.verify_token = Some(token);
+        self
+    }
+
+    /// How far a webhook's signed timestamp may be from now (default 5 minutes).
+    pub fn webhook_tolerance(mut self, tolerance: Duration) -> Self {
+        self.webhooks.tolerance = Some(tolerance);
+        self
     }
 
     /// The client id (required when the spec names one).
@@ -371,6 +434,27 @@ impl ClientConfigBuilder {
                 ))
             })?);
         }
+        if let Some(secrets) = get("webhook_secrets") {
+            self.webhooks.secrets.extend(
+                secrets
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(ClientSecret::new),
+            );
+        }
+        if let Some(token) = get("webhook_verify_token") {
+            self.webhooks.verify_token = Some(ClientSecret::new(token));
+        }
+        if let Some(secs) = get("webhook_tolerance_secs") {
+            let secs: u64 = secs.parse().map_err(|_| {
+                spec.error(format_args!(
+                    "{} must be a whole number of seconds",
+                    spec.var("webhook_tolerance_secs")
+                ))
+            })?;
+            self.webhooks.tolerance = Some(Duration::from_secs(secs));
+        }
         self.user_agent = match get("user_agent") {
             None if spec.default_user_agent.is_none() => return Err(not_set("user_agent")),
             ua => ua.or(self.user_agent),
@@ -480,6 +564,7 @@ impl ClientConfigBuilder {
             timeout,
             body_limit,
             user_agent,
+            webhooks: self.webhooks,
         })
     }
 }
@@ -631,6 +716,25 @@ macro_rules! client_settings {
             /// The `User-Agent` header sent on every request.
             pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
                 self.$field = self.$field.user_agent(user_agent);
+                self
+            }
+            /// Adds a secret the platform's webhooks may be signed with, besides any the
+            /// provider takes from its client settings (`<PLATFORM>_WEBHOOK_SECRETS`,
+            /// comma-separated).
+            pub fn webhook_secret(mut self, secret: $crate::ClientSecret) -> Self {
+                self.$field = self.$field.webhook_secret(secret);
+                self
+            }
+            /// The verify token of the platform's webhook subscription handshake
+            /// (`<PLATFORM>_WEBHOOK_VERIFY_TOKEN`).
+            pub fn webhook_verify_token(mut self, token: $crate::ClientSecret) -> Self {
+                self.$field = self.$field.webhook_verify_token(token);
+                self
+            }
+            /// How far a webhook's signed timestamp may be from now (default 5 minutes;
+            /// `<PLATFORM>_WEBHOOK_TOLERANCE_SECS`).
+            pub fn webhook_tolerance(mut self, tolerance: std::time::Duration) -> Self {
+                self.$field = self.$field.webhook_tolerance(tolerance);
                 self
             }
             $(

@@ -141,6 +141,44 @@ pub fn verify(
     now: DateTime<Utc>,
     tolerance: Duration,
 ) -> Result<Verified, WebhookError> {
+    verify_with(STANDARD_HEADERS, secrets, headers, body, now, tolerance)
+}
+
+/// The names of the three headers of a Standard Webhooks signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignatureHeaders {
+    /// The message id header.
+    pub id: &'static str,
+    /// The timestamp header.
+    pub timestamp: &'static str,
+    /// The signature header.
+    pub signature: &'static str,
+}
+
+/// `webhook-id`, `webhook-timestamp`, `webhook-signature` (what this library sends).
+pub const STANDARD_HEADERS: SignatureHeaders = SignatureHeaders {
+    id: HEADER_ID,
+    timestamp: HEADER_TIMESTAMP,
+    signature: HEADER_SIGNATURE,
+};
+
+/// `svix-id`, `svix-timestamp`, `svix-signature`: the same scheme under Svix's names
+/// (what Svix-based senders, such as the OFAuth gateway, send).
+pub const SVIX_HEADERS: SignatureHeaders = SignatureHeaders {
+    id: "svix-id",
+    timestamp: "svix-timestamp",
+    signature: "svix-signature",
+};
+
+/// [`verify`] with other header names ([`SVIX_HEADERS`]).
+pub fn verify_with(
+    names: SignatureHeaders,
+    secrets: &[WebhookSecret],
+    headers: &http::HeaderMap,
+    body: &[u8],
+    now: DateTime<Utc>,
+    tolerance: Duration,
+) -> Result<Verified, WebhookError> {
     let header = |name: &'static str| -> Result<&str, WebhookError> {
         headers
             .get(name)
@@ -148,14 +186,14 @@ pub fn verify(
             .to_str()
             .map_err(|_| WebhookError::InvalidHeader(name))
     };
-    let id = header(HEADER_ID)?;
-    let timestamp: i64 = header(HEADER_TIMESTAMP)?
+    let id = header(names.id)?;
+    let timestamp: i64 = header(names.timestamp)?
         .trim()
         .parse()
-        .map_err(|_| WebhookError::InvalidHeader(HEADER_TIMESTAMP))?;
-    let signatures = header(HEADER_SIGNATURE)?;
+        .map_err(|_| WebhookError::InvalidHeader(names.timestamp))?;
+    let signatures = header(names.signature)?;
     let at = DateTime::from_timestamp(timestamp, 0)
-        .ok_or(WebhookError::InvalidHeader(HEADER_TIMESTAMP))?;
+        .ok_or(WebhookError::InvalidHeader(names.timestamp))?;
     let tolerance = chrono::Duration::from_std(tolerance).unwrap_or(chrono::Duration::MAX);
     if (now - at).abs() > tolerance {
         return Err(WebhookError::Timestamp);
