@@ -60,6 +60,7 @@
 // Handlers return early with a ready HTTP response as the `Err` value; boxing it buys nothing.
 #![allow(clippy::result_large_err)]
 
+mod apps;
 mod common;
 mod control;
 mod faults;
@@ -71,8 +72,12 @@ mod state;
 mod tiktok;
 mod users;
 mod util;
+mod webhooks;
 
 pub use faults::{Failure, Faults};
+pub use webhooks::{
+    AppRemoval, RemoveAppOptions, SignedRequestUserId, WebhookDelivery, WebhookTargets,
+};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -104,6 +109,32 @@ pub enum Error {
     /// A platform name is not one of `instagram`, `tiktok`, `reddit`, `onlyfans`.
     #[error("unknown platform: {0}")]
     UnknownPlatform(String),
+    /// The platform sends no webhooks (Reddit).
+    #[error("{0} sends no webhooks")]
+    WebhooksUnsupported(Platform),
+    /// A webhook target or option is invalid (not an absolute http(s) URL, a field that does
+    /// not apply to the platform, a reason out of range, a malformed secret).
+    #[error("invalid webhook target: {0}")]
+    InvalidWebhookTarget(String),
+    /// The webhook target needed for this action is not configured.
+    #[error("no {target} configured for {platform} webhooks")]
+    NoWebhookTarget {
+        /// The platform.
+        platform: Platform,
+        /// The missing field of [`WebhookTargets`].
+        target: &'static str,
+    },
+    /// The user has no live grant (nothing to remove, nothing to reconnect).
+    #[error("{user} has no live grant on {platform}")]
+    NoLiveGrant {
+        /// The platform.
+        platform: Platform,
+        /// The sandbox user.
+        user: String,
+    },
+    /// There is no delivery to replay yet.
+    #[error("no {0} webhook delivery to replay")]
+    NothingToReplay(Platform),
 }
 
 /// `Result` with the sandbox [`Error`].
@@ -859,6 +890,7 @@ fn router(inner: Arc<Inner>) -> Router {
         .merge(reddit_api)
         .merge(onlyfans_api)
         .merge(control::router())
+        .merge(apps::router())
         .fallback(not_found)
         .layer(axum::middleware::map_response(add_sandbox_header))
         .with_state(inner)
