@@ -55,6 +55,11 @@
 //!   younger than [`SandboxConfig::instagram_min_refresh_age`] (24 h by default, measured on
 //!   the sandbox clock, see [`SandboxHandle::advance_clock`]); dead tokens get code 190.
 //! - A grant keeps at most 4 live access tokens; issuing a fifth drops the oldest.
+//! - Platform webhooks (see [`SandboxHandle::remove_app`] and `GET /_sandbox/{platform}/apps`):
+//!   Instagram's `signed_request` carries the app-scoped id as `user_id` unless
+//!   [`WebhookTargets::signed_request_user_id`] says otherwise (Meta does not document which
+//!   id Instagram Login sends); the OnlyFans gateway's Svix secret is new at every start
+//!   ([`SandboxHandle::onlyfans_webhook_secret`]); webhook timestamps use the wall clock.
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 // Handlers return early with a ready HTTP response as the `Err` value; boxing it buys nothing.

@@ -681,6 +681,20 @@ async fn onlyfans_connection_expired_and_reconnect_are_svix_signed() {
     assert_eq!(b["data"]["connection"]["id"], conn.as_str());
     assert_ne!(u.header("svix-id"), got[0].header("svix-id"));
 
+    // The apps page shows the secret, the connection and its buttons.
+    let html = http()
+        .get(format!("{}/_sandbox/onlyfans/apps", sb.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(&format!(r#"<code id="webhook-secret">{secret}</code>"#)));
+    assert!(html.contains(r#"data-testid="reconnect-erin""#));
+    assert!(html.contains(r#"data-testid="remove-erin""#));
+    assert!(html.contains(r#"data-event="connection.updated" data-status="200""#));
+
     // Forged: fails verification with the real secret.
     sb.send_forged_webhook(Platform::OnlyFans, "erin")
         .await
