@@ -95,7 +95,10 @@ async fn index(State(inner): St) -> Html<String> {
 <h2>Clients</h2><table><tr><th>platform</th><th>client id</th><th>secret / API key</th><th>redirect URI</th></tr>{rows}</table>
 <h2>Controls</h2><p>JSON endpoints: <code>GET /_sandbox/counters</code>, <code>POST /_sandbox/{{platform}}/users/{{user}}/expire</code>,
 <code>POST /_sandbox/{{platform}}/users/{{user}}/revoke</code>, <code>PUT /_sandbox/{{platform}}/faults</code>,
-<code>POST /_sandbox/{{platform}}/fail-next</code>, <code>POST /_sandbox/clock/advance</code> — see docs/sandbox.md.</p>"#,
+<code>POST /_sandbox/{{platform}}/fail-next</code>, <code>POST /_sandbox/clock/advance</code>, <code>PUT /_sandbox/{{platform}}/webhooks</code> — see docs/sandbox.md.</p>
+<h2>Apps pages (remove the app, platform webhooks)</h2>
+<ul id="apps"><li><a href="/_sandbox/instagram/apps">Instagram</a></li><li><a href="/_sandbox/tiktok/apps">TikTok</a></li>
+<li><a href="/_sandbox/reddit/apps">Reddit</a></li><li><a href="/_sandbox/onlyfans/apps">OnlyFans gateway</a></li></ul>"#,
         base = html_escape(&urls.base),
         iw = html_escape(&urls.instagram_www),
         ia = html_escape(&urls.instagram_api),

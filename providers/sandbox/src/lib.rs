@@ -55,11 +55,17 @@
 //!   younger than [`SandboxConfig::instagram_min_refresh_age`] (24 h by default, measured on
 //!   the sandbox clock, see [`SandboxHandle::advance_clock`]); dead tokens get code 190.
 //! - A grant keeps at most 4 live access tokens; issuing a fifth drops the oldest.
+//! - Platform webhooks (see [`SandboxHandle::remove_app`] and `GET /_sandbox/{platform}/apps`):
+//!   Instagram's `signed_request` carries the app-scoped id as `user_id` unless
+//!   [`WebhookTargets::signed_request_user_id`] says otherwise (Meta does not document which
+//!   id Instagram Login sends); the OnlyFans gateway's Svix secret is new at every start
+//!   ([`SandboxHandle::onlyfans_webhook_secret`]); webhook timestamps use the wall clock.
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 // Handlers return early with a ready HTTP response as the `Err` value; boxing it buys nothing.
 #![allow(clippy::result_large_err)]
 
+mod apps;
 mod common;
 mod control;
 mod faults;
@@ -71,8 +77,12 @@ mod state;
 mod tiktok;
 mod users;
 mod util;
+mod webhooks;
 
 pub use faults::{Failure, Faults};
+pub use webhooks::{
+    AppRemoval, RemoveAppOptions, SignedRequestUserId, WebhookDelivery, WebhookTargets,
+};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -104,6 +114,32 @@ pub enum Error {
     /// A platform name is not one of `instagram`, `tiktok`, `reddit`, `onlyfans`.
     #[error("unknown platform: {0}")]
     UnknownPlatform(String),
+    /// The platform sends no webhooks (Reddit).
+    #[error("{0} sends no webhooks")]
+    WebhooksUnsupported(Platform),
+    /// A webhook target or option is invalid (not an absolute http(s) URL, a field that does
+    /// not apply to the platform, a reason out of range, a malformed secret).
+    #[error("invalid webhook target: {0}")]
+    InvalidWebhookTarget(String),
+    /// The webhook target needed for this action is not configured.
+    #[error("no {target} configured for {platform} webhooks")]
+    NoWebhookTarget {
+        /// The platform.
+        platform: Platform,
+        /// The missing field of [`WebhookTargets`].
+        target: &'static str,
+    },
+    /// The user has no live grant (nothing to remove, nothing to reconnect).
+    #[error("{user} has no live grant on {platform}")]
+    NoLiveGrant {
+        /// The platform.
+        platform: Platform,
+        /// The sandbox user.
+        user: String,
+    },
+    /// There is no delivery to replay yet.
+    #[error("no {0} webhook delivery to replay")]
+    NothingToReplay(Platform),
 }
 
 /// `Result` with the sandbox [`Error`].
@@ -859,6 +895,7 @@ fn router(inner: Arc<Inner>) -> Router {
         .merge(reddit_api)
         .merge(onlyfans_api)
         .merge(control::router())
+        .merge(apps::router())
         .fallback(not_found)
         .layer(axum::middleware::map_response(add_sandbox_header))
         .with_state(inner)

@@ -551,6 +551,9 @@ fn link_finish(inner: &Inner, session: &str, user: &str, end: LinkEnd<'_>) -> Re
         let conn = match end {
             LinkEnd::Success => {
                 let grant = store.new_grant(&code.client_id, user, Vec::new());
+                if let Some(g) = store.grants.get_mut(&grant) {
+                    g.client_reference_id = code.state.clone();
+                }
                 let conn = format!("conn_{}", crate::util::random_hex(12));
                 store.issue_access(grant, conn.clone(), now, ttl, TokenKind::Normal);
                 Some(conn)

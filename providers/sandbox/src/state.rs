@@ -75,6 +75,8 @@ pub(crate) struct Grant {
     pub(crate) access_tokens: VecDeque<String>,
     pub(crate) revoked: bool,
     pub(crate) refreshes: u64,
+    /// OnlyFans: the link session's `clientReferenceId`, echoed in connection webhooks.
+    pub(crate) client_reference_id: Option<String>,
 }
 
 /// The result of looking up an access token.
@@ -133,6 +135,7 @@ impl Store {
                 access_tokens: VecDeque::new(),
                 revoked: false,
                 refreshes: 0,
+                client_reference_id: None,
             },
         );
         self.by_user.entry(user.to_owned()).or_default().push(id);
@@ -288,6 +291,8 @@ pub(crate) struct Inner {
     api_keys: RwLock<HashMap<String, String>>,
     demo: Vec<SandboxClient>,
     platforms: [PlatformState; 4],
+    /// Webhook targets, signing secret and delivery logs.
+    pub(crate) hooks: crate::webhooks::Hooks,
 }
 
 impl Inner {
@@ -307,6 +312,7 @@ impl Inner {
             api_keys: RwLock::new(HashMap::new()),
             demo: Vec::new(),
             platforms: Platform::ALL.map(PlatformState::new),
+            hooks: crate::webhooks::Hooks::new(),
             config,
         };
         let mut demo = Vec::new();
