@@ -14,7 +14,9 @@ use integrations_core::{ClientSecret, Provider, ProviderError};
 use integrations_instagram::{InstagramConfig, InstagramProvider};
 use integrations_onlyfans::{OnlyFansConfig, OnlyFansProvider};
 use integrations_reddit::{RedditConfig, RedditProvider};
-use integrations_sandbox::{Consent, Platform, Sandbox, SandboxConfig, SandboxHandle};
+use integrations_sandbox::{
+    Consent, Platform, Sandbox, SandboxConfig, SandboxHandle, WebhookTargets,
+};
 use integrations_tiktok::{TikTokConfig, TikTokProvider};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -40,7 +42,62 @@ pub struct PlatformEntry {
     /// The platform's emulation in the sandbox.
     pub sandbox: Platform,
     from_lookup: fn(Lookup<'_>) -> Built,
-    for_sandbox: fn(&SandboxHandle, String) -> Built,
+    for_sandbox: fn(&SandboxHandle, &AppUrls) -> Built,
+}
+
+/// Where the app receives what a platform sends: the OAuth redirect and the platform
+/// webhook routes of `integrations-axum`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppUrls {
+    /// The redirect URI (`…/api/integrations/callback/{id}`).
+    pub redirect_uri: String,
+    /// The webhook routes, when the app serves them.
+    pub webhooks: Option<WebhookUrls>,
+}
+
+/// The platform webhook routes of `integrations-axum`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookUrls {
+    /// The webhook route (`…/api/integrations/webhooks/{id}`).
+    pub events: String,
+    /// The data-deletion route (`…/api/integrations/data-deletion/{id}`).
+    pub data_deletion: String,
+}
+
+impl AppUrls {
+    /// The routes of the platform `id` under the API mounted at `api` (an absolute URL).
+    pub fn new(api: &str, id: &str) -> Self {
+        Self {
+            redirect_uri: format!("{api}/callback/{id}"),
+            webhooks: Some(WebhookUrls {
+                events: format!("{api}/webhooks/{id}"),
+                data_deletion: format!("{api}/data-deletion/{id}"),
+            }),
+        }
+    }
+
+    /// Only a redirect URI: an app that receives no platform webhooks.
+    pub fn redirect_only(redirect_uri: String) -> Self {
+        Self {
+            redirect_uri,
+            webhooks: None,
+        }
+    }
+}
+
+/// Registers the app's webhook routes with the sandbox's emulation of `platform`, as a
+/// developer does in the platform's dashboard.
+fn register_webhooks(
+    sandbox: &SandboxHandle,
+    platform: Platform,
+    targets: Option<WebhookTargets>,
+) -> Result<(), ProviderError> {
+    match targets {
+        Some(targets) => sandbox
+            .set_webhook_targets(platform, targets)
+            .map_err(|e| ProviderError::Config(format!("sandbox webhook targets: {e}"))),
+        None => Ok(()),
+    }
 }
 
 impl PlatformEntry {
@@ -49,9 +106,10 @@ impl PlatformEntry {
         (self.from_lookup)(lookup)
     }
 
-    /// Builds the provider pointed at `sandbox`, with `redirect_uri` registered there.
-    pub fn for_sandbox(&self, sandbox: &SandboxHandle, redirect_uri: String) -> Built {
-        (self.for_sandbox)(sandbox, redirect_uri)
+    /// Builds the provider pointed at `sandbox`, with `urls.redirect_uri` registered
+    /// there and the app's webhook routes registered as the platform's webhook targets.
+    pub fn for_sandbox(&self, sandbox: &SandboxHandle, urls: &AppUrls) -> Built {
+        (self.for_sandbox)(sandbox, urls)
     }
 
     /// Whether the environment configures this platform: its credential variable is set
@@ -84,12 +142,25 @@ pub static PLATFORMS: [PlatformEntry; 4] = [
         credential_var: "INSTAGRAM_CLIENT_ID",
         sandbox: Platform::Instagram,
         from_lookup: |l| arc(InstagramConfig::from_lookup(l).and_then(InstagramProvider::new)),
-        for_sandbox: |sandbox, redirect| {
+        for_sandbox: |sandbox, app| {
             let (urls, c) = (sandbox.urls(), sandbox.client(Platform::Instagram));
+            let verify_token = integrations_core::oauth::generate_state();
+            register_webhooks(
+                sandbox,
+                Platform::Instagram,
+                app.webhooks.as_ref().map(|w| WebhookTargets {
+                    deauthorize_url: Some(w.events.clone()),
+                    data_deletion_url: Some(w.data_deletion.clone()),
+                    callback_url: Some(w.events.clone()),
+                    verify_token: Some(verify_token.clone()),
+                    ..WebhookTargets::default()
+                }),
+            )?;
             let config = InstagramConfig::builder()
                 .client_id(c.client_id.clone())
                 .client_secret(ClientSecret::new(c.client_secret.clone()))
-                .redirect_uri(redirect)
+                .webhook_verify_token(ClientSecret::new(verify_token))
+                .redirect_uri(&app.redirect_uri)
                 .www_base_url(&urls.instagram_www)
                 .api_base_url(&urls.instagram_api)
                 .graph_base_url(&urls.instagram_graph)
@@ -104,12 +175,20 @@ pub static PLATFORMS: [PlatformEntry; 4] = [
         credential_var: "TIKTOK_CLIENT_KEY",
         sandbox: Platform::TikTok,
         from_lookup: |l| arc(TikTokConfig::from_lookup(l).and_then(TikTokProvider::new)),
-        for_sandbox: |sandbox, redirect| {
+        for_sandbox: |sandbox, app| {
             let (urls, c) = (sandbox.urls(), sandbox.client(Platform::TikTok));
+            register_webhooks(
+                sandbox,
+                Platform::TikTok,
+                app.webhooks.as_ref().map(|w| WebhookTargets {
+                    callback_url: Some(w.events.clone()),
+                    ..WebhookTargets::default()
+                }),
+            )?;
             let config = TikTokConfig::builder()
                 .client_key(c.client_id.clone())
                 .client_secret(ClientSecret::new(c.client_secret.clone()))
-                .redirect_uri(redirect)
+                .redirect_uri(&app.redirect_uri)
                 .www_base_url(&urls.tiktok_www)
                 .api_base_url(&urls.tiktok_open)
                 .user_agent(USER_AGENT);
@@ -123,12 +202,13 @@ pub static PLATFORMS: [PlatformEntry; 4] = [
         credential_var: "REDDIT_CLIENT_ID",
         sandbox: Platform::Reddit,
         from_lookup: |l| arc(RedditConfig::from_lookup(l).and_then(RedditProvider::new)),
-        for_sandbox: |sandbox, redirect| {
+        // Reddit sends no webhooks.
+        for_sandbox: |sandbox, app| {
             let (urls, c) = (sandbox.urls(), sandbox.client(Platform::Reddit));
             let config = RedditConfig::builder()
                 .client_id(c.client_id.clone())
                 .client_secret(ClientSecret::new(c.client_secret.clone()))
-                .redirect_uri(redirect)
+                .redirect_uri(&app.redirect_uri)
                 .user_agent(USER_AGENT)
                 .www_base_url(&urls.reddit_www)
                 .oauth_base_url(&urls.reddit_oauth);
@@ -142,11 +222,20 @@ pub static PLATFORMS: [PlatformEntry; 4] = [
         credential_var: "ONLYFANS_API_KEY",
         sandbox: Platform::OnlyFans,
         from_lookup: |l| arc(OnlyFansConfig::from_lookup(l).and_then(OnlyFansProvider::new)),
-        for_sandbox: |sandbox, redirect| {
+        for_sandbox: |sandbox, app| {
             let (urls, c) = (sandbox.urls(), sandbox.client(Platform::OnlyFans));
+            register_webhooks(
+                sandbox,
+                Platform::OnlyFans,
+                app.webhooks.as_ref().map(|w| WebhookTargets {
+                    callback_url: Some(w.events.clone()),
+                    ..WebhookTargets::default()
+                }),
+            )?;
             let config = OnlyFansConfig::builder()
                 .api_key(ClientSecret::new(c.client_secret.clone()))
-                .redirect_uri(redirect)
+                .webhook_secret(ClientSecret::new(sandbox.onlyfans_webhook_secret()))
+                .redirect_uri(&app.redirect_uri)
                 .api_base_url(&urls.onlyfans_gateway);
             arc(config.build().and_then(OnlyFansProvider::new))
         },
@@ -177,14 +266,14 @@ pub fn display_name(provider: &dyn Provider) -> String {
 }
 
 /// Every built-in platform pointed at `sandbox`; `redirect` gives each one's registered
-/// redirect URI.
+/// redirect URI (no webhook routes are registered: a program without a server).
 pub fn sandbox_providers(
     sandbox: &SandboxHandle,
     redirect: impl Fn(Platform) -> String,
 ) -> Result<Vec<Arc<dyn Provider>>, SetupError> {
     PLATFORMS
         .iter()
-        .map(|p| Ok(p.for_sandbox(sandbox, redirect(p.sandbox))?))
+        .map(|p| Ok(p.for_sandbox(sandbox, &AppUrls::redirect_only(redirect(p.sandbox)))?))
         .collect()
 }
 
@@ -226,7 +315,8 @@ pub async fn server_providers(
     extra: Vec<Arc<dyn Provider>>,
 ) -> Result<ProviderSet, SetupError> {
     let env = |name: &str| std::env::var(name).ok();
-    let callback = |id: &str| format!("{base_url}/api/integrations/callback/{id}");
+    let api = format!("{base_url}/api/integrations");
+    let callback = |id: &str| AppUrls::new(&api, id).redirect_uri;
     let mut built = Vec::new();
     for p in PLATFORMS.iter().filter(|p| !disabled.contains(p.id)) {
         let from_env = credentials_from_env && p.configured(&env)?;
@@ -257,7 +347,10 @@ pub async fn server_providers(
     for (p, from_env) in built {
         let (provider, source) = match (from_env, &set.sandbox) {
             (Some(provider), _) => (provider, "environment"),
-            (None, Some(sandbox)) => (p.for_sandbox(sandbox, callback(p.id))?, "sandbox"),
+            (None, Some(sandbox)) => (
+                p.for_sandbox(&sandbox.handle(), &AppUrls::new(&api, p.id))?,
+                "sandbox",
+            ),
             // Not reached: the sandbox started for every platform without credentials.
             (None, None) => continue,
         };

@@ -30,6 +30,10 @@ pub(crate) struct ApiState {
     pub(crate) home: Arc<str>,
     /// The OpenAPI document served at `GET /openapi.json`, serialized once.
     pub(crate) openapi: Option<axum::body::Bytes>,
+    /// Where the API is mounted (absolute URLs given to platforms).
+    pub(crate) api_base: Arc<str>,
+    /// The app's public origin (`https://app.example.com`), when configured.
+    pub(crate) public_origin: Option<Arc<str>>,
 }
 
 impl HasAuth for ApiState {
@@ -69,6 +73,16 @@ pub(crate) fn router(state: ApiState) -> Router {
         // Only for the methods a route takes: another method is a 405 whatever its
         // content type or origin.
         .route_layer(axum::middleware::from_fn(crate::guard::same_site_json))
+        // Platforms call these, signed, without a session, cross-site and in their own
+        // content types: the guard above does not apply.
+        .route(
+            "/webhooks/{provider}",
+            get(crate::platform::events).post(crate::platform::events),
+        )
+        .route(
+            "/data-deletion/{provider}",
+            get(crate::platform::deletion_status).post(crate::platform::data_deletion),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(crate::guard::json_errors))

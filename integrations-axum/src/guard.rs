@@ -102,7 +102,12 @@ pub(crate) async fn json_errors(request: Request, next: Next) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if (status.is_client_error() || status.is_server_error()) && !json {
+    // A page meant for people (the data-deletion status page) keeps its HTML.
+    let html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if (status.is_client_error() || status.is_server_error()) && !json && !html {
         let (code, message) = match status {
             StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "The request is too large."),
             StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", crate::api::MSG_METHOD),

@@ -16,6 +16,14 @@
 //!   cap ([`ServeLimits`]); [`spawn`] runs it in a task of its own and returns a
 //!   [`ServerHandle`] with the bound address, to wait for or shut down.
 //! - [`not_found`] answers the API's JSON 404, a fallback for the rest of a host's app.
+//! - The routes platforms call, mounted with the API and open without a session (the
+//!   platform's signature authenticates them, see
+//!   [`platform_webhooks`](integrations_core::platform_webhooks)):
+//!   `GET|POST /webhooks/{provider}` (handshakes and deliveries: Meta's Deauthorize
+//!   callback and Graph webhooks, TikTok, the OnlyFans gateways) and
+//!   `POST /data-deletion/{provider}` (Meta's Data Deletion Request callback, answering
+//!   `{"url", "confirmation_code"}`), whose `url` is the request's public status page,
+//!   `GET /data-deletion/{provider}?code=…`. Bodies over 64 KiB are refused.
 //!
 //! State-changing routes take JSON only (`Content-Type: application/json`, so a cross-site
 //! form cannot reach them without a CORS preflight) and refuse requests whose
@@ -62,6 +70,7 @@ mod auth;
 mod guard;
 mod openapi;
 mod page;
+mod platform;
 mod serve;
 #[cfg(feature = "demo-session")]
 pub mod session;
@@ -124,6 +133,10 @@ pub struct PageConfig {
     /// A URL answering `GET` with `{"userId": n}` for the signed-in user, shown in the
     /// top bar when set.
     pub whoami_url: Option<String>,
+    /// The scheme and host the app is reached at from outside
+    /// (`https://app.example.com`), for absolute URLs handed to platforms (the status
+    /// page of a data-deletion request). `None` takes the request's `Host` header.
+    pub public_origin: Option<String>,
 }
 
 impl Default for PageConfig {
@@ -137,6 +150,7 @@ impl Default for PageConfig {
             sign_in_url: None,
             sign_out_action: None,
             whoami_url: None,
+            public_origin: None,
         }
     }
 }
@@ -205,6 +219,8 @@ impl IntegrationsRouter {
             cards: Arc::new(self.cards.clone()),
             home: self.page.page_url.as_str().into(),
             openapi,
+            api_base: self.page.api_base.trim_end_matches('/').into(),
+            public_origin: self.page.public_origin.as_deref().map(Into::into),
         })
     }
 

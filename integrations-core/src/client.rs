@@ -156,7 +156,10 @@ impl fmt::Debug for WebhookSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookSettings")
             .field("secrets", &self.secrets.len())
-            .field("verify_token", &self.verify_token.as_ref().map(|_| "[redacted]"))
+            .field(
+                "verify_token",
+                &self.verify_token.as_ref().map(|_| "[redacted]"),
+            )
             .field("tolerance", &self.tolerance)
             .finish()
     }

@@ -141,7 +141,8 @@ impl Error {
                 ProviderError::Unavailable { .. } | ProviderError::Network { .. } => MSG_NETWORK,
                 _ => MSG_INTERNAL,
             },
-            Self::Busy | Self::Store(_) | Self::Crypto(_) | Self::WebhookRefused(_) => MSG_INTERNAL,
+            Self::Busy | Self::Store(_) | Self::Crypto(_) => MSG_INTERNAL,
+            Self::WebhookRefused(r) => r.summary(),
         }
     }
 

@@ -255,6 +255,21 @@ impl WebhookRefusal {
         }
     }
 
+    /// A sentence for the answer's `message` (no detail from the request).
+    pub fn summary(&self) -> &'static str {
+        match self {
+            Self::Unsupported => "This platform sends no webhooks here.",
+            Self::NotConfigured => "Webhooks of this platform are not set up here.",
+            Self::Method => "This webhook address does not take that method.",
+            Self::TooLarge(_) => "The webhook body is too large.",
+            Self::MissingSignature(_) => "The webhook carries no signature.",
+            Self::BadSignature => "The webhook signature does not match.",
+            Self::Stale => "The webhook timestamp is too old or in the future.",
+            Self::VerifyToken => "The verify token does not match.",
+            Self::Malformed(_) => "The webhook is not what the platform sends.",
+        }
+    }
+
     /// The HTTP status to answer: 404 for a route that does not exist for the provider,
     /// 405, 413, 401 for authentication failures, 403 for a handshake with the wrong
     /// token (what Meta's samples answer), 400 for the rest.

@@ -53,11 +53,24 @@ impl IntegrationView {
             is_connected: status == IntegrationStatus::Connected,
             expires_at: usable_token_expiry(record),
             scope: record.scope.clone(),
-            metadata: record.metadata.clone(),
+            metadata: shown_metadata(&record.metadata),
             last_error: record.last_error.clone(),
             created_at: record.created_at,
             updated_at: record.updated_at,
         }
+    }
+}
+
+/// The metadata shown: the stored one without the account's other platform ids
+/// ([`ALIASES_KEY`](crate::store::ALIASES_KEY)), which only serve to match webhooks.
+fn shown_metadata(metadata: &serde_json::Value) -> serde_json::Value {
+    match metadata {
+        serde_json::Value::Object(m) if m.contains_key(crate::store::ALIASES_KEY) => {
+            let mut m = m.clone();
+            m.remove(crate::store::ALIASES_KEY);
+            serde_json::Value::Object(m)
+        }
+        other => other.clone(),
     }
 }
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Fields asked of `GET {graph}/me`.
-pub const PROFILE_FIELDS: &str = "user_id,username,name,account_type,profile_picture_url,followers_count,follows_count,media_count";
+pub const PROFILE_FIELDS: &str = "id,user_id,username,name,account_type,profile_picture_url,followers_count,follows_count,media_count";
 
 /// An Instagram id sent as a JSON number (possibly above 2^53, so never read as `f64`) or
 /// as a string; kept as its decimal text.
@@ -107,6 +107,9 @@ pub(crate) struct ShortLived {
 /// The reply of `GET {graph}/me`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct MeReply {
+    /// The app-scoped user id.
+    #[serde(default)]
+    pub(crate) id: Option<IgId>,
     #[serde(default)]
     pub(crate) user_id: Option<IgId>,
     #[serde(default)]
@@ -150,6 +153,11 @@ pub struct InstagramMetadata {
     /// Media published.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_count: Option<u64>,
+    /// The account's other id, the app-scoped user id (`id` of `/me`), stored under
+    /// [`ALIASES_KEY`](integrations_core::store::ALIASES_KEY) so that Meta's callbacks,
+    /// whichever id they carry, find the account.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platform_aliases: Vec<String>,
 }
 
 /// The raw calls, sharing one client.
@@ -310,10 +318,19 @@ mod tests {
             account_type: None,
             follows_count: None,
             media_count: None,
+            platform_aliases: Vec::new(),
         };
         assert_eq!(
             serde_json::to_value(&m).unwrap(),
             serde_json::json!({"ig_business_id": "1", "username": "acme", "followers_count": 3})
+        );
+        let with_alias = InstagramMetadata {
+            platform_aliases: vec!["9001".into()],
+            ..m
+        };
+        assert_eq!(
+            serde_json::to_value(&with_alias).unwrap()[integrations_core::store::ALIASES_KEY],
+            serde_json::json!(["9001"])
         );
     }
 }

@@ -79,16 +79,19 @@
 mod api;
 mod config;
 mod error;
+mod webhooks;
 
 pub use api::{IgId, InstagramMetadata, PROFILE_FIELDS};
 pub use config::{
     DEFAULT_API_BASE_URL, DEFAULT_GRAPH_BASE_URL, DEFAULT_SCOPE, DEFAULT_WWW_BASE_URL,
     InstagramConfig, InstagramConfigBuilder,
 };
+pub use webhooks::{DEAUTHORIZED_REASON, SIGNATURE_HEADER, SignedRequest, parse_signed_request};
 
 use async_trait::async_trait;
 use chrono::TimeDelta;
 use integrations_core::client::{ApiClient, metadata_json};
+use integrations_core::platform_webhooks::{PlatformWebhook, WebhookRefusal, WebhookRequest};
 use integrations_core::{
     AccessToken, AuthorizationRequest, CallbackParams, Capabilities, CodeExchange, PkceSupport,
     Profile, Provider, ProviderError, ProviderId, RefreshRequest, RefreshToken, TokenSet,
@@ -228,6 +231,12 @@ impl Provider for InstagramProvider {
             account_type: me.account_type,
             follows_count: me.follows_count,
             media_count: me.media_count,
+            platform_aliases: me
+                .id
+                .map(|id| id.0)
+                .filter(|id| !id.is_empty() && *id != ig_business_id)
+                .into_iter()
+                .collect(),
         };
         Ok(Profile {
             account_id: ig_business_id,
@@ -257,6 +266,17 @@ impl Provider for InstagramProvider {
             .client
             .identify(request)
             .query(&[("access_token", access_token.expose_secret())])
+    }
+
+    /// Meta's callbacks (see the crate docs, "Webhooks"): on the events route the
+    /// Deauthorize callback (a `signed_request` form) and Graph webhooks (the
+    /// `hub.challenge` handshake, `X-Hub-Signature-256` deliveries, acknowledged and
+    /// ignored); on the data-deletion route the Data Deletion Request callback.
+    fn read_webhook(
+        &self,
+        request: &WebhookRequest<'_>,
+    ) -> Result<PlatformWebhook, WebhookRefusal> {
+        webhooks::read(&self.api.config.client, request)
     }
 }
 

@@ -493,6 +493,7 @@ async fn profile_reads_the_professional_account() {
             "ig_business_id": "17841405793187218", "username": "acme",
             "profile_picture_url": "https://scontent.example/acme.jpg",
             "followers_count": 1200, "name": "Acme", "account_type": "BUSINESS",
+            "platform_aliases": ["7590000000000001"],
             "follows_count": 80, "media_count": 54
         })
     );

@@ -76,7 +76,7 @@ async fn me(sb: &Sandbox, token: &str) -> reqwest::Response {
     http()
         .get(format!("{}/me", sb.instagram_graph()))
         .query(&[
-            ("fields", "user_id,username,name,account_type,profile_picture_url,followers_count,follows_count,media_count"),
+            ("fields", "id,user_id,username,name,account_type,profile_picture_url,followers_count,follows_count,media_count"),
             ("access_token", token),
         ])
         .send()
