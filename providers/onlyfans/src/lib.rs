@@ -78,7 +78,10 @@
 //! - **OnlyFansAPI.com** (`Signature`): the console's (or `POST /api/webhooks`) signing
 //!   secret, any string; the header is the hex HMAC-SHA256 of the raw body keyed with its
 //!   bytes. There is no timestamp and no event id: a delivery is deduplicated by the
-//!   SHA-256 of its body, and a replay of an event never received before is accepted.
+//!   SHA-256 of its body, so a replay of an event never received before is accepted, and
+//!   a later event with a body identical to an earlier one counts as its replay while the
+//!   earlier receipt is kept (`ServiceConfig::webhook_receipt_retention`, 7 days by
+//!   default).
 //!   `accounts.session_expired`, `accounts.authentication_failed`,
 //!   `accounts.otp_code_required` and `accounts.face_otp_required` are `SessionLost`,
 //!   `accounts.reconnected` is `Restored`, anything else is ignored. The account is found
