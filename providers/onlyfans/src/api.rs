@@ -56,6 +56,12 @@ pub struct OnlyFansMetadata {
     /// The avatar URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar_url: Option<String>,
+    /// The ids the gateway's webhooks may name the account by, stored under
+    /// [`ALIASES_KEY`](integrations_core::store::ALIASES_KEY) (`platform_aliases`): the
+    /// [`connection_alias`](crate::connection_alias) of the gateway connection, a digest
+    /// (the connection id itself is a credential and is never stored in the clear).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platform_aliases: Vec<String>,
 }
 
 impl SelfProfile {
@@ -87,6 +93,7 @@ impl SelfProfile {
             username,
             display_name: non_empty(self.name),
             avatar_url: non_empty(self.avatar),
+            platform_aliases: Vec::new(),
         })
     }
 }

@@ -38,6 +38,60 @@
 //! Every name of that contract (base URL, header names, callback parameter, paths) is
 //! configurable on [`OnlyFansConfigBuilder`]. See `docs/providers.md` in the repository.
 //!
+//! [`fetch_profile`](Provider::fetch_profile) also stores, under `platform_aliases` of the
+//! metadata, the [`connection_alias`] of the connection (`connection-sha256:` and the hex
+//! SHA-256 of its id: the id is a credential and is never stored in the clear), by which a
+//! gateway webhook naming the connection finds the account.
+//!
+//! # Webhooks
+//!
+//! [`Provider::read_webhook`] reads the gateway's webhooks, to be passed in by the host's
+//! route through
+//! [`Integrations::handle_platform_webhook`](integrations_core::Integrations::handle_platform_webhook).
+//! Setup: register the host's webhook URL with the gateway and put its signing secret in
+//! **`ONLYFANS_WEBHOOK_SECRETS`** (comma-separated: several during a rotation, or one per
+//! gateway; the builder's `webhook_secret`). Without one, every webhook is refused with
+//! [`WebhookRefusal::NotConfigured`]. `ONLYFANS_WEBHOOK_TOLERANCE_SECS` (default 300)
+//! bounds the Svix timestamp.
+//!
+//! Only `POST` on the events route is taken (`GET` → [`WebhookRefusal::Method`], the
+//! data-deletion route → [`WebhookRefusal::Unsupported`]). The signature is checked
+//! (over the raw body, in constant time) before the body is read. The dialect is told by
+//! its header:
+//!
+//! - **OFAuth** (`svix-signature`, or `webhook-signature`): OFAuth's dashboard
+//!   (Webhooks: URL, events, secret) gives a `whsec_…` secret. Verified as Svix /
+//!   Standard Webhooks (`svix-id`, `svix-timestamp`, `svix-signature`, as OFAuth's
+//!   official SDKs check them) with every configured secret that reads as `whsec_…`; the
+//!   `svix-id` is the event id. OFAuth's docs also describe an `OFAuth-Signature` header
+//!   and an `x-signature` keyed with the API key; those disagree with the SDKs, which are
+//!   followed, and are refused. The body's event name is read from `eventType` (SDK types)
+//!   or `type` (docs), the OnlyFans user id from `data.connection.platformUserId` or
+//!   `data.connection.userData.id`, since which shape is live is unconfirmed.
+//!   - `connection.expired`, and `connection.updated` with status `expired` or
+//!     `awaiting_2fa`: [`PlatformAction::SessionLost`](integrations_core::PlatformAction::SessionLost)
+//!     (the account needs reconnecting; its connection id is kept);
+//!   - `connection.updated` with status `active`: [`PlatformAction::Restored`](integrations_core::PlatformAction::Restored);
+//!   - anything else (`connection.created`, `rules.updated`, ...): acknowledged, ignored.
+//!
+//!   The account is found by its OnlyFans user id, then by the connection's alias.
+//! - **OnlyFansAPI.com** (`Signature`): the console's (or `POST /api/webhooks`) signing
+//!   secret, any string; the header is the hex HMAC-SHA256 of the raw body keyed with its
+//!   bytes. There is no timestamp and no event id: a delivery is deduplicated by the
+//!   SHA-256 of its body, so a replay of an event never received before is accepted, and
+//!   a later event with a body identical to an earlier one counts as its replay while the
+//!   earlier receipt is kept (`ServiceConfig::webhook_receipt_retention`, 7 days by
+//!   default).
+//!   `accounts.session_expired`, `accounts.authentication_failed`,
+//!   `accounts.otp_code_required` and `accounts.face_otp_required` are `SessionLost`,
+//!   `accounts.reconnected` is `Restored`, anything else is ignored. The account is found
+//!   by the alias of `account_id` (with OnlyFansAPI.com as the gateway, its account id is
+//!   the connection id this provider stores). **Unconfirmed:** whether
+//!   `accounts.session_expired` means the gateway already recovered the session by itself
+//!   (one integration reads it so); it is treated as a lost session, and a later
+//!   `accounts.reconnected` restores the account.
+//! - Neither header: [`WebhookRefusal::MissingSignature`] (`svix-signature`).
+//!
 //! # Example
 //!
 //! ```no_run
@@ -71,6 +125,7 @@
 mod api;
 mod config;
 mod error;
+mod webhooks;
 
 pub use api::OnlyFansMetadata;
 pub use config::{
@@ -79,10 +134,12 @@ pub use config::{
     DEFAULT_LINK_INIT_PATH, DEFAULT_SELF_PATH, DEFAULT_STATE_PARAM, LEGACY_GATEWAY_URL_VAR,
     OnlyFansConfig, OnlyFansConfigBuilder,
 };
+pub use webhooks::{CONNECTION_ALIAS_PREFIX, ONLYFANSAPI_SIGNATURE_HEADER, connection_alias};
 
 use async_trait::async_trait;
 use integrations_core::client::{ApiClient, metadata_json};
 use integrations_core::http::CappedResponse;
+use integrations_core::platform_webhooks::{PlatformWebhook, WebhookRefusal, WebhookRequest};
 use integrations_core::secret::{AccessToken, RefreshToken};
 use integrations_core::{
     AuthorizationRequest, CallbackOutcome, CallbackParams, CallbackReply, Capabilities,
@@ -199,8 +256,12 @@ impl Provider for OnlyFansProvider {
         })
     }
 
+    /// `GET {api}/v2/access/self` into [`OnlyFansMetadata`], with the connection's
+    /// [`connection_alias`] under `platform_aliases` (for the gateway's webhooks).
     async fn fetch_profile(&self, access_token: &AccessToken) -> Result<Profile, ProviderError> {
-        let metadata = self.api.access_self(access_token.expose_secret()).await?;
+        let connection_id = access_token.expose_secret();
+        let mut metadata = self.api.access_self(connection_id).await?;
+        metadata.platform_aliases = vec![connection_alias(connection_id)];
         Ok(Profile {
             account_id: metadata.account_id.clone(),
             username: Some(metadata.username.clone()),
@@ -237,6 +298,16 @@ impl Provider for OnlyFansProvider {
     fn api_error(&self, response: &CappedResponse) -> Option<ProviderError> {
         let key = self.config().client().client_secret().expose_secret();
         error::check(response, &[key]).err()
+    }
+
+    /// The gateway's webhooks (see the crate docs, "Webhooks"): `POST` to the events
+    /// route, signed with a secret of `ONLYFANS_WEBHOOK_SECRETS`; OFAuth's Svix-signed
+    /// `connection.*` events and OnlyFansAPI.com's `accounts.*` events.
+    fn read_webhook(
+        &self,
+        request: &WebhookRequest<'_>,
+    ) -> Result<PlatformWebhook, WebhookRefusal> {
+        webhooks::read(&self.api.config, request)
     }
 
     /// Adds the API key header and the connection id header (the access token is the

@@ -8,7 +8,7 @@ use integrations_core::{
     ProviderError, RefreshRequest,
 };
 use integrations_onlyfans::{
-    OnlyFansConfig, OnlyFansConfigBuilder, OnlyFansMetadata, OnlyFansProvider,
+    OnlyFansConfig, OnlyFansConfigBuilder, OnlyFansMetadata, OnlyFansProvider, connection_alias,
 };
 use std::time::Duration;
 use wiremock::matchers::{body_json, header, method, path};
@@ -179,7 +179,8 @@ async fn exchange_verifies_the_connection_and_returns_it_as_the_token() {
             "account_id": "123456",
             "username": "jane",
             "display_name": "Jane Doe",
-            "avatar_url": "https://public.onlyfans.example/files/avatar.jpg"
+            "avatar_url": "https://public.onlyfans.example/files/avatar.jpg",
+            "platform_aliases": [connection_alias("conn_abc123")]
         })
     );
     let meta: OnlyFansMetadata = serde_json::from_value(profile.metadata).unwrap();

@@ -5,7 +5,7 @@ use integrations_core::{
     CallbackParams, ClientSecret, EncryptionKey, Error, IntegrationStatus, Integrations,
     MemoryStore, Provider, ProviderError, TokenCipher, UserId,
 };
-use integrations_onlyfans::{OnlyFansConfig, OnlyFansProvider};
+use integrations_onlyfans::{OnlyFansConfig, OnlyFansProvider, connection_alias};
 use integrations_sandbox::{Platform, Sandbox, SandboxConfig};
 use std::sync::Arc;
 
@@ -66,6 +66,18 @@ async fn link_connect_profile_disconnect_and_expired_session() {
         info.account_id.as_str()
     );
     assert_eq!(connection.account.username.as_deref(), Some("jane"));
+    // The connection's alias (a digest, never the id itself) for the gateway's webhooks.
+    assert_eq!(
+        connection.account.metadata["platform_aliases"],
+        serde_json::json!([connection_alias(&connection_id)])
+    );
+    assert!(
+        !connection
+            .account
+            .metadata
+            .to_string()
+            .contains(&connection_id)
+    );
     assert_eq!(
         connection.account.expires_at, None,
         "gateway sessions carry no expiry"

@@ -46,6 +46,37 @@
 //! Every description, message and body kept in an error is scrubbed of the secrets we sent
 //! (tokens, code, verifier, client secret).
 //!
+//! # Webhooks
+//!
+//! [`Provider::read_webhook`] reads what TikTok sends to the app's callback URL, to be
+//! passed in by the host's route through
+//! [`Integrations::handle_platform_webhook`](integrations_core::Integrations::handle_platform_webhook).
+//! Setup: register the callback URL (HTTPS) on the app in the TikTok Developer Portal; once
+//! one is set, every event is subscribed (<https://developers.tiktok.com/doc/webhooks-overview/>).
+//! Nothing else is needed: TikTok signs with the app's client secret. Optional variables:
+//! `TIKTOK_WEBHOOK_SECRETS` (more secrets to accept, comma-separated, such as the previous
+//! client secret during a rotation) and `TIKTOK_WEBHOOK_TOLERANCE_SECS` (default 300).
+//!
+//! - Only `POST` on the events route: a `GET` is [`WebhookRefusal::Method`], the
+//!   data-deletion route [`WebhookRefusal::Unsupported`].
+//! - `TikTok-Signature: t=<unix s>,s=<hex>` (<https://developers.tiktok.com/doc/webhooks-verification>)
+//!   is checked first: missing → `MissingSignature`, unreadable → `Malformed`, `t` outside
+//!   the tolerance (TikTok names none) → `Stale`, `s` not the lowercase hex
+//!   HMAC-SHA256 of `"<t>." + raw body` under the client secret or a configured webhook
+//!   secret (compared in constant time) → `BadSignature`.
+//! - Then the body `{client_key, event, create_time, user_openid, content}`
+//!   (<https://developers.tiktok.com/doc/webhooks-events/>): not that JSON, or a
+//!   `client_key` other than ours → `Malformed`. `content` is documented as a JSON object
+//!   serialized into a string; an object is accepted too.
+//! - `authorization.removed` is [`PlatformAction::Revoked`](integrations_core::PlatformAction::Revoked)
+//!   for the account whose `open_id` is `user_openid` (its tokens are cleared: TikTok has
+//!   already revoked them), with [`removal_reason`] of `content.reason` as the account's
+//!   last error and `create_time` as the time (an event dated before the account's current
+//!   authorization changes nothing). Any other event (`video.publish.completed`, ...) is
+//!   acknowledged and ignored.
+//! - TikTok sends no event id: a delivery is deduplicated by the SHA-256 of its body
+//!   (retries are at least once, for up to 72 hours).
+//!
 //! # Example
 //!
 //! ```
@@ -82,16 +113,19 @@
 mod api;
 mod config;
 mod error;
+mod webhooks;
 
 pub use api::{BASIC_USER_FIELDS, TikTokMetadata};
 pub use config::{
     DEFAULT_API_BASE_URL, DEFAULT_SCOPE, DEFAULT_USER_INFO_FIELDS, DEFAULT_WWW_BASE_URL,
     PkceChallengeEncoding, TikTokConfig, TikTokConfigBuilder,
 };
+pub use webhooks::{AUTHORIZATION_REMOVED, SIGNATURE_HEADER, removal_reason};
 
 use async_trait::async_trait;
 use integrations_core::client::{ApiClient, metadata_json};
 use integrations_core::engine::{ClientAuth, OAuthDialect, OAuthEngine, RevokeStyle};
+use integrations_core::platform_webhooks::{PlatformWebhook, WebhookRefusal, WebhookRequest};
 use integrations_core::{
     AccessToken, AuthorizationRequest, Capabilities, CodeExchange, PkceSupport, Profile, Provider,
     ProviderError, ProviderId, RefreshRequest, RefreshToken, TokenSet,
@@ -231,6 +265,18 @@ impl Provider for TikTokProvider {
         refresh_token: Option<&RefreshToken>,
     ) -> Result<(), ProviderError> {
         self.api.engine.revoke(access_token, refresh_token).await
+    }
+
+    /// TikTok's webhooks (see the crate docs, "Webhooks"): `POST` to the events route,
+    /// `TikTok-Signature` checked against the client secret (and any
+    /// `TIKTOK_WEBHOOK_SECRETS`) before the body is read; `authorization.removed` is
+    /// [`PlatformAction::Revoked`](integrations_core::PlatformAction::Revoked), any other
+    /// event is acknowledged and ignored.
+    fn read_webhook(
+        &self,
+        request: &WebhookRequest<'_>,
+    ) -> Result<PlatformWebhook, WebhookRefusal> {
+        webhooks::read(&self.api.config, request)
     }
 
     fn authorize_request(
