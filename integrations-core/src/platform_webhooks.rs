@@ -177,6 +177,15 @@ pub enum AccountMatch {
     /// [`ALIASES_KEY`](crate::store::ALIASES_KEY) of its metadata (found with
     /// [`TokenStore::find_account_by_alias`](crate::TokenStore::find_account_by_alias)).
     Alias(String),
+    /// The account with this `provider_account_id`, only while it lists `alias` among its
+    /// other ids (or lists none): an event about one connection of the account (a
+    /// gateway's connection id) must not reach a newer connection of the same account.
+    IdWithAlias {
+        /// The `provider_account_id`.
+        id: String,
+        /// The other id the account must list.
+        alias: String,
+    },
 }
 
 /// What an event means for the account it names.

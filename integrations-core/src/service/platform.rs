@@ -171,6 +171,10 @@ impl Integrations {
             let found = match m {
                 AccountMatch::Id(id) => store.find_account(provider, id).await?,
                 AccountMatch::Alias(alias) => store.find_account_by_alias(provider, alias).await?,
+                AccountMatch::IdWithAlias { id, alias } => store
+                    .find_account(provider, id)
+                    .await?
+                    .filter(|r| has_alias_or_none(r, alias)),
             };
             if found.is_some() {
                 return Ok(found);
@@ -187,7 +191,12 @@ impl Integrations {
     ) -> Result<String> {
         // The user authorized again after the platform's event: it is about a grant
         // that no longer exists here.
-        let authorized_after = |r: &AccountRecord| matches!((event.occurred_at, r.token_issued_at), (Some(at), Some(issued)) if at < issued);
+        // Platforms date events in whole seconds: an event in the second of the
+        // authorization is not older than it.
+        let authorized_after = |r: &AccountRecord| {
+            matches!((event.occurred_at, r.token_issued_at),
+                (Some(at), Some(issued)) if at.timestamp() < issued.timestamp())
+        };
         let user = record.user_id;
         let pid = record.provider.clone();
         let account = record.provider_account_id.clone();
@@ -300,5 +309,18 @@ impl Integrations {
             }
         }
         Err(Error::Busy)
+    }
+}
+
+/// Whether the account lists `alias` among its other ids, or lists none (a row stored
+/// before its provider recorded aliases).
+fn has_alias_or_none(record: &AccountRecord, alias: &str) -> bool {
+    match record
+        .metadata
+        .get(crate::store::ALIASES_KEY)
+        .and_then(|v| v.as_array())
+    {
+        Some(ids) if !ids.is_empty() => ids.iter().any(|v| v.as_str() == Some(alias)),
+        _ => true,
     }
 }

@@ -207,9 +207,21 @@ fn read_ofauth(
     if let Some(c) = connection {
         let user = id_text(c.platform_user_id.as_ref())
             .or_else(|| id_text(c.user_data.as_ref().and_then(|u| u.id.as_ref())));
-        accounts.extend(user.map(AccountMatch::Id));
-        accounts
-            .extend(id_text(c.id.as_ref()).map(|id| AccountMatch::Alias(connection_alias(&id))));
+        let alias = id_text(c.id.as_ref()).map(|id| connection_alias(&id));
+        // The user's account, only while it holds this connection: a late event about
+        // an older connection must not reach the one the user linked since.
+        match (user, alias) {
+            (Some(id), Some(alias)) => {
+                accounts.push(AccountMatch::IdWithAlias {
+                    id,
+                    alias: alias.clone(),
+                });
+                accounts.push(AccountMatch::Alias(alias));
+            }
+            (Some(id), None) => accounts.push(AccountMatch::Id(id)),
+            (None, Some(alias)) => accounts.push(AccountMatch::Alias(alias)),
+            (None, None) => {}
+        }
         status = c.status;
     }
     let action = match (name.as_str(), status.as_deref().map(str::trim)) {

@@ -8,7 +8,7 @@ use integrations_core::{
     CallbackParams, ClientSecret, EncryptionKey, Error, IntegrationStatus, Integrations,
     MemoryStore, ProviderError, TokenCipher, UserId,
 };
-use integrations_onlyfans::{OnlyFansConfig, OnlyFansProvider, connection_alias};
+use integrations_onlyfans::{OnlyFansConfig, OnlyFansProvider};
 use std::sync::Arc;
 use std::time::Duration;
 use wiremock::matchers::{header, method, path};
@@ -171,8 +171,7 @@ async fn the_whole_flow_through_integrations() {
             "account_id": "123456",
             "username": "jane",
             "display_name": "Jane Doe",
-            "avatar_url": "https://public.onlyfans.example/files/avatar.jpg",
-            "platform_aliases": [connection_alias("conn_abc123")]
+            "avatar_url": "https://public.onlyfans.example/files/avatar.jpg"
         })
     );
 

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use hmac::{KeyInit, Mac};
 use integrations_core::platform_webhooks::WebhookMethod;
 use integrations_core::store::StoredStatus;
@@ -232,7 +232,10 @@ fn ofauth_connection_events() {
             id: "msg_1".into(),
             name: "connection.expired".into(),
             accounts: vec![
-                AccountMatch::Id(PUID.into()),
+                AccountMatch::IdWithAlias {
+                    id: PUID.into(),
+                    alias: connection_alias(CONN)
+                },
                 AccountMatch::Alias(connection_alias(CONN)),
             ],
             occurred_at: Some(now()),
@@ -296,7 +299,10 @@ fn ofauth_documented_variant_type_user_data_and_timestamp() {
     assert_eq!(
         e.accounts,
         vec![
-            AccountMatch::Id(PUID.into()),
+            AccountMatch::IdWithAlias {
+                id: PUID.into(),
+                alias: connection_alias(CONN)
+            },
             AccountMatch::Alias(connection_alias(CONN))
         ]
     );
@@ -712,9 +718,8 @@ async fn setup() -> Setup {
             .unwrap(),
     )
     .unwrap();
-    // The gateway dates its deliveries in whole seconds: the account is linked a minute
-    // before (by the service's clock), so that they are not taken for older events.
-    let clock = Arc::new(ManualClock::new(Utc::now() - TimeDelta::minutes(1)));
+    // Connected now: the removal, dated in whole seconds, may fall in the same second.
+    let clock = Arc::new(ManualClock::new(Utc::now()));
     let store = Arc::new(MemoryStore::new());
     let integrations =
         Integrations::builder(store.clone(), TokenCipher::new(EncryptionKey::generate()))
@@ -753,9 +758,21 @@ async fn setup() -> Setup {
         account,
         sandbox.user_info(Platform::OnlyFans, "demo").account_id
     );
+    let stored = store
+        .find_account(
+            &integrations_core::ProviderId::new("onlyfans").unwrap(),
+            &account,
+        )
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
-        connected.account.metadata["platform_aliases"],
+        stored.metadata["platform_aliases"],
         serde_json::json!([connection_alias(&connection_id)])
+    );
+    assert!(
+        connected.account.metadata.get("platform_aliases").is_none(),
+        "the view does not show the aliases"
     );
     Setup {
         sandbox,
