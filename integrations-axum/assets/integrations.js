@@ -204,7 +204,9 @@
           ? [name + ' ', el('span', { class: 'account-handle' }, handle)]
           : [el('span', { class: 'account-username' }, handle)]),
         ...meta2,
-        account.lastError && !needsAttention(account)
+        // Why it failed; for a revoked connection, the reason the platform gave (the
+        // user removed the app there, ...). An expired token needs no explanation.
+        account.lastError && account.status !== 'expired'
           ? el('div', { class: 'account-error' }, account.lastError) : null
       ]),
       el('div', { class: 'account-actions' }, actions)

@@ -261,3 +261,170 @@ async fn journey_reconnect_an_expired_account() {
         server.shutdown().await;
     }
 }
+
+/// The apps page of the sandbox's `platform`, where a sandbox user removes the app.
+async fn apps_page(c: &Client, sandbox: &integrations_sandbox::SandboxHandle, platform: &str) {
+    c.goto(&format!("{}/_sandbox/{platform}/apps", sandbox.base_url()))
+        .await
+        .unwrap();
+}
+
+/// Clicks a button of the apps page and waits for the delivery it sent to show in the
+/// log with the server's answer.
+async fn click_and_wait_delivery(c: &Client, testid: &str, event: &str) -> String {
+    let before = c
+        .find_all(Locator::Css("#log li[data-id]"))
+        .await
+        .unwrap()
+        .len();
+    c.find(Locator::Css(&format!("[data-testid=\"{testid}\"]")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_true(
+        c,
+        &format!("{before} deliveries then one more"),
+        &format!("return document.querySelectorAll('#log li[data-id]').length > {before};"),
+    )
+    .await;
+    let newest = wait_css(c, &format!("#log li[data-event=\"{event}\"]")).await;
+    newest
+        .attr("data-status")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn journey_the_user_removes_the_app_on_the_platform() {
+    let server = Arc::new(start(ServerConfig::default()).await);
+    let s = server.clone();
+    with_browser(move |c| async move {
+        let sandbox = s.sandbox().unwrap();
+        let url = s.url();
+        sign_in(&c, &s, 4).await;
+        connect_instagram(&c).await;
+        connect_directly(&s, 4, "tiktok", "demo").await;
+        c.refresh().await.unwrap();
+        wait_css(&c, &(card("tiktok") + "[data-state=\"connected\"]")).await;
+
+        // On each platform's apps page, the user removes the app: the platform calls
+        // the server's webhook route, signed.
+        apps_page(&c, &sandbox, "instagram").await;
+        assert_eq!(
+            click_and_wait_delivery(&c, "remove-demo", "deauthorize").await,
+            "200"
+        );
+        save_screenshot(&c, "sandbox-apps-instagram.png").await;
+        apps_page(&c, &sandbox, "tiktok").await;
+        assert_eq!(
+            click_and_wait_delivery(&c, "remove-demo", "authorization.removed").await,
+            "200"
+        );
+
+        // Reloaded, both cards show the revoked state with the platform's reason.
+        c.goto(&format!("{url}/integrations")).await.unwrap();
+        for (provider, reason) in [
+            (
+                "instagram",
+                integrations_instagram::DEAUTHORIZED_REASON.to_owned(),
+            ),
+            ("tiktok", integrations_tiktok::removal_reason(1)),
+        ] {
+            let row = wait_css(
+                &c,
+                &format!(
+                    "{}[data-state=\"expired\"] li.account[data-status=\"needs_reconnect\"]",
+                    card(provider)
+                ),
+            )
+            .await;
+            let text = row.text().await.unwrap();
+            assert!(text.contains("Access revoked"), "{provider}: {text}");
+            let error = row.find(Locator::Css(".account-error")).await.unwrap();
+            assert_eq!(error.text().await.unwrap(), reason, "{provider}");
+            let reconnect = row
+                .find(Locator::Css("[data-action=connect]"))
+                .await
+                .unwrap();
+            assert_eq!(reconnect.text().await.unwrap(), "Reconnect");
+        }
+        save_screenshot(&c, "integrations-revoked-by-platform.png").await;
+    })
+    .await;
+    if let Ok(server) = Arc::try_unwrap(server) {
+        server.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn journey_a_data_deletion_request() {
+    let server = Arc::new(start(ServerConfig::default()).await);
+    let s = server.clone();
+    with_browser(move |c| async move {
+        let sandbox = s.sandbox().unwrap();
+        let url = s.url();
+        sign_in(&c, &s, 5).await;
+        connect_directly(&s, 5, "instagram", "demo").await;
+        connect_directly(&s, 5, "instagram", "second").await;
+        c.goto(&format!("{url}/integrations")).await.unwrap();
+        let second = sandbox.user_info(Platform::Instagram, "second").account_id;
+        wait_css(
+            &c,
+            &format!(
+                "{} li.account[data-account=\"{second}\"]",
+                card("instagram")
+            ),
+        )
+        .await;
+
+        // The user removes the app and asks Meta to delete their data.
+        apps_page(&c, &sandbox, "instagram").await;
+        assert_eq!(
+            click_and_wait_delivery(&c, "delete-second", "data_deletion").await,
+            "200"
+        );
+        let entry = wait_css(&c, "#log li[data-event=\"data_deletion\"]").await;
+        let code = entry
+            .attr("data-confirmation-code")
+            .await
+            .unwrap()
+            .expect("the server answered with a confirmation code");
+        assert_eq!(code.len(), 12);
+
+        // The account is gone from the page; the other stays.
+        c.goto(&format!("{url}/integrations")).await.unwrap();
+        wait_css(&c, &(card("instagram") + "[data-state=\"connected\"]")).await;
+        let rows = c
+            .find_all(Locator::Css(&format!("{} li.account", card("instagram"))))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert!(
+            c.find(Locator::Css(&format!(
+                "li.account[data-account=\"{second}\"]"
+            )))
+            .await
+            .is_err()
+        );
+
+        // The status page Meta links to, opened without a session.
+        c.delete_all_cookies().await.unwrap();
+        c.goto(&format!(
+            "{url}/api/integrations/data-deletion/instagram?code={code}"
+        ))
+        .await
+        .unwrap();
+        let body = wait_css(&c, "main").await.text().await.unwrap();
+        assert!(body.contains("Status: completed"), "{body}");
+        assert!(body.contains(&code));
+        assert!(!body.contains(&second), "no personal data: {body}");
+        save_screenshot(&c, "data-deletion-status.png").await;
+    })
+    .await;
+    if let Ok(server) = Arc::try_unwrap(server) {
+        server.shutdown().await;
+    }
+}

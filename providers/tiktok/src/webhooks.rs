@@ -38,13 +38,13 @@ pub const AUTHORIZATION_REMOVED: &str = "authorization.removed";
 /// shows.
 pub fn removal_reason(code: u64) -> String {
     match code {
-        0 => "TikTok removed the authorization for an unknown reason".to_owned(),
-        1 => "The user disconnected the app in TikTok".to_owned(),
-        2 => "The user deleted their TikTok account".to_owned(),
-        3 => "TikTok removed the authorization because the user's age changed".to_owned(),
-        4 => "The TikTok account was banned".to_owned(),
-        5 => "The developer revoked the authorization".to_owned(),
-        other => format!("TikTok removed the authorization (reason code {other})"),
+        0 => "TikTok ended this connection (no reason given).".to_owned(),
+        1 => "You disconnected this app in TikTok.".to_owned(),
+        2 => "This TikTok account was deleted.".to_owned(),
+        3 => "TikTok ended this connection because the account's age changed.".to_owned(),
+        4 => "This TikTok account was banned.".to_owned(),
+        5 => "This app's access was revoked by its developer.".to_owned(),
+        other => format!("TikTok ended this connection (reason code {other})."),
     }
 }
 
@@ -284,6 +284,6 @@ mod tests {
         for c in 0..=6 {
             assert!(!removal_reason(c).is_empty());
         }
-        assert_eq!(removal_reason(1), "The user disconnected the app in TikTok");
+        assert_eq!(removal_reason(1), "You disconnected this app in TikTok.");
     }
 }

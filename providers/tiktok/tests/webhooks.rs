@@ -141,18 +141,18 @@ fn authorization_removed_is_a_revocation_with_its_reason() {
             accounts: vec![AccountMatch::Id(OPEN_ID.into())],
             occurred_at: DateTime::from_timestamp(t - 2, 0),
             action: PlatformAction::Revoked {
-                reason: "The user disconnected the app in TikTok".into()
+                reason: "You disconnected this app in TikTok.".into()
             },
         }])
     );
 
     let reasons = [
-        "TikTok removed the authorization for an unknown reason",
-        "The user disconnected the app in TikTok",
-        "The user deleted their TikTok account",
-        "TikTok removed the authorization because the user's age changed",
-        "The TikTok account was banned",
-        "The developer revoked the authorization",
+        "TikTok ended this connection (no reason given).",
+        "You disconnected this app in TikTok.",
+        "This TikTok account was deleted.",
+        "TikTok ended this connection because the account's age changed.",
+        "This TikTok account was banned.",
+        "This app's access was revoked by its developer.",
     ];
     for (code, want) in reasons.iter().enumerate() {
         let body = removed_body(t, &format!("{{\"reason\":{code}}}"));
@@ -185,7 +185,7 @@ fn content_as_an_object_and_other_events() {
     assert_eq!(
         e[0].action,
         PlatformAction::Revoked {
-            reason: "The TikTok account was banned".into()
+            reason: "This TikTok account was banned.".into()
         }
     );
 
@@ -607,7 +607,7 @@ async fn sandbox_removal_revokes_the_account_once_and_forgeries_change_nothing()
     assert_eq!(revoked.refresh_token, None);
     assert_eq!(
         revoked.last_error.as_deref(),
-        Some("The user disconnected the app in TikTok")
+        Some("You disconnected this app in TikTok.")
     );
     let after = events(&store).await;
     assert_eq!(after.len(), events_before.len() + 1);
@@ -615,7 +615,7 @@ async fn sandbox_removal_revokes_the_account_once_and_forgeries_change_nothing()
     assert_eq!(*kind, ConnectionEventKind::NeedsReconnect);
     assert_eq!(kind.as_str(), "connection.needs_reconnect");
     assert_eq!(payload["error_code"], "platform_revoked");
-    assert_eq!(payload["reason"], "The user disconnected the app in TikTok");
+    assert_eq!(payload["reason"], "You disconnected this app in TikTok.");
     let first = answers.lock().unwrap().last().cloned().unwrap();
     assert_eq!(first.0, 200);
     assert_eq!(first.1.len(), 1);
