@@ -449,6 +449,84 @@ fn session() -> Vec<Seed> {
         .collect()
 }
 
+fn platform_webhooks() -> Vec<Seed> {
+    // choice: provider (0 Instagram, 1 TikTok, 2 OnlyFans) | 0x04 data-deletion route |
+    // 0x08 GET | 0x10 signed by the harness; then mode, query, headers, id, body.
+    let input =
+        |choice: u8, mode: u8, query: &[u8], headers: &[(u8, &[u8])], id: &[u8], body: &[u8]| {
+            let mut w = Writer::new()
+                .byte(choice)
+                .byte(mode)
+                .chunk(query)
+                .byte(u8::try_from(headers.len()).unwrap_or(0));
+            for (name, value) in headers {
+                w = w.byte(*name).chunk(value);
+            }
+            w.chunk(id).raw(body).finish()
+        };
+    let seeds = [
+        (
+            "instagram-deauthorize",
+            input(0x10, 0, b"", &[], b"",
+                br#"{"algorithm":"HMAC-SHA256","issued_at":1764547100,"user_id":"7590000000000001"}"#),
+        ),
+        (
+            "instagram-data-deletion",
+            input(0x14, 2, b"", &[], b"",
+                br#"{"user_id":"218471","algorithm":"HMAC-SHA256","issued_at":1291836800,"expires":1291840400}"#),
+        ),
+        (
+            "instagram-handshake",
+            input(0x08, 0,
+                b"hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=FUZZSECRET-verify-2b7c",
+                &[], b"", b""),
+        ),
+        (
+            "instagram-graph-comments",
+            input(0x10, 1, b"", &[], b"",
+                br#"{"object":"instagram","entry":[{"id":"17841405793187218","time":1764547200,"changes":[{"field":"comments","value":{"id":"1","text":"hi"}}]}]}"#),
+        ),
+        (
+            "instagram-unsigned-form",
+            input(0x00, 0, b"", &[(0, b"application/x-www-form-urlencoded")], b"",
+                b"signed_request=Mf_s6nTb38UYqioBmPqu0Ewm9souPZB9I2fIGwV729U.eyJ1c2VyX2lkIjoiMCIsImFsZ29yaXRobSI6IkhNQUMtU0hBMjU2IiwiaXNzdWVkX2F0IjoxNjI0MjQ0MTU2fQ"),
+        ),
+        (
+            "tiktok-authorization-removed",
+            input(0x11, 0, b"", &[], b"",
+                br#"{"client_key":"fuzzclientkey","event":"authorization.removed","create_time":1764547200,"user_openid":"-000abc","content":"{\"reason\": 1 }"}"#),
+        ),
+        (
+            "tiktok-unsigned",
+            input(0x01, 0, b"", &[(2, b"t=1764547200,s=00")], b"",
+                br#"{"client_key":"fuzzclientkey","event":"video.publish.completed","create_time":1764547200,"user_openid":"-000abc","content":"{}"}"#),
+        ),
+        (
+            "ofauth-connection-expired",
+            input(0x12, 0, b"", &[], b"msg_27UH4WbU6Z5A5EzD8u03UvzRbpk",
+                br#"{"eventType":"connection.expired","live":false,"data":{"connection":{"id":"conn_abc123","platformUserId":"123456","status":"expired"},"clientReferenceId":null}}"#),
+        ),
+        (
+            "ofauth-connection-updated",
+            input(0x12, 2, b"", &[], b"msg_2",
+                br#"{"type":"connection.updated","timestamp":"2026-12-01T00:00:00Z","data":{"connection":{"id":"conn_abc123","status":"active","userData":{"id":"123456"}}}}"#),
+        ),
+        (
+            "onlyfansapi-session-expired",
+            input(0x12, 1, b"", &[], b"",
+                br#"{"event":"accounts.session_expired","account_id":"acct_123","payload":{}}"#),
+        ),
+    ];
+    seeds
+        .into_iter()
+        .map(|(name, bytes)| Seed {
+            target: "platform_webhooks",
+            name: name.into(),
+            bytes,
+        })
+        .collect()
+}
+
 /// Every seed of every target.
 pub fn all() -> Vec<Seed> {
     let mut seeds = Vec::new();
@@ -462,6 +540,7 @@ pub fn all() -> Vec<Seed> {
         tiktok(),
         instagram(),
         onlyfans(),
+        platform_webhooks(),
     ] {
         seeds.extend(part);
     }

@@ -135,7 +135,7 @@ impl Integrations {
         let mut receipt = WebhookReceipt {
             provider: provider.clone(),
             key,
-            event: event.name.clone(),
+            event: crate::platform_webhooks::event_name(&event.name),
             provider_account_id: account,
             outcome,
             confirmation_code: deletion.then(confirmation_code),
