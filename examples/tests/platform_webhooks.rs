@@ -252,6 +252,22 @@ async fn journey(server: &RunningServer) {
         .await;
     assert_eq!(unknown.status(), 404);
 
+    // Meta's subscription handshake with the verify token the server registered, and a
+    // body over the limit, refused before it is read.
+    let handshake = sandbox.verify_instagram_webhooks().await.unwrap();
+    assert_eq!(handshake.status, Some(200), "{handshake:?}");
+    assert_eq!(handshake.challenge_ok, Some(true));
+    let resp = Client::anonymous(server)
+        .http
+        .post(format!("{}/api/integrations/webhooks/tiktok", server.url()))
+        .body(vec![b'x'; 64 * 1024 + 1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "webhook_too_large");
+
     // Reddit has no webhooks.
     let resp = Client::anonymous(server)
         .http
