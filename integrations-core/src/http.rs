@@ -31,6 +31,11 @@ pub fn client(user_agent: &str, timeout: Duration) -> Result<reqwest::Client, Pr
 /// Maps a transport error to [`ProviderError::Network`] (never includes the URL, which
 /// may carry a token in its query).
 pub fn network_error(err: reqwest::Error) -> ProviderError {
+    network_error_ref(&err)
+}
+
+/// [`network_error`] without taking the error.
+pub(crate) fn network_error_ref(err: &reqwest::Error) -> ProviderError {
     let timeout = err.is_timeout();
     let what = if timeout {
         "the request timed out"
@@ -233,6 +238,7 @@ pub async fn read_capped(
     limit: usize,
 ) -> Result<CappedResponse, ProviderError> {
     let status = response.status();
+    crate::health::observe_response(status.as_u16(), response.headers());
     let too_big = |n: u64| ProviderError::Protocol {
         message: format!(
             "the response body exceeds the {limit}-byte limit (at least {n} bytes, HTTP {})",

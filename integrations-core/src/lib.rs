@@ -94,6 +94,7 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod generic;
+pub mod health;
 pub mod http;
 pub mod memory;
 pub mod metrics;

@@ -35,6 +35,8 @@ struct State {
     endpoints: HashMap<String, Endpoint>,
     /// Platform webhook receipts by (provider, key).
     receipts: HashMap<(ProviderId, String), WebhookReceipt>,
+    /// Health rows by (provider, minute, instance).
+    health: BTreeMap<(ProviderId, DateTime<Utc>, String), crate::health::HealthMinute>,
 }
 
 #[derive(Debug, Default)]
@@ -711,5 +713,36 @@ impl TokenStore for MemoryStore {
             r.received_at >= limit
         });
         Ok((n - st.receipts.len()) as u64)
+    }
+
+    async fn save_health(&self, rows: &[crate::health::HealthMinute]) -> Result<(), StoreError> {
+        let mut st = self.state();
+        for r in rows {
+            st.health.insert(
+                (r.provider.clone(), r.minute, r.instance.clone()),
+                r.clone(),
+            );
+        }
+        Ok(())
+    }
+
+    async fn health_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<crate::health::HealthMinute>, StoreError> {
+        let st = self.state();
+        Ok(st
+            .health
+            .values()
+            .filter(|r| r.minute >= since)
+            .cloned()
+            .collect())
+    }
+
+    async fn prune_health(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut st = self.state();
+        let n = st.health.len();
+        st.health.retain(|(_, minute, _), _| *minute >= before);
+        Ok((n - st.health.len()) as u64)
     }
 }

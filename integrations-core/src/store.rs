@@ -703,6 +703,20 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
         before: DateTime<Utc>,
         codes_before: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
+
+    /// Writes health rows ([`HealthMinute`](crate::health::HealthMinute)): each replaces
+    /// the row of the same provider, minute and instance (a process writes its totals of
+    /// a minute again as they grow).
+    async fn save_health(&self, rows: &[crate::health::HealthMinute]) -> Result<(), StoreError>;
+
+    /// The health rows of minutes at or after `since`, every instance's.
+    async fn health_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<crate::health::HealthMinute>, StoreError>;
+
+    /// Deletes the health rows of minutes before `before`; returns how many.
+    async fn prune_health(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 /// A delivery leased by [`TokenStore::claim_deliveries`].

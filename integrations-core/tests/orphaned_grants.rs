@@ -205,6 +205,24 @@ impl TokenStore for FlakyStore {
             .prune_webhook_receipts(before, codes_before)
             .await
     }
+
+    async fn save_health(
+        &self,
+        rows: &[integrations_core::health::HealthMinute],
+    ) -> Result<(), StoreError> {
+        self.inner.save_health(rows).await
+    }
+
+    async fn health_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<integrations_core::health::HealthMinute>, StoreError> {
+        self.inner.health_since(since).await
+    }
+
+    async fn prune_health(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.inner.prune_health(before).await
+    }
 }
 
 struct Fixture {

@@ -118,6 +118,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    platform_health_minutes (provider, minute, instance) {
+        provider -> Text,
+        minute -> UtcTimestamp,
+        instance -> Text,
+        stats -> JsonDocument,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     oauth_accounts,
     oauth_pending_authorizations,
@@ -126,4 +138,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_cursors,
     webhook_deliveries,
     platform_webhook_receipts,
+    platform_health_minutes,
 );

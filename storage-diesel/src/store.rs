@@ -8,11 +8,12 @@ use crate::models::{
     PendingRow, ReleasedColumns, WrittenId, records,
 };
 use crate::outbox::{self, ClaimedRow, DeliveryRow, EventRow, NewDeliveryRow, OutboxConn};
-use crate::receipts::ReceiptRow;
+use crate::receipts::{HealthRow, ReceiptRow};
 use crate::schema::connection_events::dsl as ce;
 use crate::schema::integration_audit_events::dsl as ev;
 use crate::schema::oauth_accounts::dsl as acc;
 use crate::schema::oauth_pending_authorizations::dsl as pen;
+use crate::schema::platform_health_minutes::dsl as ph;
 use crate::schema::platform_webhook_receipts::dsl as wr;
 use crate::schema::webhook_cursors::dsl as wc;
 use crate::schema::webhook_deliveries::dsl as wd;
@@ -1466,6 +1467,56 @@ impl TokenStore for DieselStore {
                         .is_null()
                         .and(wr::received_at.lt(Ts::new(before)))),
             )
+        )
+        .execute(conn)
+        .await
+        .map_err(error::db))?;
+        Ok(n as u64)
+    }
+
+    async fn save_health(
+        &self,
+        rows: &[integrations_core::health::HealthMinute],
+    ) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let rows = rows
+            .iter()
+            .map(HealthRow::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        with_write_conn!(self, |conn| {
+            for row in &rows {
+                diesel::insert_into(ph::platform_health_minutes)
+                    .values(row)
+                    .on_conflict((ph::provider, ph::minute, ph::instance))
+                    .do_update()
+                    .set(ph::stats.eq(excluded(ph::stats)))
+                    .execute(conn)
+                    .await
+                    .map_err(error::db)?;
+            }
+            Ok::<(), StoreError>(())
+        })
+    }
+
+    async fn health_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<integrations_core::health::HealthMinute>, StoreError> {
+        let rows: Vec<HealthRow> = with_conn!(self, |conn| ph::platform_health_minutes
+            .filter(ph::minute.ge(Ts::new(since)))
+            .order((ph::minute.asc(), ph::provider.asc()))
+            .select(HealthRow::as_select())
+            .load(conn)
+            .await
+            .map_err(error::db))?;
+        rows.into_iter().map(HealthRow::into_minute).collect()
+    }
+
+    async fn prune_health(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let n = with_write_conn!(self, |conn| diesel::delete(
+            ph::platform_health_minutes.filter(ph::minute.lt(Ts::new(before)))
         )
         .execute(conn)
         .await

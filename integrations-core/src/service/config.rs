@@ -44,6 +44,12 @@ pub struct ServiceConfig {
     /// How long a data-deletion request's receipt, and so its status page, is kept
     /// (default 180 days).
     pub deletion_status_retention: Duration,
+    /// Whether platform calls are recorded for [`Integrations::health`](super::Integrations::health)
+    /// (default `true`).
+    pub health_recording: bool,
+    /// How long health rows are kept (default 7 days; the [`Refresher`](crate::Refresher)
+    /// prunes older ones).
+    pub health_retention: Duration,
 }
 
 /// How [`Integrations::send`](super::Integrations::send) retries.
@@ -80,6 +86,8 @@ impl Default for ServiceConfig {
             event_poll: Duration::from_millis(500),
             webhook_receipt_retention: Duration::from_secs(7 * 24 * 3600),
             deletion_status_retention: Duration::from_secs(180 * 24 * 3600),
+            health_recording: true,
+            health_retention: Duration::from_secs(7 * 24 * 3600),
             connect_limit: 10,
             connect_window: Duration::from_secs(300),
             lease_ttl: Duration::from_secs(60),

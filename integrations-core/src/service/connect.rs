@@ -4,6 +4,7 @@ use super::{IntegrationView, Integrations, join_scopes, to_chrono};
 use crate::crypto::SecretContext;
 use crate::error::{Error, Result};
 use crate::events::{ConnectionEvent, ConnectionEventKind, EventId};
+use crate::health::CallKind;
 use crate::oauth::{generate_pkce_verifier, generate_state, pkce_challenge};
 use crate::provider::{
     AuthorizationRequest, CallbackOutcome, CallbackParams, CodeExchange, PkceSupport, Provider,
@@ -112,7 +113,13 @@ impl Integrations {
             pkce_challenge: verifier.as_ref().map(pkce_challenge),
             scopes: Vec::new(),
         };
-        let auth_url = provider.authorization_url(&request).await?;
+        let auth_url = self
+            .observed(
+                provider.id(),
+                CallKind::Authorize,
+                provider.authorization_url(&request),
+            )
+            .await?;
         let hash_hex = state_hash.to_hex();
         let sealed_verifier = verifier
             .as_ref()
@@ -274,11 +281,15 @@ impl Integrations {
             }
             None => None,
         };
-        let tokens = provider
-            .exchange_code(CodeExchange {
-                params,
-                pkce_verifier: verifier.as_ref(),
-            })
+        let tokens = self
+            .observed(
+                provider.id(),
+                CallKind::Token,
+                provider.exchange_code(CodeExchange {
+                    params,
+                    pkce_verifier: verifier.as_ref(),
+                }),
+            )
             .await?;
         // From here on the platform has issued a grant: if it cannot be stored, nobody
         // holds it, and it is revoked where that is safe.
@@ -332,7 +343,13 @@ impl Integrations {
         account: &mut Option<String>,
         event: EventId,
     ) -> Result<Upserted> {
-        let profile = provider.fetch_profile(&tokens.access_token).await?;
+        let profile = self
+            .observed(
+                provider.id(),
+                CallKind::Profile,
+                provider.fetch_profile(&tokens.access_token),
+            )
+            .await?;
         if profile.account_id.is_empty() || profile.account_id.len() > 255 {
             return Err(Error::Provider(ProviderError::Protocol {
                 message: "the profile has no usable account id".into(),
@@ -393,8 +410,12 @@ impl Integrations {
                 None => false,
             };
         let outcome = if safe {
-            let revoked = provider
-                .revoke(Some(&tokens.access_token), tokens.refresh_token.as_ref())
+            let revoked = self
+                .observed(
+                    provider.id(),
+                    CallKind::Revoke,
+                    provider.revoke(Some(&tokens.access_token), tokens.refresh_token.as_ref()),
+                )
                 .await;
             crate::metrics::revoke(provider.id().as_str(), revoked.is_ok());
             match revoked {

@@ -3,6 +3,7 @@
 use super::Integrations;
 use crate::error::{Error, Result};
 use crate::events::{ConnectionEvent, ConnectionEventKind};
+use crate::health::CallKind;
 use crate::provider::{Provider, ProviderError};
 use crate::store::{AccountRecord, AuditAction, DeletedUserData, UserId};
 use std::sync::Arc;
@@ -29,7 +30,13 @@ impl Integrations {
         let policy = &self.inner.config.send;
         let mut attempt = 0;
         let revoked = loop {
-            let revoked = provider.revoke(access.as_ref(), refresh.as_ref()).await;
+            let revoked = self
+                .observed(
+                    provider.id(),
+                    CallKind::Revoke,
+                    provider.revoke(access.as_ref(), refresh.as_ref()),
+                )
+                .await;
             let wait = match &revoked {
                 Err(e) if e.is_transient() && attempt + 1 < policy.max_attempts => e
                     .retry_after()

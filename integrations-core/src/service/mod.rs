@@ -11,6 +11,7 @@ mod config;
 mod connect;
 mod disconnect;
 mod eligibility;
+mod health;
 mod platform;
 mod refresh;
 mod refresher;
@@ -19,6 +20,7 @@ mod views;
 
 pub use config::{SendPolicy, ServiceConfig};
 pub use connect::{ConnectStart, Connected, FAILED_CALLBACK_AUDIT_LIMIT};
+pub use health::{HealthOverview, PlatformOverview};
 pub(crate) use refresh::RefreshOutcome;
 pub use refresher::{RefreshLimits, RefreshReport, Refresher, RefresherConfig};
 pub use views::IntegrationView;
@@ -113,6 +115,7 @@ impl IntegrationsBuilder {
                 gauged: Mutex::new(Default::default()),
                 window_warned: Mutex::new(Default::default()),
                 instance_id: hex::encode(instance),
+                health: crate::health::HealthRecorder::new(),
                 status_cache,
                 http,
             }),
@@ -144,6 +147,8 @@ struct Inner {
     /// half their tokens' lifetime (warned once per instance).
     window_warned: Mutex<std::collections::HashSet<ProviderId>>,
     instance_id: String,
+    /// This process's platform calls, until flushed ([`Integrations::flush_health`]).
+    health: crate::health::HealthRecorder,
     status_cache: Option<moka::future::Cache<UserId, Arc<Vec<AccountRecord>>>>,
     http: reqwest::Client,
 }

@@ -320,14 +320,18 @@ impl Integrations {
             .split_whitespace()
             .map(str::to_owned)
             .collect();
-        let outcome = provider
-            .refresh(RefreshRequest {
-                access_token: access.as_ref(),
-                refresh_token: refresh.as_ref(),
-                issued_at: current.token_issued_at.unwrap_or(current.created_at),
-                now: self.now(),
-                scopes: &scopes,
-            })
+        let outcome = self
+            .observed(
+                provider.id(),
+                crate::health::CallKind::Refresh,
+                provider.refresh(RefreshRequest {
+                    access_token: access.as_ref(),
+                    refresh_token: refresh.as_ref(),
+                    issued_at: current.token_issued_at.unwrap_or(current.created_at),
+                    now: self.now(),
+                    scopes: &scopes,
+                }),
+            )
             .await;
         // The concurrency limits bound platform calls; the store write that follows is
         // bounded by the store's own pool and must not hold a platform slot.

@@ -377,6 +377,12 @@ impl Refresher {
                 if let Err(e) = integrations.prune_webhook_receipts().await {
                     tracing::warn!(error = %e, "could not prune old platform webhook receipts");
                 }
+                if let Err(e) = integrations.flush_health().await {
+                    tracing::warn!(error = %e, "could not write the health records");
+                }
+                if let Err(e) = integrations.prune_health().await {
+                    tracing::warn!(error = %e, "could not prune old health records");
+                }
                 let mut jitter_ms = [0u8; 4];
                 rand::fill(&mut jitter_ms[..]);
                 let jitter = config.jitter.as_millis() as u64;

@@ -86,7 +86,20 @@ impl Integrations {
             pending = current.try_clone();
             let token = self.open_access_token(&record)?;
             let builder = reqwest::RequestBuilder::from_parts(self.inner.http.clone(), current);
+            let started = std::time::Instant::now();
             let sent = provider.authorize_request(builder, &token).send().await;
+            match &sent {
+                Ok(resp) => self.record_send(
+                    &pid,
+                    Ok((resp.status().as_u16(), resp.headers())),
+                    started.elapsed(),
+                ),
+                Err(e) => self.record_send(
+                    &pid,
+                    Err(&crate::http::network_error_ref(e)),
+                    started.elapsed(),
+                ),
+            }
             let last_attempt = attempt >= policy.max_attempts.max(1);
             match sent {
                 Ok(resp) if resp.status() == StatusCode::UNAUTHORIZED && !refreshed_after_401 => {

@@ -56,6 +56,7 @@ macro_rules! store_conformance_tests {
             deliveries_concurrent_claimers_are_disjoint,
             find_account_by_alias_reads_metadata,
             webhook_receipts_are_written_once,
+            health_rows_replace_and_prune,
             sealed_values_round_trip,
             count_accounts_by_provider_and_status,
             recent_audit_times_filters_and_orders,

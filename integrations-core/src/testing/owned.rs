@@ -219,4 +219,19 @@ impl<S: TokenStore, G: Send + Sync + std::fmt::Debug + 'static> TokenStore for O
             .prune_webhook_receipts(before, codes_before)
             .await
     }
+
+    async fn save_health(&self, rows: &[crate::health::HealthMinute]) -> Result<(), StoreError> {
+        self.store.save_health(rows).await
+    }
+
+    async fn health_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<crate::health::HealthMinute>, StoreError> {
+        self.store.health_since(since).await
+    }
+
+    async fn prune_health(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.store.prune_health(before).await
+    }
 }

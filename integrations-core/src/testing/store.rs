@@ -1562,3 +1562,63 @@ pub async fn webhook_receipts_are_written_once(store: Arc<dyn TokenStore>) {
             .is_none()
     );
 }
+
+/// `save_health` replaces the row of the same provider, minute and instance;
+/// `health_since` returns every instance's rows from a minute on; `prune_health` deletes
+/// older minutes.
+pub async fn health_rows_replace_and_prune(store: Arc<dyn TokenStore>) {
+    use crate::health::{CallClass, HealthMinute, MinuteStats};
+    let row = |provider: &str, minute: i64, instance: &str, calls: u64| {
+        let mut stats = MinuteStats::default();
+        stats.classes.insert(CallClass::Ok, calls);
+        stats.latency = vec![0, calls];
+        HealthMinute {
+            provider: pid(provider),
+            minute: t0() + Duration::minutes(minute),
+            instance: instance.to_owned(),
+            stats,
+        }
+    };
+    store
+        .save_health(&[
+            row("reddit", 0, "a", 1),
+            row("reddit", 0, "b", 2),
+            row("tiktok", 1, "a", 3),
+        ])
+        .await
+        .unwrap();
+    // The same key again: replaced, not added.
+    store
+        .save_health(&[row("reddit", 0, "a", 5)])
+        .await
+        .unwrap();
+    let mut rows = store.health_since(t0()).await.unwrap();
+    rows.sort_by(|x, y| {
+        (x.provider.as_str(), x.minute, &x.instance).cmp(&(
+            y.provider.as_str(),
+            y.minute,
+            &y.instance,
+        ))
+    });
+    assert_eq!(
+        rows,
+        vec![
+            row("reddit", 0, "a", 5),
+            row("reddit", 0, "b", 2),
+            row("tiktok", 1, "a", 3)
+        ]
+    );
+    let later = store
+        .health_since(t0() + Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(later, vec![row("tiktok", 1, "a", 3)]);
+    assert_eq!(
+        store
+            .prune_health(t0() + Duration::minutes(1))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(store.health_since(t0()).await.unwrap(), later);
+}
