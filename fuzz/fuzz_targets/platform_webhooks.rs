@@ -135,11 +135,13 @@ fn sign(provider: usize, mode: u8, id: &str, body: &[u8], h: &mut HeaderMap) -> 
         }
         _ if mode.is_multiple_of(2) => {
             let secret = WebhookSecret::parse(SVIX_SECRET).unwrap();
-            let id = if id.is_empty() || id.contains('.') {
-                "msg_1"
-            } else {
-                id
-            };
+            // A Svix id is visible ASCII without dots.
+            let id =
+                if id.is_empty() || id.contains('.') || !id.bytes().all(|b| b.is_ascii_graphic()) {
+                    "msg_1"
+                } else {
+                    id
+                };
             let prefix = if mode.is_multiple_of(4) {
                 "svix"
             } else {
