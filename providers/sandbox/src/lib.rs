@@ -60,6 +60,13 @@
 //!   [`WebhookTargets::signed_request_user_id`] says otherwise (Meta does not document which
 //!   id Instagram Login sends); the OnlyFans gateway's Svix secret is new at every start
 //!   ([`SandboxHandle::onlyfans_webhook_secret`]); webhook timestamps use the wall clock.
+//! - Quotas (see [`SandboxHandle::set_quota`], [`QuotaSettings::default_for`]): one fixed
+//!   window per platform on the sandbox clock, with each platform's usage headers (Reddit
+//!   `X-Ratelimit-*`, Meta `X-App-Usage` / `X-Business-Use-Case-Usage`, OFAuth
+//!   `X-RateLimit-*`, none for TikTok) and its throttle reply once used up (Instagram code
+//!   80002 with HTTP 400, 429 elsewhere). OFAuth's `X-RateLimit-Limit` / `-Remaining` names
+//!   and the `-Reset` format (seconds) are assumptions; [`SandboxHandle::set_health`] sets
+//!   the operational / degraded / throttled / failing presets of [`PlatformHealth`].
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 // Handlers return early with a ready HTTP response as the `Err` value; boxing it buys nothing.

@@ -54,14 +54,14 @@ impl QuotaSettings {
     ///   an allowance that depends on the app's users (`200 × users` per hour) or, for the
     ///   Instagram Platform, impressions (`4800 × impressions` per 24 h)
     ///   (<https://developers.facebook.com/docs/graph-api/overview/rate-limiting>); the
-    ///   figure is the sandbox's [U].
+    ///   figure is the sandbox's \[U\].
     /// - TikTok: 1 000 000 calls per minute. TikTok documents 600 requests per minute per
     ///   endpoint (<https://developers.tiktok.com/doc/tiktok-api-v2-rate-limit>); the sandbox
     ///   counts all endpoints together and keeps the default far above the refresh
     ///   benchmarks' pace. Set 600 to reproduce the documented figure.
     /// - Reddit: 1000 calls per 600 s, i.e. 100 queries per minute per OAuth client averaged
-    ///   over ten minutes (Reddit's 2023 Data API terms, r/redditdev admin posts [S]; the
-    ///   ten-minute window is the one announced with the headers, see `reddit_headers`).
+    ///   over ten minutes (Reddit's 2023 Data API terms, r/redditdev admin posts \[S\]; the
+    ///   ten-minute window is the one announced with the headers, see `docs/sandbox.md`).
     /// - OnlyFans gateway: 1000 calls per minute. OFAuth documents 60 requests per minute
     ///   with a burst of 90, per connection, on the Access API
     ///   (<https://docs.ofauth.com/reference/rate-limiting>); set 90 / 60 s to reproduce it.
