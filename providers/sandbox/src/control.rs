@@ -3,10 +3,10 @@
 use crate::pages::page;
 use crate::state::Inner;
 use crate::util::html_escape;
-use crate::{Consent, Failure, Faults, Platform, SandboxHandle};
+use crate::{Consent, Failure, Faults, Platform, PlatformHealth, QuotaSettings, SandboxHandle};
 use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::Deserialize;
@@ -67,13 +67,24 @@ pub(crate) fn router() -> Router<Arc<Inner>> {
             get(get_faults).put(set_faults).delete(clear_faults),
         )
         .route("/_sandbox/{platform}/fail-next", post(fail_next))
+        .route(
+            "/_sandbox/{platform}/quota",
+            get(get_quota).put(put_quota).post(put_quota),
+        )
+        .route("/_sandbox/{platform}/quota/exhaust", post(exhaust_quota))
+        .route("/_sandbox/{platform}/quota/reset", post(reset_quota))
+        .route("/_sandbox/{platform}/health/{state}", post(set_health))
         .route("/_sandbox/{platform}/users/{user}", get(user))
         .route("/_sandbox/{platform}/users/{user}/expire", post(expire))
         .route("/_sandbox/{platform}/users/{user}/revoke", post(revoke))
 }
 
-async fn index(State(inner): St) -> Html<String> {
+async fn index(State(inner): St, RawQuery(query): RawQuery) -> Html<String> {
     let h = handle(&inner);
+    let flash = crate::util::parse_form(query.unwrap_or_default().as_bytes())
+        .get("error")
+        .map(|e| format!(r#"<p id="flash" role="alert">{}</p>"#, html_escape(e)))
+        .unwrap_or_default();
     let mut rows = String::new();
     for c in h.clients() {
         rows.push_str(&format!(
@@ -95,7 +106,10 @@ async fn index(State(inner): St) -> Html<String> {
 <h2>Clients</h2><table><tr><th>platform</th><th>client id</th><th>secret / API key</th><th>redirect URI</th></tr>{rows}</table>
 <h2>Controls</h2><p>JSON endpoints: <code>GET /_sandbox/counters</code>, <code>POST /_sandbox/{{platform}}/users/{{user}}/expire</code>,
 <code>POST /_sandbox/{{platform}}/users/{{user}}/revoke</code>, <code>PUT /_sandbox/{{platform}}/faults</code>,
-<code>POST /_sandbox/{{platform}}/fail-next</code>, <code>POST /_sandbox/clock/advance</code>, <code>PUT /_sandbox/{{platform}}/webhooks</code> — see docs/sandbox.md.</p>
+<code>POST /_sandbox/{{platform}}/fail-next</code>, <code>POST /_sandbox/clock/advance</code>, <code>PUT /_sandbox/{{platform}}/webhooks</code>,
+<code>GET|PUT /_sandbox/{{platform}}/quota</code>, <code>POST /_sandbox/{{platform}}/quota/exhaust</code>, <code>POST /_sandbox/{{platform}}/quota/reset</code>,
+<code>POST /_sandbox/{{platform}}/health/{{operational|degraded|throttled|failing}}</code> — see docs/sandbox.md.</p>
+{flash}{health}
 <h2>Apps pages (remove the app, platform webhooks)</h2>
 <ul id="apps"><li><a href="/_sandbox/instagram/apps">Instagram</a></li><li><a href="/_sandbox/tiktok/apps">TikTok</a></li>
 <li><a href="/_sandbox/reddit/apps">Reddit</a></li><li><a href="/_sandbox/onlyfans/apps">OnlyFans gateway</a></li></ul>"#,
@@ -108,6 +122,7 @@ async fn index(State(inner): St) -> Html<String> {
         rw = html_escape(&urls.reddit_www),
         ro = html_escape(&urls.reddit_oauth),
         of = html_escape(&urls.onlyfans_gateway),
+        health = health_section(&h),
     );
     Html(page("Sandbox", &body))
 }
@@ -335,4 +350,200 @@ async fn avatar(Path((p, file)): Path<(String, String)>) -> Response {
         crate::users::avatar_svg(p, user),
     )
         .into_response()
+}
+
+/// Whether a request was posted by an HTML form (the `/_sandbox` page's buttons).
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+}
+
+/// A failed quota or health action: status and message.
+type ActionError = (StatusCode, String);
+
+fn action_platform(s: &str) -> Result<Platform, ActionError> {
+    s.parse::<Platform>()
+        .map_err(|_| (StatusCode::NOT_FOUND, format!("unknown platform {s}")))
+}
+
+/// Answers a quota or health action: JSON, or for a form post a `303 See Other` back to the
+/// `/_sandbox` page (with `?error=<text>` on failure).
+fn answer_action(headers: &HeaderMap, result: Result<serde_json::Value, ActionError>) -> Response {
+    if is_form(headers) {
+        let location = match &result {
+            Ok(_) => "/_sandbox#health".to_owned(),
+            Err((_, msg)) => format!(
+                "/_sandbox?error={}#health",
+                url::form_urlencoded::byte_serialize(msg.as_bytes()).collect::<String>()
+            ),
+        };
+        return (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
+    }
+    match result {
+        Ok(v) => axum::Json(v).into_response(),
+        Err((status, msg)) => (status, axum::Json(json!({ "error": msg }))).into_response(),
+    }
+}
+
+fn quota_json(q: &crate::QuotaState) -> serde_json::Value {
+    serde_json::to_value(q).unwrap_or_default()
+}
+
+async fn get_quota(State(inner): St, Path(p): Path<String>) -> Response {
+    match platform(&p) {
+        Ok(p) => axum::Json(handle(&inner).quota(p)).into_response(),
+        Err(e) => e,
+    }
+}
+
+/// The `PUT /_sandbox/{platform}/quota` body (JSON, or the page's form): every field is
+/// optional; a missing one keeps its current value (`used` capped at the new limit).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct QuotaReq {
+    limit: Option<u64>,
+    window_secs: Option<u64>,
+    used: Option<u64>,
+}
+
+fn quota_req(headers: &HeaderMap, body: &[u8]) -> Result<QuotaReq, ActionError> {
+    if !is_form(headers) {
+        let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            body
+        };
+        return serde_json::from_slice(body)
+            .map_err(|e| (StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")));
+    }
+    let form = crate::util::parse_form(body);
+    let num = |k: &str| -> Result<Option<u64>, ActionError> {
+        match form.get(k).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => v.parse::<u64>().map(Some).map_err(|_| {
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("{k} must be a whole number"),
+                )
+            }),
+        }
+    };
+    Ok(QuotaReq {
+        limit: num("limit")?,
+        window_secs: num("window_secs")?,
+        used: num("used")?,
+    })
+}
+
+async fn put_quota(
+    State(inner): St,
+    Path(p): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let result = (|| {
+        let p = action_platform(&p)?;
+        let req = quota_req(&headers, &body)?;
+        let h = handle(&inner);
+        let cur = h.quota(p);
+        let limit = req.limit.unwrap_or(cur.limit);
+        let settings = QuotaSettings {
+            limit,
+            window: Duration::from_secs(req.window_secs.unwrap_or(cur.window_secs)),
+            used: req.used.unwrap_or(cur.used.min(limit)),
+        };
+        h.set_quota(p, settings)
+            .map(|q| quota_json(&q))
+            .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))
+    })();
+    answer_action(&headers, result)
+}
+
+async fn exhaust_quota(State(inner): St, Path(p): Path<String>, headers: HeaderMap) -> Response {
+    let result = action_platform(&p).map(|p| quota_json(&handle(&inner).exhaust_quota(p)));
+    answer_action(&headers, result)
+}
+
+async fn reset_quota(State(inner): St, Path(p): Path<String>, headers: HeaderMap) -> Response {
+    let result = action_platform(&p).map(|p| quota_json(&handle(&inner).reset_quota(p)));
+    answer_action(&headers, result)
+}
+
+async fn set_health(
+    State(inner): St,
+    Path((p, state)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let result = (|| {
+        let p = action_platform(&p)?;
+        let health = state.parse::<PlatformHealth>().map_err(|_| {
+            (
+                StatusCode::NOT_FOUND,
+                format!(
+                    "unknown health state {state}: operational, degraded, throttled or failing"
+                ),
+            )
+        })?;
+        let h = handle(&inner);
+        let quota = h.set_health(p, health);
+        Ok(json!({
+            "platform": p,
+            "health": health,
+            "faults": h.faults(p),
+            "quota": quota,
+        }))
+    })();
+    answer_action(&headers, result)
+}
+
+/// The "Health and quotas" section of the `/_sandbox` page: per platform, the quota and
+/// standing faults, and form buttons for the health presets and the quota controls.
+fn health_section(h: &SandboxHandle) -> String {
+    let mut rows = String::new();
+    for p in Platform::ALL {
+        let q = h.quota(p);
+        let f = h.faults(p);
+        let latency_ms = f.latency.as_millis();
+        let mut buttons = String::new();
+        for health in PlatformHealth::ALL {
+            buttons.push_str(&format!(
+                r#"<form method="post" action="/_sandbox/{p}/health/{health}"><button type="submit" data-testid="health-{p}-{health}">{label}</button></form>"#,
+                label = match health {
+                    PlatformHealth::Operational => "Operational",
+                    PlatformHealth::Degraded => "Degraded",
+                    PlatformHealth::Throttled => "Throttled",
+                    PlatformHealth::Failing => "Failing",
+                },
+            ));
+        }
+        rows.push_str(&format!(
+            r#"<tr data-testid="health-{p}" data-platform="{p}" data-used="{used}" data-limit="{limit}" data-remaining="{remaining}" data-window-secs="{window}" data-reset-at="{reset_at}" data-exhausted="{exhausted}" data-server-error-rate="{rate}" data-latency-ms="{latency_ms}">
+<th scope="row">{p}</th>
+<td><span class="quota">{used} / {limit}</span> per {window} s, resets in {reset_in} s</td>
+<td>5xx rate {rate}, latency {latency_ms} ms</td>
+<td>{buttons}
+<form method="post" action="/_sandbox/{p}/quota/exhaust"><button type="submit" data-testid="quota-{p}-exhaust">Exhaust quota</button></form>
+<form method="post" action="/_sandbox/{p}/quota/reset"><button type="submit" data-testid="quota-{p}-reset">Reset quota</button></form>
+<form method="post" action="/_sandbox/{p}/quota" data-testid="quota-{p}-form">
+<label>limit <input type="number" min="0" name="limit" value="{limit}" data-testid="quota-{p}-limit"></label>
+<label>window (s) <input type="number" min="1" name="window_secs" value="{window}" data-testid="quota-{p}-window"></label>
+<label>used <input type="number" min="0" name="used" value="{used}" data-testid="quota-{p}-used"></label>
+<button type="submit" data-testid="quota-{p}-set">Set quota</button></form></td></tr>"#,
+            used = q.used,
+            limit = q.limit,
+            remaining = q.remaining,
+            window = q.window_secs,
+            reset_at = q.reset_at,
+            reset_in = q.reset_in_secs,
+            exhausted = q.exhausted,
+            rate = f.server_error_rate,
+        ));
+    }
+    format!(
+        r#"<h2 id="health">Health and quotas</h2>
+<p>Operational: no faults, quota usage reset. Degraded: 30% of API calls answer 5xx, each 800 ms slower. Throttled: quota exhausted. Failing: every API call answers 5xx.</p>
+<table id="health-table"><tr><th scope="col">platform</th><th scope="col">quota</th><th scope="col">faults</th><th scope="col">controls</th></tr>{rows}</table>"#
+    )
 }

@@ -144,7 +144,13 @@ pub(crate) async fn fault_layer(
     }
     match failure {
         None => next.run(req).await,
-        Some(f) => failure_response(platform, f),
+        Some(f) => {
+            let mut resp = failure_response(platform, f);
+            if matches!(f, Failure::RateLimited { .. }) {
+                crate::quota::decorate_rate_limited_fault(&inner, platform, &mut resp);
+            }
+            resp
+        }
     }
 }
 
@@ -200,18 +206,12 @@ pub(crate) fn failure_response(platform: Platform, failure: Failure) -> Response
             "<!doctype html><html><title>Ow! -- reddit.com</title><body>all of our servers are busy right now. please try again in a minute.</body></html>",
         )
             .into_response(),
-        (Platform::Reddit, Failure::RateLimited { .. }) => {
-            let mut r = (
-                StatusCode::TOO_MANY_REQUESTS,
-                axum::Json(serde_json::json!({"message": "Too Many Requests", "error": 429})),
-            )
-                .into_response();
-            let h = r.headers_mut();
-            h.insert("x-ratelimit-used", HeaderValue::from_static("100"));
-            h.insert("x-ratelimit-remaining", HeaderValue::from_static("0.0"));
-            h.insert("x-ratelimit-reset", HeaderValue::from_static("60"));
-            r
-        }
+        // The `X-Ratelimit-*` values come from the live quota window (`quota.rs`).
+        (Platform::Reddit, Failure::RateLimited { .. }) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            axum::Json(serde_json::json!({"message": "Too Many Requests", "error": 429})),
+        )
+            .into_response(),
         // 503 "Network error — retry after delay" and 429 `RATE_LIMIT_EXCEEDED`
         // (https://docs.ofauth.com/reference/error-handling); the page names no type for
         // 5xx answers, so this one is a guess the client must not depend on.

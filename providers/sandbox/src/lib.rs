@@ -60,6 +60,13 @@
 //!   [`WebhookTargets::signed_request_user_id`] says otherwise (Meta does not document which
 //!   id Instagram Login sends); the OnlyFans gateway's Svix secret is new at every start
 //!   ([`SandboxHandle::onlyfans_webhook_secret`]); webhook timestamps use the wall clock.
+//! - Quotas (see [`SandboxHandle::set_quota`], [`QuotaSettings::default_for`]): one fixed
+//!   window per platform on the sandbox clock, with each platform's usage headers (Reddit
+//!   `X-Ratelimit-*`, Meta `X-App-Usage` / `X-Business-Use-Case-Usage`, OFAuth
+//!   `X-RateLimit-*`, none for TikTok) and its throttle reply once used up (Instagram code
+//!   80002 with HTTP 400, 429 elsewhere). OFAuth's `X-RateLimit-Limit` / `-Remaining` names
+//!   and the `-Reset` format (seconds) are assumptions; [`SandboxHandle::set_health`] sets
+//!   the operational / degraded / throttled / failing presets of [`PlatformHealth`].
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 // Handlers return early with a ready HTTP response as the `Err` value; boxing it buys nothing.
@@ -72,6 +79,7 @@ mod faults;
 mod instagram;
 mod onlyfans;
 mod pages;
+mod quota;
 mod reddit;
 mod state;
 mod tiktok;
@@ -80,6 +88,7 @@ mod util;
 mod webhooks;
 
 pub use faults::{Failure, Faults};
+pub use quota::{PlatformHealth, QuotaSettings, QuotaState};
 pub use webhooks::{
     AppRemoval, RemoveAppOptions, SignedRequestUserId, WebhookDelivery, WebhookTargets,
 };
@@ -140,6 +149,10 @@ pub enum Error {
     /// There is no delivery to replay yet.
     #[error("no {0} webhook delivery to replay")]
     NothingToReplay(Platform),
+    /// Quota settings or a health state are invalid (a window under one second, usage above
+    /// the limit, an unknown health state name).
+    #[error("invalid quota: {0}")]
+    InvalidQuota(String),
 }
 
 /// `Result` with the sandbox [`Error`].
@@ -635,6 +648,55 @@ impl SandboxHandle {
         }
     }
 
+    /// Sets a platform's quota: limit, window length and the calls already used; a new
+    /// window starts now (sandbox clock). A window under one second or `used > limit` is
+    /// refused with [`Error::InvalidQuota`]. See [`QuotaSettings::default_for`] for the
+    /// defaults and `docs/sandbox.md` for each platform's headers and throttle reply.
+    pub fn set_quota(&self, platform: Platform, settings: QuotaSettings) -> Result<QuotaState> {
+        let ps = self.inner.platform(platform);
+        let now = self.inner.now_ms();
+        ps.quota.set(&settings, now)?;
+        Ok(ps.quota.state(platform, now))
+    }
+
+    /// A platform's quota as it stands (used, limit, remaining, reset time).
+    pub fn quota(&self, platform: Platform) -> QuotaState {
+        self.inner
+            .platform(platform)
+            .quota
+            .state(platform, self.inner.now_ms())
+    }
+
+    /// Uses up the current window: the next counted calls get the platform's throttle reply
+    /// until the window ends (the headers and [`QuotaState::reset_at`] say when).
+    pub fn exhaust_quota(&self, platform: Platform) -> QuotaState {
+        let ps = self.inner.platform(platform);
+        let now = self.inner.now_ms();
+        ps.quota.exhaust(now);
+        ps.quota.state(platform, now)
+    }
+
+    /// Usage back to zero in a new window starting now (limit and length unchanged).
+    pub fn reset_quota(&self, platform: Platform) -> QuotaState {
+        let ps = self.inner.platform(platform);
+        let now = self.inner.now_ms();
+        ps.quota.reset(now);
+        ps.quota.state(platform, now)
+    }
+
+    /// Puts a platform in exactly one health state in one call: replaces its standing
+    /// faults with [`PlatformHealth::faults`] (queued `fail_next` failures are dropped) and
+    /// resets its quota usage, or, for [`PlatformHealth::Throttled`], exhausts it.
+    pub fn set_health(&self, platform: Platform, health: PlatformHealth) -> QuotaState {
+        let faults = &self.inner.platform(platform).faults;
+        faults.clear();
+        faults.set(health.faults());
+        match health {
+            PlatformHealth::Throttled => self.exhaust_quota(platform),
+            _ => self.reset_quota(platform),
+        }
+    }
+
     /// Counters of a platform (walks its grants: meant for assertions, not hot paths).
     pub fn counters(&self, platform: Platform) -> PlatformCounters {
         let ps = self.inner.platform(platform);
@@ -813,6 +875,14 @@ fn router(inner: Arc<Inner>) -> Router {
             faults::fault_layer,
         ))
     };
+    // Quota-counted routes (see `quota.rs`); wrapped by `faulted` afterwards, so the fault
+    // layer runs first.
+    let counted = |p: Platform, r: Router<Arc<Inner>>| {
+        r.layer(axum::middleware::from_fn_with_state(
+            (inner.clone(), p),
+            quota::quota_layer,
+        ))
+    };
     let instagram_api = faulted(
         Platform::Instagram,
         Router::new()
@@ -820,42 +890,55 @@ fn router(inner: Arc<Inner>) -> Router {
                 "/instagram/api/oauth/access_token",
                 post(instagram::access_token),
             )
-            .route("/instagram/graph/access_token", get(instagram::exchange))
-            .route(
-                "/instagram/graph/refresh_access_token",
-                get(instagram::refresh),
-            )
-            .route("/instagram/graph/me", get(instagram::me))
-            .route("/instagram/graph/{version}/me", get(instagram::me)),
+            .merge(counted(
+                Platform::Instagram,
+                Router::new()
+                    .route("/instagram/graph/access_token", get(instagram::exchange))
+                    .route(
+                        "/instagram/graph/refresh_access_token",
+                        get(instagram::refresh),
+                    )
+                    .route("/instagram/graph/me", get(instagram::me))
+                    .route("/instagram/graph/{version}/me", get(instagram::me)),
+            )),
     );
     let tiktok_api = faulted(
         Platform::TikTok,
-        Router::new()
-            .route("/tiktok/open/v2/oauth/token/", post(tiktok::token))
-            .route("/tiktok/open/v2/oauth/revoke/", post(tiktok::revoke))
-            .route("/tiktok/open/v2/user/info/", get(tiktok::user_info)),
+        counted(
+            Platform::TikTok,
+            Router::new()
+                .route("/tiktok/open/v2/oauth/token/", post(tiktok::token))
+                .route("/tiktok/open/v2/oauth/revoke/", post(tiktok::revoke))
+                .route("/tiktok/open/v2/user/info/", get(tiktok::user_info)),
+        ),
     );
     let reddit_api = faulted(
         Platform::Reddit,
-        Router::new()
-            .route(
-                "/reddit/www/api/v1/access_token",
-                post(reddit::access_token),
-            )
-            .route(
-                "/reddit/www/api/v1/revoke_token",
-                post(reddit::revoke_token),
-            )
-            .route("/reddit/oauth/api/v1/me", get(reddit::me)),
+        counted(
+            Platform::Reddit,
+            Router::new()
+                .route(
+                    "/reddit/www/api/v1/access_token",
+                    post(reddit::access_token),
+                )
+                .route(
+                    "/reddit/www/api/v1/revoke_token",
+                    post(reddit::revoke_token),
+                )
+                .route("/reddit/oauth/api/v1/me", get(reddit::me)),
+        ),
     );
     let onlyfans_api = faulted(
         Platform::OnlyFans,
         Router::new()
             .route("/onlyfans/gateway/v2/link/init", post(onlyfans::link_init))
-            .route(
-                "/onlyfans/gateway/v2/access/self",
-                get(onlyfans::access_self),
-            )
+            .merge(counted(
+                Platform::OnlyFans,
+                Router::new().route(
+                    "/onlyfans/gateway/v2/access/self",
+                    get(onlyfans::access_self),
+                ),
+            ))
             .route(
                 "/onlyfans/gateway/v2/account/connections/{id}",
                 delete(onlyfans::delete_connection),

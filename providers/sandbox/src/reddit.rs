@@ -62,15 +62,13 @@ pub(crate) fn descriptive_user_agent(headers: &HeaderMap) -> bool {
 
 /// Reddit's throttling reply to a missing or generic User-Agent: 429 with its JSON body.
 /// The body `{"message": "Too Many Requests", "error": 429}` is Reddit's generic JSON error
-/// shape as seen by clients [S]; `X-Ratelimit-Reset` is documented on the API wiki page.
+/// shape as seen by clients [S]; the quota layer adds the `X-Ratelimit-*` headers documented
+/// on the API wiki page (the request counts in the window, as every API request does).
 fn too_many() -> Response {
-    let mut r = json(
+    json(
         StatusCode::TOO_MANY_REQUESTS,
         json!({"message": "Too Many Requests", "error": 429}),
-    );
-    r.headers_mut()
-        .insert("x-ratelimit-reset", HeaderValue::from_static("600"));
-    r
+    )
 }
 
 /// Bad or missing client credentials on `access_token` / `revoke_token`:
@@ -313,16 +311,10 @@ pub(crate) async fn me(State(inner): State<Arc<Inner>>, headers: HeaderMap) -> R
         );
         return r;
     }
-    let mut r = json(
+    // The `X-Ratelimit-*` headers are added by the quota layer (`quota.rs`), from the
+    // platform's live window, on this and every other Reddit API response.
+    json(
         StatusCode::OK,
         crate::users::reddit_me(inner.base_url(), &user),
-    );
-    // Rate-limit headers on API responses: <https://github.com/reddit-archive/reddit/wiki/API>
-    // and praw-dev/prawcore prawcore/rate_limit.py (`x-ratelimit-remaining` is a float,
-    // `x-ratelimit-reset` is seconds until the window ends).
-    let h = r.headers_mut();
-    h.insert("x-ratelimit-used", HeaderValue::from_static("1"));
-    h.insert("x-ratelimit-remaining", HeaderValue::from_static("99.0"));
-    h.insert("x-ratelimit-reset", HeaderValue::from_static("600"));
-    r
+    )
 }

@@ -232,6 +232,8 @@ impl Store {
 pub(crate) struct PlatformState {
     pub(crate) store: Mutex<Store>,
     pub(crate) faults: FaultSlot,
+    /// The API quota window (`quota.rs`).
+    pub(crate) quota: crate::quota::QuotaSlot,
     pub(crate) refresh_calls: AtomicU64,
     pub(crate) refresh_ok: AtomicU64,
     pub(crate) requests: AtomicU64,
@@ -249,6 +251,7 @@ impl PlatformState {
         Self {
             store: Mutex::new(Store::default()),
             faults: FaultSlot::default(),
+            quota: crate::quota::QuotaSlot::new(p),
             refresh_calls: AtomicU64::new(0),
             refresh_ok: AtomicU64::new(0),
             requests: AtomicU64::new(0),
