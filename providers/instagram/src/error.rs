@@ -95,9 +95,19 @@ fn map_graph_error(e: &GraphError, response: &CappedResponse, endpoint: Endpoint
     let description = Some(described.clone());
     match e.code {
         Some(190) => return ProviderError::InvalidGrant { description },
-        Some(4 | 17 | 32 | 613) => {
+        // 80002: the Instagram business use case throttle; its usage header says when
+        // access is regained.
+        Some(4 | 17 | 32 | 613 | 80002) => {
+            let now = Utc::now();
+            let regained = integrations_core::health::quota_signal(
+                response.status.as_u16(),
+                &response.headers,
+                now,
+            )
+            .and_then(|q| q.reset_at)
+            .and_then(|at| (at - now).to_std().ok());
             return ProviderError::RateLimited {
-                retry_after: retry_after(&response.headers, Utc::now()),
+                retry_after: retry_after(&response.headers, now).or(regained),
             };
         }
         Some(10 | 200..=299) => return ProviderError::InvalidClient { description },
@@ -165,13 +175,33 @@ mod tests {
     }
 
     #[test]
+    fn the_business_use_case_throttle_says_when_access_is_regained() {
+        let mut r = resp(
+            400,
+            &graph(80002, "OAuthException", "Application request limit reached"),
+        );
+        r.headers.insert(
+            "x-business-use-case-usage",
+            r#"{"17841405793187218":[{"type":"instagram","call_count":100,"total_cputime":3,"total_time":4,"estimated_time_to_regain_access":5}]}"#
+                .parse()
+                .unwrap(),
+        );
+        match Endpoint::Profile.classify(&r) {
+            Some(ProviderError::RateLimited {
+                retry_after: Some(d),
+            }) => assert!((290..=300).contains(&d.as_secs()), "{d:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn graph_codes() {
         let e = |code, ep: Endpoint| ep.classify(&resp(400, &graph(code, "OAuthException", "x")));
         assert!(matches!(
             e(190, Endpoint::Profile),
             Some(ProviderError::InvalidGrant { .. })
         ));
-        for code in [4, 17, 32, 613] {
+        for code in [4, 17, 32, 613, 80002] {
             assert!(matches!(
                 e(code, Endpoint::Profile),
                 Some(ProviderError::RateLimited { retry_after: None })

@@ -29,8 +29,9 @@
 //! Mapping (first match wins):
 //! 1. HTTP 429 → `RateLimited` (with `Retry-After`); HTTP 5xx → `Unavailable`.
 //! 2. Graph code 190 (token expired, invalidated, password changed, ...) → `InvalidGrant`.
-//! 3. Graph codes 4, 17, 32, 613 (throttling; usually HTTP 400, not 429) → `RateLimited`,
-//!    with `Retry-After` when Meta sends one.
+//! 3. Graph codes 4, 17, 32, 613 and 80002 (throttling; usually HTTP 400, not 429) → `RateLimited`,
+//!    with `Retry-After` when Meta sends one, else the business use case usage's
+//!    `estimated_time_to_regain_access`.
 //! 4. Graph codes 10 and 200–299 (permission missing) → `InvalidClient`: the app lacks the
 //!    permission (app review, app mode, or a scope the app did not ask for), which an
 //!    operator fixes in the app's configuration; retrying or clearing the user's tokens
