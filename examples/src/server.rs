@@ -23,6 +23,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
 
+/// How often this process's platform call records are written to the store.
+const HEALTH_FLUSH_EVERY: Duration = Duration::from_secs(10);
+
 /// How often expired pending authorizations are purged while the server runs.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
 
@@ -119,6 +122,7 @@ pub async fn serve(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let mut background = JoinSet::new();
     background.spawn(integrations.clone().purge_expired_every(PURGE_EVERY));
     background.spawn(integrations.follow_events());
+    background.spawn(integrations.clone().flush_health_every(HEALTH_FLUSH_EVERY));
     if config.webhooks_from_env
         && let Some(d) = crate::webhooks::deliverer_from_process_env(&integrations)?
     {

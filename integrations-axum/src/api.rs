@@ -43,6 +43,11 @@ impl HasAuth for ApiState {
 }
 
 impl ApiState {
+    /// The name people read for a platform: its card's, else its own.
+    pub(crate) fn display_name(&self, p: &dyn Provider) -> String {
+        self.name(p)
+    }
+
     fn name(&self, p: &dyn Provider) -> String {
         match self.cards.iter().find(|c| c.id == p.id().as_str()) {
             Some(c) => c.name.clone(),
@@ -66,6 +71,7 @@ pub(crate) fn router(state: ApiState) -> Router {
     router
         .route("/providers", get(providers))
         .route("/status", get(status))
+        .route("/health", get(crate::health::health))
         .route("/connect/{provider}", post(connect))
         .route("/callback/{provider}", get(callback))
         .route("/disconnect/{provider}/{account_id}", delete(disconnect))

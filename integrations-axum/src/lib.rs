@@ -68,6 +68,7 @@
 mod api;
 mod auth;
 mod guard;
+mod health;
 mod openapi;
 mod page;
 mod platform;

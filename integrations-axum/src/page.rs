@@ -21,6 +21,34 @@ use std::sync::{Arc, OnceLock};
 const PAGE: &str = include_str!("../assets/integrations.html");
 const CSS: &str = include_str!("../assets/integrations.css");
 const JS: &str = include_str!("../assets/integrations.js");
+const HEALTH_PAGE: &str = include_str!("../assets/health.html");
+
+/// The assets served under `/assets/`: name, content, content type. The chart library is
+/// the pinned npm release (`assets/vendor/README.md`).
+const ASSETS: [(&str, &str, &str); 6] = [
+    ("integrations.css", CSS, "text/css; charset=utf-8"),
+    ("integrations.js", JS, "text/javascript; charset=utf-8"),
+    (
+        "health.css",
+        include_str!("../assets/health.css"),
+        "text/css; charset=utf-8",
+    ),
+    (
+        "health.js",
+        include_str!("../assets/health.js"),
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "vendor/uPlot.min.css",
+        include_str!("../assets/vendor/uPlot.min.css"),
+        "text/css; charset=utf-8",
+    ),
+    (
+        "vendor/uPlot.iife.min.js",
+        include_str!("../assets/vendor/uPlot.iife.min.js"),
+        "text/javascript; charset=utf-8",
+    ),
+];
 
 /// The pages' icon (the brand mark), inline: no `/favicon.ico` request, no 404.
 pub(crate) const ICON: &str = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' \
@@ -74,6 +102,26 @@ pub(crate) fn escape(text: &str) -> String {
 
 /// The page with everything but its own path filled in.
 fn template(config: &PageConfig) -> String {
+    fill(PAGE, config).replace("{{MESSAGES}}", messages())
+}
+
+/// The Health page with everything but its own path filled in.
+fn health_template(config: &PageConfig) -> String {
+    fill(HEALTH_PAGE, config)
+        .replace("{{HEALTH_CSS_VERSION}}", &Asset::get("health.css").version)
+        .replace("{{HEALTH_JS_VERSION}}", &Asset::get("health.js").version)
+        .replace(
+            "{{UPLOT_CSS_VERSION}}",
+            &Asset::get("vendor/uPlot.min.css").version,
+        )
+        .replace(
+            "{{UPLOT_JS_VERSION}}",
+            &Asset::get("vendor/uPlot.iife.min.js").version,
+        )
+}
+
+/// Fills a page's placeholders from the configuration.
+fn fill(page: &str, config: &PageConfig) -> String {
     let nav: String = config
         .nav
         .iter()
@@ -99,8 +147,7 @@ fn template(config: &PageConfig) -> String {
         ),
         None => String::new(),
     };
-    PAGE.replace("{{MESSAGES}}", messages())
-        .replace("{{ICON}}", ICON)
+    page.replace("{{ICON}}", ICON)
         .replace("{{CSS_VERSION}}", &Asset::css().version)
         .replace("{{JS_VERSION}}", &Asset::js().version)
         .replace("{{TITLE}}", &escape(&config.title))
@@ -148,8 +195,13 @@ struct PageState {
 
 pub(crate) fn router(auth: Arc<dyn Authenticate>, config: &PageConfig) -> Router {
     let state = Arc::new(PageState {
-        auth,
+        auth: auth.clone(),
         template: template(config),
+        sign_in_url: config.sign_in_url.clone(),
+    });
+    let health = Arc::new(PageState {
+        auth,
+        template: health_template(config),
         sign_in_url: config.sign_in_url.clone(),
     });
     Router::new()
@@ -157,14 +209,22 @@ pub(crate) fn router(auth: Arc<dyn Authenticate>, config: &PageConfig) -> Router
             "/",
             get(move |uri: OriginalUri, request: Request| page(state.clone(), uri, request)),
         )
+        .route(
+            "/health",
+            get(move |uri: OriginalUri, request: Request| page(health.clone(), uri, request)),
+        )
         .route("/assets/integrations.css", get(css))
         .route("/assets/integrations.js", get(js))
+        .route("/assets/{file}", get(asset))
+        .route("/assets/vendor/{file}", get(vendor_asset))
 }
 
 /// The page's own path (where it is mounted), from the request's original URI.
 fn page_path(uri: &OriginalUri) -> String {
     let path = uri.0.path();
     let trimmed = path.trim_end_matches('/');
+    // The Health page lives under the Integrations page.
+    let trimmed = trimmed.strip_suffix("/health").unwrap_or(trimmed);
     if trimmed.is_empty() {
         String::new()
     } else {
@@ -246,14 +306,31 @@ impl Asset {
         }
     }
 
+    fn all() -> &'static std::collections::HashMap<&'static str, Asset> {
+        static CELL: OnceLock<std::collections::HashMap<&'static str, Asset>> = OnceLock::new();
+        CELL.get_or_init(|| {
+            ASSETS
+                .iter()
+                .map(|(name, body, kind)| (*name, Self::new(body, kind)))
+                .collect()
+        })
+    }
+
+    fn find(name: &str) -> Option<&'static Self> {
+        Self::all().get(name)
+    }
+
+    /// One of [`ASSETS`] (by a name from that table).
+    fn get(name: &'static str) -> &'static Self {
+        Self::find(name).unwrap_or_else(|| unreachable!("{name} is in ASSETS"))
+    }
+
     fn css() -> &'static Self {
-        static CELL: OnceLock<Asset> = OnceLock::new();
-        CELL.get_or_init(|| Self::new(CSS, "text/css; charset=utf-8"))
+        Self::get("integrations.css")
     }
 
     fn js() -> &'static Self {
-        static CELL: OnceLock<Asset> = OnceLock::new();
-        CELL.get_or_init(|| Self::new(JS, "text/javascript; charset=utf-8"))
+        Self::get("integrations.js")
     }
 
     /// The answer to `headers`: gzip when accepted (and non-empty), `304` when the
@@ -344,6 +421,30 @@ async fn css(headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
 /// `GET /assets/integrations.js`.
 async fn js(headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
     Asset::js().respond(&headers, query.as_deref())
+}
+
+/// `GET /assets/{file}`: the Health page's assets.
+async fn asset(
+    axum::extract::Path(file): axum::extract::Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match Asset::find(&file) {
+        Some(a) => a.respond(&headers, query.as_deref()),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// `GET /assets/vendor/{file}`: the chart library.
+async fn vendor_asset(
+    axum::extract::Path(file): axum::extract::Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match Asset::find(&format!("vendor/{file}")) {
+        Some(a) => a.respond(&headers, query.as_deref()),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 #[cfg(test)]

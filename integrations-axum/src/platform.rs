@@ -174,7 +174,7 @@ async fn lookup(
 }
 
 fn status_page(receipt: &WebhookReceipt) -> String {
-    let code = html_escape(receipt.confirmation_code.as_deref().unwrap_or_default());
+    let code = crate::page::escape(receipt.confirmation_code.as_deref().unwrap_or_default());
     let when = receipt.received_at.format("%Y-%m-%d %H:%M UTC");
     let what = if receipt.outcome == "deleted" {
         "The connection and the data this app stored for it (its tokens and profile) were \
@@ -197,17 +197,4 @@ fn page(title: &str, body: &str) -> String {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title}</title></head><body><main><h1>{title}</h1>{body}</main></body></html>"
     )
-}
-
-fn html_escape(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '&' => "&amp;".into(),
-            '<' => "&lt;".into(),
-            '>' => "&gt;".into(),
-            '"' => "&quot;".into(),
-            '\'' => "&#39;".into(),
-            c => c.to_string(),
-        })
-        .collect()
 }

@@ -464,7 +464,7 @@ pub struct CallRecord<'a> {
     /// When it ended.
     pub at: DateTime<Utc>,
     /// The error's code and message, for a failure.
-    pub error: Option<(&'a str, String)>,
+    pub error: Option<(String, String)>,
     /// The platform's quota signal on its response.
     pub quota: Option<QuotaSignal>,
 }
@@ -814,7 +814,7 @@ pub fn report(
                 })
                 .collect();
             let mut recent_errors = d1.errors.clone();
-            recent_errors.sort_by(|a, b| b.at.cmp(&a.at));
+            recent_errors.sort_by_key(|e| std::cmp::Reverse(e.at));
             recent_errors.truncate(10);
             PlatformHealth {
                 provider: provider.clone(),
@@ -945,7 +945,7 @@ mod tests {
             latency: Duration::from_millis(ms),
             at,
             error: (class != CallClass::Ok)
-                .then(|| ("provider_unavailable", "HTTP 503".to_owned())),
+                .then(|| ("provider_unavailable".to_owned(), "HTTP 503".to_owned())),
             quota: None,
         }
     }

@@ -62,7 +62,7 @@ impl Integrations {
         if let Some(class) = class {
             let error = out.as_ref().err().map(|e| {
                 let e = Error::Provider(e.clone());
-                (e.code(), e.to_string())
+                (e.code().to_owned(), e.to_string())
             });
             self.inner.health.record(CallRecord {
                 provider,
@@ -92,18 +92,21 @@ impl Integrations {
         let (class, error, quota) = match answer {
             Ok((status, headers)) => {
                 let class = CallClass::of_status(status);
-                let error = class.ne(&CallClass::Ok).then(|| {
-                    (
-                        "http_status",
-                        format!("the platform answered HTTP {status}"),
-                    )
-                });
+                // The codes the library's errors use for the same answers.
+                let code = match class {
+                    CallClass::RateLimited => "provider_rate_limited".to_owned(),
+                    CallClass::ServerError => "provider_unavailable".to_owned(),
+                    _ => format!("http_{status}"),
+                };
+                let error = class
+                    .ne(&CallClass::Ok)
+                    .then(|| (code, format!("the platform answered HTTP {status}")));
                 (class, error, health::quota_signal(status, headers, now))
             }
             Err(e) => {
                 let class = CallClass::of_error(e).unwrap_or(CallClass::Network);
                 let err = Error::Provider(e.clone());
-                (class, Some((err.code(), err.to_string())), None)
+                (class, Some((err.code().to_owned(), err.to_string())), None)
             }
         };
         self.inner.health.record(CallRecord {
@@ -135,15 +138,13 @@ impl Integrations {
 
     /// Flushes the health records every `period`, forever (spawn it; the
     /// [`Refresher`](crate::Refresher) also flushes after each pass).
-    pub fn flush_health_every(self, period: Duration) -> impl Future<Output = ()> + Send + 'static {
-        async move {
-            let mut tick = tokio::time::interval(period);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                if let Err(e) = self.flush_health().await {
-                    tracing::warn!(error = %e, "could not write the health records");
-                }
+    pub async fn flush_health_every(self, period: Duration) {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.flush_health().await {
+                tracing::warn!(error = %e, "could not write the health records");
             }
         }
     }
