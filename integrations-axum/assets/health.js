@@ -93,12 +93,12 @@
 
     const xs = p.series.map((s) => Date.parse(s.minute) / 1000);
     chart(c, 'Calls and errors per minute (last hour)', [
-      { label: 'Calls', stroke: '#4f46e5', width: 2 },
+      { label: 'Calls', stroke: '#4f46e5', width: 2, points: { show: true, size: 4 } },
       { label: 'Errors', stroke: '#dc2626', width: 2 },
       { label: 'Rate limited', stroke: '#ea580c', width: 2 }
     ], [xs, p.series.map((s) => s.calls), p.series.map((s) => s.errors), p.series.map((s) => s.rateLimited)]);
     chart(c, 'Quota used, % (last hour)', [
-      { label: 'Quota %', stroke: '#0f766e', width: 2, spanGaps: true }
+      { label: 'Quota %', stroke: '#0f766e', width: 2, spanGaps: true, points: { show: true, size: 6 } }
     ], [xs, p.series.map((s) => (s.quotaPercent === null || s.quotaPercent === undefined ? null : s.quotaPercent))]);
 
     c.append(el('h3', { class: 'chart-title' }, 'Most recent errors'));

@@ -451,6 +451,48 @@ async fn vendor_asset(
 mod tests {
     use super::*;
 
+    /// The chart library is the pinned npm release, byte for byte (the digests recorded
+    /// in `assets/vendor/README.md`, next to the steps that copy it).
+    #[test]
+    fn vendored_chart_library_is_the_pinned_release() {
+        let readme = include_str!("../assets/vendor/README.md");
+        let lock = include_str!("../assets/vendor/package-lock.json");
+        assert!(
+            lock.contains("\"node_modules/uplot\": {\n      \"version\": \"1.6.32\""),
+            "{lock}"
+        );
+        for (name, body, _) in ASSETS.iter().filter(|(n, _, _)| n.starts_with("vendor/")) {
+            let digest = hex::encode(Sha256::digest(body.as_bytes()));
+            let file = name.trim_start_matches("vendor/");
+            let row = readme
+                .lines()
+                .find(|l| l.contains(&format!("`{file}`")))
+                .unwrap_or_else(|| panic!("{file} is listed in the README"));
+            assert!(row.contains(&digest), "{file}: {digest} is not in {row}");
+        }
+    }
+
+    #[test]
+    fn the_health_page_links_its_assets_by_version() {
+        let html = health_template(&PageConfig::default());
+        for name in [
+            "health.css",
+            "health.js",
+            "vendor/uPlot.min.css",
+            "vendor/uPlot.iife.min.js",
+        ] {
+            assert!(
+                html.contains(&format!("/assets/{name}?v={}\"", Asset::get(name).version)),
+                "{name}"
+            );
+        }
+        let rest = html.replace("{{BASE}}", "").replace("{{PAGE}}", "");
+        assert!(
+            !rest.contains("{{"),
+            "only the per-request placeholders are left"
+        );
+    }
+
     #[test]
     fn configured_text_is_escaped() {
         let html = template(&PageConfig {

@@ -30,7 +30,9 @@ use integrations_benches::baseline::{self, Timed};
 use integrations_benches::sandbox_proc::{self, SandboxProcess};
 use integrations_benches::stores::{self, Place, StoreKind};
 use integrations_benches::{BoxError, Result, grants, mem, recorder, stats};
-use integrations_core::{EncryptionKey, Integrations, RefreshLimits, TokenCipher, UserId};
+use integrations_core::{
+    EncryptionKey, Integrations, RefreshLimits, ServiceConfig, TokenCipher, UserId,
+};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,10 +50,13 @@ struct Args {
     pool: usize,
     json: PathBuf,
     quick: bool,
+    /// Whether platform calls are recorded for the health view (`--health off` measures
+    /// the pipeline without it).
+    health: bool,
 }
 
 const USAGE: &str = "usage: refresh-bench [--quick] [--n N] [--concurrency 1,8,64] \
-[--stores memory,sqlite,postgres] [--rounds R] [--pool P] [--json PATH]";
+[--stores memory,sqlite,postgres] [--rounds R] [--pool P] [--json PATH] [--health on|off]";
 
 fn parse_list<T>(s: &str, f: impl Fn(&str) -> Option<T>) -> std::result::Result<Vec<T>, String> {
     s.split(',')
@@ -76,6 +81,7 @@ fn parse_args() -> std::result::Result<Args, String> {
         pool: 16,
         json: default_json,
         quick,
+        health: true,
     };
     let mut it = raw.into_iter();
     while let Some(a) = it.next() {
@@ -97,6 +103,13 @@ fn parse_args() -> std::result::Result<Args, String> {
             }
             "--stores" => args.stores = parse_list(&value()?, StoreKind::parse)?,
             "--json" => args.json = PathBuf::from(value()?),
+            "--health" => {
+                args.health = match value()?.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    other => return Err(format!("--health takes on or off, not {other:?}")),
+                }
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -267,6 +280,10 @@ async fn run_config(
         .await?;
         let integrations = Integrations::builder(store.clone(), env.cipher.clone())
             .provider(env.tiktok.clone())
+            .config(ServiceConfig {
+                health_recording: args.health,
+                ..ServiceConfig::default()
+            })
             .build();
         let _ = env.samples.take();
         mem::reset_peak();
@@ -534,6 +551,7 @@ async fn run(args: Args) -> Result<()> {
     let doc = json!({
         "benchmark": "refresh-bench",
         "quick": args.quick,
+        "health": args.health,
         "machine": machine(),
         "platform": "tiktok",
         "latency": "per refreshed account: from its task holding the concurrency permits to its lease released (platform call, opening and sealing, the store write that also releases the lease, including the wait for its group commit), from integrations_refresh_duration_seconds",

@@ -17,6 +17,7 @@ mod support;
 
 mod a11y;
 mod axe;
+mod health;
 mod journeys;
 
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
