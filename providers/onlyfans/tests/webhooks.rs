@@ -4,10 +4,7 @@
 //! to end: the sandbox expires and reconnects a connection and calls a local receiver
 //! that hands the raw request to `Integrations::handle_platform_webhook`.
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
@@ -17,15 +14,15 @@ use integrations_core::store::StoredStatus;
 use integrations_core::{
     AccountMatch, AccountRecord, ClientSecret, ConnectionEventKind, EncryptionKey, EventPosition,
     Integrations, ManualClock, MemoryStore, PlatformAction, PlatformEvent, PlatformWebhook,
-    Provider, ProviderId, TokenCipher, TokenStore, UserId, WebhookAnswer, WebhookReceipt,
-    WebhookRefusal, WebhookRequest, WebhookRoute,
+    Provider, ProviderId, TokenCipher, TokenStore, UserId, WebhookRefusal, WebhookRequest,
+    WebhookRoute,
 };
 use integrations_onlyfans::{
     OnlyFansConfig, OnlyFansConfigBuilder, OnlyFansProvider, connection_alias,
 };
 use integrations_sandbox::{Consent, Platform, Sandbox, SandboxConfig, WebhookTargets};
 use sha2::Digest;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
@@ -606,68 +603,9 @@ fn every_refusal() {
 /// Headers of a request sent by hand.
 type Headers = Vec<(&'static str, String)>;
 
-/// What the receiver answered, per request.
-type Answers = Arc<Mutex<Vec<(u16, Vec<WebhookReceipt>)>>>;
-
-#[derive(Clone)]
-struct Receiver {
-    integrations: Integrations,
-    answers: Answers,
-}
-
-/// The host's route: the raw request to `handle_platform_webhook`, the answer back.
-async fn receive(
-    State(r): State<Receiver>,
-    Path(provider): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let method = if method == Method::GET {
-        WebhookMethod::Get
-    } else {
-        WebhookMethod::Post
-    };
-    let request = WebhookRequest {
-        route: WebhookRoute::Events,
-        method,
-        query: uri.query().unwrap_or_default(),
-        headers: &headers,
-        body: &body,
-        now: Utc::now(),
-    };
-    let (status, receipts, reply) = match r
-        .integrations
-        .handle_platform_webhook(&provider, request)
-        .await
-    {
-        Ok(WebhookAnswer::Acknowledged { receipts }) => (StatusCode::OK, receipts, "ok".to_owned()),
-        Ok(WebhookAnswer::Challenge(c)) => (StatusCode::OK, Vec::new(), c),
-        Ok(WebhookAnswer::DataDeletion { receipt }) => {
-            (StatusCode::OK, vec![receipt], String::new())
-        }
-        Err(e) => (e.http_status(), Vec::new(), e.code().to_owned()),
-    };
-    r.answers.lock().unwrap().push((status.as_u16(), receipts));
-    (status, reply).into_response()
-}
-
-async fn start_receiver(integrations: Integrations) -> (String, Answers) {
-    let answers = Answers::default();
-    let app = axum::Router::new()
-        .route("/webhooks/{provider}", axum::routing::any(receive))
-        .with_state(Receiver {
-            integrations,
-            answers: answers.clone(),
-        });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}/webhooks"), answers)
-}
+#[path = "../../testing/webhook_receiver.rs"]
+mod receiver;
+use receiver::{Answers, start_receiver};
 
 async fn stored(store: &MemoryStore, account: &str) -> AccountRecord {
     store

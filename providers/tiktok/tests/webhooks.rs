@@ -3,10 +3,7 @@
 //! sandbox removes the app and calls a local receiver that hands the raw request to
 //! `Integrations::handle_platform_webhook`.
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue};
 use chrono::{DateTime, Utc};
 use hmac::{KeyInit, Mac};
 use integrations_core::platform_webhooks::WebhookMethod;
@@ -14,15 +11,15 @@ use integrations_core::store::StoredStatus;
 use integrations_core::{
     AccountMatch, AccountRecord, CallbackParams, ClientSecret, ConnectionEventKind, EncryptionKey,
     EventPosition, Integrations, ManualClock, MemoryStore, PlatformAction, PlatformEvent,
-    PlatformWebhook, Provider, ProviderId, TokenCipher, TokenStore, UserId, WebhookAnswer,
-    WebhookReceipt, WebhookRefusal, WebhookRequest, WebhookRoute,
+    PlatformWebhook, Provider, ProviderId, TokenCipher, TokenStore, UserId, WebhookRefusal,
+    WebhookRequest, WebhookRoute,
 };
 use integrations_sandbox::{
     Consent, Platform, RemoveAppOptions, Sandbox, SandboxConfig, WebhookTargets,
 };
 use integrations_tiktok::{TikTokConfig, TikTokProvider};
 use sha2::Digest;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 const CLIENT_KEY: &str = "awclientkey";
@@ -371,68 +368,9 @@ fn every_refusal() {
 
 // ---------- end to end against the sandbox ----------
 
-/// What the receiver answered, per request.
-type Answers = Arc<Mutex<Vec<(u16, Vec<WebhookReceipt>)>>>;
-
-#[derive(Clone)]
-struct Receiver {
-    integrations: Integrations,
-    answers: Answers,
-}
-
-/// The host's route: the raw request to `handle_platform_webhook`, the answer back.
-async fn receive(
-    State(r): State<Receiver>,
-    Path(provider): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let method = if method == Method::GET {
-        WebhookMethod::Get
-    } else {
-        WebhookMethod::Post
-    };
-    let request = WebhookRequest {
-        route: WebhookRoute::Events,
-        method,
-        query: uri.query().unwrap_or_default(),
-        headers: &headers,
-        body: &body,
-        now: Utc::now(),
-    };
-    let (status, receipts, reply) = match r
-        .integrations
-        .handle_platform_webhook(&provider, request)
-        .await
-    {
-        Ok(WebhookAnswer::Acknowledged { receipts }) => (StatusCode::OK, receipts, "ok".to_owned()),
-        Ok(WebhookAnswer::Challenge(c)) => (StatusCode::OK, Vec::new(), c),
-        Ok(WebhookAnswer::DataDeletion { receipt }) => {
-            (StatusCode::OK, vec![receipt], String::new())
-        }
-        Err(e) => (e.http_status(), Vec::new(), e.code().to_owned()),
-    };
-    r.answers.lock().unwrap().push((status.as_u16(), receipts));
-    (status, reply).into_response()
-}
-
-async fn start_receiver(integrations: Integrations) -> (String, Answers) {
-    let answers = Answers::default();
-    let app = axum::Router::new()
-        .route("/webhooks/{provider}", axum::routing::any(receive))
-        .with_state(Receiver {
-            integrations,
-            answers: answers.clone(),
-        });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}/webhooks"), answers)
-}
+#[path = "../../testing/webhook_receiver.rs"]
+mod receiver;
+use receiver::start_receiver;
 
 async fn stored(store: &MemoryStore, account: &str) -> AccountRecord {
     store
