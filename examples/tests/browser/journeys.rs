@@ -574,6 +574,39 @@ async fn journey_bulk_disconnect_of_three_accounts() {
             .await
             .unwrap();
         assert_eq!(checked, serde_json::json!(0));
+
+        // A partial outcome lists what was not done, and why: Reddit, reconnected and
+        // selected, is disconnected elsewhere before the bulk disconnect reaches it.
+        connect_directly(&s, 7, "reddit", "demo").await;
+        c.refresh().await.unwrap();
+        wait_css(&c, &format!("{} li.account", card("reddit"))).await;
+        select_account(&c, "instagram", &two).await;
+        select_account(&c, "reddit", &reddit).await;
+        s.integrations
+            .disconnect(UserId(7), "reddit", &reddit)
+            .await
+            .unwrap();
+        wait_css(&c, "#bulk-disconnect").await.click().await.unwrap();
+        wait_css(&c, "dialog#confirm[open]").await;
+        assert_eq!(text_of(&c, "#confirm-title").await, "Disconnect 2 accounts?");
+        c.find(Locator::Css("#confirm-ok"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_true(
+            &c,
+            "the summary with the failure",
+            "const n = document.getElementById('notice');
+             return !n.hidden && n.classList.contains('error') &&
+               document.getElementById('notice-text').textContent ===
+               '1 account disconnected. Could not disconnect @demo on Reddit: Integration not found.';",
+        )
+        .await;
+        save_screenshot(&c, "integrations-bulk-partial.png").await;
+        assert!(s.integrations.status(UserId(7)).await.unwrap().is_empty());
+        wait_css(&c, "#bulkbar[hidden]").await;
     })
     .await;
     if let Ok(server) = Arc::try_unwrap(server) {
