@@ -26,6 +26,12 @@
   const ACTION_LABELS = { connect: 'Connecting…', disconnect: 'Disconnecting…', refresh: 'Refreshing…' };
   // Answers that inform rather than report a failure: the connection is fine.
   const INFO_CODES = ['refresh_not_yet_allowed', 'unsupported'];
+  // The most accounts one POST /bulk takes; a larger selection is sent in parts.
+  const BULK_MAX = 50;
+  // Where "Connect several…" keeps the platforms still to connect while the browser is
+  // on their consent pages; a queue older than this is forgotten.
+  const QUEUE_KEY = 'integrations.connectQueue';
+  const QUEUE_MAX_AGE = 30 * 60 * 1000;
 
   const view = {
     providers: [],
@@ -36,6 +42,9 @@
     infos: {},       // provider id -> information shown on its card (not an error)
     busy: {},        // provider id -> { action, account }
     lastFocus: null, // the grid control that had focus last: { key, provider, row, action }
+    selected: new Map(), // selKey(provider, account) -> { provider, providerAccountId }
+    bulk: null,      // the bulk action in flight ('refresh' or 'disconnect')
+    queue: null,     // "Connect several…" in progress, read back from sessionStorage
     filter: 'all',
     query: ''
   };
@@ -167,6 +176,18 @@
     return provider + ':' + action + ':' + (account || '');
   }
 
+  function selKey(provider, account) {
+    return provider + '\n' + account;
+  }
+
+  // "@demo on Instagram": an account as the page names it to the user.
+  function accountLabel(provider, accountId) {
+    const p = view.providers.find((x) => x.id === provider);
+    const a = view.integrations.find((i) => i.provider === provider && i.providerAccountId === accountId);
+    const handle = a && a.username ? '@' + a.username : accountId;
+    return handle + ' on ' + (p ? p.name : provider);
+  }
+
   function accountRow(p, account) {
     const meta = account.metadata || {};
     const name = meta.display_name || meta.name || null;
@@ -184,6 +205,16 @@
     ];
     const actions = [];
     const id = account.providerAccountId;
+    const selected = view.selected.has(selKey(p.id, id));
+    const select = el('input', {
+      type: 'checkbox',
+      class: 'account-select',
+      'data-action': 'select',
+      'data-key': focusKey(p.id, 'select', id),
+      'aria-label': 'Select ' + handle + ' on ' + p.name,
+      checked: selected,
+      onchange: (e) => setSelected(p.id, id, e.target.checked)
+    });
     if (needsAttention(account)) {
       actions.push(busyButton(p.id, 'connect', id, 'Reconnect', 'btn-warn btn-small',
         handle + ' on ' + p.name, () => connect(p, id)));
@@ -194,10 +225,11 @@
     actions.push(busyButton(p.id, 'disconnect', id, 'Disconnect', 'btn-danger-ghost btn-small',
       handle + ' from ' + p.name, () => askDisconnect(p, account)));
     return el('li', {
-      class: 'account',
+      class: 'account' + (selected ? ' selected' : ''),
       'data-account': account.providerAccountId,
       'data-status': account.status
     }, [
+      select,
       avatar,
       el('div', { class: 'account-main' }, [
         el('div', { class: 'account-name' }, name
@@ -377,6 +409,8 @@
     } else {
       empty.hidden = true;
     }
+    updateBulkBar();
+    $('connect-many').hidden = !view.providers.some((p) => !accountsOf(p.id).length);
     if (want) {
       restoreFocus(want);
     } else if (fromEmpty && empty.hidden) {
@@ -438,6 +472,12 @@
       view.providers = p.providers;
       view.integrations = s.integrations;
       view.loadError = null;
+      // What is gone (disconnected here or elsewhere) is no longer selected.
+      for (const [key, a] of view.selected) {
+        if (!view.integrations.some((i) => i.provider === a.provider && i.providerAccountId === a.providerAccountId)) {
+          view.selected.delete(key);
+        }
+      }
     } catch (e) {
       view.loadError = e.message;
       announce('Could not load your integrations. ' + e.message);
@@ -514,6 +554,232 @@
     await load();
   }
 
+  // ---- selection and bulk actions -----------------------------------------------
+
+  function setSelected(provider, account, on) {
+    const key = selKey(provider, account);
+    if (on) view.selected.set(key, { provider, providerAccountId: account });
+    else view.selected.delete(key);
+    const row = $('grid').querySelector('article.card[data-provider="' + CSS.escape(provider) +
+      '"] li.account[data-account="' + CSS.escape(account) + '"]');
+    if (row) row.classList.toggle('selected', on);
+    updateBulkBar();
+  }
+
+  function clearSelection() {
+    view.selected.clear();
+    for (const box of $('grid').querySelectorAll('input.account-select')) {
+      box.checked = false;
+      box.closest('li.account').classList.remove('selected');
+    }
+    updateBulkBar();
+  }
+
+  function plural(n, one, many) {
+    return n + ' ' + (n === 1 ? one : many);
+  }
+
+  // The bar: shown while something is selected; its buttons say how many they act on.
+  function updateBulkBar() {
+    const n = view.selected.size;
+    const bar = $('bulkbar');
+    bar.hidden = n === 0;
+    $('bulk-count').textContent = n + ' selected';
+    const what = plural(n, 'selected account', 'selected accounts');
+    const busy = view.bulk;
+    const refresh = $('bulk-refresh');
+    const disconnect = $('bulk-disconnect');
+    refresh.textContent = busy === 'refresh' ? ACTION_LABELS.refresh : 'Refresh';
+    disconnect.textContent = busy === 'disconnect' ? ACTION_LABELS.disconnect : 'Disconnect';
+    refresh.setAttribute('aria-label', refresh.textContent + ' ' + what);
+    disconnect.setAttribute('aria-label', disconnect.textContent + ' ' + what);
+    for (const b of bar.querySelectorAll('button')) {
+      if (busy) b.setAttribute('aria-disabled', 'true');
+      else b.removeAttribute('aria-disabled');
+    }
+    for (const [button, action] of [[refresh, 'refresh'], [disconnect, 'disconnect']]) {
+      if (busy === action) button.setAttribute('aria-busy', 'true');
+      else button.removeAttribute('aria-busy');
+    }
+  }
+
+  // "@a on Instagram, @b on TikTok and @c on Reddit" (the first ten, then how many more).
+  function listText(labels) {
+    const shown = labels.slice(0, 10);
+    const more = labels.length - shown.length;
+    if (more > 0) return shown.join(', ') + ' and ' + plural(more, 'other account', 'other accounts');
+    if (shown.length === 1) return shown[0];
+    return shown.slice(0, -1).join(', ') + ' and ' + shown[shown.length - 1];
+  }
+
+  function askBulkDisconnect() {
+    if (view.bulk || !view.selected.size) return;
+    const accounts = [...view.selected.values()];
+    const n = accounts.length;
+    const dialog = $('confirm');
+    $('confirm-title').textContent = 'Disconnect ' + plural(n, 'account', 'accounts') + '?';
+    $('confirm-text').textContent = listText(accounts.map((a) => accountLabel(a.provider, a.providerAccountId))) +
+      (n === 1
+        ? ' will be disconnected and its stored tokens deleted. You can connect it again at any time.'
+        : ' will be disconnected and their stored tokens deleted. You can connect them again at any time.');
+    dialog.returnValue = '';
+    dialog.onclose = () => {
+      const at = document.activeElement;
+      if (!at || at === document.body || dialog.contains(at)) $('bulk-disconnect').focus();
+      if (dialog.returnValue === 'confirm') runBulk('disconnect');
+    };
+    dialog.showModal();
+  }
+
+  // One action on every selected account through POST /bulk (in parts of BULK_MAX), then
+  // a summary: what was done, and each account that was not, with the reason. What was
+  // done leaves the selection; what failed stays selected.
+  async function runBulk(action) {
+    if (view.bulk || !view.selected.size) return;
+    const accounts = [...view.selected.values()];
+    const labels = new Map(accounts.map((a) => [selKey(a.provider, a.providerAccountId),
+      accountLabel(a.provider, a.providerAccountId)]));
+    view.bulk = action;
+    for (const a of accounts) {
+      view.busy[a.provider] = { action, account: null };
+      delete view.errors[a.provider];
+      delete view.infos[a.provider];
+    }
+    render();
+    const results = [];
+    let failure = null;
+    for (let i = 0; i < accounts.length && !failure; i += BULK_MAX) {
+      const part = accounts.slice(i, i + BULK_MAX);
+      try {
+        const answer = await api('POST', API + '/bulk', {
+          action,
+          accounts: part.map((a) => ({ provider: a.provider, accountId: a.providerAccountId }))
+        });
+        results.push(...answer.results);
+      } catch (e) {
+        failure = e;
+      }
+    }
+    for (const a of accounts) delete view.busy[a.provider];
+    view.bulk = null;
+
+    const verb = action === 'refresh' ? 'refreshed' : 'disconnected';
+    const ok = results.filter((r) => r.result === 'ok');
+    const failed = results.filter((r) => r.result !== 'ok');
+    for (const r of ok) view.selected.delete(selKey(r.provider, r.accountId));
+    const parts = [];
+    if (ok.length) parts.push(plural(ok.length, 'account', 'accounts') + ' ' + verb + '.');
+    else if (!failure) parts.push('No account ' + verb + '.');
+    for (const r of failed) {
+      const label = labels.get(selKey(r.provider, r.accountId)) || r.accountId;
+      parts.push('Could not ' + action + ' ' + label + ': ' + r.message);
+    }
+    if (failure) parts.push(failure.message);
+    const isError = !!failure || failed.some((r) => !INFO_CODES.includes(r.code));
+
+    await load();
+    // The bar is gone when nothing is left selected: focus goes on to the grid.
+    const at = document.activeElement;
+    if (!at || at === document.body || at.closest('[hidden]')) {
+      ($('grid').querySelector('[data-key]') || $('search')).focus();
+    }
+    notify(parts.join(' '), isError);
+  }
+
+  // ---- connect several ------------------------------------------------------------
+
+  function readQueue() {
+    try {
+      const q = JSON.parse(window.sessionStorage.getItem(QUEUE_KEY));
+      if (q && Array.isArray(q.steps) && typeof q.at === 'number' &&
+          Date.now() - q.started < QUEUE_MAX_AGE) return q;
+    } catch (_) { /* no storage, or not ours */ }
+    clearQueue();
+    return null;
+  }
+
+  function saveQueue(q) {
+    try { window.sessionStorage.setItem(QUEUE_KEY, JSON.stringify(q)); } catch (_) { /* private mode */ }
+  }
+
+  function clearQueue() {
+    try { window.sessionStorage.removeItem(QUEUE_KEY); } catch (_) { /* private mode */ }
+  }
+
+  function openConnectMany() {
+    const list = $('connect-many-choices');
+    const available = view.providers.filter((p) => !accountsOf(p.id).length);
+    list.replaceChildren(...available.map((p) => el('label', { class: 'choice' }, [
+      el('input', { type: 'checkbox', name: 'provider', value: p.id }),
+      el('span', {}, p.name)
+    ])));
+    $('connect-many-error').hidden = true;
+    const dialog = $('connect-many-dialog');
+    dialog.returnValue = '';
+    dialog.showModal();
+  }
+
+  function chosenPlatforms() {
+    return [...$('connect-many-choices').querySelectorAll('input[type=checkbox]:checked')].map((b) => b.value);
+  }
+
+  function startQueue(ids) {
+    const steps = ids.map((id) => {
+      const p = view.providers.find((x) => x.id === id);
+      return { id, name: p ? p.name : id, outcome: null, message: null };
+    });
+    if (!steps.length) return;
+    runQueue({ steps, at: 0, started: Date.now() });
+  }
+
+  // Starts the next platform's connection (the browser leaves for its consent page and
+  // the callback brings it back here), or, when none is left, shows the summary. A step
+  // that cannot start is reported and the queue goes on.
+  async function runQueue(q) {
+    view.queue = q;
+    while (q.at < q.steps.length) {
+      const step = q.steps[q.at];
+      saveQueue(q);
+      notify('Connecting ' + step.name + ' (' + (q.at + 1) + ' of ' + q.steps.length + ')…');
+      try {
+        const answer = await api('POST', API + '/connect/' + encodeURIComponent(step.id),
+          { redirectUrl: PAGE });
+        window.location.assign(answer.authUrl);
+        return;
+      } catch (e) {
+        step.outcome = 'failed';
+        step.message = e.message;
+        q.at += 1;
+      }
+    }
+    clearQueue();
+    view.queue = null;
+    const connected = q.steps.filter((s) => s.outcome === 'connected').map((s) => s.name);
+    const missed = q.steps.filter((s) => s.outcome !== 'connected')
+      .map((s) => s.name + ' (' + (s.outcome === 'cancelled' ? 'cancelled' : s.message || GENERIC) + ')');
+    const parts = [];
+    if (connected.length) parts.push('Connected: ' + connected.join(', ') + '.');
+    if (missed.length) parts.push('Not connected: ' + missed.join(', ') + '.');
+    notify(parts.join(' '), missed.length > 0);
+  }
+
+  // Back from a step's consent page: its outcome is in the redirect's query (no outcome
+  // at all, say after the browser's Back button, counts as cancelled).
+  function readQueueStep(q, query) {
+    const step = q.steps[q.at];
+    if (!step || step.outcome) return;
+    const error = query.get('error');
+    if (query.get('connected') === step.id) {
+      step.outcome = 'connected';
+    } else if (query.get('provider') === step.id && error && error !== 'cancelled') {
+      step.outcome = 'failed';
+      step.message = MESSAGES[error] || GENERIC;
+    } else {
+      step.outcome = 'cancelled';
+    }
+    q.at += 1;
+  }
+
   function setFilter(f) {
     view.filter = f;
     for (const chip of document.querySelectorAll('.chip')) {
@@ -542,6 +808,13 @@
       view.justConnected = connected;
       view.justAccount = q.get('account');
     }
+    // Coming back from a step of "Connect several…": the summary says how it went.
+    const queue = readQueue();
+    if (queue) {
+      readQueueStep(queue, q);
+      view.queue = queue;
+      view.justConnected = null;
+    }
     if (q.toString()) window.history.replaceState(null, '', PAGE);
   }
 
@@ -568,14 +841,43 @@
     for (const chip of document.querySelectorAll('.chip')) {
       chip.addEventListener('click', () => setFilter(chip.dataset.filter));
     }
+    $('bulk-refresh').addEventListener('click', () => runBulk('refresh'));
+    $('bulk-disconnect').addEventListener('click', askBulkDisconnect);
+    $('bulk-clear').addEventListener('click', () => {
+      if (view.bulk) return;
+      clearSelection();
+      ($('grid').querySelector('input.account-select') || $('search')).focus();
+      announce('Selection cleared.');
+    });
+    $('connect-many').addEventListener('click', openConnectMany);
+    $('connect-many-form').addEventListener('submit', (e) => {
+      if (e.submitter && e.submitter.value === 'start' && !chosenPlatforms().length) {
+        e.preventDefault();
+        $('connect-many-error').hidden = false;
+        announce($('connect-many-error').textContent);
+        const first = $('connect-many-choices').querySelector('input');
+        if (first) first.focus();
+      }
+    });
+    $('connect-many-dialog').addEventListener('close', () => {
+      if ($('connect-many-dialog').returnValue === 'start') startQueue(chosenPlatforms());
+    });
     document.querySelector('.notice-close').addEventListener('click', () => {
       $('notice').hidden = true;
       $('search').focus(); // the next control after the message
     });
     readRedirect();
     whoami();
+    if (view.queue && view.queue.at < view.queue.steps.length) {
+      // On to the next consent page; the page behind it loads meanwhile.
+      runQueue(view.queue);
+      await load();
+      return;
+    }
     await load();
-    if (view.justConnected) {
+    if (view.queue) {
+      runQueue(view.queue);
+    } else if (view.justConnected) {
       const p = view.providers.find((x) => x.id === view.justConnected);
       const a = accountsOf(view.justConnected).find((x) => x.providerAccountId === view.justAccount);
       if (p) notify(p.name + ' connected' + (a && a.username ? ' as @' + a.username : '') + '.');

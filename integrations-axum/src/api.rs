@@ -43,12 +43,8 @@ impl HasAuth for ApiState {
 }
 
 impl ApiState {
-    /// The name people read for a platform: its card's, else its own.
-    pub(crate) fn display_name(&self, p: &dyn Provider) -> String {
-        self.name(p)
-    }
-
-    fn name(&self, p: &dyn Provider) -> String {
+    /// The name people read of a platform: its card's, else the provider's own.
+    pub(crate) fn name(&self, p: &dyn Provider) -> String {
         match self.cards.iter().find(|c| c.id == p.id().as_str()) {
             Some(c) => c.name.clone(),
             None => p.display_name().to_owned(),
@@ -76,6 +72,7 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/callback/{provider}", get(callback))
         .route("/disconnect/{provider}/{account_id}", delete(disconnect))
         .route("/refresh/{provider}/{account_id}", post(refresh))
+        .route("/bulk", post(crate::bulk::bulk))
         // Only for the methods a route takes: another method is a 405 whatever its
         // content type or origin.
         .route_layer(axum::middleware::from_fn(crate::guard::same_site_json))
@@ -129,9 +126,9 @@ pub(crate) const MSG_METHOD: &str = "This address does not take that method.";
 /// detail.
 #[derive(Debug)]
 pub(crate) struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: &'static str,
+    pub(crate) status: StatusCode,
+    pub(crate) code: &'static str,
+    pub(crate) message: &'static str,
     retry_after: Option<u64>,
 }
 

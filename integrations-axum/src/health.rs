@@ -28,7 +28,7 @@ pub(crate) async fn health(
                 .unwrap_or_default();
             let name = integrations
                 .provider(id)
-                .map(|provider| state.display_name(provider.as_ref()))
+                .map(|provider| state.name(provider.as_ref()))
                 .unwrap_or_else(|_| id.to_owned());
             if let Some(map) = p.as_object_mut() {
                 map.insert("name".into(), Value::String(name));

@@ -4,8 +4,9 @@
 //!
 //! - [`IntegrationsRouter::api`]: the design's routes (`GET /providers`, `GET /status`,
 //!   `POST /connect/{provider}`, `GET /callback/{provider}`,
-//!   `DELETE /disconnect/{provider}/{account_id}`, `POST /refresh/{provider}/{account_id}`),
-//!   JSON in and out, errors as `{"success": false, "code", "message"}` with the status of
+//!   `DELETE /disconnect/{provider}/{account_id}`, `POST /refresh/{provider}/{account_id}`,
+//!   and `POST /bulk` to refresh or disconnect up to [`BULK_MAX_ACCOUNTS`] accounts at once,
+//!   [`BULK_CONCURRENCY`] at a time), JSON in and out, errors as `{"success": false, "code", "message"}` with the status of
 //!   [`Error::http_status`](integrations_core::Error) (the table in `docs/http-api.md`).
 //! - [`IntegrationsRouter::page`]: the Integrations page (`GET /`) and its assets, embedded
 //!   in the binary; title, brand, navigation and platform names are configurable
@@ -67,6 +68,7 @@
 
 mod api;
 mod auth;
+mod bulk;
 mod guard;
 mod health;
 mod openapi;
@@ -78,6 +80,7 @@ pub mod session;
 
 pub use api::local_path;
 pub use auth::Authenticate;
+pub use bulk::{BULK_CONCURRENCY, BULK_MAX_ACCOUNTS};
 pub use serve::{ServeLimits, ServerHandle, serve, serve_with_shutdown, spawn};
 
 use integrations_core::Integrations;

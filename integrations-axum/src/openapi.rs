@@ -4,6 +4,7 @@
 //! schema of a status item, [`IntegrationView`], whose crate does not depend on utoipa.
 
 use crate::api::{self, ErrorBody};
+use crate::bulk;
 use integrations_core::{IntegrationStatus, IntegrationView};
 use std::borrow::Cow;
 use utoipa::openapi::path::{HttpMethod, Operation};
@@ -62,6 +63,7 @@ method it does not take `405 method_not_allowed`, and a request that takes too l
         api::callback,
         api::refresh,
         api::disconnect,
+        bulk::bulk,
         api::openapi_json,
     ),
     components(schemas(ErrorBody, IntegrationViewSchema, IntegrationStatusSchema)),

@@ -155,6 +155,42 @@ async fn every_page_and_state_passes_axe_wcag_2_2_aa() {
         busy_user(&c, &s, 30).await;
         reports.push(axe::run(&c, "connections, an error on a card").await);
 
+        // Accounts selected: the selection bar, then its one confirmation.
+        let reddit = account(&s, Platform::Reddit, "demo");
+        let tiktok = account(&s, Platform::TikTok, "demo");
+        select_account(&c, "reddit", &reddit).await;
+        select_account(&c, "tiktok", &tiktok).await;
+        wait_css(&c, "#bulkbar:not([hidden])").await;
+        reports.push(axe::run(&c, "two accounts selected, the selection bar").await);
+        wait_css(&c, "#bulk-disconnect")
+            .await
+            .click()
+            .await
+            .unwrap();
+        wait_css(&c, "dialog#confirm[open]").await;
+        reports.push(axe::run(&c, "bulk disconnect dialog open").await);
+        press(&c, Key::Escape).await;
+        wait_css(&c, "#bulk-clear").await.click().await.unwrap();
+        wait_css(&c, "#bulkbar[hidden]").await;
+
+        // "Connect several…": the platforms to choose, and choosing none.
+        wait_css(&c, "#connect-many").await.click().await.unwrap();
+        wait_css(&c, "dialog#connect-many-dialog[open]").await;
+        wait_css(&c, "#connect-many-start")
+            .await
+            .click()
+            .await
+            .unwrap();
+        wait_css(&c, "#connect-many-error:not([hidden])").await;
+        reports.push(axe::run(&c, "connect several dialog, nothing chosen").await);
+        press(&c, Key::Escape).await;
+        wait_true(
+            &c,
+            "the dialog closes",
+            "return !document.getElementById('connect-many-dialog').open;",
+        )
+        .await;
+
         // Instagram refreshes only tokens a day old: the answer is information.
         let instagram = account(&s, Platform::Instagram, "demo");
         click_key(&c, &format!("instagram:refresh:{instagram}")).await;
@@ -269,6 +305,12 @@ async fn dark_mode() {
         assert_eq!(background, json!("rgb(15, 18, 22)"), "the dark background");
         save_screenshot(&c, "integrations-dark.png").await;
         reports.push(axe::run(&c, "dark: connections, an error on a card").await);
+        let reddit = account(&s, Platform::Reddit, "demo");
+        select_account(&c, "reddit", &reddit).await;
+        wait_css(&c, "#bulkbar:not([hidden])").await;
+        save_screenshot(&c, "integrations-dark-selection.png").await;
+        reports.push(axe::run(&c, "dark: an account selected, the selection bar").await);
+        wait_css(&c, "#bulk-clear").await.click().await.unwrap();
 
         let instagram = account(&s, Platform::Instagram, "demo");
         click_key(&c, &format!("instagram:refresh:{instagram}")).await;
@@ -340,6 +382,22 @@ async fn no_sideways_scrolling_from_320_px_and_44_px_targets_on_small_screens() 
         viewport(&c, 320, 640).await;
         reports.push(axe::run(&c, "320 px: connections, an error on a card").await);
         let instagram = account(&s, Platform::Instagram, "demo");
+        select_account(&c, "instagram", &instagram).await;
+        wait_css(&c, "#bulkbar:not([hidden])").await;
+        assert_eq!(
+            sideways_overflow(&c).await,
+            json!([]),
+            "the selection bar at 320 px"
+        );
+        assert_eq!(
+            small_targets(&c, 44).await,
+            json!([]),
+            "the selection bar's buttons and the checkboxes"
+        );
+        save_screenshot(&c, "integrations-320-selection.png").await;
+        reports.push(axe::run(&c, "320 px: an account selected").await);
+        wait_css(&c, "#bulk-clear").await.click().await.unwrap();
+        wait_css(&c, "#bulkbar[hidden]").await;
         click_key(&c, &format!("instagram:disconnect:{instagram}")).await;
         wait_css(&c, "dialog#confirm[open]").await;
         assert_eq!(
@@ -673,6 +731,76 @@ async fn no_request_fails_while_the_pages_load() {
         // Without an icon in the page, Chromium asks for /favicon.ico and gets a 404.
         let failed = failed_requests(&c).await;
         assert!(failed.is_empty(), "{failed:?}");
+    })
+    .await;
+    if let Ok(server) = Arc::try_unwrap(server) {
+        server.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn keyboard_only_select_accounts_and_disconnect_them_together() {
+    let server = Arc::new(start(ServerConfig::default()).await);
+    let s = server.clone();
+    with_browser(move |c| async move {
+        sign_in(&c, &s, 37).await;
+        busy_user(&c, &s, 37).await;
+        let demo = account(&s, Platform::Instagram, "demo");
+        let two = account(&s, Platform::Instagram, "studio.two");
+        let reddit = account(&s, Platform::Reddit, "demo");
+
+        // Space ticks a row's checkbox; the next Tab stop is the same row's first action.
+        let first = format!("instagram:select:{demo}");
+        wait_css(&c, &format!("[data-key=\"{first}\"]")).await;
+        c.execute(
+            "document.querySelector('[data-key=\"' + arguments[0] + '\"]').focus();",
+            vec![json!(first)],
+        )
+        .await
+        .unwrap();
+        wait_focus(&c, &first).await;
+        press(&c, Key::Space).await;
+        wait_css(&c, "#bulkbar:not([hidden])").await;
+        tab_to(&c, &format!("instagram:refresh:{demo}"), 1, true).await;
+        tab_to(&c, &format!("reddit:select:{reddit}"), 10, true).await;
+        press(&c, Key::Space).await;
+        wait_true(
+            &c,
+            "two selected",
+            "return document.getElementById('bulk-count').textContent === '2 selected';",
+        )
+        .await;
+
+        // From the search box, Tab reaches the bar before the grid.
+        c.execute("document.getElementById('search').focus();", vec![])
+            .await
+            .unwrap();
+        tab_to(&c, "#bulk-disconnect", 10, true).await;
+        press(&c, Key::Enter).await;
+        wait_css(&c, "dialog#confirm[open]").await;
+        wait_focus(&c, "button Cancel").await;
+        press(&c, Key::Escape).await;
+        wait_focus(&c, "#bulk-disconnect").await;
+        press(&c, Key::Enter).await;
+        wait_focus(&c, "button Cancel").await;
+        tab_to(&c, "#confirm-ok", 1, true).await;
+        press(&c, Key::Enter).await;
+        notice_is(&c, "2 accounts disconnected.").await;
+        announced(&c, "2 accounts disconnected.").await;
+
+        // The bar is gone; focus went on to the grid, not to the page.
+        wait_css(&c, "#bulkbar[hidden]").await;
+        wait_focus(&c, &format!("instagram:select:{two}")).await;
+        let left: Vec<String> = s
+            .integrations
+            .status(UserId(37))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|v| v.provider_account_id)
+            .collect();
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert!(!left.contains(&demo) && !left.contains(&reddit), "{left:?}");
     })
     .await;
     if let Ok(server) = Arc::try_unwrap(server) {

@@ -1,5 +1,7 @@
-//! The design's three journeys: connect, disconnect with confirmation, reconnect an
-//! expired account.
+//! The design's journeys: connect, disconnect with confirmation, reconnect an expired
+//! account, disconnect several selected accounts with one confirmation, connect several
+//! platforms in one go; and what the platforms do (the user removes the app there, asks
+//! for their data to be deleted).
 
 use super::*;
 use integrations_core::{Clock, ManualClock};
@@ -422,6 +424,343 @@ async fn journey_a_data_deletion_request() {
         assert!(body.contains(&code));
         assert!(!body.contains(&second), "no personal data: {body}");
         save_screenshot(&c, "data-deletion-status.png").await;
+    })
+    .await;
+    if let Ok(server) = Arc::try_unwrap(server) {
+        server.shutdown().await;
+    }
+}
+
+/// Counts the dialogs the page opens from now on (`window.dialogsOpened`).
+async fn count_dialogs(c: &Client) {
+    c.execute(
+        "window.dialogsOpened = 0;
+         const open = HTMLDialogElement.prototype.showModal;
+         HTMLDialogElement.prototype.showModal = function () {
+           window.dialogsOpened += 1;
+           return open.call(this);
+         };
+         return true;",
+        vec![],
+    )
+    .await
+    .unwrap();
+}
+
+async fn text_of(c: &Client, css: &str) -> String {
+    wait_css(c, css).await.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn journey_bulk_disconnect_of_three_accounts() {
+    let server = Arc::new(start(ServerConfig::default()).await);
+    let s = server.clone();
+    with_browser(move |c| async move {
+        let sandbox = s.sandbox().unwrap();
+        sign_in(&c, &s, 7).await;
+        connect_directly(&s, 7, "instagram", "demo").await;
+        connect_directly(&s, 7, "instagram", "studio.two").await;
+        connect_directly(&s, 7, "reddit", "demo").await;
+        connect_directly(&s, 7, "tiktok", "demo").await;
+        c.refresh().await.unwrap();
+        wait_css(&c, &format!("{} li.account", card("tiktok"))).await;
+        let id = |platform, user| sandbox.user_info(platform, user).account_id;
+        let (instagram, two) = (
+            id(Platform::Instagram, "demo"),
+            id(Platform::Instagram, "studio.two"),
+        );
+        let (reddit, tiktok) = (id(Platform::Reddit, "demo"), id(Platform::TikTok, "demo"));
+
+        // Nothing selected: no bar.
+        assert!(
+            c.find(Locator::Css("#bulkbar:not([hidden])"))
+                .await
+                .is_err()
+        );
+        let label = wait_css(&c, &format!("input[data-key=\"reddit:select:{reddit}\"]"))
+            .await
+            .attr("aria-label")
+            .await
+            .unwrap();
+        assert_eq!(label.as_deref(), Some("Select @demo on Reddit"));
+
+        select_account(&c, "instagram", &instagram).await;
+        select_account(&c, "reddit", &reddit).await;
+        select_account(&c, "tiktok", &tiktok).await;
+        wait_css(&c, "#bulkbar:not([hidden])").await;
+        assert_eq!(text_of(&c, "#bulk-count").await, "3 selected");
+        assert_eq!(
+            wait_css(&c, "#bulk-disconnect")
+                .await
+                .attr("aria-label")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("Disconnect 3 selected accounts")
+        );
+        save_screenshot(&c, "integrations-bulk-selection.png").await;
+
+        // One confirmation for the three.
+        count_dialogs(&c).await;
+        wait_css(&c, "#bulk-disconnect")
+            .await
+            .click()
+            .await
+            .unwrap();
+        wait_css(&c, "dialog#confirm[open]").await;
+        assert_eq!(
+            text_of(&c, "#confirm-title").await,
+            "Disconnect 3 accounts?"
+        );
+        let text = text_of(&c, "#confirm-text").await;
+        // (TikTok's sandbox user states its handle as "Demo".)
+        for who in ["@demo on Instagram", "@demo on Reddit", "@demo on TikTok"] {
+            assert!(
+                text.to_lowercase().contains(&who.to_lowercase()),
+                "{who} in {text}"
+            );
+        }
+        assert!(!text.contains("studio.two"), "{text}");
+        save_screenshot(&c, "integrations-bulk-confirm.png").await;
+        c.find(Locator::Css("#confirm-ok"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+
+        wait_true(
+            &c,
+            "the summary",
+            "const n = document.getElementById('notice');
+             return !n.hidden &&
+               document.getElementById('notice-text').textContent === '3 accounts disconnected.';",
+        )
+        .await;
+        save_screenshot(&c, "integrations-bulk-summary.png").await;
+        let opened = c
+            .execute("return window.dialogsOpened;", vec![])
+            .await
+            .unwrap();
+        assert_eq!(opened, serde_json::json!(1), "one confirmation");
+
+        // Exactly those three are gone; the fourth stays, on the server and on the page.
+        let left = s.integrations.status(UserId(7)).await.unwrap();
+        assert_eq!(
+            left.iter()
+                .map(|v| (v.provider.as_str(), v.provider_account_id.as_str()))
+                .collect::<Vec<_>>(),
+            vec![("instagram", two.as_str())]
+        );
+        wait_css(&c, &(card("reddit") + "[data-state=\"disconnected\"]")).await;
+        wait_css(&c, &(card("tiktok") + "[data-state=\"disconnected\"]")).await;
+        let rows = c
+            .find_all(Locator::Css(&format!("{} li.account", card("instagram"))))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            rows[0].attr("data-account").await.unwrap().as_deref(),
+            Some(two.as_str())
+        );
+        assert_eq!(badge(&c, "instagram").await, "Connected");
+        // Nothing is left selected: the bar is gone.
+        wait_css(&c, "#bulkbar[hidden]").await;
+        let checked = c
+            .execute(
+                "return document.querySelectorAll('input.account-select:checked').length;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(checked, serde_json::json!(0));
+
+        // A partial outcome lists what was not done, and why: Reddit, reconnected and
+        // selected, is disconnected elsewhere before the bulk disconnect reaches it.
+        connect_directly(&s, 7, "reddit", "demo").await;
+        c.refresh().await.unwrap();
+        wait_css(&c, &format!("{} li.account", card("reddit"))).await;
+        select_account(&c, "instagram", &two).await;
+        select_account(&c, "reddit", &reddit).await;
+        s.integrations
+            .disconnect(UserId(7), "reddit", &reddit)
+            .await
+            .unwrap();
+        wait_css(&c, "#bulk-disconnect").await.click().await.unwrap();
+        wait_css(&c, "dialog#confirm[open]").await;
+        assert_eq!(text_of(&c, "#confirm-title").await, "Disconnect 2 accounts?");
+        c.find(Locator::Css("#confirm-ok"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_true(
+            &c,
+            "the summary with the failure",
+            "const n = document.getElementById('notice');
+             return !n.hidden && n.classList.contains('error') &&
+               document.getElementById('notice-text').textContent ===
+               '1 account disconnected. Could not disconnect @demo on Reddit: Integration not found.';",
+        )
+        .await;
+        save_screenshot(&c, "integrations-bulk-partial.png").await;
+        assert!(s.integrations.status(UserId(7)).await.unwrap().is_empty());
+        wait_css(&c, "#bulkbar[hidden]").await;
+    })
+    .await;
+    if let Ok(server) = Arc::try_unwrap(server) {
+        server.shutdown().await;
+    }
+}
+
+/// Opens "Connect several…", ticks `platforms` and starts.
+async fn connect_several(c: &Client, platforms: &[&str]) {
+    wait_css(c, "#connect-many:not([hidden])")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_css(c, "dialog#connect-many-dialog[open]").await;
+    for p in platforms {
+        wait_css(c, &format!("#connect-many-choices input[value=\"{p}\"]"))
+            .await
+            .click()
+            .await
+            .unwrap();
+    }
+    c.find(Locator::Css("#connect-many-start"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn queue_in_storage(c: &Client) -> serde_json::Value {
+    c.execute(
+        "return window.sessionStorage.getItem('integrations.connectQueue');",
+        vec![],
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn journey_connect_two_platforms_in_one_go() {
+    let server = Arc::new(start(ServerConfig::default()).await);
+    let s = server.clone();
+    with_browser(move |c| async move {
+        sign_in(&c, &s, 8).await;
+
+        // Only platforms not yet connected are offered; choosing none is refused.
+        wait_css(&c, "#connect-many:not([hidden])")
+            .await
+            .click()
+            .await
+            .unwrap();
+        wait_css(&c, "dialog#connect-many-dialog[open]").await;
+        let offered = c
+            .execute(
+                "return [...document.querySelectorAll('#connect-many-choices input')]
+                   .map((b) => b.value + ' ' + b.closest('label').textContent.trim());",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            offered,
+            serde_json::json!([
+                "instagram Instagram",
+                "tiktok TikTok",
+                "reddit Reddit",
+                "onlyfans OnlyFans"
+            ])
+        );
+        save_screenshot(&c, "integrations-connect-several.png").await;
+        c.find(Locator::Css("#connect-many-start"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_css(&c, "#connect-many-error:not([hidden])").await;
+        wait_css(&c, "dialog#connect-many-dialog[open]").await;
+        press(&c, Key::Escape).await;
+        wait_true(
+            &c,
+            "the dialog closes",
+            "return !document.getElementById('connect-many-dialog').open;",
+        )
+        .await;
+
+        // Instagram and TikTok: one consent page after the other, then the summary.
+        connect_several(&c, &["instagram", "tiktok"]).await;
+        consent_on(&c, "Instagram", "allow").await;
+        consent_on(&c, "TikTok", "allow").await;
+        wait_true(
+            &c,
+            "the summary",
+            "const n = document.getElementById('notice');
+             return !n.hidden && document.getElementById('notice-text').textContent ===
+               'Connected: Instagram, TikTok.';",
+        )
+        .await;
+        wait_css(&c, &(card("instagram") + "[data-state=\"connected\"]")).await;
+        wait_css(&c, &(card("tiktok") + "[data-state=\"connected\"]")).await;
+        save_screenshot(&c, "integrations-connect-several-summary.png").await;
+        assert_eq!(
+            queue_in_storage(&c).await,
+            serde_json::Value::Null,
+            "cleared"
+        );
+        let mut connected: Vec<String> = s
+            .integrations
+            .status(UserId(8))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|v| v.provider.as_str().to_owned())
+            .collect();
+        connected.sort();
+        assert_eq!(connected, ["instagram", "tiktok"]);
+
+        // A step the user declines is reported, and the next one still runs.
+        connect_several(&c, &["reddit", "onlyfans"]).await;
+        consent_on(&c, "Reddit", "deny").await;
+        consent_on(&c, "OnlyFans (gateway)", "allow").await;
+        wait_true(
+            &c,
+            "the summary with the declined step",
+            "const n = document.getElementById('notice');
+             return !n.hidden && document.getElementById('notice-text').textContent ===
+               'Connected: OnlyFans. Not connected: Reddit (cancelled).';",
+        )
+        .await;
+        wait_css(&c, &(card("onlyfans") + "[data-state=\"connected\"]")).await;
+        assert_eq!(
+            queue_in_storage(&c).await,
+            serde_json::Value::Null,
+            "cleared"
+        );
+        assert_eq!(s.integrations.status(UserId(8)).await.unwrap().len(), 3);
+        // Only Reddit is left to offer.
+        wait_css(&c, "#connect-many:not([hidden])")
+            .await
+            .click()
+            .await
+            .unwrap();
+        wait_css(&c, "dialog#connect-many-dialog[open]").await;
+        let offered = c
+            .execute(
+                "return [...document.querySelectorAll('#connect-many-choices input')]
+                   .map((b) => b.value);",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(offered, serde_json::json!(["reddit"]));
+        press(&c, Key::Escape).await;
     })
     .await;
     if let Ok(server) = Arc::try_unwrap(server) {

@@ -1,8 +1,9 @@
 //! The pages in headless Chromium (driven through chromedriver with fantoccini), against
 //! the example server and its in-process sandbox:
 //!
-//! - `journeys`: the design's three journeys (connect, disconnect with confirmation,
-//!   reconnect an expired account);
+//! - `journeys`: the design's journeys (connect, disconnect with confirmation, reconnect
+//!   an expired account, bulk disconnect of selected accounts, connecting several
+//!   platforms in one go) and the platform-side ones (removing the app, data deletion);
 //! - `a11y`: accessibility: axe-core's WCAG 2.2 AA rules on every page and state, light and
 //!   dark, no sideways scrolling from 320 px on, keyboard-only use, focus kept after
 //!   actions, announcements instead of a live grid.
@@ -259,6 +260,42 @@ async fn consent_allow(c: &Client, button: fantoccini::elements::Element) {
         "the sandbox consent page: {heading}"
     );
     allow.click().await.unwrap();
+}
+
+/// On the sandbox consent page titled `title` (waited for: the browser may still be on the
+/// previous page), presses Allow or Deny (`decision`).
+async fn consent_on(c: &Client, title: &str, decision: &str) {
+    let heading = format!("{title} (sandbox)");
+    wait_true(
+        c,
+        &format!("the consent page of {title}"),
+        &format!(
+            "const h = document.querySelector('h1');
+             return !!h && h.textContent === {} && !!document.querySelector('button.allow');",
+            serde_json::json!(heading)
+        ),
+    )
+    .await;
+    c.find(Locator::Css(&format!(
+        "button[name=sandbox_decision][value={decision}]"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+}
+
+/// Ticks the checkbox of an account row (`data-key` `provider:select:account`).
+async fn select_account(c: &Client, provider: &str, account: &str) {
+    let key = format!("{provider}:select:{account}");
+    let box_ = wait_css(c, &format!("input[data-key=\"{key}\"]")).await;
+    box_.click().await.unwrap();
+    assert_eq!(
+        box_.prop("checked").await.unwrap().as_deref(),
+        Some("true"),
+        "{key} checked"
+    );
 }
 
 async fn connect_instagram(c: &Client) {
