@@ -4,7 +4,7 @@
 //! schema of a status item, [`IntegrationView`], whose crate does not depend on utoipa.
 
 use crate::api::{self, ErrorBody};
-use crate::bulk;
+use crate::{bulk, health};
 use integrations_core::{IntegrationStatus, IntegrationView};
 use std::borrow::Cow;
 use utoipa::openapi::path::{HttpMethod, Operation};
@@ -64,12 +64,14 @@ method it does not take `405 method_not_allowed`, and a request that takes too l
         api::refresh,
         api::disconnect,
         bulk::bulk,
+        health::health,
         api::openapi_json,
     ),
     components(schemas(ErrorBody, IntegrationViewSchema, IntegrationStatusSchema)),
     modifiers(&Shared),
     tags(
         (name = "integrations", description = "A user's connected accounts."),
+        (name = "operations", description = "How the platforms answer this app."),
         (name = "documentation", description = "This document."),
     )
 )]
