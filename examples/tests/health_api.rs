@@ -43,6 +43,19 @@ async fn health_counts_the_calls_made() {
         .unwrap_err();
     assert_eq!(err.code(), "provider_rate_limited", "{err:?}");
 
+    // Instagram with a small hourly allowance, so that Meta's percentages move.
+    sandbox
+        .set_quota(
+            Platform::Instagram,
+            integrations_sandbox::QuotaSettings {
+                limit: 10,
+                window: std::time::Duration::from_secs(3600),
+                used: 0,
+            },
+        )
+        .unwrap();
+    alice.connect("instagram", "alice").await;
+
     // TikTok: three callbacks whose code exchange the platform answers with a 5xx.
     for _ in 0..3 {
         let start = integrations.connect(user, "tiktok", None).await.unwrap();
@@ -123,10 +136,30 @@ async fn health_counts_the_calls_made() {
     assert!(errors.iter().all(|e| e["code"] == "provider_unavailable"));
     assert_eq!(tiktok["accounts"], serde_json::json!({}));
 
+    // Instagram: the connect's two calls, and Meta's usage headers per account.
     let instagram = platform("instagram");
-    assert_eq!(instagram["state"], "operational");
-    assert_eq!(instagram["last24h"]["calls"], 0);
-    assert!(instagram["quota"].is_null());
+    assert_eq!(instagram["state"], "operational", "{}", instagram["reason"]);
+    assert_eq!(
+        instagram["last1h"]["kinds"],
+        serde_json::json!({"token": 1, "profile": 1})
+    );
+    assert_eq!(instagram["quota"]["source"], "x-business-use-case-usage");
+    let ig = sandbox.user_info(Platform::Instagram, "alice").account_id;
+    let per_account = instagram["accountQuotas"].as_array().unwrap();
+    assert_eq!(per_account.len(), 1, "{per_account:?}");
+    assert_eq!(per_account[0]["account"], ig.as_str());
+    // Two of the ten calls: the long-lived token exchange and the profile.
+    assert_eq!(
+        per_account[0]["quota"]["used_percent"], 20.0,
+        "{per_account:?}"
+    );
+    assert_eq!(instagram["quota"]["used_percent"], 20.0);
+
+    let onlyfans = platform("onlyfans");
+    assert_eq!(onlyfans["state"], "operational");
+    assert_eq!(onlyfans["last24h"]["calls"], 0);
+    assert!(onlyfans["quota"].is_null());
+    assert_eq!(onlyfans["accountQuotas"], serde_json::json!([]));
 
     // Signed out: no figures.
     let anonymous = Client::anonymous(&server)

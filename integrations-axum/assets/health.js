@@ -90,6 +90,12 @@
     const errs = Object.entries(p.last1h.errors || {}).map(([k, n]) => k.replace('_', ' ') + ' ' + nf.format(n)).join(', ') || 'none';
     figure(dl, 'Errors (1 h)', errs, { class: 'error-classes' });
     c.append(dl);
+    if (p.accountQuotas && p.accountQuotas.length) {
+      c.append(el('h3', { class: 'chart-title' }, 'Quota per account (most used first)'));
+      c.append(el('ul', { class: 'account-quotas' }, p.accountQuotas.map((a) =>
+        el('li', { 'data-account': a.account }, [el('code', {}, a.account), ': ' + quotaText(a.quota) +
+          (a.quota.reset_at ? ', regained ' + time.format(new Date(a.quota.reset_at)) : '')]))));
+    }
 
     const xs = p.series.map((s) => Date.parse(s.minute) / 1000);
     chart(c, 'Calls and errors per minute (last hour)', [

@@ -317,12 +317,48 @@ pub fn quota_signal(status: u16, headers: &HeaderMap, now: DateTime<Utc>) -> Opt
     None
 }
 
-/// What a recorded call's responses said: how many were read, and the newest quota
-/// signal.
+/// The quota signals a response gives per account: Meta's `X-Business-Use-Case-Usage`
+/// is keyed by the business object (for Instagram, the professional account id, which is
+/// the account's `provider_account_id`). Empty for platform-wide signals.
+pub fn account_quotas(headers: &HeaderMap, now: DateTime<Utc>) -> Vec<(String, QuotaSignal)> {
+    ["x-business-use-case-usage", "x-business-use-case"]
+        .iter()
+        .filter_map(|h| headers.get(*h))
+        .filter_map(|v| {
+            serde_json::from_slice::<HashMap<String, Vec<MetaUsage>>>(v.as_bytes()).ok()
+        })
+        .flat_map(|m| m.into_iter())
+        .filter(|(id, _)| !id.is_empty() && id.len() <= 64)
+        .map(|(id, usages)| {
+            let signal = QuotaSignal {
+                used_percent: usages
+                    .iter()
+                    .filter_map(MetaUsage::highest)
+                    .reduce(f64::max)
+                    .map(|p| p.clamp(0.0, 100.0)),
+                remaining: None,
+                limit: None,
+                reset_at: usages
+                    .iter()
+                    .filter_map(|b| b.estimated_time_to_regain_access)
+                    .filter(|m| *m > 0.0)
+                    .reduce(f64::max)
+                    .and_then(|minutes| reset_in(now, minutes * 60.0)),
+                source: "x-business-use-case-usage".to_owned(),
+                at: now,
+            };
+            (id, signal)
+        })
+        .collect()
+}
+
+/// What a recorded call's responses said: how many were read, the newest quota signal
+/// and the per-account ones.
 #[derive(Debug, Default)]
 struct Captured {
     responses: u32,
     quota: Option<QuotaSignal>,
+    accounts: Vec<(String, QuotaSignal)>,
 }
 
 tokio::task_local! {
@@ -333,12 +369,15 @@ tokio::task_local! {
 /// call, counts it and keeps its quota signal.
 pub(crate) fn observe_response(status: u16, headers: &HeaderMap) {
     let _ = CAPTURE.try_with(|slot| {
-        let quota = quota_signal(status, headers, Utc::now());
+        let now = Utc::now();
+        let quota = quota_signal(status, headers, now);
+        let accounts = account_quotas(headers, now);
         if let Ok(mut slot) = slot.lock() {
             slot.responses += 1;
             if quota.is_some() {
                 slot.quota = quota;
             }
+            slot.accounts.extend(accounts);
         }
     });
 }
@@ -347,14 +386,19 @@ pub(crate) fn observe_response(status: u16, headers: &HeaderMap) {
 /// quota signal.
 pub(crate) async fn capture<F: std::future::Future>(
     call: F,
-) -> (F::Output, u32, Option<QuotaSignal>) {
+) -> (
+    F::Output,
+    u32,
+    Option<QuotaSignal>,
+    Vec<(String, QuotaSignal)>,
+) {
     let slot = Arc::new(Mutex::new(Captured::default()));
     let out = CAPTURE.scope(slot.clone(), call).await;
     let captured = slot
         .lock()
         .map(|mut s| std::mem::take(&mut *s))
         .unwrap_or_default();
-    (out, captured.responses, captured.quota)
+    (out, captured.responses, captured.quota, captured.accounts)
 }
 
 /// Upper bounds, in milliseconds, of the latency histogram's buckets (the last one is
@@ -407,6 +451,9 @@ pub struct MinuteStats {
     /// The minute's newest quota signal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota: Option<QuotaSignal>,
+    /// The minute's newest per-account quota signals ([`account_quotas`]), by account.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub account_quotas: BTreeMap<String, QuotaSignal>,
 }
 
 impl MinuteStats {
@@ -433,6 +480,15 @@ impl MinuteStats {
             && self.quota.as_ref().is_none_or(|mine| mine.at <= q.at)
         {
             self.quota = Some(q.clone());
+        }
+        for (account, q) in &other.account_quotas {
+            if self
+                .account_quotas
+                .get(account)
+                .is_none_or(|mine| mine.at <= q.at)
+            {
+                self.account_quotas.insert(account.clone(), q.clone());
+            }
         }
     }
 }
@@ -467,6 +523,8 @@ pub struct CallRecord<'a> {
     pub error: Option<(String, String)>,
     /// The platform's quota signal on its response.
     pub quota: Option<QuotaSignal>,
+    /// Its per-account quota signals ([`account_quotas`]).
+    pub account_quotas: Vec<(String, QuotaSignal)>,
 }
 
 #[derive(Debug, Default)]
@@ -533,6 +591,9 @@ impl HealthRecorder {
         }
         if let Some(q) = call.quota {
             stats.quota = Some(q);
+        }
+        for (account, q) in call.account_quotas {
+            stats.account_quotas.insert(account, q);
         }
         b.dirty.insert(key);
     }
@@ -698,6 +759,19 @@ pub struct PlatformHealth {
     pub series: Vec<SeriesPoint>,
     /// The most recent errors, newest first (at most 10).
     pub recent_errors: Vec<RecentError>,
+    /// The accounts with a quota of their own (Meta's business use case), newest signal
+    /// each, most used first (at most 10).
+    pub account_quotas: Vec<AccountQuota>,
+}
+
+/// One account's quota.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountQuota {
+    /// The platform's id of the account (Meta's business object id).
+    pub account: String,
+    /// Its newest signal.
+    pub quota: QuotaSignal,
 }
 
 impl PlatformState {
@@ -816,7 +890,23 @@ pub fn report(
             let mut recent_errors = d1.errors.clone();
             recent_errors.sort_by_key(|e| std::cmp::Reverse(e.at));
             recent_errors.truncate(10);
+            let mut account_quotas: Vec<AccountQuota> = d1
+                .account_quotas
+                .iter()
+                .map(|(account, quota)| AccountQuota {
+                    account: account.clone(),
+                    quota: quota.clone(),
+                })
+                .collect();
+            account_quotas.sort_by(|a, b| {
+                b.quota
+                    .used_percent
+                    .unwrap_or(0.0)
+                    .total_cmp(&a.quota.used_percent.unwrap_or(0.0))
+            });
+            account_quotas.truncate(10);
             PlatformHealth {
+                account_quotas,
                 provider: provider.clone(),
                 state,
                 reason,
@@ -898,6 +988,29 @@ mod tests {
         assert_eq!(q.used_percent, Some(100.0));
         assert_eq!(q.reset_at, Some(now() + ChronoDuration::minutes(7)));
         assert!(q.exhausted(now()));
+        let per_account = account_quotas(
+            &headers(&[(
+                "x-business-use-case-usage",
+                r#"{"17841405793187218":[{"type":"instagram","call_count":100,"total_cputime":12,"total_time":30,"estimated_time_to_regain_access":7}],"17841400000000001":[{"type":"instagram","call_count":12,"total_cputime":1,"total_time":3,"estimated_time_to_regain_access":0}]}"#,
+            )]),
+            now(),
+        );
+        let mut per_account: Vec<_> = per_account
+            .into_iter()
+            .map(|(id, q)| (id, q.used_percent, q.reset_at))
+            .collect();
+        per_account.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            per_account,
+            [
+                ("17841400000000001".to_owned(), Some(12.0), None),
+                (
+                    "17841405793187218".to_owned(),
+                    Some(100.0),
+                    Some(now() + ChronoDuration::minutes(7))
+                ),
+            ]
+        );
         let app = quota_signal(
             200,
             &headers(&[(
@@ -947,6 +1060,7 @@ mod tests {
             error: (class != CallClass::Ok)
                 .then(|| ("provider_unavailable".to_owned(), "HTTP 503".to_owned())),
             quota: None,
+            account_quotas: Vec::new(),
         }
     }
 

@@ -49,7 +49,7 @@ impl Integrations {
             return call.await;
         }
         let started = Instant::now();
-        let (out, responses, quota) = health::capture(call).await;
+        let (out, responses, quota, account_quotas) = health::capture(call).await;
         // A call that read no response made no platform call (an authorization URL
         // built locally), unless it failed to reach the platform at all.
         let class = match &out {
@@ -72,6 +72,7 @@ impl Integrations {
                 at: self.now(),
                 error,
                 quota,
+                account_quotas,
             });
         }
         out
@@ -89,7 +90,7 @@ impl Integrations {
             return;
         }
         let now = self.now();
-        let (class, error, quota) = match answer {
+        let (class, error, quota, account_quotas) = match answer {
             Ok((status, headers)) => {
                 let class = CallClass::of_status(status);
                 // The codes the library's errors use for the same answers.
@@ -101,12 +102,22 @@ impl Integrations {
                 let error = class
                     .ne(&CallClass::Ok)
                     .then(|| (code, format!("the platform answered HTTP {status}")));
-                (class, error, health::quota_signal(status, headers, now))
+                (
+                    class,
+                    error,
+                    health::quota_signal(status, headers, now),
+                    health::account_quotas(headers, now),
+                )
             }
             Err(e) => {
                 let class = CallClass::of_error(e).unwrap_or(CallClass::Network);
                 let err = Error::Provider(e.clone());
-                (class, Some((err.code().to_owned(), err.to_string())), None)
+                (
+                    class,
+                    Some((err.code().to_owned(), err.to_string())),
+                    None,
+                    Vec::new(),
+                )
             }
         };
         self.inner.health.record(CallRecord {
@@ -117,6 +128,7 @@ impl Integrations {
             at: now,
             error,
             quota,
+            account_quotas,
         });
     }
 
