@@ -529,8 +529,9 @@ pub struct CallRecord<'a> {
 
 #[derive(Debug, Default)]
 struct Buckets {
-    minutes: BTreeMap<(DateTime<Utc>, ProviderId), MinuteStats>,
-    dirty: std::collections::BTreeSet<(DateTime<Utc>, ProviderId)>,
+    /// Per platform, per minute: the totals, and whether they changed since written.
+    /// Keyed so that recording a call allocates nothing once its minute exists.
+    minutes: HashMap<ProviderId, BTreeMap<DateTime<Utc>, (MinuteStats, bool)>>,
 }
 
 /// This process's recent calls, in one-minute buckets per platform, until they are
@@ -569,8 +570,12 @@ impl HealthRecorder {
         let Ok(mut b) = self.buckets.lock() else {
             return;
         };
-        let key = (minute, call.provider.clone());
-        let stats = b.minutes.entry(key.clone()).or_default();
+        let per_minute = match b.minutes.get_mut(call.provider) {
+            Some(m) => m,
+            None => b.minutes.entry(call.provider.clone()).or_default(),
+        };
+        let (stats, dirty) = per_minute.entry(minute).or_default();
+        *dirty = true;
         *stats.classes.entry(call.class).or_default() += 1;
         *stats.kinds.entry(call.kind).or_default() += 1;
         if stats.latency.is_empty() {
@@ -595,7 +600,6 @@ impl HealthRecorder {
         for (account, q) in call.account_quotas {
             stats.account_quotas.insert(account, q);
         }
-        b.dirty.insert(key);
     }
 
     /// The minutes changed since the last call, as rows to write (their totals so far),
@@ -604,19 +608,21 @@ impl HealthRecorder {
         let Ok(mut b) = self.buckets.lock() else {
             return Vec::new();
         };
-        let dirty = std::mem::take(&mut b.dirty);
-        let rows = dirty
-            .iter()
-            .filter_map(|key| {
-                b.minutes.get(key).map(|stats| HealthMinute {
-                    provider: key.1.clone(),
-                    minute: key.0,
-                    instance: self.instance.clone(),
-                    stats: stats.clone(),
-                })
-            })
-            .collect();
-        b.minutes.retain(|(minute, _), _| *minute >= keep_after);
+        let mut rows = Vec::new();
+        for (provider, per_minute) in &mut b.minutes {
+            for (minute, (stats, dirty)) in per_minute.iter_mut() {
+                if std::mem::take(dirty) {
+                    rows.push(HealthMinute {
+                        provider: provider.clone(),
+                        minute: *minute,
+                        instance: self.instance.clone(),
+                        stats: stats.clone(),
+                    });
+                }
+            }
+            per_minute.retain(|minute, _| *minute >= keep_after);
+        }
+        rows.sort_by(|a, b| (a.minute, a.provider.as_str()).cmp(&(b.minute, b.provider.as_str())));
         rows
     }
 
@@ -624,11 +630,13 @@ impl HealthRecorder {
     pub fn restore_dirty(&self, rows: &[HealthMinute]) {
         if let Ok(mut b) = self.buckets.lock() {
             for r in rows {
-                let key = (r.minute, r.provider.clone());
-                b.minutes
-                    .entry(key.clone())
-                    .or_insert_with(|| r.stats.clone());
-                b.dirty.insert(key);
+                let (_, dirty) = b
+                    .minutes
+                    .entry(r.provider.clone())
+                    .or_default()
+                    .entry(r.minute)
+                    .or_insert_with(|| (r.stats.clone(), true));
+                *dirty = true;
             }
         }
     }
