@@ -30,7 +30,7 @@
 
 use crate::provider::{ProviderError, ProviderId};
 use chrono::{DateTime, Duration as ChronoDuration, DurationRound, Utc};
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -196,7 +196,22 @@ impl QuotaSignal {
     }
 }
 
-fn header_f64(headers: &HeaderMap, name: &str) -> Option<f64> {
+// Header names as constants: a lookup by `&str` parses the name every time.
+const X_RATELIMIT_USED: HeaderName = HeaderName::from_static("x-ratelimit-used");
+const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+const X_APP_USAGE: HeaderName = HeaderName::from_static("x-app-usage");
+/// Meta's header, and the spelling some of its pages use.
+const BUSINESS_USAGE: [HeaderName; 2] = [
+    HeaderName::from_static("x-business-use-case-usage"),
+    HeaderName::from_static("x-business-use-case"),
+];
+
+fn header_f64(headers: &HeaderMap, name: &HeaderName) -> Option<f64> {
     let v: f64 = headers.get(name)?.to_str().ok()?.trim().parse().ok()?;
     v.is_finite().then_some(v)
 }
@@ -250,14 +265,14 @@ pub fn quota_signal(status: u16, headers: &HeaderMap, now: DateTime<Utc>) -> Opt
         at: now,
     };
     // Reddit (and the X-RateLimit-Limit form).
-    let used = header_f64(headers, "x-ratelimit-used");
-    let remaining = header_f64(headers, "x-ratelimit-remaining")
-        .or_else(|| header_f64(headers, "ratelimit-remaining"));
-    let limit = header_f64(headers, "x-ratelimit-limit")
-        .or_else(|| header_f64(headers, "ratelimit-limit"))
+    let used = header_f64(headers, &X_RATELIMIT_USED);
+    let remaining = header_f64(headers, &X_RATELIMIT_REMAINING)
+        .or_else(|| header_f64(headers, &RATELIMIT_REMAINING));
+    let limit = header_f64(headers, &X_RATELIMIT_LIMIT)
+        .or_else(|| header_f64(headers, &RATELIMIT_LIMIT))
         .or_else(|| Some(used? + remaining?));
     if remaining.is_some() || used.is_some() {
-        let mut s = signal(if headers.contains_key("x-ratelimit-remaining") {
+        let mut s = signal(if headers.contains_key(&X_RATELIMIT_REMAINING) {
             "x-ratelimit"
         } else {
             "ratelimit"
@@ -270,18 +285,18 @@ pub fn quota_signal(status: u16, headers: &HeaderMap, now: DateTime<Utc>) -> Opt
             _ => None,
         }
         .map(|p| p.clamp(0.0, 100.0));
-        s.reset_at = header_f64(headers, "x-ratelimit-reset")
-            .or_else(|| header_f64(headers, "ratelimit-reset"))
+        s.reset_at = header_f64(headers, &X_RATELIMIT_RESET)
+            .or_else(|| header_f64(headers, &RATELIMIT_RESET))
             .and_then(|secs| reset_in(now, secs));
         return Some(s);
     }
     // Meta.
     let app: Option<MetaUsage> = headers
-        .get("x-app-usage")
+        .get(&X_APP_USAGE)
         .and_then(|v| serde_json::from_slice(v.as_bytes()).ok());
-    let business: Vec<MetaUsage> = ["x-business-use-case-usage", "x-business-use-case"]
+    let business: Vec<MetaUsage> = BUSINESS_USAGE
         .iter()
-        .filter_map(|h| headers.get(*h))
+        .filter_map(|h| headers.get(h))
         .filter_map(|v| {
             serde_json::from_slice::<HashMap<String, Vec<MetaUsage>>>(v.as_bytes()).ok()
         })
@@ -321,9 +336,9 @@ pub fn quota_signal(status: u16, headers: &HeaderMap, now: DateTime<Utc>) -> Opt
 /// is keyed by the business object (for Instagram, the professional account id, which is
 /// the account's `provider_account_id`). Empty for platform-wide signals.
 pub fn account_quotas(headers: &HeaderMap, now: DateTime<Utc>) -> Vec<(String, QuotaSignal)> {
-    ["x-business-use-case-usage", "x-business-use-case"]
+    BUSINESS_USAGE
         .iter()
-        .filter_map(|h| headers.get(*h))
+        .filter_map(|h| headers.get(h))
         .filter_map(|v| {
             serde_json::from_slice::<HashMap<String, Vec<MetaUsage>>>(v.as_bytes()).ok()
         })
