@@ -22,6 +22,7 @@ use serde_json::Value;
     path = "/health",
     operation_id = "health",
     tag = "operations",
+    security(("session" = [])),
     responses(
         (status = 200, description = "Every registered platform's health, by id.",
             body = Object, content_type = "application/json",
