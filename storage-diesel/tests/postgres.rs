@@ -309,7 +309,7 @@ async fn explicit_migrate_when_automatic_is_off() {
             .migrate()
             .await
             .unwrap_or_else(|e| panic!("migrate: {e}")),
-        3
+        5
     );
     assert_eq!(
         store

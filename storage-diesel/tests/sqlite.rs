@@ -159,7 +159,7 @@ async fn explicit_migrate_when_automatic_is_off() {
         store.list_accounts(UserId(1)).await.is_err(),
         "no tables before migrate()"
     );
-    assert_eq!(store.migrate().await.unwrap_or_else(|e| panic!("{e}")), 3);
+    assert_eq!(store.migrate().await.unwrap_or_else(|e| panic!("{e}")), 5);
     assert_eq!(store.migrate().await.unwrap_or_else(|e| panic!("{e}")), 0);
     // A second store on the same file finds the schema in place.
     assert_eq!(

@@ -66,18 +66,20 @@ async fn link_connect_profile_disconnect_and_expired_session() {
         info.account_id.as_str()
     );
     assert_eq!(connection.account.username.as_deref(), Some("jane"));
-    // The connection's alias (a digest, never the id itself) for the gateway's webhooks.
+    // The connection's alias (a digest, never the id itself) for the gateway's webhooks,
+    // stored but not shown.
+    let stored = integrations
+        .store()
+        .find_account(provider.id(), &connection.account.provider_account_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
-        connection.account.metadata["platform_aliases"],
+        stored.metadata["platform_aliases"],
         serde_json::json!([connection_alias(&connection_id)])
     );
-    assert!(
-        !connection
-            .account
-            .metadata
-            .to_string()
-            .contains(&connection_id)
-    );
+    assert!(!stored.metadata.to_string().contains(&connection_id));
+    assert!(connection.account.metadata.get("platform_aliases").is_none());
     assert_eq!(
         connection.account.expires_at, None,
         "gateway sessions carry no expiry"
