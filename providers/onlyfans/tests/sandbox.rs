@@ -79,7 +79,13 @@ async fn link_connect_profile_disconnect_and_expired_session() {
         serde_json::json!([connection_alias(&connection_id)])
     );
     assert!(!stored.metadata.to_string().contains(&connection_id));
-    assert!(connection.account.metadata.get("platform_aliases").is_none());
+    assert!(
+        connection
+            .account
+            .metadata
+            .get("platform_aliases")
+            .is_none()
+    );
     assert_eq!(
         connection.account.expires_at, None,
         "gateway sessions carry no expiry"
