@@ -841,6 +841,17 @@ impl TokenReply {
         response: &CappedResponse,
         what: &str,
     ) -> Result<T, ProviderError> {
+        // serde reads a struct from a JSON array too, field by field: a reply that is not
+        // an object is no token reply, whatever its first string says.
+        if response.body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ProviderError::Protocol {
+                message: format!(
+                    "the {what} is not a JSON object (HTTP {})",
+                    response.status.as_u16()
+                ),
+                body: None,
+            });
+        }
         let reply: T = response.json_secret(what)?;
         if reply.as_ref().access_token.is_empty() {
             return Err(ProviderError::Protocol {
@@ -993,6 +1004,32 @@ impl ApiClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `token_reply` fuzz target: `["expires_in"]` was read as a reply whose
+    /// access token is `"expires_in"`.
+    #[test]
+    fn a_token_reply_that_is_not_a_json_object_is_refused() {
+        for body in [
+            r#"["expires_in"]"#,
+            r#"  ["a-token", "bearer"]"#,
+            "\"token\"",
+            "7",
+        ] {
+            let r = crate::http::CappedResponse::new(200, &[], body);
+            let err = TokenReply::parse::<TokenReply>(&r, "token reply").unwrap_err();
+            assert!(
+                matches!(&err, ProviderError::Protocol { message, body: None } if message.contains("not a JSON object")),
+                "{body}: {err:?}"
+            );
+        }
+        let ok = crate::http::CappedResponse::new(200, &[], r#" {"access_token":"at-1"}"#);
+        assert_eq!(
+            TokenReply::parse::<TokenReply>(&ok, "token reply")
+                .unwrap()
+                .access_token,
+            "at-1"
+        );
+    }
     use reqwest::StatusCode;
 
     const WWW: BaseUrl = BaseUrl {
