@@ -247,12 +247,16 @@ fn reset_in(now: DateTime<Utc>, seconds: f64) -> Option<DateTime<Utc>> {
 
 /// Reads a response's quota signals, in the forms the platforms document:
 ///
-/// - Reddit: `X-Ratelimit-Used`, `X-Ratelimit-Remaining`, `X-Ratelimit-Reset` (seconds);
+/// - Reddit: `X-Ratelimit-Used`, `X-Ratelimit-Remaining`, `X-Ratelimit-Reset` (seconds)
+///   (reddit-archive/reddit wiki, "API", rules: the `X-Ratelimit-*` response headers);
 /// - Meta: `X-App-Usage` and `X-Business-Use-Case-Usage` (also spelled
-///   `X-Business-Use-Case`), JSON percentages of the allowance, with
-///   `estimated_time_to_regain_access` in minutes (the highest value wins);
-/// - `RateLimit-Limit/Remaining/Reset` and `X-RateLimit-Limit/Remaining/Reset`;
-/// - a 429's `Retry-After`, as a quota used up until then.
+///   `X-Business-Use-Case` on some pages), JSON percentages of the allowance, with
+///   `estimated_time_to_regain_access` in minutes; the highest value wins
+///   (<https://developers.facebook.com/docs/graph-api/overview/rate-limiting>);
+/// - `RateLimit-Limit/Remaining/Reset` (IETF draft-ietf-httpapi-ratelimit-headers) and
+///   `X-RateLimit-Limit/Remaining/Reset`, the form OFAuth tells clients to track
+///   (<https://docs.ofauth.com/reference/rate-limiting>);
+/// - a 429's `Retry-After` (RFC 9110 §10.2.3), as a quota used up until then.
 ///
 /// `None` when the response carries none of them. Malformed values are ignored.
 pub fn quota_signal(status: u16, headers: &HeaderMap, now: DateTime<Utc>) -> Option<QuotaSignal> {

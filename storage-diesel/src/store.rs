@@ -1350,49 +1350,30 @@ impl TokenStore for DieselStore {
         alias: &str,
     ) -> Result<Option<AccountRecord>, StoreError> {
         use diesel::sql_types::Text;
-        let inner = &self.inner;
+        // The alias test in each backend's JSON dialect, around the bound alias.
+        let (before, after) = match &self.inner.backend {
+            Backend::Postgres(_) => (
+                "(metadata -> 'platform_aliases') @> jsonb_build_array(CAST(",
+                " AS TEXT))",
+            ),
+            Backend::Sqlite(_) => (
+                "EXISTS (SELECT 1 FROM json_each(oauth_accounts.metadata, \
+                 '$.platform_aliases') WHERE json_each.type = 'text' \
+                 AND json_each.value = ",
+                ")",
+            ),
+        };
         // Rare (platform webhooks): a scan of the platform's accounts, using the
         // (provider, provider_account_id) index for the platform.
-        let row: Option<AccountRow> = match &inner.backend {
-            Backend::Postgres(pool) => {
-                let mut obj = inner.acquire(pool.get()).await?;
-                let conn: &mut AsyncPgConnection = &mut obj;
-                acc::oauth_accounts
-                    .filter(acc::provider.eq(provider.as_str()))
-                    .filter(
-                        sql::<Bool>("(metadata -> 'platform_aliases') @> jsonb_build_array(CAST(")
-                            .bind::<Text, _>(alias)
-                            .sql(" AS TEXT))"),
-                    )
-                    .order(acc::id.asc())
-                    .select(AccountRow::as_select())
-                    .first(conn)
-                    .await
-                    .optional()
-                    .map_err(error::db)?
-            }
-            Backend::Sqlite(pool) => {
-                let mut obj = inner.acquire(pool.get()).await?;
-                let conn: &mut SqliteConn = &mut obj;
-                acc::oauth_accounts
-                    .filter(acc::provider.eq(provider.as_str()))
-                    .filter(
-                        sql::<Bool>(
-                            "EXISTS (SELECT 1 FROM json_each(oauth_accounts.metadata, \
-                             '$.platform_aliases') WHERE json_each.type = 'text' \
-                             AND json_each.value = ",
-                        )
-                        .bind::<Text, _>(alias)
-                        .sql(")"),
-                    )
-                    .order(acc::id.asc())
-                    .select(AccountRow::as_select())
-                    .first(conn)
-                    .await
-                    .optional()
-                    .map_err(error::db)?
-            }
-        };
+        let row: Option<AccountRow> = with_conn!(self, |conn| acc::oauth_accounts
+            .filter(acc::provider.eq(provider.as_str()))
+            .filter(sql::<Bool>(before).bind::<Text, _>(alias).sql(after))
+            .order(acc::id.asc())
+            .select(AccountRow::as_select())
+            .first(conn)
+            .await
+            .optional()
+            .map_err(error::db))?;
         row.map(AccountRow::into_record).transpose()
     }
 
