@@ -9,7 +9,7 @@
 //! buckets per platform; [`Integrations::flush_health`](crate::Integrations::flush_health)
 //! writes this process's buckets to the store ([`HealthMinute`], one row per platform,
 //! minute and process), so that every process sharing the store contributes to one view,
-//! [`Integrations::health`](crate::Integrations::health) ([`HealthReport`]).
+//! [`Integrations::health`](crate::Integrations::health) ([`HealthOverview`](crate::HealthOverview)).
 //!
 //! A provider needs nothing for this: its calls go through the provider toolkit's HTTP
 //! client ([`http::read_capped`](crate::http::read_capped)), which hands each response's

@@ -525,7 +525,7 @@ pub trait Provider: Send + Sync + fmt::Debug {
     /// [`Integrations::handle_platform_webhook`](crate::Integrations::handle_platform_webhook),
     /// which has already refused bodies over
     /// [`MAX_BODY_BYTES`](crate::platform_webhooks::MAX_BODY_BYTES). Default:
-    /// [`WebhookRefusal::Unsupported`] (the platform sends none).
+    /// [`WebhookRefusal::Unsupported`](crate::WebhookRefusal::Unsupported) (the platform sends none).
     fn read_webhook(
         &self,
         request: &crate::platform_webhooks::WebhookRequest<'_>,

@@ -349,7 +349,7 @@ pub struct DeletedUserData {
     pub pending: u64,
     /// Audit events removed.
     pub audit_events: u64,
-    /// The [`DataDeleted`](ConnectionEventKind::DataDeleted) events recorded, one per
+    /// The [`DataDeleted`](crate::ConnectionEventKind::DataDeleted) events recorded, one per
     /// account removed.
     pub events: Vec<ConnectionEvent>,
 }
