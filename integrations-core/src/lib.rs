@@ -125,9 +125,9 @@ pub use provider::{
 };
 pub use secret::{AccessToken, ClientSecret, PkceVerifier, RefreshToken, SealedSecret};
 pub use service::{
-    ConnectStart, Connected, FAILED_CALLBACK_AUDIT_LIMIT, IntegrationView, Integrations,
-    IntegrationsBuilder, RefreshLimits, RefreshReport, Refresher, RefresherConfig, SendPolicy,
-    ServiceConfig,
+    ConnectStart, Connected, FAILED_CALLBACK_AUDIT_LIMIT, HealthOverview, IntegrationView,
+    Integrations, IntegrationsBuilder, PlatformOverview, RefreshLimits, RefreshReport, Refresher,
+    RefresherConfig, SendPolicy, ServiceConfig,
 };
 pub use status::{IntegrationStatus, compute_status, is_token_expired};
 pub use store::{

@@ -170,7 +170,7 @@ impl Integrations {
 
     /// Every registered platform's health over the last 24 hours, from every process's
     /// records (this one's are flushed first), with its accounts by status and its
-    /// refresh backlog. See [`health`](crate::health) for what is recorded and how a
+    /// refresh backlog. See [`crate::health`] for what is recorded and how a
     /// platform's state is decided.
     pub async fn health(&self) -> Result<HealthOverview> {
         let now = self.now();
