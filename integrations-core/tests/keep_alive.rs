@@ -3,11 +3,13 @@
 use chrono::{Duration, TimeZone, Utc};
 use integrations_core::testing::ScriptedProvider;
 use integrations_core::{
-    CallbackParams, EncryptionKey, Error, IntegrationStatus, Integrations, ManualClock,
-    MemoryStore, ProviderError, ProviderId, RefreshLimits, Refresher, RefresherConfig, SendPolicy,
-    ServiceConfig, StoredStatus, TokenCipher, TokenStore, UserId,
+    AccessToken, AccountRecord, AuditAction, AuthorizationRequest, CallbackParams, Capabilities,
+    Clock, CodeExchange, EncryptionKey, Error, IntegrationStatus, Integrations, Lease, ManualClock,
+    MemoryStore, Profile, Provider, ProviderError, ProviderId, RefreshLimits, RefreshReport,
+    RefreshRequest, RefreshToken, Refresher, RefresherConfig, SendPolicy, ServiceConfig,
+    StoredStatus, TokenCipher, TokenSet, TokenStore, UserId,
 };
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -25,8 +27,29 @@ fn instance(
     key: &EncryptionKey,
     config: ServiceConfig,
 ) -> Integrations {
-    Integrations::builder(store.clone(), TokenCipher::new(key.clone()))
-        .provider(provider.clone())
+    instance_of(
+        store,
+        [provider.clone() as Arc<dyn Provider>],
+        clock,
+        key,
+        config,
+    )
+}
+
+/// An instance serving several platforms.
+fn instance_of(
+    store: &Arc<MemoryStore>,
+    providers: impl IntoIterator<Item = Arc<dyn Provider>>,
+    clock: &Arc<ManualClock>,
+    key: &EncryptionKey,
+    config: ServiceConfig,
+) -> Integrations {
+    providers
+        .into_iter()
+        .fold(
+            Integrations::builder(store.clone(), TokenCipher::new(key.clone())),
+            |builder, provider| builder.provider(provider),
+        )
         .clock(clock.clone())
         .config(config)
         .build()
@@ -702,4 +725,625 @@ async fn failures_filling_a_whole_batch_do_not_starve_the_rest_of_the_pass() {
         .unwrap();
     assert_eq!(second.refreshed, 4, "the failed ones, on the next pass");
     assert_eq!(provider.refresh_calls(), 16);
+}
+
+/// What other instances and the user do while a platform call is under way.
+type Meanwhile = Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send>;
+
+/// A platform in front of a [`ScriptedProvider`], watched from outside the service:
+///
+/// - each refresh call takes `takes` on the service's clock, and records which account it
+///   renewed and how much of that account's refresh lease (as stored) was left when it
+///   ended;
+/// - the first refresh call first runs what was set with [`meanwhile`](Self::meanwhile).
+struct Platform {
+    inner: Arc<ScriptedProvider>,
+    store: Arc<MemoryStore>,
+    clock: Arc<ManualClock>,
+    takes: Duration,
+    accounts: Vec<String>,
+    meanwhile: Mutex<Option<Meanwhile>>,
+    refreshes: Mutex<Vec<(String, Option<Duration>)>>,
+}
+
+impl std::fmt::Debug for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Platform")
+            .field("id", self.inner.id())
+            .field("takes", &self.takes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Platform {
+    fn new(
+        inner: &Arc<ScriptedProvider>,
+        store: &Arc<MemoryStore>,
+        clock: &Arc<ManualClock>,
+        takes: Duration,
+        accounts: &[&str],
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            inner: inner.clone(),
+            store: store.clone(),
+            clock: clock.clone(),
+            takes,
+            accounts: accounts.iter().map(|a| (*a).to_owned()).collect(),
+            meanwhile: Mutex::new(None),
+            refreshes: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn meanwhile(&self, what: Meanwhile) {
+        *self.meanwhile.lock().unwrap() = Some(what);
+    }
+
+    /// The accounts refreshed, in order.
+    fn refreshed(&self) -> Vec<String> {
+        let calls = self.refreshes.lock().unwrap();
+        calls.iter().map(|(account, _)| account.clone()).collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for Platform {
+    fn id(&self) -> &ProviderId {
+        self.inner.id()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    async fn authorization_url(
+        &self,
+        request: &AuthorizationRequest,
+    ) -> Result<url::Url, ProviderError> {
+        self.inner.authorization_url(request).await
+    }
+    async fn exchange_code(&self, exchange: CodeExchange<'_>) -> Result<TokenSet, ProviderError> {
+        self.inner.exchange_code(exchange).await
+    }
+    async fn refresh(&self, request: RefreshRequest<'_>) -> Result<TokenSet, ProviderError> {
+        let token = request.refresh_token.map(|t| t.expose_secret().to_owned());
+        let account = self
+            .accounts
+            .iter()
+            .find(|a| token.is_some() && self.inner.current_refresh_token(a) == token)
+            .cloned()
+            .unwrap_or_default();
+        let meanwhile = self.meanwhile.lock().unwrap().take();
+        if let Some(meanwhile) = meanwhile {
+            meanwhile().await;
+        }
+        let result = self.inner.refresh(request).await;
+        self.clock.advance(self.takes);
+        let row = self
+            .store
+            .find_account(self.inner.id(), &account)
+            .await
+            .unwrap();
+        let left = row
+            .and_then(|r| r.lease_until)
+            .map(|until| until - self.clock.now());
+        self.refreshes.lock().unwrap().push((account, left));
+        result
+    }
+    async fn fetch_profile(&self, access_token: &AccessToken) -> Result<Profile, ProviderError> {
+        self.inner.fetch_profile(access_token).await
+    }
+    async fn revoke(
+        &self,
+        access_token: Option<&AccessToken>,
+        refresh_token: Option<&RefreshToken>,
+    ) -> Result<(), ProviderError> {
+        self.inner.revoke(access_token, refresh_token).await
+    }
+}
+
+async fn row(store: &MemoryStore, provider: &str, account: &str) -> AccountRecord {
+    store
+        .find_account(&ProviderId::new(provider).unwrap(), account)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no account {provider}/{account}"))
+}
+
+/// Audit events appended after the one with id `after`, as (platform, account, action,
+/// outcome), sorted.
+async fn audit_after(
+    store: &MemoryStore,
+    after: i64,
+) -> Vec<(String, Option<String>, AuditAction, String)> {
+    let mut events: Vec<_> = store
+        .list_audit(UserId(1), 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.id > after)
+        .map(|e| {
+            let e = e.event;
+            (
+                e.provider.as_str().to_owned(),
+                e.provider_account_id,
+                e.action,
+                e.outcome,
+            )
+        })
+        .collect();
+    events.sort_by(|a, b| (&a.0, &a.1, a.2.as_str()).cmp(&(&b.0, &b.1, b.2.as_str())));
+    events
+}
+
+async fn last_audit_id(store: &MemoryStore) -> i64 {
+    let events = store.list_audit(UserId(1), 1000).await.unwrap();
+    events.iter().map(|e| e.id).max().unwrap_or(0)
+}
+
+const WINDOW: StdDuration = StdDuration::from_secs(600);
+
+/// One account per outcome of a refresh in a pass, each on its own platform so that
+/// every scripted failure meets its own account. The platforms, and the account on each
+/// (named like it): `ok` (two accounts, `ok` and `ok2`) refreshes; `dead` has revoked
+/// the grant; `down` answers 503; `limited` answers 429; `slow` times out;
+/// `misconfigured` refuses the client; `gateway` has no refresh; `recent` was refreshed
+/// on demand a moment ago. All tokens are due when it is returned.
+struct EveryOutcome {
+    i: Integrations,
+    store: Arc<MemoryStore>,
+    platforms: Vec<Arc<ScriptedProvider>>,
+}
+
+impl EveryOutcome {
+    async fn new() -> Self {
+        let store = Arc::new(MemoryStore::new());
+        let clock = clock();
+        let scripted = |id: &str| Arc::new(ScriptedProvider::new(id));
+        let no_refresh = Capabilities {
+            refresh: false,
+            ..Capabilities::default()
+        };
+        let platforms = vec![
+            scripted("ok"),
+            scripted("dead"),
+            scripted("down"),
+            scripted("limited"),
+            scripted("slow"),
+            scripted("misconfigured"),
+            Arc::new(ScriptedProvider::with_capabilities(
+                "gateway", no_refresh, false,
+            )),
+            scripted("recent"),
+        ];
+        let config = ServiceConfig {
+            // The pass finds `recent` refreshed within this time, and uses that result.
+            refresh_coalesce: StdDuration::from_secs(3600),
+            ..no_limit()
+        };
+        let i = instance_of(
+            &store,
+            platforms.iter().map(|p| p.clone() as Arc<dyn Provider>),
+            &clock,
+            &EncryptionKey::generate(),
+            config,
+        );
+        for p in &platforms {
+            connect(&i, 1, p.id().as_str(), p.id().as_str()).await;
+        }
+        connect(&i, 1, "ok", "ok2").await;
+        clock.advance(Duration::minutes(5));
+        i.refresh(UserId(1), "recent", "recent").await.unwrap();
+        // Every token is within the window of its expiry, `recent`'s too.
+        clock.advance(Duration::minutes(51));
+        let f = Self {
+            i,
+            store,
+            platforms,
+        };
+        f.platform("dead").revoke_grant("dead");
+        f.platform("down")
+            .fail_next_refresh(ProviderError::Unavailable { status: 503 });
+        f.platform("limited")
+            .fail_next_refresh(ProviderError::RateLimited {
+                retry_after: Some(StdDuration::from_secs(30)),
+            });
+        f.platform("slow")
+            .fail_next_refresh(ProviderError::Network {
+                message: "timed out".into(),
+                timeout: true,
+            });
+        f.platform("misconfigured")
+            .fail_next_refresh(ProviderError::InvalidClient { description: None });
+        f
+    }
+
+    fn platform(&self, id: &str) -> &ScriptedProvider {
+        self.platforms
+            .iter()
+            .find(|p| p.id().as_str() == id)
+            .unwrap()
+    }
+
+    async fn pass(&self) -> RefreshReport {
+        self.i
+            .refresh_due(WINDOW, RefreshLimits::default())
+            .await
+            .unwrap()
+    }
+
+    async fn status_of(&self, account: &str) -> IntegrationStatus {
+        let views = self.i.status(UserId(1)).await.unwrap();
+        views
+            .into_iter()
+            .find(|v| v.provider_account_id == account)
+            .unwrap()
+            .status
+    }
+}
+
+#[tokio::test]
+async fn a_pass_counts_each_outcome_once_and_audits_each_refresh() {
+    let f = EveryOutcome::new().await;
+    let before = last_audit_id(&f.store).await;
+    let report = f.pass().await;
+    assert_eq!(
+        report,
+        RefreshReport {
+            claimed: 9,
+            refreshed: 2,
+            needs_reconnect: 1,
+            failed_transient: 3,
+            failed_other: 1,
+            skipped_leased: 1,
+            skipped_not_refreshable: 1,
+        }
+    );
+    // One platform call per account that needed one; `recent`'s one call is the
+    // on-demand refresh before the pass.
+    for (platform, calls) in [
+        ("ok", 2),
+        ("dead", 1),
+        ("down", 1),
+        ("limited", 1),
+        ("slow", 1),
+        ("misconfigured", 1),
+        ("gateway", 0),
+        ("recent", 1),
+    ] {
+        assert_eq!(f.platform(platform).refresh_calls(), calls, "{platform}");
+    }
+    // One audit event per refresh the pass tried, written by the pass.
+    let event = |platform: &str, account: &str, action, outcome: &str| {
+        (
+            platform.to_owned(),
+            Some(account.to_owned()),
+            action,
+            outcome.to_owned(),
+        )
+    };
+    let failed = AuditAction::RefreshFailed;
+    assert_eq!(
+        audit_after(&f.store, before).await,
+        vec![
+            event("dead", "dead", failed, "invalid_grant"),
+            event("down", "down", failed, "provider_unavailable"),
+            event("limited", "limited", failed, "provider_rate_limited"),
+            event("misconfigured", "misconfigured", failed, "invalid_client"),
+            event("ok", "ok", AuditAction::Refreshed, "success"),
+            event("ok", "ok2", AuditAction::Refreshed, "success"),
+            event("slow", "slow", failed, "network"),
+        ]
+    );
+    for r in f.store.list_accounts(UserId(1)).await.unwrap() {
+        assert_eq!(r.lease_owner, None, "no lease left behind by the pass");
+    }
+}
+
+#[tokio::test]
+async fn a_transient_failure_stays_connected_for_the_next_pass_and_a_dead_grant_needs_reconnect() {
+    let f = EveryOutcome::new().await;
+    let transient = ["down", "limited", "slow"];
+    let mut before = Vec::new();
+    for account in transient {
+        before.push(row(&f.store, account, account).await);
+    }
+    let first = f.pass().await;
+    assert_eq!(
+        (first.failed_transient, first.needs_reconnect),
+        (3, 1),
+        "{first:?}"
+    );
+    for old in &before {
+        let account = old.provider_account_id.as_str();
+        let now = row(&f.store, account, account).await;
+        assert_eq!(now.status, StoredStatus::Active, "{account}");
+        assert_eq!(now.access_token, old.access_token, "{account}: tokens kept");
+        assert_eq!(now.refresh_token, old.refresh_token, "{account}");
+        assert_eq!(now.refresh_failures, 1, "{account}");
+        assert!(now.last_error.is_some(), "{account}");
+        assert_eq!(
+            f.status_of(account).await,
+            IntegrationStatus::Connected,
+            "{account}"
+        );
+    }
+    let dead = row(&f.store, "dead", "dead").await;
+    assert_eq!(dead.status, StoredStatus::NeedsReconnect);
+    assert_eq!((dead.access_token, dead.refresh_token), (None, None));
+    assert_eq!(f.status_of("dead").await, IntegrationStatus::NeedsReconnect);
+    // The next pass retries the transient failures (and the refused client) and leaves
+    // the dead grant alone.
+    let second = f.pass().await;
+    assert_eq!(
+        second,
+        RefreshReport {
+            claimed: 6,
+            refreshed: 4,
+            skipped_leased: 1,
+            skipped_not_refreshable: 1,
+            ..RefreshReport::default()
+        }
+    );
+    for old in &before {
+        let account = old.provider_account_id.as_str();
+        let now = row(&f.store, account, account).await;
+        assert_eq!(now.status, StoredStatus::Active, "{account}");
+        assert_ne!(now.access_token, old.access_token, "{account}: refreshed");
+        assert_eq!(now.refresh_failures, 0, "{account}");
+        assert_eq!(now.last_error, None, "{account}");
+    }
+    assert_eq!(f.platform("dead").refresh_calls(), 1, "no second call");
+    assert_eq!(f.status_of("dead").await, IntegrationStatus::NeedsReconnect);
+}
+
+#[tokio::test]
+async fn a_pass_calls_the_platform_only_for_the_claimed_accounts_that_are_eligible() {
+    let store = Arc::new(MemoryStore::new());
+    let clock = clock();
+    let key = EncryptionKey::generate();
+    let ok = Arc::new(ScriptedProvider::new("ok"));
+    let gateway = Arc::new(ScriptedProvider::with_capabilities(
+        "gateway",
+        Capabilities {
+            refresh: false,
+            ..Capabilities::default()
+        },
+        false,
+    ));
+    // Instagram's rule: no refresh before the token is a day old.
+    let young = Arc::new(ScriptedProvider::with_capabilities(
+        "young",
+        Capabilities {
+            min_token_age_for_refresh: Some(StdDuration::from_secs(86_400)),
+            ..Capabilities::default()
+        },
+        true,
+    ));
+    // Fifteen-minute tokens, renewed when half their life remains.
+    let brief = Arc::new(ScriptedProvider::new("brief"));
+    brief.set_expires_in(Some(StdDuration::from_secs(15 * 60)));
+    // A platform this instance does not serve (another instance on the store does).
+    let elsewhere = Arc::new(ScriptedProvider::new("elsewhere"));
+    let all = [&ok, &gateway, &young, &brief, &elsewhere];
+    let everywhere = instance_of(
+        &store,
+        all.iter().map(|p| (*p).clone() as Arc<dyn Provider>),
+        &clock,
+        &key,
+        no_limit(),
+    );
+    let here = instance_of(
+        &store,
+        all[..4].iter().map(|p| (*p).clone() as Arc<dyn Provider>),
+        &clock,
+        &key,
+        no_limit(),
+    );
+    for p in [&ok, &gateway, &young, &elsewhere] {
+        connect(&everywhere, 1, p.id().as_str(), "acct").await;
+    }
+    clock.advance(Duration::minutes(50));
+    connect(&everywhere, 1, "brief", "acct").await;
+    // The one-hour tokens expire in 4 minutes; `brief`'s in 9, within the window but
+    // with more than half its life left.
+    clock.advance(Duration::minutes(6));
+    let report = here
+        .refresh_due(WINDOW, RefreshLimits::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        report,
+        RefreshReport {
+            claimed: 5,
+            refreshed: 1,
+            skipped_not_refreshable: 4,
+            ..RefreshReport::default()
+        }
+    );
+    let calls: Vec<_> = all
+        .iter()
+        .map(|p| (p.id().as_str(), p.refresh_calls()))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            ("ok", 1),
+            ("gateway", 0),
+            ("young", 0),
+            ("brief", 0),
+            ("elsewhere", 0)
+        ]
+    );
+    // Once due, `brief` is refreshed.
+    clock.advance(Duration::minutes(2));
+    let report = here
+        .refresh_due(WINDOW, RefreshLimits::default())
+        .await
+        .unwrap();
+    assert_eq!(report.refreshed, 1, "{report:?}");
+    assert_eq!(brief.refresh_calls(), 1);
+}
+
+/// One pass over accounts `a`, `b` and `c` (their turns in this order), one refresh at a
+/// time, on a platform taking `takes` a call, with 60-second leases: for each call, the
+/// account and the lease it had left when the call ended.
+async fn lease_left_after_each_call(takes: Duration) -> Vec<(String, Option<Duration>)> {
+    let store = Arc::new(MemoryStore::new());
+    let scripted = Arc::new(ScriptedProvider::new("tiktok"));
+    let clock = clock();
+    let accounts = ["a", "b", "c"];
+    let platform = Platform::new(&scripted, &store, &clock, takes, &accounts);
+    let config = ServiceConfig {
+        lease_ttl: StdDuration::from_secs(60),
+        ..no_limit()
+    };
+    let i = instance_of(
+        &store,
+        [platform.clone() as Arc<dyn Provider>],
+        &clock,
+        &EncryptionKey::generate(),
+        config,
+    );
+    // One second apart, so that the pass takes turns in this order.
+    for account in accounts {
+        connect(&i, 1, "tiktok", account).await;
+        clock.advance(Duration::seconds(1));
+    }
+    clock.advance(Duration::minutes(55));
+    let limits = RefreshLimits {
+        concurrency: 1,
+        ..RefreshLimits::default()
+    };
+    let report = i.refresh_due(WINDOW, limits).await.unwrap();
+    assert_eq!(report.refreshed, 3, "{report:?}");
+    let calls = platform.refreshes.lock().unwrap().clone();
+    for (account, left) in &calls {
+        assert!(
+            left.is_some_and(|left| left > Duration::zero()),
+            "{account}: the lease ran out during the platform call ({left:?} left)"
+        );
+    }
+    calls
+}
+
+/// A pass claims all its accounts at once, so that the later turns come with less of
+/// their lease left. A turn with half the lease or less left claims the account again
+/// before calling the platform: no call shorter than half the lease outlives the lease it
+/// runs under (another worker could otherwise claim the account meanwhile and refresh it
+/// too). A turn with more than half left uses the lease as the pass claimed it, without a
+/// second write to the store.
+#[tokio::test]
+async fn a_refresh_in_a_pass_never_outlives_its_lease() {
+    let s = |n| Some(Duration::seconds(n));
+    // 25 s calls: `a` ends with 35 s of its lease left and `b` (not claimed again, 35 s
+    // left at its turn) with 10 s; `c`'s turn comes with 10 s left, its new lease has
+    // 35 s left at the end.
+    assert_eq!(
+        lease_left_after_each_call(Duration::seconds(25)).await,
+        [
+            ("a".to_owned(), s(35)),
+            ("b".to_owned(), s(10)),
+            ("c".to_owned(), s(35))
+        ]
+    );
+    // 30 s calls: `b`'s turn comes with exactly half left, `c`'s as the lease ends; both
+    // are claimed again.
+    assert_eq!(
+        lease_left_after_each_call(Duration::seconds(30)).await,
+        [
+            ("a".to_owned(), s(30)),
+            ("b".to_owned(), s(30)),
+            ("c".to_owned(), s(30))
+        ]
+    );
+}
+
+/// Accounts a pass claimed, changed by others while the pass waited for its turn (the
+/// platform takes 35 s a call, one call at a time, so every turn after the first comes
+/// with less than half the lease left): the pass reads them again and refreshes only the
+/// one that is still as it claimed it. An account another worker holds is not claimed,
+/// and its lease is left alone.
+#[tokio::test]
+async fn accounts_changed_while_a_pass_waits_are_not_refreshed() {
+    let store = Arc::new(MemoryStore::new());
+    let scripted = Arc::new(ScriptedProvider::new("tiktok"));
+    let clock = clock();
+    let accounts = ["a", "b", "c", "d", "f", "e"];
+    let platform = Platform::new(&scripted, &store, &clock, Duration::seconds(35), &accounts);
+    let config = ServiceConfig {
+        lease_ttl: StdDuration::from_secs(60),
+        ..no_limit()
+    };
+    let i = instance_of(
+        &store,
+        [platform.clone() as Arc<dyn Provider>],
+        &clock,
+        &EncryptionKey::generate(),
+        config,
+    );
+    // One second apart, so that the pass claims (and takes turns) in this order.
+    for account in accounts {
+        connect(&i, 1, "tiktok", account).await;
+        clock.advance(Duration::seconds(1));
+    }
+    clock.advance(Duration::minutes(55));
+    // Another worker is refreshing `e`.
+    let e = row(&store, "tiktok", "e").await;
+    let other = Lease {
+        owner: "another-worker".into(),
+        now: clock.now(),
+        until: clock.now() + Duration::minutes(10),
+    };
+    assert!(
+        store
+            .claim_for_refresh(e.id, &other)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // During the first platform call: the user disconnects `b`, a platform webhook
+    // reports `c`'s grant revoked, and the user reconnects `d`.
+    scripted.account_for_code("d-again", "d");
+    let (others, written) = (i.clone(), store.clone());
+    platform.meanwhile(Box::new(move || {
+        Box::pin(async move {
+            others.disconnect(UserId(1), "tiktok", "b").await.unwrap();
+            let mut c = row(&written, "tiktok", "c").await;
+            c.status = StoredStatus::NeedsReconnect;
+            c.access_token = None;
+            c.refresh_token = None;
+            written.update_account(&c, &[]).await.unwrap();
+            connect(&others, 1, "tiktok", "d-again").await;
+        })
+    }));
+    let limits = RefreshLimits {
+        concurrency: 1,
+        ..RefreshLimits::default()
+    };
+    let report = i.refresh_due(WINDOW, limits).await.unwrap();
+    assert_eq!(platform.refreshed(), ["a", "f"], "platform calls");
+    assert_eq!(
+        report,
+        RefreshReport {
+            claimed: 5,
+            refreshed: 2,
+            needs_reconnect: 1,
+            // `b` is gone.
+            failed_other: 1,
+            // `d` was renewed by its reconnection.
+            skipped_leased: 1,
+            ..RefreshReport::default()
+        }
+    );
+    let e_after = row(&store, "tiktok", "e").await;
+    assert_eq!(e_after.lease_owner.as_deref(), Some("another-worker"));
+    assert_eq!(e_after.access_token, e.access_token);
+    let views = i.status(UserId(1)).await.unwrap();
+    let status = |account: &str| {
+        views
+            .iter()
+            .find(|v| v.provider_account_id == account)
+            .map(|v| v.status)
+    };
+    assert_eq!(status("b"), None);
+    assert_eq!(status("c"), Some(IntegrationStatus::NeedsReconnect));
+    assert_eq!(status("d"), Some(IntegrationStatus::Connected));
 }
