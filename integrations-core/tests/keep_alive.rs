@@ -1347,3 +1347,88 @@ async fn accounts_changed_while_a_pass_waits_are_not_refreshed() {
     assert_eq!(status("c"), Some(IntegrationStatus::NeedsReconnect));
     assert_eq!(status("d"), Some(IntegrationStatus::Connected));
 }
+
+/// Runs a [`Refresher`] over three accounts, due at its first pass, for `passes` passes.
+/// Returns the instant it was started followed by the instant each pass reported, its
+/// store, and the report of the first pass.
+async fn refresher_pass_times(
+    config: RefresherConfig,
+    passes: usize,
+) -> (Vec<tokio::time::Instant>, Arc<MemoryStore>, RefreshReport) {
+    let store = Arc::new(MemoryStore::new());
+    let provider = Arc::new(ScriptedProvider::new("tiktok"));
+    let clock = clock();
+    let i = instance(
+        &store,
+        &provider,
+        &clock,
+        &EncryptionKey::generate(),
+        no_limit(),
+    );
+    for n in 0..3 {
+        connect(&i, 1, "tiktok", &format!("a{n}")).await;
+    }
+    clock.advance(Duration::minutes(55));
+    let started = tokio::time::Instant::now();
+    let refresher = Refresher::spawn(i, config);
+    let mut reports = refresher.reports();
+    let mut times = vec![started];
+    let mut first = None;
+    for _ in 0..passes {
+        reports
+            .changed()
+            .await
+            .expect("the refresher keeps running");
+        times.push(tokio::time::Instant::now());
+        first.get_or_insert(*reports.borrow_and_update());
+    }
+    refresher.shutdown().await;
+    (times, store, first.unwrap_or_default())
+}
+
+#[tokio::test(start_paused = true)]
+async fn refresher_passes_are_an_interval_plus_a_bounded_jitter_apart() {
+    let interval = StdDuration::from_secs(60);
+    let jitter = StdDuration::from_secs(10);
+    let config = RefresherConfig {
+        interval,
+        jitter,
+        ..RefresherConfig::default()
+    };
+    let (times, store, first) = refresher_pass_times(config, 40).await;
+    assert_eq!(times[1], times[0], "the first pass runs at once");
+    assert_eq!(first.refreshed, 3, "{first:?}");
+    let audit = audit_after(&store, 0).await;
+    let refreshed = audit
+        .iter()
+        .filter(|(_, _, action, outcome)| *action == AuditAction::Refreshed && outcome == "success")
+        .count();
+    assert_eq!(refreshed, 3, "one audit event per refresh: {audit:?}");
+    let gaps: Vec<_> = times[1..].windows(2).map(|w| w[1] - w[0]).collect();
+    for gap in &gaps {
+        assert!(
+            *gap >= interval && *gap < interval + jitter,
+            "a pass {gap:?} after the previous one"
+        );
+    }
+    // The jitter is drawn anew for each wait: the gaps spread over its range.
+    let middle = interval + jitter / 2;
+    assert!(gaps.iter().any(|g| *g < middle), "{gaps:?}");
+    assert!(gaps.iter().any(|g| *g >= middle), "{gaps:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn refresher_without_jitter_runs_exactly_every_interval() {
+    let interval = StdDuration::from_secs(30);
+    let config = RefresherConfig {
+        interval,
+        jitter: StdDuration::ZERO,
+        ..RefresherConfig::default()
+    };
+    let (times, _, _) = refresher_pass_times(config, 5).await;
+    let gaps: Vec<_> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    assert_eq!(
+        gaps,
+        [StdDuration::ZERO, interval, interval, interval, interval]
+    );
+}
