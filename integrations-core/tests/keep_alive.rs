@@ -735,7 +735,10 @@ type Meanwhile = Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + S
 /// - each refresh call takes `takes` on the service's clock, and records which account it
 ///   renewed and how much of that account's refresh lease (as stored) was left when it
 ///   ended;
-/// - the first refresh call first runs what was set with [`meanwhile`](Self::meanwhile).
+/// - the first refresh call first runs what was set with [`meanwhile`](Self::meanwhile);
+/// - each API request `send` makes is recorded with its time on tokio's clock (paused in
+///   the tests that read it); past 20 requests it panics, so that a retry loop that never
+///   ends fails instead of hanging.
 struct Platform {
     inner: Arc<ScriptedProvider>,
     store: Arc<MemoryStore>,
@@ -744,6 +747,7 @@ struct Platform {
     accounts: Vec<String>,
     meanwhile: Mutex<Option<Meanwhile>>,
     refreshes: Mutex<Vec<(String, Option<Duration>)>>,
+    sent: Mutex<Vec<tokio::time::Instant>>,
 }
 
 impl std::fmt::Debug for Platform {
@@ -771,6 +775,7 @@ impl Platform {
             accounts: accounts.iter().map(|a| (*a).to_owned()).collect(),
             meanwhile: Mutex::new(None),
             refreshes: Mutex::new(Vec::new()),
+            sent: Mutex::new(Vec::new()),
         })
     }
 
@@ -782,6 +787,25 @@ impl Platform {
     fn refreshed(&self) -> Vec<String> {
         let calls = self.refreshes.lock().unwrap();
         calls.iter().map(|(account, _)| account.clone()).collect()
+    }
+
+    /// The gaps between consecutive API requests.
+    fn gaps(&self) -> Vec<StdDuration> {
+        let sent = self.sent.lock().unwrap();
+        sent.windows(2).map(|w| w[1] - w[0]).collect()
+    }
+
+    fn requests(&self) -> usize {
+        self.sent.lock().unwrap().len()
+    }
+
+    fn last_request(&self) -> tokio::time::Instant {
+        *self
+            .sent
+            .lock()
+            .unwrap()
+            .last()
+            .expect("a request was sent")
     }
 }
 
@@ -836,6 +860,19 @@ impl Provider for Platform {
         refresh_token: Option<&RefreshToken>,
     ) -> Result<(), ProviderError> {
         self.inner.revoke(access_token, refresh_token).await
+    }
+    fn authorize_request(
+        &self,
+        request: reqwest::RequestBuilder,
+        access_token: &AccessToken,
+    ) -> reqwest::RequestBuilder {
+        let mut sent = self.sent.lock().unwrap();
+        assert!(
+            sent.len() < 20,
+            "more requests than any retry policy here allows"
+        );
+        sent.push(tokio::time::Instant::now());
+        self.inner.authorize_request(request, access_token)
     }
 }
 
@@ -1431,4 +1468,197 @@ async fn refresher_without_jitter_runs_exactly_every_interval() {
         gaps,
         [StdDuration::ZERO, interval, interval, interval, interval]
     );
+}
+
+/// A service whose `send` goes through a [`Platform`] (so that its requests' times are
+/// recorded), for account `acct` of user 1, with an HTTP client that sets no timer of its
+/// own (no timeout, no sweep of idle connections): under paused time the clock then moves
+/// only by the retry policy's waits.
+async fn paused_sender(send: SendPolicy) -> (Integrations, Arc<Platform>, Arc<ScriptedProvider>) {
+    let store = Arc::new(MemoryStore::new());
+    let scripted = Arc::new(ScriptedProvider::new("tiktok"));
+    let clock = clock();
+    let platform = Platform::new(&scripted, &store, &clock, Duration::zero(), &["acct"]);
+    let http = reqwest::Client::builder()
+        .pool_idle_timeout(None)
+        .build()
+        .unwrap();
+    let i = Integrations::builder(store.clone(), TokenCipher::new(EncryptionKey::generate()))
+        .provider(platform.clone())
+        .clock(clock.clone())
+        .config(ServiceConfig { send, ..no_limit() })
+        .http_client(http)
+        .build();
+    connect(&i, 1, "tiktok", "acct").await;
+    (i, platform, scripted)
+}
+
+/// Asserts the backoff before retry `n` (0 for the first retry): the base doubled `n`
+/// times, plus up to half of that.
+fn assert_backoff(gap: StdDuration, base: StdDuration, n: u32) {
+    let exp = base * 2u32.pow(n);
+    assert!(
+        gap >= exp && gap <= exp + exp / 2,
+        "retry {n}: waited {gap:?}, expected {exp:?} plus up to half"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn send_retries_5xx_max_attempts_times_with_doubling_backoff_and_no_wait_after_the_last() {
+    let base = StdDuration::from_secs(1);
+    let (i, platform, _) = paused_sender(SendPolicy {
+        max_attempts: 4,
+        backoff_base: base,
+        ..SendPolicy::default()
+    })
+    .await;
+    // More 503s than attempts, then success: a retry too many would succeed.
+    let server = api((0..6).map(|_| ResponseTemplate::new(503)).collect()).await;
+    let err = i
+        .send(UserId(1), "tiktok", "acct", get(&server))
+        .await
+        .unwrap_err();
+    let returned = tokio::time::Instant::now();
+    assert!(
+        matches!(
+            err,
+            Error::Provider(ProviderError::Unavailable { status: 503 })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(server.received_requests().await.unwrap().len(), 4);
+    assert_eq!(platform.requests(), 4);
+    let gaps = platform.gaps();
+    for (n, gap) in gaps.iter().enumerate() {
+        assert_backoff(*gap, base, n as u32);
+    }
+    assert_eq!(
+        returned,
+        platform.last_request(),
+        "the last attempt's error is returned at once"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn send_backs_off_by_attempt_across_rate_limits_and_5xx() {
+    let base = StdDuration::from_secs(1);
+    let policy = SendPolicy {
+        max_attempts: 4,
+        backoff_base: base,
+        ..SendPolicy::default()
+    };
+    let (i, platform, _) = paused_sender(policy.clone()).await;
+    // A 429 with `Retry-After`, a 503, a 429 without: the waits are the platform's, then
+    // the backoff of the second and the third attempt.
+    let server = api(vec![
+        ResponseTemplate::new(429).insert_header("Retry-After", "2"),
+        ResponseTemplate::new(503),
+        ResponseTemplate::new(429),
+    ])
+    .await;
+    let resp = i
+        .send(UserId(1), "tiktok", "acct", get(&server))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let gaps = platform.gaps();
+    assert_eq!(gaps.len(), 3);
+    assert_eq!(gaps[0], StdDuration::from_secs(2), "Retry-After");
+    assert_backoff(gaps[1], base, 1);
+    assert_backoff(gaps[2], base, 2);
+
+    // 429s without a wait: as many attempts as the policy allows, then the rate limit.
+    let (i, platform, _) = paused_sender(policy).await;
+    let server = api((0..6).map(|_| ResponseTemplate::new(429)).collect()).await;
+    let err = i
+        .send(UserId(1), "tiktok", "acct", get(&server))
+        .await
+        .unwrap_err();
+    let returned = tokio::time::Instant::now();
+    assert!(
+        matches!(
+            err,
+            Error::Provider(ProviderError::RateLimited { retry_after: None })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(platform.requests(), 4);
+    for (n, gap) in platform.gaps().iter().enumerate() {
+        assert_backoff(*gap, base, n as u32);
+    }
+    assert_eq!(returned, platform.last_request());
+}
+
+#[tokio::test(start_paused = true)]
+async fn send_retries_network_errors_of_idempotent_requests_only() {
+    let base = StdDuration::from_secs(1);
+    let policy = SendPolicy {
+        max_attempts: 3,
+        backoff_base: base,
+        ..SendPolicy::default()
+    };
+    // A port nothing listens on: every attempt is refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url: reqwest::Url = format!("http://{closed}/v1/data").parse().unwrap();
+    let (i, platform, _) = paused_sender(policy.clone()).await;
+    let get = reqwest::Request::new(reqwest::Method::GET, url.clone());
+    let err = i.send(UserId(1), "tiktok", "acct", get).await.unwrap_err();
+    let returned = tokio::time::Instant::now();
+    assert!(
+        matches!(err, Error::Provider(ProviderError::Network { .. })),
+        "{err:?}"
+    );
+    assert_eq!(platform.requests(), 3);
+    for (n, gap) in platform.gaps().iter().enumerate() {
+        assert_backoff(*gap, base, n as u32);
+    }
+    assert_eq!(returned, platform.last_request());
+    // A POST is sent once.
+    let (i, platform, _) = paused_sender(policy).await;
+    let post = reqwest::Request::new(reqwest::Method::POST, url);
+    let err = i.send(UserId(1), "tiktok", "acct", post).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Provider(ProviderError::Network { .. })),
+        "{err:?}"
+    );
+    assert_eq!(platform.requests(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_retry_after_a_refresh_on_401_does_not_use_up_an_attempt() {
+    let base = StdDuration::from_secs(1);
+    let (i, platform, scripted) = paused_sender(SendPolicy {
+        max_attempts: 3,
+        backoff_base: base,
+        ..SendPolicy::default()
+    })
+    .await;
+    let mut responses = vec![ResponseTemplate::new(401)];
+    responses.extend((0..5).map(|_| ResponseTemplate::new(503)));
+    let server = api(responses).await;
+    let err = i
+        .send(UserId(1), "tiktok", "acct", get(&server))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Provider(ProviderError::Unavailable { status: 503 })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(scripted.refresh_calls(), 1);
+    // The 401, then the policy's three attempts with the refreshed token.
+    assert_eq!(platform.requests(), 4);
+    let gaps = platform.gaps();
+    assert_eq!(
+        gaps[0],
+        StdDuration::ZERO,
+        "retried at once after the refresh"
+    );
+    assert_backoff(gaps[1], base, 0);
+    assert_backoff(gaps[2], base, 1);
 }
