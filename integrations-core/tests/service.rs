@@ -4,9 +4,9 @@ use chrono::{Duration, TimeZone, Utc};
 use integrations_core::testing::ScriptedProvider;
 use integrations_core::{
     AuditAction, CallbackParams, Capabilities, ConnectionEventKind, EncryptionKey, Error,
-    IntegrationStatus, Integrations, ManualClock, MemoryStore, PkceSupport, ProviderError,
-    ProviderId, SealedSecret, ServiceConfig, StoreError, StoredStatus, TokenCipher, TokenStore,
-    UserId,
+    IntegrationStatus, Integrations, ManualClock, MemoryStore, PendingAuthorization, PkceSupport,
+    ProviderError, ProviderId, SealedSecret, ServiceConfig, StateHash, StoreError, StoredStatus,
+    TokenCipher, TokenStore, UserId,
 };
 use std::sync::Arc;
 
@@ -976,4 +976,113 @@ async fn store_errors_pass_through_typed() {
         err.user_message(),
         "Something went wrong. Please try again later."
     );
+}
+
+/// A pending authorization for `state`, as `connect` stores it, valid for ten minutes.
+async fn pending_for(f: &Fixture, user: i64, state: &str) {
+    let now = f.clock.now_for_test();
+    f.store
+        .put_pending(PendingAuthorization {
+            state_hash: StateHash::of(state),
+            user_id: UserId(user),
+            provider: ProviderId::new("reddit").unwrap(),
+            pkce_verifier: None,
+            redirect_url: None,
+            created_at: now,
+            expires_at: now + Duration::minutes(10),
+        })
+        .await
+        .unwrap();
+}
+
+/// A state of up to 512 characters is looked up; a longer one is refused as invalid
+/// before the store is asked, so that a pending authorization stored under it (whatever
+/// made it) is neither consumed nor used.
+#[tokio::test]
+async fn a_state_longer_than_512_characters_is_refused_before_any_lookup() {
+    let f = fixture();
+    let longest = "s".repeat(512);
+    pending_for(&f, 1, &longest).await;
+    let connected = f
+        .integrations
+        .callback(
+            UserId(1),
+            "reddit",
+            &params(&[("code", "acct"), ("state", &longest)]),
+        )
+        .await
+        .expect("a 512-character state is looked up");
+    assert_eq!(connected.account.provider_account_id, "acct");
+
+    let too_long = "s".repeat(513);
+    pending_for(&f, 1, &too_long).await;
+    let err = f
+        .integrations
+        .callback(
+            UserId(1),
+            "reddit",
+            &params(&[("code", "other"), ("state", &too_long)]),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidState), "{err:?}");
+    assert_eq!(f.provider.exchange_calls(), 1, "no exchange for it");
+    assert_eq!(snapshot(&f.store).await.len(), 1, "nothing stored for it");
+    assert!(
+        f.store
+            .take_pending(&StateHash::of(&too_long))
+            .await
+            .unwrap()
+            .is_some(),
+        "the store was not asked for it"
+    );
+}
+
+/// The platform's account id is stored when it has 1 to 255 characters; a profile with
+/// a longer or an empty one fails the callback with a protocol error and stores nothing.
+#[tokio::test]
+async fn an_account_id_of_up_to_255_characters_connects_and_a_longer_one_is_refused() {
+    let f = fixture();
+    let longest = "a".repeat(255);
+    f.provider.account_for_code("longest", &longest);
+    let start = f
+        .integrations
+        .connect(UserId(1), "reddit", None)
+        .await
+        .unwrap();
+    let connected = f
+        .integrations
+        .callback(
+            UserId(1),
+            "reddit",
+            &params(&[("code", "longest"), ("state", &start.state)]),
+        )
+        .await
+        .expect("a 255-character account id is stored");
+    assert_eq!(connected.account.provider_account_id, longest);
+
+    for (code, account) in [("too-long", "a".repeat(256)), ("empty", String::new())] {
+        f.provider.account_for_code(code, &account);
+        let start = f
+            .integrations
+            .connect(UserId(1), "reddit", None)
+            .await
+            .unwrap();
+        let err = f
+            .integrations
+            .callback(
+                UserId(1),
+                "reddit",
+                &params(&[("code", code), ("state", &start.state)]),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Provider(ProviderError::Protocol { .. })),
+            "{code}: {err:?}"
+        );
+    }
+    let stored = snapshot(&f.store).await;
+    assert_eq!(stored.len(), 1, "only the 255-character account");
+    assert_eq!(stored[0].provider_account_id, longest);
 }
