@@ -214,16 +214,26 @@ impl Integrations {
 mod tests {
     use super::*;
 
+    /// The documented backoff: the base doubled per retry, plus a random part of up to
+    /// half of that, drawn anew each time and spread over that range; from the 17th retry
+    /// on it stops growing.
     #[test]
     fn backoff_doubles_with_bounded_jitter() {
         let base = Duration::from_millis(100);
-        for attempt in 0..4 {
-            let d = jittered(base, attempt);
-            let exp = base * (1 << attempt);
-            assert!(
-                d >= exp && d <= exp + exp / 2,
-                "{d:?} for attempt {attempt}"
-            );
+        for attempt in 0..20 {
+            let exp = base * (1 << attempt.min(16));
+            let draws: Vec<Duration> = (0..1000).map(|_| jittered(base, attempt)).collect();
+            for d in &draws {
+                assert!(
+                    *d >= exp && *d <= exp + exp / 2,
+                    "{d:?} for attempt {attempt}"
+                );
+            }
+            // 1000 draws, each below the lowest tenth of the range with chance 1/10: none
+            // there (or none in the highest tenth) happens with chance 0.9^1000.
+            let (low, high) = (exp + exp / 20, exp + exp / 2 - exp / 20);
+            assert!(draws.iter().any(|d| *d < low), "attempt {attempt}");
+            assert!(draws.iter().any(|d| *d > high), "attempt {attempt}");
         }
         assert!(idempotent(&Method::GET) && !idempotent(&Method::POST));
     }
