@@ -688,15 +688,33 @@ impl Seam<'_> {
         if name == "client_id" {
             return request;
         }
-        let body: String = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(
-                url::form_urlencoded::parse(request.body())
-                    .map(|(k, v)| (if k == "client_id" { name.into() } else { k }, v)),
-            )
-            .finish();
-        *request.body_mut() = body.into_bytes();
+        let body = rename_form_key(request.body(), "client_id", name);
+        *request.body_mut() = body;
         request
     }
+}
+
+/// `body` (`application/x-www-form-urlencoded`) with every pair whose key is `from`
+/// given the key `to`; values and the other pairs are kept byte for byte. Keys are
+/// compared in their encoded form, which for a name made of unreserved characters (such
+/// as `client_id`) is the name itself: the body is split on `&` and `=`, which an
+/// encoded key or value never contains.
+fn rename_form_key(body: &[u8], from: &str, to: &str) -> Vec<u8> {
+    let encoded_to: String = url::form_urlencoded::byte_serialize(to.as_bytes()).collect();
+    let mut out = Vec::with_capacity(body.len() + encoded_to.len());
+    for (i, pair) in body.split(|b| *b == b'&').enumerate() {
+        if i > 0 {
+            out.push(b'&');
+        }
+        let key_len = pair.iter().position(|b| *b == b'=').unwrap_or(pair.len());
+        if &pair[..key_len] == from.as_bytes() {
+            out.extend_from_slice(encoded_to.as_bytes());
+            out.extend_from_slice(&pair[key_len..]);
+        } else {
+            out.extend_from_slice(pair);
+        }
+    }
+    out
 }
 
 /// The standard rules: what `oauth2` would misread becomes an error here; a token or an
@@ -705,7 +723,8 @@ fn triage(response: CappedResponse) -> Result<HttpResponse, ProviderError> {
     if let Some(e) = http::classify_status(&response, Utc::now()) {
         return Err(e);
     }
-    let error_object = serde_json::from_slice::<OAuthErrorBody>(&response.body).is_ok();
+    let error_object = http::has_error_member(&response.body)
+        && serde_json::from_slice::<OAuthErrorBody>(&response.body).is_ok();
     let status = match (response.status.is_success(), error_object) {
         // Some platforms send RFC 6749 errors with 200; oauth2 would try them as tokens.
         (true, true) => {
@@ -791,6 +810,29 @@ fn map_token_error(e: RequestTokenError<HttpFailure, BasicErrorResponse>) -> Pro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renaming_a_form_key_keeps_every_other_byte() {
+        let rename = |body: &str| {
+            String::from_utf8(rename_form_key(body.as_bytes(), "client_id", "client_key")).unwrap()
+        };
+        assert_eq!(
+            rename("grant_type=refresh_token&client_id=abc%26d&refresh_token=r%3D1"),
+            "grant_type=refresh_token&client_key=abc%26d&refresh_token=r%3D1"
+        );
+        assert_eq!(rename("client_id=x"), "client_key=x");
+        // Only the whole key: a longer key, a value equal to the name, an empty pair.
+        assert_eq!(
+            rename("client_idx=1&a=client_id&&client_id"),
+            "client_idx=1&a=client_id&&client_key"
+        );
+        assert_eq!(rename(""), "");
+        // The new name is encoded as a form key.
+        assert_eq!(
+            String::from_utf8(rename_form_key(b"client_id=1", "client_id", "a b&c")).unwrap(),
+            "a+b%26c=1"
+        );
+    }
 
     #[test]
     fn lenient_token_reply() {

@@ -466,6 +466,8 @@ impl Provider for GenericOAuth2Provider {
             refresh: true,
             revoke: self.engine.app().revoke_url.is_some(),
             min_token_age_for_refresh: None,
+            // RFC 6749 §6: the refresh token alone.
+            refresh_uses_access_token: false,
         }
     }
 

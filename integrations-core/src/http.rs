@@ -286,6 +286,31 @@ pub fn seconds_header(headers: &HeaderMap, name: &str) -> Option<Duration> {
     (v.is_finite() && v >= 0.0).then(|| Duration::from_secs_f64(v.min(86_400.0)))
 }
 
+/// Whether `body` is a JSON object with a top-level `error` member (of any type but
+/// `null`), read in one pass that builds nothing.
+///
+/// A successful token reply has none, so a reader can skip the typed error parses (each of
+/// which would scan the whole body and then build a "missing field" error) when this is
+/// `false`. A body that is not a JSON object answers `true`: the caller's own parses then
+/// decide what it is.
+///
+/// ```
+/// use integrations_core::http::has_error_member;
+/// assert!(!has_error_member(br#"{"access_token":"a","expires_in":3600}"#));
+/// assert!(has_error_member(br#"{"error":"invalid_grant"}"#));
+/// assert!(has_error_member(br#"{"data":{},"error":{"code":"ok"}}"#));
+/// assert!(!has_error_member(br#"{"error":null}"#));
+/// assert!(has_error_member(b"<html>"));
+/// ```
+pub fn has_error_member(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(default)]
+        error: Option<serde::de::IgnoredAny>,
+    }
+    serde_json::from_slice::<Probe>(body).map_or(true, |p| p.error.is_some())
+}
+
 /// The RFC 6749 §5.2 error body.
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct OAuthErrorBody {

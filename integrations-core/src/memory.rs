@@ -74,7 +74,11 @@ impl MemoryStore {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn update_locked(st: &mut State, record: &AccountRecord) -> Result<AccountRecord, StoreError> {
+    /// Writes `record` over the stored row (version checked) and returns the row as stored.
+    fn update_locked<'s>(
+        st: &'s mut State,
+        record: &AccountRecord,
+    ) -> Result<&'s mut AccountRecord, StoreError> {
         let rec = st
             .accounts
             .get_mut(&record.id)
@@ -96,7 +100,7 @@ impl MemoryStore {
             provider_account_id: rec.provider_account_id.clone(),
             ..record.clone()
         };
-        Ok(rec.clone())
+        Ok(rec)
     }
 
     fn upsert_locked(st: &mut State, a: NewAccount) -> Result<Upserted, StoreError> {
@@ -208,7 +212,7 @@ impl TokenStore for MemoryStore {
         events: &[ConnectionEvent],
     ) -> Result<AccountRecord, StoreError> {
         let mut st = self.state();
-        let stored = Self::update_locked(&mut st, record)?;
+        let stored = Self::update_locked(&mut st, record)?.clone();
         st.record_events(events.iter().cloned());
         Ok(stored)
     }
@@ -220,15 +224,13 @@ impl TokenStore for MemoryStore {
         events: &[ConnectionEvent],
     ) -> Result<AccountRecord, StoreError> {
         let mut st = self.state();
-        let mut stored = Self::update_locked(&mut st, record)?;
-        st.record_events(events.iter().cloned());
-        if let Some(rec) = st.accounts.get_mut(&record.id)
-            && rec.lease_owner.as_deref() == Some(owner)
-        {
+        let rec = Self::update_locked(&mut st, record)?;
+        if rec.lease_owner.as_deref() == Some(owner) {
             rec.lease_owner = None;
             rec.lease_until = None;
-            stored = rec.clone();
         }
+        let stored = rec.clone();
+        st.record_events(events.iter().cloned());
         Ok(stored)
     }
 

@@ -91,6 +91,11 @@ pub struct Capabilities {
     pub revoke: bool,
     /// The youngest token the platform will refresh (Instagram: 24 hours).
     pub min_token_age_for_refresh: Option<Duration>,
+    /// Whether [`Provider::refresh`] reads [`RefreshRequest::access_token`] (default
+    /// `true`). A provider that refreshes with the refresh token alone (RFC 6749 §6) says
+    /// `false`: the service then does not decrypt the stored access token for a refresh,
+    /// and passes `None`.
+    pub refresh_uses_access_token: bool,
 }
 
 impl Default for Capabilities {
@@ -100,6 +105,7 @@ impl Default for Capabilities {
             refresh: true,
             revoke: true,
             min_token_age_for_refresh: None,
+            refresh_uses_access_token: true,
         }
     }
 }
@@ -300,7 +306,8 @@ impl TokenSet {
 /// What [`Provider::refresh`] gets: the current credentials and their age.
 #[derive(Debug)]
 pub struct RefreshRequest<'a> {
-    /// The current access token.
+    /// The current access token; always `None` when the provider's
+    /// [`Capabilities::refresh_uses_access_token`] is `false`.
     pub access_token: Option<&'a AccessToken>,
     /// The current refresh token.
     pub refresh_token: Option<&'a RefreshToken>,

@@ -383,6 +383,34 @@ async fn reconnect_updates_the_same_row_and_clears_needs_reconnect() {
     );
 }
 
+#[tokio::test]
+async fn the_access_token_reaches_a_refresh_only_when_the_provider_reads_it() {
+    for uses_access_token in [true, false] {
+        let caps = Capabilities {
+            refresh_uses_access_token: uses_access_token,
+            ..Capabilities::default()
+        };
+        let f = fixture_with(
+            ScriptedProvider::with_capabilities("reddit", caps, true),
+            ServiceConfig::default(),
+        );
+        connect(&f, 1, "acct").await;
+        f.clock.advance(Duration::minutes(59));
+        let view = f
+            .integrations
+            .refresh(UserId(1), "reddit", "acct")
+            .await
+            .expect("refresh");
+        assert_eq!(view.status, IntegrationStatus::Connected);
+        assert_eq!(f.provider.refresh_calls(), 1);
+        assert_eq!(
+            f.provider.refresh_calls_with_access_token(),
+            usize::from(uses_access_token),
+            "refresh_uses_access_token = {uses_access_token}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_refreshes_make_one_provider_call() {
     let f = fixture();

@@ -415,12 +415,23 @@ impl Integrations {
         &self,
         record: &AccountRecord,
     ) -> Result<(Option<AccessToken>, Option<RefreshToken>)> {
+        self.open_tokens_for(record, true)
+    }
+
+    /// Opens an account's stored refresh token, and its access token when `with_access`
+    /// (`None` otherwise: it stays sealed).
+    fn open_tokens_for(
+        &self,
+        record: &AccountRecord,
+        with_access: bool,
+    ) -> Result<(Option<AccessToken>, Option<RefreshToken>)> {
         let cipher = &self.inner.cipher;
         let pid = record.provider.as_str();
         let account = record.provider_account_id.as_str();
         let access = record
             .access_token
             .as_ref()
+            .filter(|_| with_access)
             .map(|s| cipher.open(SecretContext::access_token(pid, account), s))
             .transpose()?
             .map(|p| AccessToken::new(p.as_str()));

@@ -199,11 +199,16 @@ impl Integrations {
 
     /// A fresh refresh lease of this instance, valid for `lease_ttl` from now.
     pub(super) fn lease(&self) -> Lease {
-        let now = self.now();
         let mut nonce = [0u8; 6];
         rand::fill(&mut nonce[..]);
+        self.lease_of(format!("{}:{}", self.inner.instance_id, hex::encode(nonce)))
+    }
+
+    /// A lease of `owner`, valid for `lease_ttl` from now.
+    fn lease_of(&self, owner: String) -> Lease {
+        let now = self.now();
         Lease {
-            owner: format!("{}:{}", self.inner.instance_id, hex::encode(nonce)),
+            owner,
             now,
             until: now + to_chrono(self.inner.config.lease_ttl),
         }
@@ -213,14 +218,16 @@ impl Integrations {
     /// claim is still fresh; waits (polling) while another worker holds the account.
     async fn claim(
         &self,
-        observed: &AccountRecord,
+        observed: AccountRecord,
         owner: Option<&str>,
     ) -> Result<(AccountRecord, Lease)> {
         let started = tokio::time::Instant::now();
         loop {
-            let mut lease = self.lease();
+            let lease = match owner {
+                Some(owner) => self.lease_of(owner.to_owned()),
+                None => self.lease(),
+            };
             if let Some(owner) = owner {
-                lease.owner = owner.to_owned();
                 // A row `claim_due` just leased to `owner` is current as returned: claiming
                 // it again would repeat the same UPDATE. Re-claim only when the lease has
                 // used up half its time (a long wait for a concurrency permit), which
@@ -230,7 +237,7 @@ impl Integrations {
                         until - self.now() > to_chrono(self.inner.config.lease_ttl / 2)
                     })
                 {
-                    return Ok((observed.clone(), lease));
+                    return Ok((observed, lease));
                 }
             }
             if let Some(current) = self
@@ -261,9 +268,10 @@ impl Integrations {
         observed: AccountRecord,
         mut ctx: RefreshContext<'_>,
     ) -> Result<(AccountRecord, bool)> {
-        let lock = self.inflight_lock(observed.id);
+        let (id, observed_version) = (observed.id, observed.version);
+        let lock = self.inflight_lock(id);
         let _guard = lock.lock().await;
-        let (current, lease) = self.claim(&observed, ctx.owner).await?;
+        let (current, lease) = self.claim(observed, ctx.owner).await?;
         let now = self.now();
         let just_refreshed = !ctx.force
             && current
@@ -273,7 +281,7 @@ impl Integrations {
         let result = if current.status == StoredStatus::NeedsReconnect {
             // The grant died while we waited: no platform call can revive it.
             Err(self.dead_grant(&current).await)
-        } else if current.version != observed.version || just_refreshed {
+        } else if current.version != observed_version || just_refreshed {
             // Someone else wrote (refreshed, reconnected) while we waited: use their result,
             // which the cached status of the user may not show yet.
             self.invalidate_status(current.user_id).await;
@@ -291,13 +299,9 @@ impl Integrations {
         let released = matches!(result, Ok((_, true)));
         if !keep
             && !released
-            && let Err(e) = self
-                .inner
-                .store
-                .release_lease(observed.id, &lease.owner)
-                .await
+            && let Err(e) = self.inner.store.release_lease(id, &lease.owner).await
         {
-            tracing::warn!(error = %e, account = observed.id, "could not release a refresh lease");
+            tracing::warn!(error = %e, account = id, "could not release a refresh lease");
         }
         result
     }
@@ -312,7 +316,8 @@ impl Integrations {
         audit: Option<&AuditBuffer>,
         slot: Option<Slot>,
     ) -> Result<(AccountRecord, bool)> {
-        let (access, refresh) = self.open_tokens(&current)?;
+        let with_access = provider.capabilities().refresh_uses_access_token;
+        let (access, refresh) = self.open_tokens_for(&current, with_access)?;
         let scopes: Vec<String> = current
             .scope
             .as_deref()
@@ -368,10 +373,11 @@ impl Integrations {
             }
         };
         let now = self.now();
-        let (pid, account) = (&current.provider, current.provider_account_id.as_str());
-        let (sealed_access, sealed_refresh) = self.seal_tokens(pid, account, &tokens)?;
-        let mut next = current.clone();
-        next.status = next_status(current.status, LifecycleEvent::RefreshSucceeded)?;
+        let (sealed_access, sealed_refresh) =
+            self.seal_tokens(&current.provider, &current.provider_account_id, &tokens)?;
+        // The record read is not needed past this point: it becomes the record written.
+        let mut next = current;
+        next.status = next_status(next.status, LifecycleEvent::RefreshSucceeded)?;
         next.access_token = Some(sealed_access);
         if let Some(r) = sealed_refresh {
             next.refresh_token = Some(r);
@@ -403,8 +409,8 @@ impl Integrations {
         self.audit_via(
             audit,
             stored.user_id,
-            pid,
-            Some(account),
+            &stored.provider,
+            Some(&stored.provider_account_id),
             AuditAction::Refreshed,
             "success",
         )

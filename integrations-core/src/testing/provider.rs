@@ -37,6 +37,7 @@ pub struct ScriptedProvider {
     state: Mutex<Script>,
     exchange_calls: AtomicUsize,
     refresh_calls: AtomicUsize,
+    refresh_calls_with_access_token: AtomicUsize,
     profile_calls: AtomicUsize,
     revoke_calls: AtomicUsize,
 }
@@ -77,6 +78,7 @@ impl ScriptedProvider {
             }),
             exchange_calls: AtomicUsize::new(0),
             refresh_calls: AtomicUsize::new(0),
+            refresh_calls_with_access_token: AtomicUsize::new(0),
             profile_calls: AtomicUsize::new(0),
             revoke_calls: AtomicUsize::new(0),
         }
@@ -156,6 +158,11 @@ impl ScriptedProvider {
     /// Calls of `refresh`.
     pub fn refresh_calls(&self) -> usize {
         self.refresh_calls.load(Ordering::SeqCst)
+    }
+
+    /// Refresh calls whose request carried an access token.
+    pub fn refresh_calls_with_access_token(&self) -> usize {
+        self.refresh_calls_with_access_token.load(Ordering::SeqCst)
     }
     /// Calls of `fetch_profile`.
     pub fn profile_calls(&self) -> usize {
@@ -238,6 +245,10 @@ impl Provider for ScriptedProvider {
 
     async fn refresh(&self, request: RefreshRequest<'_>) -> Result<TokenSet, ProviderError> {
         self.refresh_calls.fetch_add(1, Ordering::SeqCst);
+        if request.access_token.is_some() {
+            self.refresh_calls_with_access_token
+                .fetch_add(1, Ordering::SeqCst);
+        }
         let delay = self.script().refresh_delay;
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;

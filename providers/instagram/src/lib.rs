@@ -158,6 +158,8 @@ impl Provider for InstagramProvider {
             refresh: true,
             revoke: false,
             min_token_age_for_refresh: Some(MIN_TOKEN_AGE_FOR_REFRESH),
+            // `ig_refresh_token` refreshes the access token itself.
+            refresh_uses_access_token: true,
         }
     }
 

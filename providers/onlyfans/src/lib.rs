@@ -195,6 +195,7 @@ impl Provider for OnlyFansProvider {
             refresh: false,
             revoke: true,
             min_token_age_for_refresh: None,
+            refresh_uses_access_token: false,
         }
     }
 

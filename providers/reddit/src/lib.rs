@@ -145,6 +145,8 @@ impl Provider for RedditProvider {
             refresh: true,
             revoke: true,
             min_token_age_for_refresh: None,
+            // The refresh sends the refresh token alone.
+            refresh_uses_access_token: false,
         }
     }
 

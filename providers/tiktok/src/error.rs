@@ -4,7 +4,9 @@ use chrono::Utc;
 use integrations_core::ProviderError;
 use integrations_core::client::Classify;
 use integrations_core::engine::TokenCall;
-use integrations_core::http::{CappedResponse, classify_status, oauth_error, retry_after};
+use integrations_core::http::{
+    CappedResponse, classify_status, has_error_member, oauth_error, retry_after,
+};
 use reqwest::StatusCode;
 use serde::Deserialize;
 
@@ -75,6 +77,10 @@ impl Classify for Endpoint {
 fn token_reply_error(response: &CappedResponse) -> Option<ProviderError> {
     if let Some(e) = classify_status(response, Utc::now()) {
         return Some(e);
+    }
+    // A token reply has no `error` member: skip the two typed parses below.
+    if !has_error_member(&response.body) {
+        return None;
     }
     if let Ok(e) = serde_json::from_slice::<TokenError>(&response.body) {
         let description = with_log_id(e.error_description, e.log_id.as_deref());

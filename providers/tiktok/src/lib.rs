@@ -200,6 +200,8 @@ impl Provider for TikTokProvider {
             refresh: true,
             revoke: true,
             min_token_age_for_refresh: None,
+            // The refresh sends the refresh token alone.
+            refresh_uses_access_token: false,
         }
     }
 
