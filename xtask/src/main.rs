@@ -6,11 +6,13 @@
 //! - `fuzz`: builds and runs every `cargo fuzz` target of `fuzz/` for a bounded time.
 //! - `bench`: the refresh benchmark (`--quick` as CI runs it) or the micro benches.
 //! - `package`: the packaging check of the publishable crates.
+//! - `mutants`: mutation testing of the state machine, `send`, the toolkit and the stores.
 //!
 //! Standard library only, so that it builds in seconds on a fresh machine.
 
 mod bench;
 mod fuzz;
+mod mutants;
 mod package;
 mod prereq;
 mod run;
@@ -36,6 +38,10 @@ tasks:
   bench [--quick | --micro] [-- ARGS...]
                      refresh-bench in release mode (--quick: its short CI mode, in debug;
                      --micro: the criterion micro benches).
+  mutants [GROUP|FILE...] [--jobs N] [--report FILE] [--list]
+                     `cargo mutants` on each group of files (default: all) with the
+                     tests that check it; prints caught / missed / timeout / unviable
+                     per file (docs/testing.md, \"Mutation testing\").
   package [--allow-dirty]
                      `cargo package` of the six published crates (contents only) and a
                      verified `cargo publish --dry-run` of integrations-core.
@@ -62,6 +68,7 @@ fn main() -> ExitCode {
         "fuzz" => fuzz::run(&rest),
         "bench" => bench::run(&rest),
         "package" => package::run(&rest),
+        "mutants" => mutants::run(&rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())
