@@ -193,11 +193,14 @@ fn ensure_cargo_mutants() -> Result<(), Stop> {
     ]))
 }
 
-fn out_dir(group: &Group) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    target.join("mutants").join(group.name)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+fn out_dir(group: &Group) -> PathBuf {
+    target_dir().join("mutants").join(group.name)
 }
 
 fn mutants_cmd(group: &Group, jobs: usize) -> std::process::Command {
@@ -212,6 +215,11 @@ fn mutants_cmd(group: &Group, jobs: usize) -> std::process::Command {
     cmd.arg("--jobs").arg(jobs.to_string());
     cmd.arg("--output").arg(out_dir(group));
     cmd.arg("--").args(group.tests);
+    // One build folder for every scratch copy cargo-mutants makes: the dependencies are
+    // compiled once, not once per group (only the workspace's own crates, whose path
+    // differs per copy, are rebuilt). Builds in it take turns, so extra jobs only overlap
+    // test runs.
+    cmd.env("CARGO_TARGET_DIR", target_dir().join("mutants-build"));
     cmd
 }
 
@@ -284,14 +292,26 @@ pub(crate) fn run(args: &[String]) -> Result<(), Stop> {
     }
     ensure_cargo_mutants()?;
     let mut tally = Tally::default();
-    let mut failed = Vec::new();
     for g in &o.groups {
         say(format_args!("mutants of {}: {}", g.name, g.what));
-        // cargo-mutants exits non-zero when a mutant is missed; the table says which.
-        if let Err(Stop(e)) = run::status(&mut mutants_cmd(g, o.jobs)) {
-            failed.push(format!("{}: {e}", g.name));
+        let dir = out_dir(g);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let mut cmd = mutants_cmd(g, o.jobs);
+        say(format_args!("running {}", run::shown(&cmd)));
+        let status = cmd
+            .status()
+            .map_err(|e| format!("cannot run cargo mutants: {e}"))?;
+        // cargo-mutants: 0 all caught, 2 some missed, 3 some timed out (the table says
+        // which); anything else (a usage error, tests failing without a mutation) stops.
+        if !matches!(status.code(), Some(0 | 2 | 3)) {
+            return Err(Stop(format!(
+                "cargo mutants failed for {} ({status}); its log is under {}",
+                g.name,
+                dir.join("mutants.out").display()
+            )));
         }
-        tally.read(&out_dir(g), g.files);
+        tally.read(&dir, g.files);
     }
     let table = tally.table();
     println!("{table}");
@@ -299,12 +319,6 @@ pub(crate) fn run(args: &[String]) -> Result<(), Stop> {
         std::fs::write(path, &table)
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         say(format_args!("report written to {}", path.display()));
-    }
-    if !failed.is_empty() {
-        say(format_args!(
-            "cargo mutants reported missed mutants or failures: {}",
-            failed.join("; ")
-        ));
     }
     Ok(())
 }
