@@ -482,6 +482,50 @@ async fn a_window_longer_than_the_tokens_life_refreshes_them_at_half_life_not_ev
     assert!(logs.contains("provider=reddit"), "{logs}");
 }
 
+#[tokio::test]
+async fn a_pass_meets_an_account_refreshed_into_its_own_window_once() {
+    let store = Arc::new(MemoryStore::new());
+    let provider = Arc::new(ScriptedProvider::new("reddit"));
+    let clock = clock();
+    let i = instance(
+        &store,
+        &provider,
+        &clock,
+        &EncryptionKey::generate(),
+        no_limit(),
+    );
+    for n in 0..4 {
+        connect(&i, 1, "reddit", &format!("a{n}")).await;
+    }
+    clock.advance(Duration::minutes(55));
+    // The platform now hands out one-minute tokens: refreshed, each account is due again
+    // at once, inside the pass's ten-minute window, and (expiring first) heads the next
+    // claims of the pass, which takes two accounts at a time.
+    provider.set_expires_in(Some(StdDuration::from_secs(60)));
+    let limits = RefreshLimits {
+        batch: 2,
+        ..RefreshLimits::default()
+    };
+    let report = i
+        .refresh_due(StdDuration::from_secs(600), limits)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            report.claimed,
+            report.refreshed,
+            report.skipped_not_refreshable
+        ),
+        (4, 4, 0),
+        "each account is met once in the pass: {report:?}"
+    );
+    assert_eq!(provider.refresh_calls(), 4);
+    for n in 0..4 {
+        let r = row(&store, "reddit", &format!("a{n}")).await;
+        assert_eq!(r.lease_owner, None, "no lease is left behind");
+    }
+}
+
 /// A platform API answering from a script of statuses, recording the tokens it saw.
 struct Scripted {
     statuses: std::sync::Mutex<Vec<ResponseTemplate>>,

@@ -6,6 +6,7 @@ use super::eligibility::{Eligibility, Trigger, eligibility, scheduled_window};
 use super::refresh::{AuditBuffer, RefreshContext, RefreshOutcome, Slot};
 use crate::error::Result;
 use crate::store::AccountRecord;
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -129,7 +130,12 @@ impl Integrations {
         held: &mut Vec<(i64, String)>,
     ) -> Result<RefreshReport> {
         let mut report = RefreshReport::default();
+        // The accounts this pass has started and may meet again: an account it refreshed
+        // leaves the set once its new expiry is past the window (a later claim can only
+        // return it when it is due again), so the set holds the accounts the pass keeps
+        // leased, not every account of the table.
         let mut seen: HashSet<i64> = HashSet::new();
+        let mut started = 0usize;
         let global = Arc::new(Semaphore::new(limits.concurrency.max(1)));
         let mut per_provider: HashMap<String, Arc<Semaphore>> = HashMap::new();
         let audit = Arc::new(AuditBuffer::default());
@@ -142,14 +148,14 @@ impl Integrations {
             // go, so that the store round trip overlaps the platform calls instead of
             // stalling them.
             if !exhausted && tasks.len() <= batch_size / 2 {
-                if seen.len() >= limits.max_accounts {
+                if started >= limits.max_accounts {
                     exhausted = true;
                     continue;
                 }
                 let lease = self.lease();
                 let before =
                     lease.now + chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
-                let want = batch_size.min(limits.max_accounts - seen.len());
+                let want = batch_size.min(limits.max_accounts - started);
                 let batch = match self.store().claim_due(before, want, &lease).await {
                     Ok(batch) => batch,
                     Err(e) => {
@@ -159,15 +165,22 @@ impl Integrations {
                         continue;
                     }
                 };
+                // An empty claim ends the pass. A claim of only accounts the pass has met
+                // does not: they are now held until the pass ends, so the next claim
+                // reaches past them.
+                if batch.is_empty() {
+                    exhausted = true;
+                }
                 let mut fresh = 0;
                 for record in batch {
                     if !seen.insert(record.id) {
-                        // Handled earlier in this pass, its lease since expired: hold it
-                        // again until the pass ends.
+                        // Met earlier in this pass: its lease expired, or its refresh gave
+                        // a token already inside the window. Hold it until the pass ends.
                         held.push((record.id, lease.owner.clone()));
                         continue;
                     }
                     fresh += 1;
+                    started += 1;
                     let sem = per_provider
                         .entry(record.provider.as_str().to_owned())
                         .or_insert_with(|| Arc::new(Semaphore::new(limits.per_provider.max(1))))
@@ -196,22 +209,24 @@ impl Integrations {
                     });
                 }
                 report.claimed += fresh;
-                if fresh == 0 {
-                    exhausted = true;
-                }
                 self.flush_audit(&audit).await;
                 continue;
             }
             let Some(joined) = tasks.join_next().await else {
                 break;
             };
-            let Ok((id, owner, outcome)) = joined else {
+            let Ok((id, owner, (outcome, expires_at))) = joined else {
                 // A panicked task: its lease runs out by itself.
                 report.failed_other += 1;
                 continue;
             };
             report.count(outcome);
-            if !matches!(outcome, RefreshOutcome::Refreshed | RefreshOutcome::Reused) {
+            if matches!(outcome, RefreshOutcome::Refreshed | RefreshOutcome::Reused) {
+                let horizon = self.now() + super::to_chrono(window);
+                if expires_at.is_some_and(|at| at > horizon) {
+                    seen.remove(&id);
+                }
+            } else {
                 held.push((id, owner));
             }
         }
@@ -274,14 +289,14 @@ impl Integrations {
         owner: &str,
         audit: &AuditBuffer,
         slot: Slot,
-    ) -> RefreshOutcome {
+    ) -> (RefreshOutcome, Option<DateTime<Utc>>) {
         let Ok(provider) = self.provider(record.provider.as_str()).cloned() else {
-            return RefreshOutcome::NotRefreshable;
+            return (RefreshOutcome::NotRefreshable, None);
         };
         self.warn_if_window_clamped(&record, window);
         let trigger = Trigger::Scheduled(window);
         if eligibility(provider.as_ref(), &record, trigger, self.now()) != Eligibility::Refresh {
-            return RefreshOutcome::NotRefreshable;
+            return (RefreshOutcome::NotRefreshable, None);
         }
         let id = record.id;
         let pid = record.provider.clone();
@@ -298,7 +313,8 @@ impl Integrations {
             tracing::warn!(error = %e, account = id, provider = %pid, "refresh failed");
         }
         crate::metrics::refresh_outcome(pid.as_str(), outcome, started.elapsed());
-        outcome
+        let expires_at = result.ok().and_then(|(stored, _)| stored.expires_at);
+        (outcome, expires_at)
     }
 }
 
