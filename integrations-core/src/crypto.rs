@@ -466,5 +466,17 @@ mod tests {
         let b64 = k.to_base64();
         let c = TokenCipher::new(k.clone());
         assert!(!format!("{k:?}{c:?}").contains(b64.as_str()));
+        // What `Debug` is for: telling keys apart by their public id.
+        assert_eq!(
+            format!("{k:?}"),
+            format!("EncryptionKey(id={}, [redacted])", k.id())
+        );
+        let old = EncryptionKey::generate();
+        let c = TokenCipher::new(k.clone()).with_previous(old.clone());
+        let shown = format!("{c:?}");
+        assert!(
+            shown.starts_with("TokenCipher") && shown.contains(k.id()) && shown.contains(old.id()),
+            "{shown}"
+        );
     }
 }

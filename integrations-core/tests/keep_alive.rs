@@ -1548,6 +1548,44 @@ fn assert_backoff(gap: StdDuration, base: StdDuration, n: u32) {
 }
 
 #[tokio::test(start_paused = true)]
+async fn send_waits_a_retry_after_of_exactly_max_retry_wait_and_refuses_a_second_more() {
+    let policy = SendPolicy {
+        max_retry_wait: StdDuration::from_secs(5),
+        ..SendPolicy::default()
+    };
+    // "Up to max_retry_wait": a wait of exactly the cap is waited.
+    let (i, platform, _) = paused_sender(policy.clone()).await;
+    let server = api(vec![
+        ResponseTemplate::new(429).insert_header("Retry-After", "5"),
+    ])
+    .await;
+    let resp = i
+        .send(UserId(1), "tiktok", "acct", get(&server))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(platform.gaps(), vec![StdDuration::from_secs(5)]);
+    // One second more: the typed error at once, no second request.
+    let (i, platform, _) = paused_sender(policy).await;
+    let server = api(vec![
+        ResponseTemplate::new(429).insert_header("Retry-After", "6"),
+    ])
+    .await;
+    let err = i
+        .send(UserId(1), "tiktok", "acct", get(&server))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Provider(ProviderError::RateLimited { retry_after: Some(d) }) if d.as_secs() == 6
+        ),
+        "{err:?}"
+    );
+    assert_eq!(platform.requests(), 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn send_retries_5xx_max_attempts_times_with_doubling_backoff_and_no_wait_after_the_last() {
     let base = StdDuration::from_secs(1);
     let (i, platform, _) = paused_sender(SendPolicy {
