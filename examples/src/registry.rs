@@ -15,7 +15,8 @@ use integrations_instagram::{InstagramConfig, InstagramProvider};
 use integrations_onlyfans::{OnlyFansConfig, OnlyFansProvider};
 use integrations_reddit::{RedditConfig, RedditProvider};
 use integrations_sandbox::{
-    Consent, Platform, Sandbox, SandboxConfig, SandboxHandle, WebhookTargets,
+    BaseUrls, Consent, Platform, Sandbox, SandboxClient, SandboxConfig, SandboxHandle,
+    WebhookTargets,
 };
 use integrations_tiktok::{TikTokConfig, TikTokProvider};
 use std::collections::BTreeSet;
@@ -42,7 +43,58 @@ pub struct PlatformEntry {
     /// The platform's emulation in the sandbox.
     pub sandbox: Platform,
     from_lookup: fn(Lookup<'_>) -> Built,
-    for_sandbox: fn(&SandboxHandle, &AppUrls) -> Built,
+    for_sandbox: fn(Target<'_>, &AppUrls) -> Built,
+}
+
+/// The sandbox a provider is pointed at: one running in this process, whose handle also
+/// takes the app's webhook routes, or one running elsewhere, known by its base URL only.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    Local(&'a SandboxHandle),
+    Remote(&'a BaseUrls),
+}
+
+impl Target<'_> {
+    fn urls(&self) -> BaseUrls {
+        match self {
+            Target::Local(h) => h.urls(),
+            Target::Remote(urls) => (*urls).clone(),
+        }
+    }
+
+    /// The platform's demo client (only its credentials are used: the redirect URI is the
+    /// app's).
+    fn client(&self, platform: Platform) -> SandboxClient {
+        match self {
+            Target::Local(h) => h.client(platform),
+            Target::Remote(_) => SandboxClient::demo(platform, ""),
+        }
+    }
+
+    /// Registers the app's webhook routes, as a developer does in the platform's
+    /// dashboard; a sandbox in another process takes them through its own controls.
+    fn register_webhooks(
+        &self,
+        platform: Platform,
+        targets: Option<WebhookTargets>,
+    ) -> Result<(), ProviderError> {
+        match (self, targets) {
+            (_, None) => Ok(()),
+            (Target::Local(h), Some(targets)) => register_webhooks(h, platform, Some(targets)),
+            (Target::Remote(_), Some(_)) => Err(ProviderError::Config(format!(
+                "the sandbox runs in another process: register the {platform} webhook \
+                 targets with its PUT /_sandbox/{platform}/webhooks"
+            ))),
+        }
+    }
+
+    /// The OnlyFans gateway's webhook signing secret, known only in process.
+    fn onlyfans_webhook_secret(&self) -> Option<String> {
+        match self {
+            Target::Local(h) => Some(h.onlyfans_webhook_secret()),
+            Target::Remote(_) => None,
+        }
+    }
 }
 
 /// Where the app receives what a platform sends: the OAuth redirect and the platform
@@ -109,7 +161,15 @@ impl PlatformEntry {
     /// Builds the provider pointed at `sandbox`, with `urls.redirect_uri` registered
     /// there and the app's webhook routes registered as the platform's webhook targets.
     pub fn for_sandbox(&self, sandbox: &SandboxHandle, urls: &AppUrls) -> Built {
-        (self.for_sandbox)(sandbox, urls)
+        (self.for_sandbox)(Target::Local(sandbox), urls)
+    }
+
+    /// Builds the provider pointed at a sandbox running in another process at `base_url`
+    /// (`http://127.0.0.1:PORT`), with the platform's demo client and `urls.redirect_uri`.
+    /// Webhook routes cannot be registered this way: `urls.webhooks` must be `None`
+    /// ([`AppUrls::redirect_only`]), else the build fails with a configuration error.
+    pub fn for_sandbox_url(&self, base_url: &str, urls: &AppUrls) -> Built {
+        (self.for_sandbox)(Target::Remote(&BaseUrls::at(base_url)), urls)
     }
 
     /// Whether the environment configures this platform: its credential variable is set
@@ -145,8 +205,7 @@ pub static PLATFORMS: [PlatformEntry; 4] = [
         for_sandbox: |sandbox, app| {
             let (urls, c) = (sandbox.urls(), sandbox.client(Platform::Instagram));
             let verify_token = integrations_core::oauth::generate_state();
-            register_webhooks(
-                sandbox,
+            sandbox.register_webhooks(
                 Platform::Instagram,
                 app.webhooks.as_ref().map(|w| WebhookTargets {
                     deauthorize_url: Some(w.events.clone()),
@@ -177,8 +236,7 @@ pub static PLATFORMS: [PlatformEntry; 4] = [
         from_lookup: |l| arc(TikTokConfig::from_lookup(l).and_then(TikTokProvider::new)),
         for_sandbox: |sandbox, app| {
             let (urls, c) = (sandbox.urls(), sandbox.client(Platform::TikTok));
-            register_webhooks(
-                sandbox,
+            sandbox.register_webhooks(
                 Platform::TikTok,
                 app.webhooks.as_ref().map(|w| WebhookTargets {
                     callback_url: Some(w.events.clone()),
@@ -224,19 +282,20 @@ pub static PLATFORMS: [PlatformEntry; 4] = [
         from_lookup: |l| arc(OnlyFansConfig::from_lookup(l).and_then(OnlyFansProvider::new)),
         for_sandbox: |sandbox, app| {
             let (urls, c) = (sandbox.urls(), sandbox.client(Platform::OnlyFans));
-            register_webhooks(
-                sandbox,
+            sandbox.register_webhooks(
                 Platform::OnlyFans,
                 app.webhooks.as_ref().map(|w| WebhookTargets {
                     callback_url: Some(w.events.clone()),
                     ..WebhookTargets::default()
                 }),
             )?;
-            let config = OnlyFansConfig::builder()
+            let mut config = OnlyFansConfig::builder()
                 .api_key(ClientSecret::new(c.client_secret.clone()))
-                .webhook_secret(ClientSecret::new(sandbox.onlyfans_webhook_secret()))
                 .redirect_uri(&app.redirect_uri)
                 .api_base_url(&urls.onlyfans_gateway);
+            if let Some(secret) = sandbox.onlyfans_webhook_secret() {
+                config = config.webhook_secret(ClientSecret::new(secret));
+            }
             arc(config.build().and_then(OnlyFansProvider::new))
         },
     },
@@ -274,6 +333,18 @@ pub fn sandbox_providers(
     PLATFORMS
         .iter()
         .map(|p| Ok(p.for_sandbox(sandbox, &AppUrls::redirect_only(redirect(p.sandbox)))?))
+        .collect()
+}
+
+/// Every built-in platform pointed at a sandbox running in another process at `base_url`
+/// ([`PlatformEntry::for_sandbox_url`]); `redirect` gives each one's redirect URI.
+pub fn sandbox_url_providers(
+    base_url: &str,
+    redirect: impl Fn(Platform) -> String,
+) -> Result<Vec<Arc<dyn Provider>>, SetupError> {
+    PLATFORMS
+        .iter()
+        .map(|p| Ok(p.for_sandbox_url(base_url, &AppUrls::redirect_only(redirect(p.sandbox)))?))
         .collect()
 }
 
@@ -525,6 +596,55 @@ mod tests {
             matches!(&err, SetupError::DuplicateProvider(id) if id == "tiktok"),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn providers_reach_a_sandbox_in_another_process_by_its_url() {
+        use integrations_core::{RefreshRequest, RefreshToken};
+        use integrations_sandbox::SeedGrants;
+        // The sandbox is only known by its URL here, as it would be in another process.
+        let sandbox = Sandbox::start().await.unwrap();
+        let base = sandbox.base_url().to_owned();
+        let redirect = |p: Platform| format!("http://127.0.0.1:3000/callback/{p}");
+        let all = sandbox_url_providers(&base, redirect).unwrap();
+        let ids: Vec<_> = all.iter().map(|p| p.id().as_str().to_owned()).collect();
+        assert_eq!(ids, ["instagram", "tiktok", "reddit", "onlyfans"]);
+        // A seeded grant refreshes through the real TikTok provider with the demo client.
+        let seed = SeedGrants {
+            user_prefix: "remote-".into(),
+            first: 0,
+            count: 1,
+            seed: "registry-test-seed-0001".into(),
+            scopes: Vec::new(),
+            client_id: None,
+        };
+        sandbox.seed_grants(Platform::TikTok, &seed).unwrap();
+        let refresh_token = RefreshToken::new(seed.tokens(Platform::TikTok, 0).refresh_token);
+        let now = chrono::Utc::now();
+        let tokens = all[1]
+            .refresh(RefreshRequest {
+                access_token: None,
+                refresh_token: Some(&refresh_token),
+                issued_at: now,
+                now,
+                scopes: &[],
+            })
+            .await
+            .unwrap();
+        assert!(tokens.refresh_token.is_some());
+        assert_eq!(
+            sandbox
+                .grant_summary(Platform::TikTok, "remote-")
+                .refreshed_once,
+            1
+        );
+        // Webhook routes cannot be registered with a sandbox known only by its URL.
+        let tiktok = platform("tiktok").unwrap();
+        let err = tiktok
+            .for_sandbox_url(&base, &AppUrls::new("http://127.0.0.1:3000/api", "tiktok"))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("another process"), "{err}");
     }
 
     #[test]

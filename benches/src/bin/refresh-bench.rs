@@ -465,39 +465,6 @@ fn summary(results: &[ConfigResult], n: usize) -> String {
     }
 }
 
-fn machine() -> serde_json::Value {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown".into());
-    let mem_total = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .next()
-                .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_owned())
-        })
-        .unwrap_or_default();
-    let commit = std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
-    json!({
-        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        "cpu_model": cpu,
-        "mem_total_kib": mem_total,
-        "commit": commit,
-        "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
-    })
-}
-
 async fn run(args: Args) -> Result<()> {
     let samples = recorder::install().ok_or("a metrics recorder is already installed")?;
     let sandbox = SandboxProcess::spawn()?;
@@ -552,7 +519,7 @@ async fn run(args: Args) -> Result<()> {
         "benchmark": "refresh-bench",
         "quick": args.quick,
         "health": args.health,
-        "machine": machine(),
+        "machine": integrations_benches::machine(),
         "platform": "tiktok",
         "latency": "per refreshed account: from its task holding the concurrency permits to its lease released (platform call, opening and sealing, the store write that also releases the lease, including the wait for its group commit), from integrations_refresh_duration_seconds",
         "results": results.iter().map(ConfigResult::to_json).collect::<Vec<_>>(),

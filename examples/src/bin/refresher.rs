@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! cargo run -p integrations-examples --bin refresher -- [--interval-secs N] [--window-secs N]
-//!     [--concurrency N] [--jitter-secs N] [--metrics-addr HOST:PORT] [--once]
+//!     [--concurrency N] [--per-provider N] [--jitter-secs N] [--metrics-addr HOST:PORT] [--once]
+//!     [--sandbox-url URL]
 //! cargo run -p integrations-examples --bin refresher -- --sandbox [--interval-secs 5]
 //! cargo run -p integrations-examples --bin refresher -- --deliver-only
 //! ```
@@ -18,8 +19,10 @@
 //! - `PROVIDERS_FILE` (optional): a TOML file of extra OAuth 2.0 providers
 //!   (`integrations_examples::registry::parse_providers` shows its format);
 //! - `REFRESH_INTERVAL_SECS` (60), `REFRESH_WINDOW_SECS` (600), `REFRESH_CONCURRENCY` (16),
-//!   `REFRESH_JITTER_SECS` (10): the same as the flags, which win;
+//!   `REFRESH_PER_PROVIDER` (the concurrency, at most 8: the platform calls in flight per
+//!   platform), `REFRESH_JITTER_SECS` (10): the same as the flags, which win;
 //! - `REFRESHER_SANDBOX=1`: the same as `--sandbox`;
+//! - `SANDBOX_URL` (unset: off): the same as `--sandbox-url`;
 //! - `METRICS_ADDR` (unset: off): the same as `--metrics-addr`, an address such as
 //!   `127.0.0.1:9100` where `GET /metrics` serves the library's metrics in the Prometheus
 //!   text format (refresh outcomes and durations, the connection gauges updated after
@@ -36,6 +39,14 @@
 //! overwrite real ones), connects one demo account per platform with short-lived tokens
 //! (TikTok and Reddit tokens live twice the interval), and refreshes them on every pass. Ctrl-C or SIGTERM finishes the running pass, releases
 //! its leases and exits 0.
+//!
+//! `--sandbox-url URL` (development and load tests only) points the four built-in providers
+//! at a sandbox already running in another process at `URL` (`http://127.0.0.1:PORT`, as
+//! `integrations-sandbox` or a benchmark prints it) with its fixed demo clients, instead of
+//! reading the providers' variables; everything else is as in production: the store in
+//! `DATABASE_URL`, the key in `TOKEN_ENCRYPTION_KEY`, `PROVIDERS_FILE` still read. It
+//! cannot be combined with `--sandbox`. The scale benchmark (`scale-bench`, see
+//! `docs/performance.md`) drains a million accounts with several such processes.
 
 use integrations_core::{
     EncryptionKey, Integrations, Provider, RefreshLimits, RefreshReport, Refresher,
@@ -52,12 +63,12 @@ use std::time::Duration;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 const USAGE: &str = "usage: refresher [--sandbox] [--once] [--interval-secs N] [--window-secs N] \
-                     [--concurrency N] [--jitter-secs N] [--metrics-addr HOST:PORT] \
-                     [--deliver-only]\n\
+                     [--concurrency N] [--per-provider N] [--jitter-secs N] \
+                     [--metrics-addr HOST:PORT] [--sandbox-url URL] [--deliver-only]\n\
                      environment: DATABASE_URL, TOKEN_ENCRYPTION_KEY, the providers' variables, \
                      REFRESH_INTERVAL_SECS, REFRESH_WINDOW_SECS, REFRESH_CONCURRENCY, \
-                     REFRESH_JITTER_SECS, REFRESHER_SANDBOX=1, METRICS_ADDR, WEBHOOK_URL, \
-                     WEBHOOK_SECRET";
+                     REFRESH_PER_PROVIDER, REFRESH_JITTER_SECS, REFRESHER_SANDBOX=1, SANDBOX_URL, \
+                     METRICS_ADDR, WEBHOOK_URL, WEBHOOK_SECRET";
 
 const SANDBOX_REDIRECT: &str = "http://127.0.0.1:3000/callback";
 
@@ -71,7 +82,24 @@ struct Settings {
     window: Duration,
     jitter: Duration,
     concurrency: usize,
+    /// Platform calls in flight per platform; `None`: the concurrency, at most 8.
+    per_provider: Option<usize>,
     metrics_addr: Option<std::net::SocketAddr>,
+    /// A sandbox running in another process, by its base URL.
+    sandbox_url: Option<url::Url>,
+}
+
+impl Settings {
+    /// The limits of one pass.
+    fn limits(&self) -> RefreshLimits {
+        RefreshLimits {
+            concurrency: self.concurrency,
+            per_provider: self
+                .per_provider
+                .unwrap_or_else(|| self.concurrency.clamp(1, 8)),
+            ..RefreshLimits::default()
+        }
+    }
 }
 
 fn number(name: &str, value: &str) -> Result<u64, String> {
@@ -102,8 +130,16 @@ fn settings(
         window: Duration::from_secs(env_num("REFRESH_WINDOW_SECS", 600)?),
         jitter: Duration::from_secs(env_num("REFRESH_JITTER_SECS", 10)?),
         concurrency: env_num("REFRESH_CONCURRENCY", 16)? as usize,
+        per_provider: match lookup("REFRESH_PER_PROVIDER") {
+            Some(v) if !v.trim().is_empty() => Some(number("REFRESH_PER_PROVIDER", &v)? as usize),
+            _ => None,
+        },
         metrics_addr: match lookup("METRICS_ADDR") {
             Some(v) if !v.trim().is_empty() => Some(socket_addr("METRICS_ADDR", &v)?),
+            _ => None,
+        },
+        sandbox_url: match lookup("SANDBOX_URL") {
+            Some(v) if !v.trim().is_empty() => Some(sandbox_url("SANDBOX_URL", &v)?),
             _ => None,
         },
     };
@@ -117,6 +153,10 @@ fn settings(
             s.metrics_addr = Some(socket_addr(arg, text(arg)?)?);
             continue;
         }
+        if arg == "--sandbox-url" {
+            s.sandbox_url = Some(sandbox_url(arg, text(arg)?)?);
+            continue;
+        }
         let mut value = |flag: &str| -> Result<u64, String> { number(flag, text(flag)?) };
         match arg.as_str() {
             "--sandbox" => s.sandbox = true,
@@ -126,6 +166,7 @@ fn settings(
             "--window-secs" => s.window = Duration::from_secs(value(arg)?),
             "--jitter-secs" => s.jitter = Duration::from_secs(value(arg)?),
             "--concurrency" => s.concurrency = value(arg)? as usize,
+            "--per-provider" => s.per_provider = Some(value(arg)? as usize),
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
@@ -133,10 +174,31 @@ fn settings(
     if s.concurrency == 0 {
         return Err("REFRESH_CONCURRENCY / --concurrency must be at least 1".into());
     }
+    if s.per_provider == Some(0) {
+        return Err("REFRESH_PER_PROVIDER / --per-provider must be at least 1".into());
+    }
+    if s.sandbox && s.sandbox_url.is_some() {
+        return Err(
+            "--sandbox starts a sandbox in the process; --sandbox-url (SANDBOX_URL) points at \
+             one running elsewhere: choose one"
+                .into(),
+        );
+    }
     if s.window.is_zero() {
         return Err("REFRESH_WINDOW_SECS / --window-secs must be at least 1".into());
     }
     Ok(Some(s))
+}
+
+fn sandbox_url(name: &str, value: &str) -> Result<url::Url, String> {
+    url::Url::parse(value.trim())
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        .ok_or_else(|| {
+            format!(
+                "{name} must be the sandbox's base URL such as http://127.0.0.1:8025, got {value:?}"
+            )
+        })
 }
 
 fn socket_addr(name: &str, value: &str) -> Result<std::net::SocketAddr, String> {
@@ -247,7 +309,18 @@ async fn production_setup(settings: &Settings) -> Result<Setup, BoxError> {
          (postgres://user:pass@host/db or sqlite://path)",
     )?;
     let cipher = TokenCipher::from_env().map_err(|e| format!("{e}"))?;
-    let providers = providers_from(&env)?;
+    let providers = match &settings.sandbox_url {
+        Some(base) => {
+            let base = base.as_str().trim_end_matches('/');
+            println!("refresher: providers pointed at the sandbox at {base} (development only)");
+            let mut out = registry::sandbox_url_providers(base, |p| {
+                format!("{SANDBOX_REDIRECT}/{}", p.as_str())
+            })?;
+            out.extend(registry::providers_file_from_env(&env)?);
+            out
+        }
+        None => providers_from(&env)?,
+    };
     let store = DieselStore::connect_with(
         &url,
         StoreOptions {
@@ -264,12 +337,13 @@ async fn production_setup(settings: &Settings) -> Result<Setup, BoxError> {
         builder = builder.provider(p);
     }
     println!(
-        "refresher: store opened; providers: {}; interval {}s (+ up to {}s jitter), window {}s, concurrency {}",
+        "refresher: store opened; providers: {}; interval {}s (+ up to {}s jitter), window {}s, concurrency {} ({} per platform)",
         names.join(", "),
         settings.interval.as_secs(),
         settings.jitter.as_secs(),
         settings.window.as_secs(),
-        settings.concurrency
+        settings.concurrency,
+        settings.limits().per_provider
     );
     Ok(Setup {
         integrations: builder.build(),
@@ -373,11 +447,7 @@ async fn run(settings: Settings) -> Result<(), BoxError> {
     } else {
         production_setup(&settings).await?
     };
-    let limits = RefreshLimits {
-        concurrency: settings.concurrency,
-        per_provider: settings.concurrency.clamp(1, 8),
-        ..RefreshLimits::default()
-    };
+    let limits = settings.limits();
     if settings.once {
         let report = setup
             .integrations
@@ -524,6 +594,62 @@ mod tests {
         assert_eq!(s.metrics_addr, Some("0.0.0.0:0".parse().unwrap()));
         let err = settings(&args(&["--bogus"]), &env(&[])).unwrap_err();
         assert!(err.contains("--bogus"), "{err}");
+    }
+
+    #[test]
+    fn a_sandbox_url_and_the_per_platform_limit_are_read() {
+        let s = settings(
+            &args(&[
+                "--sandbox-url",
+                "http://127.0.0.1:8025",
+                "--concurrency",
+                "32",
+            ]),
+            &env(&[]),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            s.sandbox_url.as_ref().map(url::Url::as_str),
+            Some("http://127.0.0.1:8025/")
+        );
+        // The per-platform limit follows the concurrency up to 8 unless set.
+        assert_eq!(s.limits().concurrency, 32);
+        assert_eq!(s.limits().per_provider, 8);
+        let s = settings(
+            &args(&["--per-provider", "32"]),
+            &env(&[
+                ("SANDBOX_URL", "http://127.0.0.1:9000"),
+                ("REFRESH_PER_PROVIDER", "4"),
+            ]),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(s.limits().per_provider, 32);
+        assert_eq!(s.sandbox_url.unwrap().port(), Some(9000));
+        let s = settings(&args(&[]), &env(&[("REFRESH_PER_PROVIDER", "4")]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.limits().per_provider, 4);
+        assert_eq!(s.sandbox_url, None);
+        for (a, e, expected) in [
+            (
+                vec!["--sandbox-url", "127.0.0.1:8025"],
+                vec![],
+                "--sandbox-url",
+            ),
+            (vec!["--sandbox-url"], vec![], "--sandbox-url needs a value"),
+            (vec![], vec![("SANDBOX_URL", "ftp://x")], "SANDBOX_URL"),
+            (vec!["--per-provider", "0"], vec![], "per-provider"),
+            (
+                vec!["--sandbox", "--sandbox-url", "http://127.0.0.1:1"],
+                vec![],
+                "choose one",
+            ),
+        ] {
+            let err = settings(&args(&a), &env(&e)).unwrap_err();
+            assert!(err.contains(expected), "{a:?} {e:?}: {err}");
+        }
     }
 
     #[test]

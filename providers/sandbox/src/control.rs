@@ -3,7 +3,9 @@
 use crate::pages::page;
 use crate::state::Inner;
 use crate::util::html_escape;
-use crate::{Consent, Failure, Faults, Platform, PlatformHealth, QuotaSettings, SandboxHandle};
+use crate::{
+    Consent, Failure, Faults, Platform, PlatformHealth, QuotaSettings, SandboxHandle, SeedGrants,
+};
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -74,6 +76,8 @@ pub(crate) fn router() -> Router<Arc<Inner>> {
         .route("/_sandbox/{platform}/quota/exhaust", post(exhaust_quota))
         .route("/_sandbox/{platform}/quota/reset", post(reset_quota))
         .route("/_sandbox/{platform}/health/{state}", post(set_health))
+        .route("/_sandbox/{platform}/grants/seed", post(seed_grants))
+        .route("/_sandbox/{platform}/grants/summary", get(grant_summary))
         .route("/_sandbox/{platform}/users/{user}", get(user))
         .route("/_sandbox/{platform}/users/{user}/expire", post(expire))
         .route("/_sandbox/{platform}/users/{user}/revoke", post(revoke))
@@ -108,7 +112,8 @@ async fn index(State(inner): St, RawQuery(query): RawQuery) -> Html<String> {
 <code>POST /_sandbox/{{platform}}/users/{{user}}/revoke</code>, <code>PUT /_sandbox/{{platform}}/faults</code>,
 <code>POST /_sandbox/{{platform}}/fail-next</code>, <code>POST /_sandbox/clock/advance</code>, <code>PUT /_sandbox/{{platform}}/webhooks</code>,
 <code>GET|PUT /_sandbox/{{platform}}/quota</code>, <code>POST /_sandbox/{{platform}}/quota/exhaust</code>, <code>POST /_sandbox/{{platform}}/quota/reset</code>,
-<code>POST /_sandbox/{{platform}}/health/{{operational|degraded|throttled|failing}}</code> — see docs/sandbox.md.</p>
+<code>POST /_sandbox/{{platform}}/health/{{operational|degraded|throttled|failing}}</code>,
+<code>POST /_sandbox/{{platform}}/grants/seed</code>, <code>GET /_sandbox/{{platform}}/grants/summary</code> — see docs/sandbox.md.</p>
 {flash}{health}
 <h2>Apps pages (remove the app, platform webhooks)</h2>
 <ul id="apps"><li><a href="/_sandbox/instagram/apps">Instagram</a></li><li><a href="/_sandbox/tiktok/apps">TikTok</a></li>
@@ -305,6 +310,54 @@ async fn lifetime(State(inner): St, Path(p): Path<String>, body: axum::body::Byt
         h.set_refresh_token_lifetime(p, (s > 0).then(|| Duration::from_secs(s)));
     }
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// `POST /_sandbox/{platform}/grants/seed` with a [`SeedGrants`] body: 201 and the
+/// [`crate::SeededGrants`], or 400 with the reason.
+async fn seed_grants(State(inner): St, Path(p): Path<String>, body: axum::body::Bytes) -> Response {
+    let p = match platform(&p) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let req: SeedGrants = match parse_json(&body) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    // Seeding a million grants takes seconds of CPU: off the async workers.
+    let h = handle(&inner);
+    match tokio::task::spawn_blocking(move || h.seed_grants(p, &req)).await {
+        Ok(Ok(seeded)) => (StatusCode::CREATED, axum::Json(seeded)).into_response(),
+        Ok(Err(e)) => bad(&e.to_string()),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(json!({"error": "seeding stopped"})),
+        )
+            .into_response(),
+    }
+}
+
+/// `GET /_sandbox/{platform}/grants/summary?user_prefix=P`: the [`crate::GrantSummary`] of
+/// the users starting with `P` (every user when it is missing).
+async fn grant_summary(
+    State(inner): St,
+    Path(p): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let p = match platform(&p) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let q = crate::util::parse_form(query.unwrap_or_default().as_bytes());
+    let prefix = q.get("user_prefix").cloned().unwrap_or_default();
+    let h = handle(&inner);
+    match tokio::task::spawn_blocking(move || h.grant_summary(p, &prefix)).await {
+        Ok(summary) => axum::Json(summary).into_response(),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(json!({"error": "counting stopped"})),
+        )
+            .into_response(),
+    }
 }
 
 async fn user(State(inner): St, Path((p, user)): Path<(String, String)>) -> Response {

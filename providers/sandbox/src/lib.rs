@@ -81,6 +81,7 @@ mod onlyfans;
 mod pages;
 mod quota;
 mod reddit;
+mod seed;
 mod state;
 mod tiktok;
 mod users;
@@ -89,6 +90,9 @@ mod webhooks;
 
 pub use faults::{Failure, Faults};
 pub use quota::{PlatformHealth, QuotaSettings, QuotaState};
+pub use seed::{
+    GrantSummary, MAX_SEEDED_GRANTS, MIN_SEED_LEN, SeedGrants, SeededGrants, SeededTokens,
+};
 pub use webhooks::{
     AppRemoval, RemoveAppOptions, SignedRequestUserId, WebhookDelivery, WebhookTargets,
 };
@@ -149,6 +153,11 @@ pub enum Error {
     /// There is no delivery to replay yet.
     #[error("no {0} webhook delivery to replay")]
     NothingToReplay(Platform),
+    /// A bulk seeding request is invalid ([`SandboxHandle::seed_grants`]): a platform
+    /// without refresh tokens, a count out of range, a short seed, a bad user name, an
+    /// unknown client, or a user who already has a grant.
+    #[error("invalid grant seeding: {0}")]
+    InvalidSeed(String),
     /// Quota settings or a health state are invalid (a window under one second, usage above
     /// the limit, an unknown health state name).
     #[error("invalid quota: {0}")]
@@ -288,6 +297,22 @@ impl fmt::Debug for SandboxClient {
     }
 }
 
+impl SandboxClient {
+    /// The demo client of `platform` as every sandbox registers it (the credentials are
+    /// fixed, see `docs/sandbox.md`), with `redirect_uri` as its first redirect URI: what a
+    /// program needs to reach a sandbox running in another process. The default
+    /// configuration's first redirect URI is `http://127.0.0.1:3000/callback/{platform}`.
+    pub fn demo(platform: Platform, redirect_uri: &str) -> Self {
+        let (client_id, client_secret) = demo_credentials(platform);
+        Self {
+            platform,
+            client_id: client_id.to_owned(),
+            client_secret: client_secret.to_owned(),
+            redirect_uri: redirect_uri.to_owned(),
+        }
+    }
+}
+
 /// The base URLs to configure in each provider (none ends with `/`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BaseUrls {
@@ -312,6 +337,12 @@ pub struct BaseUrls {
 }
 
 impl BaseUrls {
+    /// The base URLs of a sandbox listening at `base` (`http://127.0.0.1:PORT`, no
+    /// trailing slash), for a program that reaches a sandbox running in another process.
+    pub fn at(base: &str) -> Self {
+        Self::new(base.trim_end_matches('/'))
+    }
+
     fn new(base: &str) -> Self {
         Self {
             base: base.to_owned(),
@@ -345,6 +376,16 @@ pub struct UserInfo {
     pub avatar_url: String,
     /// Followers count (Instagram `followers_count`, TikTok `follower_count`).
     pub followers: u64,
+}
+
+impl UserInfo {
+    /// What a sandbox at `base_url` (`http://127.0.0.1:PORT`) shows for `user` on
+    /// `platform`: the profile data are derived from the platform and the user name, so a
+    /// program can compute them without asking (a load test filling its own database, see
+    /// [`SandboxHandle::seed_grants`]). The same as [`SandboxHandle::user_info`].
+    pub fn of(base_url: &str, platform: Platform, user: &str) -> Self {
+        users::user_info(base_url.trim_end_matches('/'), platform, user)
+    }
 }
 
 /// Counters of one grant (one user's authorization of one client).
