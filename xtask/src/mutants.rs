@@ -268,9 +268,7 @@ impl Tally {
             } else {
                 format!("{:.0}%", 100.0 * *c as f64 / viable as f64)
             };
-            out.push_str(&format!(
-                "| `{file}` | {c} | {m} | {t} | {u} | {share} |\n"
-            ));
+            out.push_str(&format!("| `{file}` | {c} | {m} | {t} | {u} | {share} |\n"));
         }
         if !self.missed.is_empty() {
             out.push_str("\nNot caught (missed or timed out):\n\n");
@@ -358,8 +356,14 @@ mod tests {
         t.add(1, "a.rs:9:1: replace + with -\n");
         t.add(3, "b.rs:4:1: unviable\n");
         let table = t.table();
-        assert!(table.contains("| `a.rs` | 2 | 1 | 0 | 0 | 67% |"), "{table}");
-        assert!(table.contains("| `b.rs` | 1 | 0 | 0 | 1 | 100% |"), "{table}");
+        assert!(
+            table.contains("| `a.rs` | 2 | 1 | 0 | 0 | 67% |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| `b.rs` | 1 | 0 | 0 | 1 | 100% |"),
+            "{table}"
+        );
         assert!(table.contains("- `a.rs:9:1: replace + with -`"), "{table}");
     }
 }
