@@ -461,6 +461,23 @@ mod tests {
     }
 
     #[test]
+    fn blobs_shorter_than_a_nonce_and_a_tag_are_malformed_and_an_empty_secret_opens() {
+        let c = TokenCipher::new(EncryptionKey::generate());
+        for len in 0..NONCE_LEN + TAG_LEN {
+            let data = URL_SAFE_NO_PAD.encode(vec![7u8; len]);
+            let sealed = SealedSecret::from_stored(format!("v1.{}.{data}", c.current_key_id()));
+            assert_eq!(
+                c.open(AT, &sealed),
+                Err(CryptoError::Malformed),
+                "{len} bytes"
+            );
+        }
+        // The shortest real blob: a nonce and the tag of an empty secret.
+        let empty = c.seal(AT, "").unwrap();
+        assert_eq!(c.open(AT, &empty).unwrap().as_str(), "");
+    }
+
+    #[test]
     fn debug_hides_key_material() {
         let k = EncryptionKey::generate();
         let b64 = k.to_base64();
