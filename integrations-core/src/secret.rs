@@ -119,6 +119,7 @@ mod tests {
         let s = SealedSecret::from_stored("v1.k1.c2VjcmV0");
         let d = format!("{s:?}");
         assert!(!d.contains("c2VjcmV0"), "{d}");
+        assert_eq!(d, r#"SealedSecret { key_id: Some("k1"), len: 14 }"#);
         assert_eq!(s.key_id(), Some("k1"));
     }
 }

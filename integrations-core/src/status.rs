@@ -129,6 +129,24 @@ mod tests {
     use super::*;
     use chrono::{Duration, TimeZone};
 
+    #[test]
+    fn status_text_is_its_json_name() {
+        for (status, text) in [
+            (IntegrationStatus::Connected, "connected"),
+            (IntegrationStatus::Expired, "expired"),
+            (IntegrationStatus::NeedsReconnect, "needs_reconnect"),
+        ] {
+            assert_eq!(status.as_str(), text);
+            assert_eq!(status.to_string(), text);
+            assert_eq!(
+                format!("{status:>16}"),
+                format!("{text:>16}"),
+                "Display pads"
+            );
+            assert_eq!(serde_json::to_value(status).unwrap(), text);
+        }
+    }
+
     /// Every state and every event; the matches fail to compile when either enum grows,
     /// so the table below must grow with them.
     const STATES: [StoredStatus; 2] = [StoredStatus::Active, StoredStatus::NeedsReconnect];
