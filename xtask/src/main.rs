@@ -38,10 +38,11 @@ tasks:
   bench [--quick | --micro] [-- ARGS...]
                      refresh-bench in release mode (--quick: its short CI mode, in debug;
                      --micro: the criterion micro benches).
-  mutants [GROUP|FILE...] [--jobs N] [--report FILE] [--list]
+  mutants [GROUP|FILE...] [--jobs N] [--report FILE] [--list] [--table-only]
                      `cargo mutants` on each group of files (default: all) with the
                      tests that check it; prints caught / missed / timeout / unviable
-                     per file (docs/testing.md, \"Mutation testing\").
+                     per file (docs/testing.md, \"Mutation testing\");
+                     --table-only prints the table of the last results.
   package [--allow-dirty]
                      `cargo package` of the six published crates (contents only) and a
                      verified `cargo publish --dry-run` of integrations-core.

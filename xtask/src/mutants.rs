@@ -124,6 +124,8 @@ struct Options {
     groups: Vec<&'static Group>,
     jobs: usize,
     list: bool,
+    /// Only print the table of the groups' last results.
+    table_only: bool,
     report: Option<PathBuf>,
 }
 
@@ -148,6 +150,7 @@ fn options(args: &[String]) -> Result<Options, Stop> {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--list" => o.list = true,
+            "--table-only" => o.table_only = true,
             "--jobs" => {
                 o.jobs = it
                     .next()
@@ -230,6 +233,7 @@ struct Tally {
     /// file -> [caught, missed, timeout, unviable]
     counts: BTreeMap<String, [usize; 4]>,
     missed: Vec<String>,
+    timed_out: Vec<String>,
 }
 
 const OUTCOMES: [&str; 4] = ["caught", "missed", "timeout", "unviable"];
@@ -250,30 +254,38 @@ impl Tally {
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let file = line.split(':').next().unwrap_or(line).to_owned();
             self.counts.entry(file).or_default()[outcome] += 1;
-            if OUTCOMES[outcome] == "missed" || OUTCOMES[outcome] == "timeout" {
-                self.missed.push(line.to_owned());
+            match OUTCOMES[outcome] {
+                "missed" => self.missed.push(line.to_owned()),
+                "timeout" => self.timed_out.push(line.to_owned()),
+                _ => {}
             }
         }
     }
 
     fn table(&self) -> String {
         let mut out = String::from(
-            "| file | caught | missed | timeout | unviable | caught of viable |\n\
+            "| file | caught | missed | timeout | unviable | detected of viable |\n\
              |---|---|---|---|---|---|\n",
         );
         for (file, [c, m, t, u]) in &self.counts {
             let viable = c + m + t;
+            // A timeout is a test that no longer finishes: the mutation was noticed.
             let share = if viable == 0 {
                 "-".to_owned()
             } else {
-                format!("{:.0}%", 100.0 * *c as f64 / viable as f64)
+                format!("{:.0}%", 100.0 * (c + t) as f64 / viable as f64)
             };
             out.push_str(&format!("| `{file}` | {c} | {m} | {t} | {u} | {share} |\n"));
         }
-        if !self.missed.is_empty() {
-            out.push_str("\nNot caught (missed or timed out):\n\n");
-            for m in &self.missed {
-                out.push_str(&format!("- `{m}`\n"));
+        for (title, list) in [
+            ("Missed (every test passed with the mutation)", &self.missed),
+            ("Timed out (a test no longer finished: detected)", &self.timed_out),
+        ] {
+            if !list.is_empty() {
+                out.push_str(&format!("\n{title}:\n\n"));
+                for m in list {
+                    out.push_str(&format!("- `{m}`\n"));
+                }
             }
         }
         out
@@ -288,8 +300,15 @@ pub(crate) fn run(args: &[String]) -> Result<(), Stop> {
         }
         return Ok(());
     }
-    ensure_cargo_mutants()?;
     let mut tally = Tally::default();
+    if o.table_only {
+        for g in &o.groups {
+            tally.read(&out_dir(g), g.files);
+        }
+        println!("{}", tally.table());
+        return Ok(());
+    }
+    ensure_cargo_mutants()?;
     for g in &o.groups {
         say(format_args!("mutants of {}: {}", g.name, g.what));
         let dir = out_dir(g);
@@ -365,5 +384,9 @@ mod tests {
             "{table}"
         );
         assert!(table.contains("- `a.rs:9:1: replace + with -`"), "{table}");
+        t.add(2, "a.rs:5:1: replace loop\n");
+        let table = t.table();
+        assert!(table.contains("| `a.rs` | 2 | 1 | 1 | 0 | 75% |"), "{table}");
+        assert!(table.contains("Timed out"), "{table}");
     }
 }
