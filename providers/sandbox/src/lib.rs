@@ -35,6 +35,10 @@
 //! See `docs/sandbox.md` at the repository root for how to point each provider at the
 //! sandbox, the consent modes and the HTTP control endpoints under `/_sandbox`.
 //!
+//! Load tests that need many grants seed them in one call ([`SandboxHandle::seed_grants`],
+//! tokens derived from a seed the test chooses) and read their refresh counts back
+//! ([`SandboxHandle::grant_summary`]).
+//!
 //! # Emulation notes (documented deviations and choices)
 //!
 //! Each dialect follows the platform's documents, not our provider crates; the wire facts,
