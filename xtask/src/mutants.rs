@@ -279,7 +279,10 @@ impl Tally {
         }
         for (title, list) in [
             ("Missed (every test passed with the mutation)", &self.missed),
-            ("Timed out (a test no longer finished: detected)", &self.timed_out),
+            (
+                "Timed out (a test no longer finished: detected)",
+                &self.timed_out,
+            ),
         ] {
             if !list.is_empty() {
                 out.push_str(&format!("\n{title}:\n\n"));
@@ -386,7 +389,10 @@ mod tests {
         assert!(table.contains("- `a.rs:9:1: replace + with -`"), "{table}");
         t.add(2, "a.rs:5:1: replace loop\n");
         let table = t.table();
-        assert!(table.contains("| `a.rs` | 2 | 1 | 1 | 0 | 75% |"), "{table}");
+        assert!(
+            table.contains("| `a.rs` | 2 | 1 | 1 | 0 | 75% |"),
+            "{table}"
+        );
         assert!(table.contains("Timed out"), "{table}");
     }
 }
