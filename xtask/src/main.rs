@@ -4,7 +4,8 @@
 //!   chromedriver), then runs `cargo test --workspace --no-fail-fast` and prints a summary.
 //! - `setup`: only the checks and provisioning of `test`.
 //! - `fuzz`: builds and runs every `cargo fuzz` target of `fuzz/` for a bounded time.
-//! - `bench`: the refresh benchmark (`--quick` as CI runs it) or the micro benches.
+//! - `bench`: the refresh benchmark (`--quick` as CI runs it), the scale benchmark
+//!   (`--scale`) or the micro benches.
 //! - `package`: the packaging check of the publishable crates.
 //! - `mutants`: mutation testing of the state machine, `send`, the toolkit and the stores.
 //!
@@ -35,9 +36,10 @@ tasks:
                      build the fuzz targets of fuzz/ and run each for N seconds
                      (default 60) on its seed corpus; prints a table of executions per
                      second and coverage; fails on any crash.
-  bench [--quick | --micro] [-- ARGS...]
+  bench [--scale] [--quick | --micro] [-- ARGS...]
                      refresh-bench in release mode (--quick: its short CI mode, in debug;
-                     --micro: the criterion micro benches).
+                     --micro: the criterion micro benches); --scale: scale-bench, a
+                     million accounts drained by 1-3 refresher processes (--quick: 2,000).
   mutants [GROUP|FILE...] [--jobs N] [--report FILE] [--list] [--table-only]
                      `cargo mutants` on each group of files (default: all) with the
                      tests that check it; prints caught / missed / timeout / unviable
