@@ -722,6 +722,69 @@ async fn instances_sharing_a_store_share_the_connect_limit() {
     }
 }
 
+#[tokio::test]
+async fn a_connection_stores_when_its_tokens_expire() {
+    let f = fixture();
+    f.provider
+        .set_refresh_expires_in(Some(std::time::Duration::from_secs(86_400)));
+    let connected_at = integrations_core::Clock::now(f.clock.as_ref());
+    connect(&f, 1, "acct").await;
+    let row = f
+        .store
+        .find_account(&ProviderId::new("reddit").unwrap(), "acct")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.expires_at, Some(connected_at + Duration::hours(1)));
+    assert_eq!(
+        row.refresh_expires_at,
+        Some(connected_at + Duration::days(1))
+    );
+}
+
+/// The failed-callback audit limit counts the callbacks of the last `connect_window`: one
+/// exactly a window old no longer counts.
+#[tokio::test]
+async fn the_failed_callback_audit_window_ends_exactly_one_window_later() {
+    let f = fixture();
+    let window = Duration::from_std(ServiceConfig::default().connect_window).unwrap();
+    let forged = |n: usize| {
+        let i = f.integrations.clone();
+        async move {
+            let state = format!("forged-{n}");
+            let _ = i
+                .callback(
+                    UserId(1),
+                    "reddit",
+                    &params(&[("code", "c"), ("state", &state)]),
+                )
+                .await;
+        }
+    };
+    let audited = || async {
+        f.store
+            .list_audit(UserId(1), 1000)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.event.action == AuditAction::CallbackFailed)
+            .count()
+    };
+    let limit = integrations_core::FAILED_CALLBACK_AUDIT_LIMIT;
+    for n in 0..limit {
+        forged(n).await;
+    }
+    assert_eq!(audited().await, limit);
+    // A microsecond before the window has passed: still at the limit.
+    f.clock.advance(window - Duration::microseconds(1));
+    forged(100).await;
+    assert_eq!(audited().await, limit);
+    // Exactly one window after the first ones: they are out of it.
+    f.clock.advance(Duration::microseconds(1));
+    forged(101).await;
+    assert_eq!(audited().await, limit + 1);
+}
+
 /// Forged callbacks are refused, and at most FAILED_CALLBACK_AUDIT_LIMIT of them are
 /// audited per window; expired pending authorizations are purged.
 #[tokio::test]

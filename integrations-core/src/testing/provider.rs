@@ -46,6 +46,7 @@ pub struct ScriptedProvider {
 struct Script {
     next: u64,
     expires_in: Option<Duration>,
+    refresh_expires_in: Option<Duration>,
     used_codes: HashSet<String>,
     code_accounts: HashMap<String, String>,
     access: HashMap<String, String>,
@@ -74,6 +75,7 @@ impl ScriptedProvider {
             rotate,
             state: Mutex::new(Script {
                 expires_in: Some(Duration::from_secs(3600)),
+                refresh_expires_in: None,
                 ..Script::default()
             }),
             exchange_calls: AtomicUsize::new(0),
@@ -104,6 +106,11 @@ impl ScriptedProvider {
     /// Lifetime of issued access tokens (`None`: no `expires_in`).
     pub fn set_expires_in(&self, expires_in: Option<Duration>) {
         self.script().expires_in = expires_in;
+    }
+
+    /// Lifetime of issued refresh tokens (default `None`: no `refresh_expires_in`).
+    pub fn set_refresh_expires_in(&self, refresh_expires_in: Option<Duration>) {
+        self.script().refresh_expires_in = refresh_expires_in;
     }
 
     /// Makes every refresh wait this long before answering (to widen races).
@@ -187,7 +194,7 @@ impl ScriptedProvider {
             access_token: AccessToken::new(access),
             refresh_token: refresh,
             expires_in: s.expires_in,
-            refresh_expires_in: None,
+            refresh_expires_in: s.refresh_expires_in,
             token_type: Some("bearer".into()),
             scopes: vec!["read".into()],
         }
