@@ -723,6 +723,37 @@ async fn instances_sharing_a_store_share_the_connect_limit() {
 }
 
 #[tokio::test]
+async fn without_refresh_the_access_token_serves_until_it_expires() {
+    let caps = Capabilities {
+        refresh: false,
+        ..Capabilities::default()
+    };
+    let f = fixture_with(
+        ScriptedProvider::with_capabilities("reddit", caps, false),
+        ServiceConfig::default(),
+    );
+    connect(&f, 1, "acct").await;
+    f.clock.advance(Duration::minutes(59));
+    let token = f
+        .integrations
+        .access_token(UserId(1), "reddit", "acct")
+        .await
+        .expect("a token that has not expired is served");
+    assert!(f.provider.is_live_access_token(token.expose_secret()));
+    f.clock.advance(Duration::minutes(1));
+    let err = f
+        .integrations
+        .access_token(UserId(1), "reddit", "acct")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Provider(ProviderError::Unsupported { .. })),
+        "{err:?}"
+    );
+    assert_eq!(f.provider.refresh_calls(), 0);
+}
+
+#[tokio::test]
 async fn a_connection_stores_when_its_tokens_expire() {
     let f = fixture();
     f.provider

@@ -507,6 +507,26 @@ mod tests {
     use std::time::Duration;
 
     #[test]
+    fn refreshes_of_one_account_share_a_lock_and_unused_locks_are_dropped() {
+        let i = Integrations::builder(
+            Arc::new(crate::MemoryStore::new()),
+            crate::TokenCipher::new(crate::EncryptionKey::generate()),
+        )
+        .build();
+        let held = i.inflight_lock(1);
+        // A second refresh of the same account, while the first holds its lock, waits
+        // on the same one.
+        assert!(Arc::ptr_eq(&held, &i.inflight_lock(1)));
+        drop(held);
+        // Once nobody holds it, the next call for another account forgets it: the map
+        // stays as small as the refreshes in flight.
+        let other = i.inflight_lock(2);
+        let ids: Vec<i64> = i.inner.inflight.lock().unwrap().keys().copied().collect();
+        assert_eq!(ids, vec![2]);
+        drop(other);
+    }
+
+    #[test]
     fn outcomes_and_their_labels() {
         use RefreshOutcome::*;
         let provider = |e: ProviderError| -> Result<(AccountRecord, bool)> { Err(e.into()) };
